@@ -1,0 +1,166 @@
+"""rulectl's own AST fixes where sqlglot's Snowflake → DuckDB output differs from Snowflake semantics.
+
+Each fix is a plain function (Snowflake-dialect AST in, AST out) listed in DUCKDB_FIXES, like
+sqlglot's optimizer RULES. They run on a copy of the compiled statement, before DuckDB SQL is
+generated, and only in the DuckDB backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlglot import exp
+
+Fix = Callable[[exp.Expression, "FixContext"], exp.Expression]
+DATE_UNITS = {"DAY", "DAYS", "WEEK", "WEEKS", "MONTH", "MONTHS", "QUARTER", "QUARTERS", "YEAR", "YEARS"}
+
+
+class FixContext:
+    """What fixes may need to know beyond the AST: which column names hold DATE values."""
+
+    def __init__(self, date_columns: frozenset[str] = frozenset(), complete_function: str = "rulectl_complete"):
+        self.date_columns = date_columns
+        self.complete_function = complete_function
+
+
+def _is_date(node: exp.Expression, context: FixContext) -> bool:
+    if isinstance(node, exp.CurrentDate):
+        return True
+    if isinstance(node, (exp.Cast, exp.TryCast)) and node.to.is_type(exp.DataType.Type.DATE):
+        return True
+    if isinstance(node, (exp.TsOrDsToDate, exp.StrToDate, exp.Date)):
+        return True
+    return isinstance(node, exp.Column) and node.name.lower() in context.date_columns
+
+
+def keep_date_type(tree: exp.Expression, context: FixContext) -> exp.Expression:
+    """DATEADD/DATE_TRUNC on a DATE return a DATE in Snowflake but a TIMESTAMP in DuckDB.
+
+    https://docs.snowflake.com/en/sql-reference/functions/dateadd (returns DATE for a DATE input
+    and a date part of day or larger); DuckDB `date + INTERVAL` and `date_trunc` give TIMESTAMP.
+    """
+
+    def fix(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.DateAdd) or isinstance(node, exp.DateTrunc):
+            unit = (node.unit.name if node.args.get("unit") is not None else "").upper()
+            if unit in DATE_UNITS and _is_date(node.this, context) and not isinstance(node.parent, exp.Cast):
+                return exp.cast(node.copy(), exp.DataType.Type.DATE)
+        return node
+
+    return tree.transform(fix)
+
+
+def object_construct_drops_nulls(tree: exp.Expression, context: FixContext) -> exp.Expression:
+    """OBJECT_CONSTRUCT omits keys whose value is NULL; DuckDB's struct keeps them as null.
+
+    https://docs.snowflake.com/en/sql-reference/functions/object_construct — a JSON merge patch
+    onto '{}' removes null members, giving the same object.
+    """
+
+    def fix(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Struct) and not isinstance(node.parent, exp.Anonymous):
+            as_json = exp.Anonymous(this="TO_JSON", expressions=[node.copy()])
+            return exp.Anonymous(this="JSON_MERGE_PATCH", expressions=[exp.Literal.string("{}"), as_json])
+        return node
+
+    return tree.transform(fix)
+
+
+def lateral_flatten_to_unnest(tree: exp.Expression, context: FixContext) -> exp.Expression:
+    """`, LATERAL FLATTEN(input => x) f` → `CROSS JOIN UNNEST(x) AS f(value)`.
+
+    sqlglot renders the Snowflake form as an invalid `, CROSS JOIN UNNEST(input => …)` for DuckDB.
+    Only `f.value` is supported, which is all rulectl's own queries use.
+    """
+
+    def fix(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Join) and isinstance(node.this, exp.Lateral) and isinstance(node.this.this, exp.Explode):
+            lateral = node.this
+            argument = lateral.this.this
+            if isinstance(argument, exp.Kwarg):
+                argument = argument.expression
+            alias = lateral.args.get("alias")
+            name = alias.name if alias else "f"
+            unnest = exp.Unnest(
+                expressions=[argument.copy()],
+                alias=exp.TableAlias(this=exp.to_identifier(name), columns=[exp.to_identifier("value")]),
+            )
+            return exp.Join(this=unnest, kind="CROSS")
+        return node
+
+    return tree.transform(fix)
+
+
+def unqualify_merge_update_targets(tree: exp.Expression, context: FixContext) -> exp.Expression:
+    """Snowflake accepts `UPDATE SET t.col = …` in MERGE; DuckDB wants the bare column name."""
+    for merge in tree.find_all(exp.Merge):
+        for update in merge.find_all(exp.Update):
+            for assignment in update.expressions:
+                target = assignment.this
+                if isinstance(target, exp.Column) and target.table:
+                    assignment.set("this", exp.column(target.name))
+    return tree
+
+
+def hex_to_number(tree: exp.Expression, context: FixContext) -> exp.Expression:
+    """TO_NUMBER(hex, 'XXXXXXXX') → CAST('0x' || hex AS BIGINT); sqlglot turns it into a DOUBLE cast.
+
+    https://docs.snowflake.com/en/sql-reference/sql-format-models (X: hexadecimal digit).
+    """
+
+    def fix(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.ToNumber):
+            fmt = node.args.get("format")
+            if isinstance(fmt, exp.Literal) and set(fmt.this.upper()) == {"X"}:
+                return exp.cast(exp.DPipe(this=exp.Literal.string("0x"), expression=node.this.copy()), "BIGINT")
+        return node
+
+    return tree.transform(fix)
+
+
+def cortex_complete_to_local_function(tree: exp.Expression, context: FixContext) -> exp.Expression:
+    """SNOWFLAKE.CORTEX.[TRY_]COMPLETE(…) → the local provider's function registered on the connection."""
+
+    def fix(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Anonymous):
+            path = node.this.sql(dialect="snowflake").upper()
+            name = node.expression.name.upper()
+            if path == "SNOWFLAKE.CORTEX" and name in {"COMPLETE", "TRY_COMPLETE"}:
+                return exp.Anonymous(this=context.complete_function, expressions=[e.copy() for e in node.expression.expressions])
+        return node
+
+    return tree.transform(fix)
+
+
+DUCKDB_FIXES: tuple[Fix, ...] = (
+    keep_date_type,
+    object_construct_drops_nulls,
+    lateral_flatten_to_unnest,
+    unqualify_merge_update_targets,
+    hex_to_number,
+    cortex_complete_to_local_function,
+)
+
+
+def apply_fixes(tree: exp.Expression, context: FixContext) -> exp.Expression:
+    tree = tree.copy()
+    for fix in DUCKDB_FIXES:
+        tree = fix(tree, context)
+    return tree
+
+
+def modern_lambda_syntax(duckdb_sql_tree: exp.Expression) -> exp.Expression:
+    """DuckDB 2 rejects `x -> expr` lambdas (deprecated); write `lambda x: expr` instead.
+
+    https://duckdb.org/docs/current/sql/functions/lambda.html — runs after transpiling, because the
+    lambdas come from sqlglot's own rewrites (e.g. ARRAY_CONSTRUCT_COMPACT → LIST_FILTER).
+    """
+
+    def fix(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Lambda):
+            params = ", ".join(p.sql(dialect="duckdb") for p in node.expressions)
+            body = node.this.sql(dialect="duckdb")
+            return exp.var(f"lambda {params}: {body}")
+        return node
+
+    return duckdb_sql_tree.transform(fix)

@@ -1,0 +1,132 @@
+"""Metrics → the CUSTOMER_METRICS view, grain-aware.
+
+Every source is aggregated to the customer key in its own CTE (one per source and filter) before
+any join, so a customer with four modules is never counted four times, and every customer of the
+spine source appears exactly once, also with no rows elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from engine.compile.objects import DesiredObject, referenced_tables, table
+from engine.config.loader import LoadedProject
+from engine.config.models import Metric
+from engine.config.semantics import spine_name
+from engine.expressions import parse_expression
+
+METRICS_VIEW = "CUSTOMER_METRICS"
+
+
+@dataclass(frozen=True)
+class MetricGroup:
+    """Metrics that share a source and a filter, so they come from one aggregated CTE."""
+
+    cte: str
+    source: str
+    filter: str | None
+    metrics: tuple[Metric, ...]
+
+
+def metrics_view(loaded: LoadedProject) -> DesiredObject:
+    """The CUSTOMER_METRICS view: spine columns, then every metric in the order declared."""
+    schema = loaded.config.schemas.analytics
+    query = metrics_query(loaded)
+    statement = exp.Create(this=table(f"{schema}.{METRICS_VIEW}"), kind="VIEW", expression=query)
+    return DesiredObject("view", schema, METRICS_VIEW, statement, referenced_tables(statement))
+
+
+def metrics_query(loaded: LoadedProject) -> exp.Select:
+    spine = spine_name(loaded)
+    spine_source = loaded.config.sources[spine]
+    key = spine_source.key
+    assert key is not None
+    metrics = [m.item for m in loaded.metrics]
+    groups = _group_metrics(loaded, metrics)
+    in_scope: dict[str, exp.Expression] = {col.lower(): exp.column(col, table=spine) for col in spine_source.columns}
+    query = exp.select(*(exp.column(col, table=spine).as_(col) for col in spine_source.columns))
+    spine_cte = _row_level_cte(loaded, spine, [m for m in metrics if m.source == spine])
+    query = query.with_(spine, as_=spine_cte).from_(exp.to_table(spine))
+    for group in groups:
+        query = query.with_(group.cte, as_=_group_cte(loaded, group))
+        on = exp.column(key, table=group.cte).eq(exp.column(key, table=spine))
+        query = query.join(exp.to_table(group.cte), on=on, join_type="left")
+    for metric in metrics:
+        in_scope[metric.name.lower()] = _metric_in_scope(metric, groups, spine, in_scope)
+        query = query.select(exp.alias_(in_scope[metric.name.lower()].copy(), metric.name))
+    return query
+
+
+def _group_metrics(loaded: LoadedProject, metrics: list[Metric]) -> list[MetricGroup]:
+    spine = spine_name(loaded)
+    grouped: dict[tuple[str, str | None], list[Metric]] = {}
+    for metric in metrics:
+        if metric.source is None or metric.source == spine:
+            continue
+        filter_sql = parse_expression(metric.filter).tree.sql(dialect="snowflake") if metric.filter else None
+        grouped.setdefault((metric.source, filter_sql), []).append(metric)
+    groups = []
+    counters: dict[str, int] = {}
+    for (source, filter_sql), members in grouped.items():
+        counters[source] = counters.get(source, 0) + 1
+        suffix = "" if counters[source] == 1 else f"_{counters[source]}"
+        groups.append(MetricGroup(f"{source}_by_customer{suffix}", source, filter_sql, tuple(members)))
+    return groups
+
+
+def _row_level_cte(loaded: LoadedProject, source_name: str, metrics: list[Metric]) -> exp.Select:
+    """Key-grain source: its columns plus row-level metrics, one row per customer."""
+    source = loaded.config.sources[source_name]
+    select = exp.select(*(exp.column(col) for col in source.columns))
+    for metric in metrics:
+        select = select.select(exp.alias_(parse_expression(metric.expr).copy(), metric.name))
+    return select.from_(table(source.table))
+
+
+def _group_cte(loaded: LoadedProject, group: MetricGroup) -> exp.Select:
+    source = loaded.config.sources[group.source]
+    key = loaded.config.sources[spine_name(loaded)].key
+    select = exp.select(exp.column(key))
+    for metric in group.metrics:
+        select = select.select(exp.alias_(parse_expression(metric.expr).copy(), metric.name))
+    select = select.from_(table(source.table))
+    if group.filter:
+        select = select.where(parse_expression(group.filter).copy())
+    if source.key:  # another key-grain source: already one row per customer
+        return select
+    return select.group_by(exp.column(key))
+
+
+def _metric_in_scope(metric: Metric, groups: list[MetricGroup], spine: str, in_scope: dict[str, exp.Expression]) -> exp.Expression:
+    """The expression that yields `metric` in the final SELECT of the view."""
+    if metric.source == spine:
+        return exp.column(metric.name, table=spine)
+    if metric.source is None:
+        return exp.paren(_substitute(parse_expression(metric.expr).copy(), in_scope))
+    group = next(g for g in groups if metric in g.metrics)
+    value: exp.Expression = exp.column(metric.name, table=group.cte)
+    fallback = _no_rows_value(metric)
+    if fallback is not None:
+        value = exp.func("COALESCE", value, fallback)
+    return value
+
+
+def _no_rows_value(metric: Metric) -> exp.Expression | None:
+    """What a customer with no rows gets: `default:` if given, 0 for counts, else NULL."""
+    if metric.default is not None:
+        return exp.Literal.number(metric.default)
+    tree = parse_expression(metric.expr).tree
+    if isinstance(tree, (exp.Count, exp.CountIf)):
+        return exp.Literal.number(0)
+    return None
+
+
+def _substitute(tree: exp.Expression, in_scope: dict[str, exp.Expression]) -> exp.Expression:
+    def replace(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column) and node.name.lower() in in_scope:
+            return in_scope[node.name.lower()].copy()
+        return node
+
+    return tree.transform(replace)

@@ -1,0 +1,25 @@
+"""The whole project → desired objects, in dependency order."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from engine.compile.metrics import metrics_view
+from engine.compile.objects import DesiredObject
+from engine.compile.segments import segments_view
+from engine.config.loader import LoadedProject
+
+
+def schema_object(name: str) -> DesiredObject:
+    statement = exp.Create(this=exp.Table(this=exp.to_identifier(name)), kind="SCHEMA", exists=True)
+    return DesiredObject("schema", name, name, statement)
+
+
+def compile_project(loaded: LoadedProject) -> list[DesiredObject]:
+    """Every object rulectl manages for this project, each after the objects it depends on."""
+    schemas = loaded.config.schemas
+    objects = [schema_object(schemas.analytics)]
+    if schemas.ai != schemas.analytics:
+        objects.append(schema_object(schemas.ai))
+    objects += [metrics_view(loaded), segments_view(loaded)]
+    return objects

@@ -1,0 +1,70 @@
+"""Segmentations → the CUSTOMER_SEGMENTS view over CUSTOMER_METRICS.
+
+`match: first` gives one label column (CASE, first matching rule wins, else the default) plus a
+`<name>_action` column when rules carry actions; `match: all` gives an array of every matching label.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from engine.compile.metrics import METRICS_VIEW
+from engine.compile.objects import DesiredObject, referenced_tables, table
+from engine.config.loader import LoadedProject
+from engine.config.models import Segmentation
+from engine.config.semantics import input_view_columns
+from engine.expressions import parse_expression
+
+SEGMENTS_VIEW = "CUSTOMER_SEGMENTS"
+METRICS_ALIAS = "m"
+
+
+def segments_view(loaded: LoadedProject) -> DesiredObject:
+    schema = loaded.config.schemas.analytics
+    query = segments_query(loaded, table(f"{schema}.{METRICS_VIEW}"))
+    statement = exp.Create(this=table(f"{schema}.{SEGMENTS_VIEW}"), kind="VIEW", expression=query)
+    details = {"segmentations": [s.item.model_dump() for s in loaded.segmentations]}
+    return DesiredObject("view", schema, SEGMENTS_VIEW, statement, referenced_tables(statement), details=details)
+
+
+def segments_query(loaded: LoadedProject, metrics_relation: exp.Expression) -> exp.Select:
+    """SELECT over `metrics_relation` (the deployed view, or a CTE with new SQL for impact)."""
+    metric_columns = input_view_columns(loaded, "customer_metrics")
+    query = exp.select(*(exp.column(col, table=METRICS_ALIAS) for col in metric_columns))
+    for located in loaded.segmentations:
+        query = query.select(*segmentation_columns(located.item))
+    return query.from_(exp.alias_(metrics_relation, METRICS_ALIAS, table=True))
+
+
+def segmentation_columns(segmentation: Segmentation) -> list[exp.Expression]:
+    """The SELECT items one segmentation adds: its label (or label array) and its action."""
+    if segmentation.match == "all":
+        labels = [
+            exp.Case(ifs=[exp.If(this=_condition(rule.when), true=exp.Literal.string(rule.segment))])
+            for rule in segmentation.rules
+        ]
+        return [exp.alias_(exp.func("ARRAY_CONSTRUCT_COMPACT", *labels), segmentation.name)]
+    default = exp.Literal.string(segmentation.default) if segmentation.default is not None else exp.null()
+    label = exp.Case(
+        ifs=[exp.If(this=_condition(rule.when), true=exp.Literal.string(rule.segment)) for rule in segmentation.rules],
+        default=default,
+    )
+    columns = [exp.alias_(label, segmentation.name)]
+    if any(rule.action for rule in segmentation.rules):
+        action = exp.Case(
+            ifs=[
+                exp.If(this=_condition(rule.when), true=exp.Literal.string(rule.action) if rule.action else exp.null())
+                for rule in segmentation.rules
+            ]
+        )
+        columns.append(exp.alias_(action, f"{segmentation.name}_action"))
+    return columns
+
+
+def _condition(when: str) -> exp.Expression:
+    def qualify(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column):
+            return exp.column(node.name, table=METRICS_ALIAS)
+        return node
+
+    return parse_expression(when).copy().transform(qualify)

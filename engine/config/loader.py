@@ -1,0 +1,144 @@
+"""Read a project directory into validated models; every problem comes back with file:line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from engine.config.models import Metric, Project, Prompt, RulesFile, Segmentation
+from engine.config.yaml_lines import LocatedDocument, YamlProblem, load_located
+from engine.errors import ConfigErrors, Problem
+
+PROJECT_FILE = "rulectl.yml"
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Located(Generic[ModelT]):
+    """A model and where it was written, so later checks can point at the right line."""
+
+    item: ModelT
+    doc: LocatedDocument
+    path: tuple[Any, ...]
+
+    def at(self, *subpath: Any) -> tuple[str, int]:
+        return self.doc.file, self.doc.line_of(self.path + subpath)
+
+    def problem(self, message: str, *subpath: Any) -> Problem:
+        file, line = self.at(*subpath)
+        return Problem(file, line, message)
+
+
+@dataclass(frozen=True)
+class LoadedProject:
+    """Everything rulectl read from a project directory, validated for shape."""
+
+    root: Path
+    project: Located[Project]
+    metrics: list[Located[Metric]] = field(default_factory=list)
+    segmentations: list[Located[Segmentation]] = field(default_factory=list)
+    prompts: list[Located[Prompt]] = field(default_factory=list)
+
+    @property
+    def config(self) -> Project:
+        return self.project.item
+
+
+def load_project(root: Path) -> LoadedProject:
+    """Load and validate the whole project at `root`; raise ConfigErrors listing every problem."""
+    from engine.config.semantics import check_project
+
+    problems: list[Problem] = []
+    project_doc = _read(root / PROJECT_FILE, root, problems)
+    project = _validate(project_doc, Project, (), problems) if project_doc else None
+    metrics: list[Located[Metric]] = []
+    segmentations: list[Located[Segmentation]] = []
+    for rules_path in sorted((root / "rules").glob("*.y*ml")):
+        doc = _read(rules_path, root, problems)
+        rules = _validate(doc, RulesFile, (), problems) if doc else None
+        if rules and doc:
+            metrics += [Located(m, doc, ("metrics", i)) for i, m in enumerate(rules.item.metrics)]
+            segmentations += [Located(s, doc, ("segmentations", i)) for i, s in enumerate(rules.item.segmentations)]
+    prompts: list[Located[Prompt]] = []
+    for prompt_path in sorted((root / "prompts").glob("*.y*ml")):
+        doc = _read(prompt_path, root, problems)
+        prompt = _validate(doc, Prompt, (), problems) if doc else None
+        if prompt:
+            prompts.append(prompt)
+    if problems or project is None:
+        raise ConfigErrors(problems)
+    loaded = LoadedProject(root, project, metrics, segmentations, prompts)
+    problems += check_project(loaded)
+    if problems:
+        raise ConfigErrors(problems)
+    return loaded
+
+
+def _read(path: Path, root: Path, problems: list[Problem]) -> LocatedDocument | None:
+    display = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+    if not path.exists():
+        problems.append(Problem(display, 1, f"{display} not found; run rulectl from the project directory or pass --project"))
+        return None
+    try:
+        return load_located(path, display)
+    except YamlProblem as error:
+        problems.append(error.problem)
+        return None
+
+
+def _validate(doc: LocatedDocument, model: type[ModelT], path: tuple[Any, ...], problems: list[Problem]) -> Located[ModelT] | None:
+    if not isinstance(doc.data, dict):
+        kind = type(doc.data).__name__.replace("NoneType", "nothing").replace("str", "text").replace("list", "a list")
+        problems.append(Problem(doc.file, 1, f"the top level must be a mapping of `key: value` lines, not {kind}"))
+        return None
+    try:
+        return Located(model.model_validate(doc.data), doc, path)
+    except ValidationError as error:
+        problems += [_problem_from_pydantic(doc, detail, model) for detail in error.errors()]
+        return None
+
+
+def _problem_from_pydantic(doc: LocatedDocument, detail: dict[str, Any], model: type[BaseModel]) -> Problem:
+    from engine.config.semantics import did_you_mean
+
+    location = tuple(detail["loc"])
+    line = doc.line_of(location)
+    where = ".".join(str(part) for part in location) or "top level"
+    kind = detail["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(model, location[:-1], doc)
+        return Problem(doc.file, line, f"unknown key `{location[-1]}` in {'.'.join(map(str, location[:-1])) or 'the top level'}{did_you_mean(str(location[-1]), allowed)}")
+    if kind == "missing":
+        return Problem(doc.file, line, f"`{where}` is required but missing")
+    message = detail["msg"].removeprefix("Value error, ")
+    value = detail.get("input")
+    shown = f" (got {value!r})" if isinstance(value, (str, int, float, bool)) and kind != "value_error" else ""
+    return Problem(doc.file, line, f"`{where}`: {message}{shown}")
+
+
+def _allowed_keys(model: type[BaseModel], location: tuple[Any, ...], doc: LocatedDocument) -> list[str]:
+    """Field names of the model found by walking `location` through the model's annotations."""
+    current: Any = model
+    for part in location:
+        if isinstance(part, int):
+            continue
+        field_info = getattr(current, "model_fields", {}).get(part)
+        if field_info is None:
+            continue  # a key of a dict[str, Model] field, e.g. sources.<name>
+        current = _inner_model(field_info.annotation)
+        if current is None:
+            return []
+    return list(getattr(current, "model_fields", {}))
+
+
+def _inner_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None

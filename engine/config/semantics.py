@@ -1,0 +1,261 @@
+"""Checks that need the whole project: names resolve, expressions fit their grain, no cycles,
+prompt placeholders are columns of their input, schedules parse. Each returns Problems."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+
+from croniter import croniter
+
+from engine.config.loader import Located, LoadedProject
+from engine.config.models import Metric, Prompt, Segmentation
+from engine.expressions import ExpressionError, ParsedExpression, parse_expression
+from engine.errors import Problem
+
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+SCHEDULE_MINUTES = re.compile(r"^\s*(\d+)\s+(MINUTE|MINUTES|HOUR|HOURS)\s*$", re.IGNORECASE)
+SCHEDULE_CRON = re.compile(r"^\s*USING\s+CRON\s+(.+?)\s+(\S+)\s*$", re.IGNORECASE)
+INPUT_VIEWS = ("customer_metrics", "customer_segments")
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    matches = difflib.get_close_matches(name.lower(), [c.lower() for c in candidates], n=1, cutoff=0.6)
+    return f"; did you mean `{matches[0]}`?" if matches else ""
+
+
+def check_project(loaded: LoadedProject) -> list[Problem]:
+    problems: list[Problem] = []
+    problems += _check_sources(loaded)
+    problems += _check_metrics(loaded)
+    problems += _check_segmentations(loaded)
+    problems += _check_prompts(loaded)
+    return problems
+
+
+def spine_name(loaded: LoadedProject) -> str:
+    """The first key-grain source: it lists every customer exactly once."""
+    return next(name for name, source in loaded.config.sources.items() if source.key)
+
+
+def spine_columns(loaded: LoadedProject) -> list[str]:
+    return [c.lower() for c in loaded.config.sources[spine_name(loaded)].columns]
+
+
+def input_view_columns(loaded: LoadedProject, view: str) -> list[str]:
+    """Columns of a view rulectl builds, in order (metrics view, then segments view)."""
+    columns = spine_columns(loaded) + [m.item.name.lower() for m in loaded.metrics]
+    if view == "customer_segments":
+        for seg in loaded.segmentations:
+            columns.append(seg.item.name.lower())
+            if any(rule.action for rule in seg.item.rules) and seg.item.match == "first":
+                columns.append(f"{seg.item.name.lower()}_action")
+    return columns
+
+
+def _check_sources(loaded: LoadedProject) -> list[Problem]:
+    from sqlglot import exp
+    from sqlglot.errors import ParseError
+
+    problems: list[Problem] = []
+    project = loaded.project
+    spine = loaded.config.sources[spine_name(loaded)]
+    for name, source in loaded.config.sources.items():
+        for column, type_text in source.columns.items():
+            try:
+                exp.DataType.build(type_text, dialect="snowflake")
+            except (ParseError, ValueError, TypeError):
+                problems.append(project.problem(f"column `{column}` has type `{type_text}`, which is not a Snowflake type (e.g. varchar, integer, number(12,2), date)", "sources", name, "columns", column))
+        join_columns = [source.key] if source.key else list(source.grain or [])
+        if spine.key not in join_columns:
+            problems.append(project.problem(f"source `{name}` must include the customer key `{spine.key}` in its {'key' if source.key else 'grain'} so it can be joined", "sources", name))
+    return problems
+
+
+def _parse(located: Located, field: str, text: str, problems: list[Problem]) -> ParsedExpression | None:
+    try:
+        return parse_expression(text)
+    except ExpressionError as error:
+        problems.append(located.problem(f"`{field}`: {error}", field))
+        return None
+
+
+def _check_metrics(loaded: LoadedProject) -> list[Problem]:
+    problems: list[Problem] = []
+    sources = loaded.config.sources
+    spine_cols = spine_columns(loaded)
+    metric_names = [m.item.name.lower() for m in loaded.metrics]
+    seen: dict[str, Located[Metric]] = {}
+    derived_refs: dict[str, list[str]] = {}
+    for located in loaded.metrics:
+        metric = located.item
+        name = metric.name.lower()
+        if name in seen:
+            first_file, first_line = seen[name].at()
+            problems.append(located.problem(f"metric `{metric.name}` is defined twice (first at {first_file}:{first_line}); rename one", "name"))
+            continue
+        seen[name] = located
+        if name in spine_cols:
+            problems.append(located.problem(f"metric `{metric.name}` has the same name as a column of `{spine_name(loaded)}`; rename the metric", "name"))
+        expr = _parse(located, "expr", metric.expr, problems)
+        row_filter = _parse(located, "filter", metric.filter, problems) if metric.filter is not None else None
+        if metric.source is None:
+            if metric.filter is not None:
+                problems.append(located.problem("`filter` needs a `source`; a derived metric combines other metrics", "filter"))
+            if expr:
+                derived_refs[name] = _check_derived(located, expr, metric_names, spine_cols, problems)
+            continue
+        if metric.source not in sources:
+            problems.append(located.problem(f"unknown source `{metric.source}`{did_you_mean(metric.source, sources)} (sources: {', '.join(sources)})", "source"))
+            continue
+        columns = [c.lower() for c in sources[metric.source].columns]
+        for parsed, field in ((expr, "expr"), (row_filter, "filter")):
+            if parsed:
+                problems += _unknown_names(located, field, parsed.column_names, columns, f"a column of source `{metric.source}`")
+        if expr:
+            problems += _check_grain(located, expr, sources[metric.source].key is not None)
+        if row_filter and row_filter.has_aggregate:
+            problems.append(located.problem("`filter` is applied to each row before aggregating; it cannot contain an aggregate", "filter"))
+    problems += _check_cycles(derived_refs, seen)
+    return problems
+
+
+def _check_derived(located: Located[Metric], expr: ParsedExpression, metric_names: list[str], spine_cols: list[str], problems: list[Problem]) -> list[str]:
+    if expr.has_aggregate:
+        problems.append(located.problem("a derived metric (no `source`) combines other metrics and cannot contain an aggregate; give it a `source:` to aggregate rows", "expr"))
+    problems += _unknown_names(located, "expr", expr.column_names, metric_names + spine_cols, "a metric or customer column")
+    return [name for name in expr.column_names if name in metric_names]
+
+
+def _check_grain(located: Located[Metric], expr: ParsedExpression, key_grain: bool) -> list[Problem]:
+    source = located.item.source
+    if key_grain:
+        if expr.has_aggregate:
+            return [located.problem(f"source `{source}` has one row per customer, so `expr` must not aggregate; write a row-level expression", "expr")]
+        return []
+    if not expr.has_aggregate:
+        return [located.problem(f"source `{source}` has several rows per customer; wrap the expression in an aggregate such as SUM(...), MIN(...) or COUNT(DISTINCT ...)", "expr")]
+    if expr.nested_aggregates():
+        return [located.problem("aggregates cannot be nested (e.g. SUM(MAX(x)))", "expr")]
+    bare = expr.columns_outside_aggregates()
+    if bare:
+        return [located.problem(f"column `{bare[0]}` is outside any aggregate; source `{source}` has several rows per customer, so aggregate it too", "expr")]
+    return []
+
+
+def _unknown_names(located: Located, field: str, used: list[str], known: list[str], what: str) -> list[Problem]:
+    return [
+        located.problem(f"`{field}`: `{name}` is not {what}{did_you_mean(name, known)}", field)
+        for name in used
+        if name not in known
+    ]
+
+
+def _check_cycles(derived_refs: dict[str, list[str]], seen: dict[str, Located[Metric]]) -> list[Problem]:
+    problems: list[Problem] = []
+    state: dict[str, str] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        if state.get(name) == "done" or name not in derived_refs:
+            return
+        if state.get(name) == "active":
+            cycle = trail[trail.index(name):] + [name]
+            problems.append(seen[name].problem(f"metrics refer to each other in a cycle: {' → '.join(cycle)}; break the cycle", "expr"))
+            return
+        state[name] = "active"
+        for ref in derived_refs[name]:
+            visit(ref, trail + [name])
+        state[name] = "done"
+
+    for name in derived_refs:
+        visit(name, [])
+    return problems
+
+
+def _check_segmentations(loaded: LoadedProject) -> list[Problem]:
+    problems: list[Problem] = []
+    known = spine_columns(loaded) + [m.item.name.lower() for m in loaded.metrics]
+    seen: dict[str, Located[Segmentation]] = {}
+    for located in loaded.segmentations:
+        seg = located.item
+        name = seg.name.lower()
+        if name in seen or name in known:
+            problems.append(located.problem(f"segmentation `{seg.name}` reuses a name already taken by a {'segmentation' if name in seen else 'metric or column'}; rename it", "name"))
+        seen[name] = located
+        labels: set[str] = set()
+        for index, rule in enumerate(seg.rules):
+            if rule.segment in labels:
+                problems.append(located.problem(f"segment `{rule.segment}` appears twice in `{seg.name}`", "rules", index, "segment"))
+            labels.add(rule.segment)
+            try:
+                when = parse_expression(rule.when)
+            except ExpressionError as error:
+                problems.append(located.problem(f"`when`: {error}", "rules", index, "when"))
+                continue
+            if when.has_aggregate:
+                problems.append(located.problem("`when` compares metrics per customer; it cannot contain an aggregate (define a metric instead)", "rules", index, "when"))
+            for used in when.column_names:
+                if used not in known:
+                    problems.append(located.problem(f"`when`: `{used}` is not a metric or customer column{did_you_mean(used, known)}", "rules", index, "when"))
+    return problems
+
+
+def _check_prompts(loaded: LoadedProject) -> list[Problem]:
+    problems: list[Problem] = []
+    names: set[str] = set()
+    outputs: set[str] = set()
+    for located in loaded.prompts:
+        prompt = located.item
+        if prompt.name.lower() in names:
+            problems.append(located.problem(f"prompt name `{prompt.name}` is used by another prompt file", "name"))
+        if prompt.output.lower() in outputs:
+            problems.append(located.problem(f"output table `{prompt.output}` is written by another prompt; give each prompt its own table", "output"))
+        names.add(prompt.name.lower())
+        outputs.add(prompt.output.lower())
+        if prompt.input.lower() not in INPUT_VIEWS:
+            problems.append(located.problem(f"`input` must be a view rulectl builds: {' or '.join(INPUT_VIEWS)}{did_you_mean(prompt.input, INPUT_VIEWS)}", "input"))
+            continue
+        columns = input_view_columns(loaded, prompt.input.lower())
+        if prompt.key.lower() not in columns:
+            problems.append(located.problem(f"`key`: `{prompt.key}` is not a column of {prompt.input}{did_you_mean(prompt.key, columns)}", "key"))
+        problems += _check_placeholders(located, ("template",), prompt.template, columns)
+        if prompt.system:
+            problems += _check_placeholders(located, ("system",), prompt.system, columns)
+        for index, variant in enumerate(prompt.experiment.variants if prompt.experiment else []):
+            if variant.template:
+                problems += _check_placeholders(located, ("experiment", "variants", index, "template"), variant.template, columns)
+        if prompt.experiment and prompt.experiment.outcome and prompt.experiment.outcome.lower() not in columns:
+            problems.append(located.problem(f"`outcome`: `{prompt.experiment.outcome}` is not a column of {prompt.input}{did_you_mean(prompt.experiment.outcome, columns)}", "experiment", "outcome"))
+        schedule_error = check_schedule(prompt.refresh.schedule)
+        if schedule_error:
+            problems.append(located.problem(f"`schedule`: {schedule_error}", "refresh", "schedule"))
+    return problems
+
+
+def _check_placeholders(located: Located[Prompt], path: tuple, template: str, columns: list[str]) -> list[Problem]:
+    problems = []
+    for match in PLACEHOLDER.finditer(template):
+        name = match.group(1).strip().lower()
+        if name not in columns:
+            problems.append(located.problem(f"placeholder `{{{match.group(1)}}}` is not a column of {located.item.input}{did_you_mean(name, columns)}", *path))
+    return problems
+
+
+def check_schedule(schedule: str) -> str | None:
+    """None when `schedule` is a valid Snowflake task schedule, else the reason."""
+    if SCHEDULE_MINUTES.match(schedule):
+        return None
+    cron = SCHEDULE_CRON.match(schedule)
+    if not cron:
+        return f"`{schedule}` is not a task schedule; write `USING CRON 0 6 * * * UTC` or `60 MINUTE`"
+    expression, zone = cron.groups()
+    if len(expression.split()) != 5 or not croniter.is_valid(expression):
+        return f"`{expression}` is not a valid cron expression (five fields: minute hour day-of-month month day-of-week)"
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(zone)
+    except Exception:
+        return f"`{zone}` is not a time zone; use e.g. UTC or America/Chicago"
+    return None

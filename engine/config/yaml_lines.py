@@ -1,0 +1,98 @@
+"""YAML → plain Python data plus the line of every key and item, so errors can point at file:line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.errors import Problem
+
+Path_ = tuple[Any, ...]
+
+
+@dataclass
+class LocatedDocument:
+    """The data of one YAML file and the line (1-based) where each path in it starts."""
+
+    file: str
+    data: Any
+    lines: dict[Path_, int] = field(default_factory=dict)
+
+    def line_of(self, path: Path_) -> int:
+        """Line of the deepest known prefix of `path` (a missing key points at its parent)."""
+        path = tuple(path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get((), 1)
+
+
+class YamlProblem(Exception):
+    def __init__(self, problem: Problem):
+        self.problem = problem
+        super().__init__(str(problem))
+
+
+def load_located(path: Path, display_name: str) -> LocatedDocument:
+    """Parse one YAML file; raise YamlProblem with file:line for anything unreadable."""
+    raw = path.read_bytes()
+    text = _decode(raw, display_name)
+    if not text.strip() or all(l.strip().startswith("#") or not l.strip() for l in text.splitlines()):
+        raise YamlProblem(Problem(display_name, 1, "the file is empty; it needs at least the top-level mapping (see the README for the shape)"))
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        doc = LocatedDocument(display_name, None)
+        doc.data = _build(node, (), doc, loader)
+        return doc
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else 1
+        reason = error.problem or "invalid YAML"
+        hint = _hint_for(reason, text, line)
+        raise YamlProblem(Problem(display_name, line, f"YAML syntax error: {reason}{hint}")) from None
+    except yaml.YAMLError as error:
+        raise YamlProblem(Problem(display_name, 1, f"YAML error: {error}")) from None
+    finally:
+        loader.dispose()
+
+
+def _decode(raw: bytes, display_name: str) -> str:
+    if b"\x00" in raw:
+        line = raw[: raw.index(b"\x00")].count(b"\n") + 1
+        raise YamlProblem(Problem(display_name, line, "the file contains binary data (a NUL byte); it must be UTF-8 YAML text"))
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise YamlProblem(Problem(display_name, line, "the file is not UTF-8 text; save it as UTF-8")) from None
+
+
+def _hint_for(reason: str, text: str, line: int) -> str:
+    lines = text.splitlines()
+    if "\t" in reason or (0 < line <= len(lines) and "\t" in lines[line - 1]):
+        return " (YAML does not allow tab characters for indentation; use spaces)"
+    return " (check the indentation and that every `key: value` has a space after the colon)"
+
+
+def _build(node: yaml.Node, path: Path_, doc: LocatedDocument, loader: yaml.SafeLoader) -> Any:
+    doc.lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) or key is None:
+                raise YamlProblem(Problem(doc.file, key_node.start_mark.line + 1, "a mapping key must be a plain name"))
+            if key in result:
+                raise YamlProblem(Problem(doc.file, key_node.start_mark.line + 1, f"duplicate key `{key}`; each key may appear once in a mapping"))
+            result[key] = _build(value_node, path + (key,), doc, loader)
+            doc.lines[path + (key,)] = key_node.start_mark.line + 1
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, path + (index,), doc, loader) for index, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)

@@ -1,0 +1,29 @@
+"""Errors a user can act on. Anything else reaching the CLI is a bug."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the project, located at file:line."""
+
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+class RulectlError(Exception):
+    """An error with a message written for the person running rulectl."""
+
+
+class ConfigErrors(RulectlError):
+    """The project's YAML is invalid; carries every problem found, each with file and line."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(set(problems), key=lambda p: (p.file, p.line, p.message))
+        super().__init__("\n".join(str(p) for p in self.problems))

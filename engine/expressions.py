@@ -1,0 +1,109 @@
+"""Analyst-written SQL expressions: parsed with sqlglot (Snowflake dialect), checked, never pasted.
+
+Only a single scalar expression is accepted: no statements, no `;`, no subqueries, no table
+references, no qualified or quoted names. Compilation rebuilds SQL from the AST returned here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+DIALECT = "snowflake"
+
+# sqlglot logs "unsupported syntax, falling back to Command" warnings; rulectl reports its own errors.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+_STATEMENTS = (exp.Query, exp.Drop, exp.Create, exp.Alter, exp.Insert, exp.Update, exp.Delete, exp.Merge, *(getattr(exp, n) for n in ("Grant", "TruncateTable", "Revoke") if hasattr(exp, n)), exp.DDL, exp.DML, exp.Command, exp.Use, exp.Transaction, exp.Commit, exp.Rollback, exp.Set, exp.Describe, exp.Pragma)
+_FORBIDDEN_INSIDE = {
+    exp.Subquery: "a subquery",
+    exp.Query: "a query",
+    exp.Table: "a table reference",
+    exp.Exists: "EXISTS (a subquery)",
+    exp.Window: "a window function (OVER …)",
+    exp.Placeholder: "a bind placeholder",
+    exp.Parameter: "a session parameter",
+    exp.Star: "`*`",
+    exp.Lambda: "a lambda",
+}
+
+
+class ExpressionError(ValueError):
+    """The text is not a single acceptable SQL expression; the message says why."""
+
+
+@dataclass(frozen=True)
+class ParsedExpression:
+    """A checked expression and the (lower-cased) names of the columns it reads."""
+
+    text: str
+    tree: exp.Expression
+
+    @property
+    def column_names(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for column in self.tree.find_all(exp.Column):
+            seen[column.name.lower()] = None
+        return list(seen)
+
+    @property
+    def has_aggregate(self) -> bool:
+        return any(True for _ in self.tree.find_all(exp.AggFunc))
+
+    def columns_outside_aggregates(self) -> list[str]:
+        return [c.name.lower() for c in self.tree.find_all(exp.Column) if not c.find_ancestor(exp.AggFunc)]
+
+    def nested_aggregates(self) -> bool:
+        return any(agg.find_ancestor(exp.AggFunc) for agg in self.tree.find_all(exp.AggFunc))
+
+    def copy(self) -> exp.Expression:
+        return self.tree.copy()
+
+
+def parse_expression(text: str) -> ParsedExpression:
+    """Parse `text` as one Snowflake SQL expression; raise ExpressionError with a readable reason."""
+    if not isinstance(text, str) or not text.strip():
+        raise ExpressionError("the expression is empty")
+    try:
+        statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
+    except (ParseError, TokenError) as error:
+        raise ExpressionError(f"not valid SQL: {_first_error(error)}") from None
+    if len(statements) != 1:
+        raise ExpressionError("write a single expression; `;` and multiple statements are not allowed")
+    tree = statements[0]
+    if isinstance(tree, _STATEMENTS) and not isinstance(tree, (exp.Subquery, exp.Select)):
+        raise ExpressionError(f"write an expression, not a {tree.key.upper()} statement")
+    for node in tree.walk():
+        if isinstance(node, exp.Star) and isinstance(node.parent, exp.Count):
+            continue  # COUNT(*) is an ordinary aggregate
+        for kind, what in _FORBIDDEN_INSIDE.items():
+            if isinstance(node, kind):
+                raise ExpressionError(f"{what} is not allowed in a rule expression")
+        if isinstance(node, _STATEMENTS):
+            raise ExpressionError(f"a {node.key.upper()} statement is not allowed in a rule expression")
+        _check_names(node)
+    return ParsedExpression(text, tree)
+
+
+def _check_names(node: exp.Expression) -> None:
+    if isinstance(node, exp.Column):
+        if node.table:
+            raise ExpressionError(f"write `{node.name}` without the `{node.table}.` prefix; rulectl decides which table it comes from")
+        if node.this.args.get("quoted"):
+            raise ExpressionError(f'write `{node.name}` without double quotes')
+    if isinstance(node, exp.Dot):
+        raise ExpressionError("qualified names (a.b.c) are not allowed; use plain column and metric names")
+    if isinstance(node, exp.Anonymous) and "$" in node.name:
+        raise ExpressionError(f"the system function `{node.name}` is not allowed in a rule expression")
+
+
+def _first_error(error: Exception) -> str:
+    errors = getattr(error, "errors", None)
+    if errors:
+        first = errors[0]
+        return first.get("description") or str(error)
+    return str(error).splitlines()[0]

@@ -1,0 +1,57 @@
+"""`rulectl load`: the sample CSVs into the source tables of a local target."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from engine.backends.base import Backend
+from engine.config.loader import LoadedProject
+from engine.errors import RulectlError
+
+
+@dataclass(frozen=True)
+class LoadedTable:
+    source: str
+    table: str
+    rows: int
+
+
+def load_samples(loaded: LoadedProject, backend: Backend) -> list[LoadedTable]:
+    """Replace each source table with its `sample:` CSV, typed as declared in rulectl.yml."""
+    results = []
+    for name, source in loaded.config.sources.items():
+        if not source.sample:
+            continue
+        csv_path = loaded.root / source.sample
+        if not csv_path.exists():
+            raise RulectlError(f"rulectl.yml: sources.{name}.sample: {source.sample} not found")
+        target = exp.to_table(source.table, dialect="snowflake")
+        schema = exp.Create(this=exp.Table(this=exp.to_identifier(target.db)), kind="SCHEMA", exists=True)
+        backend.execute(schema)
+        column_defs = [
+            exp.ColumnDef(this=exp.to_identifier(column), kind=exp.DataType.build(type_text, dialect="snowflake"))
+            for column, type_text in source.columns.items()
+        ]
+        create = exp.Create(this=exp.Schema(this=target, expressions=column_defs), kind="TABLE", replace=True)
+        backend.execute(create)
+        read_csv = exp.Anonymous(
+            this="read_csv",
+            expressions=[
+                exp.Literal.string(str(csv_path)),
+                exp.EQ(this=exp.column("header"), expression=exp.true()),
+                exp.EQ(this=exp.column("all_varchar"), expression=exp.true()),
+            ],
+        )
+        # Cast each column explicitly: a bad value fails with the column's name, not a type guess.
+        select = exp.select(
+            *(exp.cast(exp.column(column), exp.DataType.build(t, dialect="snowflake")).as_(column) for column, t in source.columns.items())
+        ).from_(read_csv)
+        try:
+            backend.execute(exp.insert(select, target))
+        except Exception as error:  # the engine's own message names the bad value
+            raise RulectlError(f"{source.sample}: cannot load into {source.table}: {str(error).splitlines()[0]}") from None
+        count = backend.query(exp.select(exp.func("COUNT", exp.Star())).from_(target.copy()))[0][0]
+        results.append(LoadedTable(name, source.table, count))
+    return results

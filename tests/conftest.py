@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from engine.cli import app
+
+REPO = Path(__file__).resolve().parent.parent
+PROJECT_PARTS = ("rulectl.yml", "rules", "prompts", "data")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A private copy of the example project (this repository), safe to edit."""
+    root = tmp_path / "project"
+    root.mkdir()
+    for part in PROJECT_PARTS:
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, root / part)
+        else:
+            shutil.copy(source, root / part)
+    return root
+
+
+def run(*args: str, project: Path | None = None, input: str | None = None):
+    """Invoke the CLI in-process, the way a user would type it."""
+    argv = list(args)
+    if project is not None:
+        argv += ["--project", str(project)]
+    return CliRunner().invoke(app, argv, input=input, catch_exceptions=False)
+
+
+def sample_rows(name: str) -> list[dict[str, str]]:
+    with (REPO / "data" / "sample_inputs" / f"{name}.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
