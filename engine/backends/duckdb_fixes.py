@@ -41,7 +41,7 @@ def keep_date_type(tree: exp.Expression, context: FixContext) -> exp.Expression:
     """
 
     def fix(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.DateAdd) or isinstance(node, exp.DateTrunc):
+        if isinstance(node, (exp.DateAdd, exp.DateTrunc, exp.TimestampTrunc)):
             unit = (node.unit.name if node.args.get("unit") is not None else "").upper()
             if unit in DATE_UNITS and _is_date(node.this, context) and not isinstance(node.parent, exp.Cast):
                 return exp.cast(node.copy(), exp.DataType.Type.DATE)

@@ -142,12 +142,6 @@ class Project(Model):
             raise ValueError("at least one source needs `key:`: the first such source lists every customer")
         return value
 
-    @model_validator(mode="after")
-    def _default_target(self) -> "Project":
-        if self.default_target not in self.targets:
-            raise ValueError(f"default_target `{self.default_target}` is not one of the targets ({', '.join(self.targets)})")
-        return self
-
 
 # ---------------------------------------------------------------- rules/*.yml
 
@@ -230,16 +224,17 @@ class Experiment(Model):
     variants: list[Variant] = Field(min_length=1)
     outcome: str | None = None  # a boolean column of the input, compared per variant in the report
 
-    @model_validator(mode="after")
-    def _weights(self) -> "Experiment":
-        total = sum(variant.weight for variant in self.variants)
+    @field_validator("variants")
+    @classmethod
+    def _weights(cls, variants: list[Variant]) -> list[Variant]:
+        total = sum(variant.weight for variant in variants)
         if total != 100:
             raise ValueError(f"variant weights add up to {total}; they must add up to 100")
-        names = [variant.name for variant in self.variants]
+        names = [variant.name for variant in variants]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"variant name `{duplicates[0]}` is used twice")
-        return self
+        return variants
 
 
 class Prompt(Model):

@@ -60,6 +60,9 @@ def _check_sources(loaded: LoadedProject) -> list[Problem]:
 
     problems: list[Problem] = []
     project = loaded.project
+    if loaded.config.default_target not in loaded.config.targets:
+        targets = loaded.config.targets
+        problems.append(project.problem(f"default_target `{loaded.config.default_target}` is not one of the targets ({', '.join(targets)}){did_you_mean(loaded.config.default_target, targets)}", "default_target"))
     spine = loaded.config.sources[spine_name(loaded)]
     for name, source in loaded.config.sources.items():
         for column, type_text in source.columns.items():
@@ -238,7 +241,10 @@ def _check_placeholders(located: Located[Prompt], path: tuple, template: str, co
     for match in PLACEHOLDER.finditer(template):
         name = match.group(1).strip().lower()
         if name not in columns:
-            problems.append(located.problem(f"placeholder `{{{match.group(1)}}}` is not a column of {located.item.input}{did_you_mean(name, columns)}", *path))
+            file, line = located.at(*path)
+            if located.path + path in located.doc.block_scalars:  # `template: |` — text starts a line below
+                line += 1 + template.count("\n", 0, match.start())
+            problems.append(Problem(file, line, f"placeholder `{{{match.group(1)}}}` is not a column of {located.item.input}{did_you_mean(name, columns)}"))
     return problems
 
 

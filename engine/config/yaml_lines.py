@@ -20,6 +20,7 @@ class LocatedDocument:
     file: str
     data: Any
     lines: dict[Path_, int] = field(default_factory=dict)
+    block_scalars: set[Path_] = field(default_factory=set)  # `key: |` values: text starts a line below
 
     def line_of(self, path: Path_) -> int:
         """Line of the deepest known prefix of `path` (a missing key points at its parent)."""
@@ -95,4 +96,6 @@ def _build(node: yaml.Node, path: Path_, doc: LocatedDocument, loader: yaml.Safe
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, path + (index,), doc, loader) for index, item in enumerate(node.value)]
+    if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
+        doc.block_scalars.add(path)
     return loader.construct_object(node, deep=True)

@@ -1,0 +1,71 @@
+"""Each DuckDB fix: the Snowflake SQL, run on DuckDB, gives the result Snowflake documents."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pytest
+import sqlglot
+
+from engine.backends.duckdb import render_duckdb
+from engine.backends.duckdb_fixes import FixContext
+
+CONTEXT = FixContext(date_columns=frozenset({"d"}))
+
+
+def run_snowflake_sql(sql: str, setup: str = "CREATE TABLE t AS SELECT DATE '2026-01-31' AS d, 'k1' AS k"):
+    connection = duckdb.connect()
+    connection.execute(setup)
+    rendered = render_duckdb(sqlglot.parse_one(sql, read="snowflake"), CONTEXT)
+    return connection.execute(rendered).fetchall()
+
+
+def test_dateadd_on_a_date_stays_a_date():
+    # https://docs.snowflake.com/en/sql-reference/functions/dateadd: DATE in, DATE out for day+ parts
+    assert run_snowflake_sql("SELECT DATEADD(month, 1, d), DATEADD(day, 1, d) FROM t") == [(date(2026, 2, 28), date(2026, 2, 1))]
+
+
+def test_date_trunc_on_a_date_stays_a_date():
+    assert run_snowflake_sql("SELECT DATE_TRUNC('month', d) FROM t") == [(date(2026, 1, 1),)]
+
+
+def test_without_the_fix_duckdb_would_return_a_timestamp():
+    plain = sqlglot.transpile("SELECT DATEADD(day, 1, d) FROM t", read="snowflake", write="duckdb")[0]
+    connection = duckdb.connect()
+    connection.execute("CREATE TABLE t AS SELECT DATE '2026-01-31' AS d")
+    assert type(connection.execute(plain).fetchone()[0]).__name__ == "datetime"
+
+
+def test_object_construct_omits_null_values():
+    # https://docs.snowflake.com/en/sql-reference/functions/object_construct: NULL values are omitted
+    rows = run_snowflake_sql("SELECT TO_JSON(OBJECT_CONSTRUCT('a', 1, 'b', NULL, 'c', 'x'))")
+    assert rows == [('{"a":1,"c":"x"}',)]
+
+
+def test_lateral_flatten_becomes_unnest():
+    setup = "CREATE TABLE v AS SELECT 'k1' AS k, ['x', 'y'] AS labels UNION ALL SELECT 'k2', ['y']"
+    rows = run_snowflake_sql("SELECT f.value, COUNT(*) FROM v, LATERAL FLATTEN(input => v.labels) f GROUP BY 1 ORDER BY 1", setup)
+    assert rows == [("x", 1), ("y", 2)]
+
+
+def test_merge_update_with_qualified_target_columns():
+    connection = duckdb.connect()
+    connection.execute("CREATE TABLE tgt (k VARCHAR, a INT); INSERT INTO tgt VALUES ('k1', 1); CREATE TABLE src (k VARCHAR, a INT); INSERT INTO src VALUES ('k1', 5), ('k2', 7)")
+    merge = "MERGE INTO tgt USING src ON tgt.k = src.k WHEN MATCHED THEN UPDATE SET tgt.a = src.a WHEN NOT MATCHED THEN INSERT (k, a) VALUES (src.k, src.a)"
+    connection.execute(render_duckdb(sqlglot.parse_one(merge, read="snowflake"), CONTEXT))
+    assert connection.execute("SELECT * FROM tgt ORDER BY k").fetchall() == [("k1", 5), ("k2", 7)]
+
+
+def test_array_construct_compact_uses_the_new_lambda_syntax():
+    rendered = render_duckdb(sqlglot.parse_one("SELECT ARRAY_CONSTRUCT_COMPACT('a', NULL, 'b')", read="snowflake"), CONTEXT)
+    assert "->" not in rendered and "lambda" in rendered
+    assert duckdb.connect().execute(rendered).fetchall() == [(["a", "b"],)]
+
+
+@pytest.mark.parametrize("text", ["abc", "C0000001", "account-summary-2026-11C0000042"])
+def test_hex_to_number_matches_python(text):
+    import hashlib
+
+    sql = f"SELECT TO_NUMBER(SUBSTR(MD5('{text}'), 1, 8), 'XXXXXXXX')"
+    assert run_snowflake_sql(sql) == [(int(hashlib.md5(text.encode()).hexdigest()[:8], 16),)]

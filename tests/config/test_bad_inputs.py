@@ -1,0 +1,121 @@
+"""The bad-input corpus: every mistake gives exit 1, `file:line: message`, no traceback, nothing touched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run
+
+METRICS_HEAD = "metrics:\n  - name: total_arr\n    source: products\n    expr: SUM(arr)\n"
+
+# (case id, file to write, its whole content, expected line, words the message must contain)
+CASES = [
+    ("unknown key", "rules/metrics.yml", METRICS_HEAD + "    exprr: 1\n", 5, "unknown key `exprr`"),
+    ("misspelled key suggests", "rules/metrics.yml", "metrics:\n  - name: a\n    sourse: products\n    expr: SUM(arr)\n", 3, "did you mean `source`"),
+    ("wrong type", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: [SUM(arr)]\n", 4, "valid string"),
+    ("missing expr", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n", 2, "`metrics.0.expr` is required"),
+    ("unknown source", "rules/metrics.yml", "metrics:\n  - name: a\n    source: prodcts\n    expr: SUM(arr)\n", 3, "did you mean `products`"),
+    ("unknown column", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: SUM(ar)\n", 4, "`ar` is not a column of source `products`; did you mean `arr`"),
+    ("unknown column in filter", "rules/metrics.yml", METRICS_HEAD + "    filter: statuss = 'active'\n", 5, "did you mean `status`"),
+    ("misspelled metric in derived", "rules/metrics.yml", METRICS_HEAD + "  - name: b\n    expr: total_ar * 2\n", 6, "did you mean `total_arr`"),
+    ("cycle", "rules/metrics.yml", METRICS_HEAD + "  - name: a\n    expr: b + 1\n  - name: b\n    expr: a + 1\n", 6, "cycle"),
+    ("aggregate in derived", "rules/metrics.yml", METRICS_HEAD + "  - name: b\n    expr: SUM(total_arr)\n", 6, "cannot contain an aggregate"),
+    ("aggregate on key grain", "rules/metrics.yml", "metrics:\n  - name: a\n    source: customer\n    expr: MAX(population)\n", 4, "must not aggregate"),
+    ("missing aggregate on module grain", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: arr * 2\n", 4, "wrap the expression in an aggregate"),
+    ("bare column beside aggregate", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: SUM(arr) + seats\n", 4, "`seats` is outside any aggregate"),
+    ("nested aggregate", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: SUM(MAX(arr))\n", 4, "cannot be nested"),
+    ("aggregate in filter", "rules/metrics.yml", METRICS_HEAD + "    filter: SUM(arr) > 0\n", 5, "cannot contain an aggregate"),
+    ("duplicate metric", "rules/metrics.yml", METRICS_HEAD + "  - name: total_arr\n    source: products\n    expr: MAX(arr)\n", 5, "defined twice"),
+    ("invalid identifier", "rules/metrics.yml", "metrics:\n  - name: total-arr\n    source: products\n    expr: SUM(arr)\n", 2, "not a valid identifier"),
+    ("reserved word", "rules/metrics.yml", "metrics:\n  - name: select\n    source: products\n    expr: SUM(arr)\n", 2, "reserved SQL word"),
+    ("two statements", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: SUM(arr); DROP TABLE x\n", 4, "single expression"),
+    ("ddl", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: DROP TABLE GOLD.PRODUCTS\n", 4, "not a DROP statement"),
+    ("dml", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: DELETE FROM GOLD.PRODUCTS\n", 4, "not a DELETE statement"),
+    ("subquery", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: SUM((SELECT MAX(arr) FROM GOLD.PRODUCTS))\n", 4, "subquery"),
+    ("qualified column", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: SUM(p.arr)\n", 4, "without the `p.` prefix"),
+    ("unparseable sql", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: SUM(arr\n", 4, "not valid SQL"),
+    ("metric shadows column", "rules/metrics.yml", "metrics:\n  - name: state\n    source: products\n    expr: MAX(status)\n", 2, "same name as a column"),
+    ("segment unknown metric", "rules/segments.yml", "segmentations:\n  - name: tier\n    rules:\n      - segment: Big\n        when: total_ar > 1\n", 5, "did you mean `total_arr`"),
+    ("segment aggregate", "rules/segments.yml", "segmentations:\n  - name: tier\n    rules:\n      - segment: Big\n        when: SUM(total_arr) > 1\n", 5, "cannot contain an aggregate"),
+    ("segment no rules", "rules/segments.yml", "segmentations:\n  - name: tier\n    rules: []\n", 3, "at least 1 item"),
+    ("segment bad match", "rules/segments.yml", "segmentations:\n  - name: tier\n    match: any\n    rules:\n      - {segment: A, when: total_arr > 1}\n", 3, "'first' or 'all'"),
+    ("duplicate segment label", "rules/segments.yml", "segmentations:\n  - name: tier\n    rules:\n      - {segment: A, when: total_arr > 1}\n      - {segment: A, when: total_arr > 2}\n", 5, "appears twice"),
+    ("yaml syntax", "rules/metrics.yml", "metrics:\n  - name: a\n    expr: [unclosed\n", 4, "YAML syntax error"),
+    ("tabs", "rules/metrics.yml", "metrics:\n\t- name: a\n", 2, "tab"),
+    ("binary garbage", "rules/metrics.yml", b"metrics:\n\x00\xff\xfe\x01garbage", 2, "binary data"),
+    ("not utf-8", "rules/metrics.yml", b"metrics:\n  - name: caf\xe9\n", 2, "not UTF-8"),
+    ("empty file", "rules/metrics.yml", "", 1, "empty"),
+    ("only comments", "rules/segments.yml", "# nothing here yet\n", 1, "empty"),
+    ("top level list", "rules/metrics.yml", "- name: a\n  expr: 1\n", 1, "must be a mapping"),
+    ("top level scalar", "rules/metrics.yml", "just some words\n", 1, "must be a mapping"),
+    ("duplicate key", "rules/metrics.yml", "metrics:\n  - name: a\n    name: b\n    source: products\n    expr: SUM(arr)\n", 3, "duplicate key `name`"),
+    ("source without grain", "rulectl.yml", None, None, "exactly one of `key:`"),
+    ("unknown column type", "rulectl.yml", None, None, "not a Snowflake type"),
+    ("unknown default target", "rulectl.yml", None, None, "default_target `nowhere`"),
+    ("prompt placeholder", "prompts/account_summary.yml", None, None, "placeholder `{customer_nme}` is not a column of customer_segments; did you mean `customer_name`"),
+    ("prompt weights", "prompts/account_summary.yml", None, None, "add up to 90"),
+    ("prompt cron", "prompts/account_summary.yml", None, None, "not a valid cron expression"),
+    ("prompt timezone", "prompts/account_summary.yml", None, None, "not a time zone"),
+    ("prompt temperature", "prompts/account_summary.yml", None, None, "less than or equal to 1"),
+    ("prompt unknown input", "prompts/account_summary.yml", None, None, "did you mean `customer_segments`"),
+]
+
+# Edits to the example project's own files: (case id) → (old text, new text, expected line)
+EDITS = {
+    "source without grain": ("    grain: [customer_id, module]   # one row per customer per module\n", "", 22),
+    "unknown column type": ('arr: "number(12,2)"', 'arr: "money please"', 25),
+    "unknown default target": ("default_target: local", "default_target: nowhere", 3),
+    "prompt placeholder": ("Customer: {customer_name} ({state}), a", "Customer: {customer_nme} ({state}), a", 9),
+    "prompt weights": ("{name: control, weight: 50}", "{name: control, weight: 40}", 20),
+    "prompt cron": ("USING CRON 0 6 * * * UTC", "USING CRON 0 25 * * * UTC", 15),
+    "prompt timezone": ("USING CRON 0 6 * * * UTC", "USING CRON 0 6 * * * Mars/Olympus", 15),
+    "prompt temperature": ("temperature: 0.2", "temperature: 1.7", 6),
+    "prompt unknown input": ("input: customer_segments", "input: customer_segmnts", 3),
+}
+
+
+def write_case(project: Path, file: str, content, case_id: str) -> int:
+    path = project / file
+    if content is None:
+        old, new, line = EDITS[case_id]
+        text = path.read_text()
+        assert old in text, f"{case_id}: {old!r} not in {file}"
+        path.write_text(text.replace(old, new, 1))
+        return line
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    return -1
+
+
+@pytest.mark.parametrize("case_id, file, content, line, words", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_reported_with_file_and_line(project: Path, case_id, file, content, line, words):
+    if file == "rules/segments.yml" and content is not None:
+        (project / "prompts" / "account_summary.yml").unlink()  # the prompt reads the real segments
+    edited_line = write_case(project, file, content, case_id)
+    line = line if line is not None else edited_line
+    before = sorted(p.name for p in project.rglob("*"))
+
+    result = run("validate", project=project)
+
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert f"{file}:{line}: " in result.output, result.output
+    assert words in result.output, result.output
+    assert sorted(p.name for p in project.rglob("*")) == before  # nothing created or touched
+
+
+def test_corpus_is_large_enough():
+    assert len(CASES) >= 30
+
+
+def test_all_problems_are_reported_at_once(project: Path):
+    (project / "rules" / "metrics.yml").write_text(
+        "metrics:\n  - name: a\n    source: prodcts\n    expr: SUM(arr)\n  - name: b\n    source: products\n    expr: SUM(nope)\n"
+    )
+    result = run("validate", project=project)
+    assert result.exit_code == 1
+    assert "rules/metrics.yml:3:" in result.output and "rules/metrics.yml:7:" in result.output
