@@ -6,6 +6,7 @@ references, no qualified or quoted names. Compilation rebuilds SQL from the AST 
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -64,8 +65,12 @@ class ParsedExpression:
         return self.tree.copy()
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_expression(text: str) -> ParsedExpression:
-    """Parse `text` as one Snowflake SQL expression; raise ExpressionError with a readable reason."""
+    """Parse `text` as one Snowflake SQL expression; raise ExpressionError with a readable reason.
+
+    Cached: the same text always parses the same way. Callers must `.copy()` before rewriting.
+    """
     if not isinstance(text, str) or not text.strip():
         raise ExpressionError("the expression is empty")
     try:
@@ -86,6 +91,10 @@ def parse_expression(text: str) -> ParsedExpression:
         if isinstance(node, _STATEMENTS):
             raise ExpressionError(f"a {node.key.upper()} statement is not allowed in a rule expression")
         _check_names(node)
+    # Unquoted identifiers are case-insensitive in Snowflake: fold them once here, so `Total_ARR`
+    # and `total_arr` compile to the same SQL and the same fingerprint.
+    for column in tree.find_all(exp.Column):
+        column.this.set("this", column.name.lower())
     return ParsedExpression(text, tree)
 
 

@@ -41,21 +41,21 @@ def metrics_view(loaded: LoadedProject) -> DesiredObject:
 def metrics_query(loaded: LoadedProject) -> exp.Select:
     spine = spine_name(loaded)
     spine_source = loaded.config.sources[spine]
-    key = spine_source.key
-    assert key is not None
+    key = (spine_source.key or "").lower()
     metrics = [m.item for m in loaded.metrics]
     groups = _group_metrics(loaded, metrics)
-    in_scope: dict[str, exp.Expression] = {col.lower(): exp.column(col, table=spine) for col in spine_source.columns}
-    query = exp.select(*(exp.column(col, table=spine).as_(col) for col in spine_source.columns))
+    columns = [col.lower() for col in spine_source.columns]
+    in_scope: dict[str, exp.Expression] = {col: exp.column(col, table=spine) for col in columns}
+    query = exp.select(*(exp.column(col, table=spine).as_(col) for col in columns))
     spine_cte = _row_level_cte(loaded, spine, [m for m in metrics if m.source == spine])
-    query = query.with_(spine, as_=spine_cte).from_(exp.to_table(spine))
+    query.with_(spine, as_=spine_cte, copy=False).from_(exp.to_table(spine), copy=False)
     for group in groups:
-        query = query.with_(group.cte, as_=_group_cte(loaded, group))
+        query.with_(group.cte, as_=_group_cte(loaded, group), copy=False)
         on = exp.column(key, table=group.cte).eq(exp.column(key, table=spine))
-        query = query.join(exp.to_table(group.cte), on=on, join_type="left")
+        query.join(exp.to_table(group.cte), on=on, join_type="left", copy=False)
     for metric in metrics:
         in_scope[metric.name.lower()] = _metric_in_scope(metric, groups, spine, in_scope)
-        query = query.select(exp.alias_(in_scope[metric.name.lower()].copy(), metric.name))
+        query.select(exp.alias_(in_scope[metric.name.lower()].copy(), metric.name.lower()), copy=False)
     return query
 
 
@@ -79,34 +79,34 @@ def _group_metrics(loaded: LoadedProject, metrics: list[Metric]) -> list[MetricG
 def _row_level_cte(loaded: LoadedProject, source_name: str, metrics: list[Metric]) -> exp.Select:
     """Key-grain source: its columns plus row-level metrics, one row per customer."""
     source = loaded.config.sources[source_name]
-    select = exp.select(*(exp.column(col) for col in source.columns))
+    select = exp.select(*(exp.column(col.lower()) for col in source.columns))
     for metric in metrics:
-        select = select.select(exp.alias_(parse_expression(metric.expr).copy(), metric.name))
-    return select.from_(table(source.table))
+        select.select(exp.alias_(parse_expression(metric.expr).copy(), metric.name.lower()), copy=False)
+    return select.from_(table(source.table), copy=False)
 
 
 def _group_cte(loaded: LoadedProject, group: MetricGroup) -> exp.Select:
     source = loaded.config.sources[group.source]
-    key = loaded.config.sources[spine_name(loaded)].key
+    key = (loaded.config.sources[spine_name(loaded)].key or "").lower()
     select = exp.select(exp.column(key))
     for metric in group.metrics:
-        select = select.select(exp.alias_(parse_expression(metric.expr).copy(), metric.name))
-    select = select.from_(table(source.table))
+        select.select(exp.alias_(parse_expression(metric.expr).copy(), metric.name.lower()), copy=False)
+    select.from_(table(source.table), copy=False)
     if group.filter:
-        select = select.where(parse_expression(group.filter).copy())
+        select.where(parse_expression(group.filter).copy(), copy=False)
     if source.key:  # another key-grain source: already one row per customer
         return select
-    return select.group_by(exp.column(key))
+    return select.group_by(exp.column(key), copy=False)
 
 
 def _metric_in_scope(metric: Metric, groups: list[MetricGroup], spine: str, in_scope: dict[str, exp.Expression]) -> exp.Expression:
     """The expression that yields `metric` in the final SELECT of the view."""
     if metric.source == spine:
-        return exp.column(metric.name, table=spine)
+        return exp.column(metric.name.lower(), table=spine)
     if metric.source is None:
         return exp.paren(_substitute(parse_expression(metric.expr).copy(), in_scope))
-    group = next(g for g in groups if metric in g.metrics)
-    value: exp.Expression = exp.column(metric.name, table=group.cte)
+    group = next(g for g in groups if any(m is metric for m in g.metrics))
+    value: exp.Expression = exp.column(metric.name.lower(), table=group.cte)
     fallback = _no_rows_value(metric)
     if fallback is not None:
         value = exp.func("COALESCE", value, fallback)

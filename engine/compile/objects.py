@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from sqlglot import exp
-from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from engine.expressions import DIALECT
 
@@ -33,18 +33,25 @@ class DesiredObject:
     def qualified_name(self) -> str:
         return self.name if self.kind == "schema" else f"{self.schema}.{self.name}"
 
-    @property
+    @cached_property
+    def canonical_sql(self) -> str:
+        return canonical_sql(self.statement)
+
+    @cached_property
     def fingerprint(self) -> str:
-        return fingerprint_of(self.statement)
+        return hashlib.sha256(self.canonical_sql.encode()).hexdigest()[:16]
 
     def sql(self, pretty: bool = True) -> str:
-        return self.statement.sql(dialect=DIALECT, pretty=pretty)
+        return self.statement.sql(dialect=DIALECT, pretty=True) if pretty else self.canonical_sql
 
 
 def canonical_sql(statement: exp.Expression) -> str:
-    """The form two statements share when they differ only in formatting and identifier case."""
-    normalized = normalize_identifiers(statement.copy(), dialect=DIALECT)
-    return normalized.sql(dialect=DIALECT, comments=False, normalize=True)
+    """The compact form two statements share when they differ only in formatting.
+
+    Compilation builds every identifier from names already case-folded (expressions.py, table()),
+    and generates no comments, so the compact SQL itself is canonical.
+    """
+    return statement.sql(dialect=DIALECT, comments=False)
 
 
 def fingerprint_of(statement: exp.Expression) -> str:
@@ -52,7 +59,8 @@ def fingerprint_of(statement: exp.Expression) -> str:
 
 
 def table(qualified: str) -> exp.Table:
-    return exp.to_table(qualified, dialect=DIALECT)
+    """A table reference, upper-cased the way Snowflake resolves unquoted names."""
+    return exp.to_table(qualified.upper(), dialect=DIALECT)
 
 
 def referenced_tables(statement: exp.Expression) -> tuple[str, ...]:

@@ -32,8 +32,8 @@ def segments_query(loaded: LoadedProject, metrics_relation: exp.Expression) -> e
     metric_columns = input_view_columns(loaded, "customer_metrics")
     query = exp.select(*(exp.column(col, table=METRICS_ALIAS) for col in metric_columns))
     for located in loaded.segmentations:
-        query = query.select(*segmentation_columns(located.item))
-    return query.from_(exp.alias_(metrics_relation, METRICS_ALIAS, table=True))
+        query.select(*segmentation_columns(located.item), copy=False)
+    return query.from_(exp.alias_(metrics_relation, METRICS_ALIAS, table=True), copy=False)
 
 
 def segmentation_columns(segmentation: Segmentation) -> list[exp.Expression]:
@@ -43,13 +43,13 @@ def segmentation_columns(segmentation: Segmentation) -> list[exp.Expression]:
             exp.Case(ifs=[exp.If(this=_condition(rule.when), true=exp.Literal.string(rule.segment))])
             for rule in segmentation.rules
         ]
-        return [exp.alias_(exp.func("ARRAY_CONSTRUCT_COMPACT", *labels), segmentation.name)]
+        return [exp.alias_(exp.func("ARRAY_CONSTRUCT_COMPACT", *labels), segmentation.name.lower())]
     default = exp.Literal.string(segmentation.default) if segmentation.default is not None else exp.null()
     label = exp.Case(
         ifs=[exp.If(this=_condition(rule.when), true=exp.Literal.string(rule.segment)) for rule in segmentation.rules],
         default=default,
     )
-    columns = [exp.alias_(label, segmentation.name)]
+    columns = [exp.alias_(label, segmentation.name.lower())]
     if any(rule.action for rule in segmentation.rules):
         action = exp.Case(
             ifs=[
@@ -57,7 +57,7 @@ def segmentation_columns(segmentation: Segmentation) -> list[exp.Expression]:
                 for rule in segmentation.rules
             ]
         )
-        columns.append(exp.alias_(action, f"{segmentation.name}_action"))
+        columns.append(exp.alias_(action, f"{segmentation.name.lower()}_action"))
     return columns
 
 
