@@ -1,19 +1,28 @@
-"""The one boundary between rulectl and a database: render, execute, query, introspect.
+"""The one boundary between rulectl and a database: render, execute, query, introspect, and the
+DDL each engine spells its own way.
 
 Everything above this line works on Snowflake-dialect sqlglot ASTs; a backend turns them into its
 engine's SQL in one place (`to_sql`) and reports what is deployed in one shape (DeployedObject).
+The defaults here are Snowflake's; DuckDBBackend overrides what DuckDB spells differently.
 """
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlglot import exp
 
+from engine.compile.objects import DesiredObject, table
+from engine.errors import RulectlError
+
 OWNER_TAG = "rulectl"
+STATE_SCHEMA = "_RULECTL"
+LOCK_TABLE = f"{STATE_SCHEMA}.APPLY_LOCK"
 
 
 @dataclass(frozen=True)
@@ -33,20 +42,26 @@ class DeployedObject:
         return self.name if self.kind == "schema" else f"{self.schema}.{self.name}"
 
     @property
-    def owner_fingerprint(self) -> str | None:
-        """The fingerprint from a rulectl ownership tag in the comment, if there is one."""
+    def owner(self) -> tuple[str, str] | None:
+        """(project, fingerprint) from a rulectl ownership tag in the comment, if there is one."""
         return parse_owner_tag(self.comment)
+
+    @property
+    def definition_hash(self) -> str:
+        """Changes whenever someone edits the object by hand (text, columns or schedule)."""
+        text = f"{self.definition or ''}|{self.columns}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def owner_tag(project: str, fingerprint: str) -> str:
     return f"{OWNER_TAG}:{project}:{fingerprint}"
 
 
-def parse_owner_tag(comment: str | None) -> str | None:
+def parse_owner_tag(comment: str | None) -> tuple[str, str] | None:
     if not comment or not comment.startswith(f"{OWNER_TAG}:"):
         return None
     parts = comment.split(":")
-    return parts[2] if len(parts) >= 3 else None
+    return (parts[1], parts[2]) if len(parts) >= 3 else None
 
 
 @dataclass(frozen=True)
@@ -56,8 +71,9 @@ class ManagedRecord:
     kind: str
     qualified_name: str
     fingerprint: str
-    definition_hash: str
+    definition_hash: str | None
     plan_id: str
+    applied_sql: str | None = None  # the canonical Snowflake SQL rulectl applied (for plan's SQL diff)
 
 
 @dataclass(frozen=True)
@@ -71,23 +87,41 @@ class DeployedState:
     def get(self, kind: str, qualified_name: str) -> DeployedObject | None:
         return self.objects.get((kind, qualified_name.upper()))
 
+    def record(self, kind: str, qualified_name: str) -> ManagedRecord | None:
+        return self.records.get((kind, qualified_name.upper()))
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever anything rulectl can see changed; saved plans are checked against it."""
+        parts = sorted(f"{k}|{n}|{o.comment}|{o.definition_hash}|{o.state}" for (k, n), o in self.objects.items())
+        parts += sorted(f"R|{r.kind}|{r.qualified_name}|{r.fingerprint}|{r.definition_hash}" for r in self.records.values())
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
 
 class Backend(ABC):
-    """A target engine. Subclasses set `dialect` and override the hooks below.
+    """A target engine. Subclasses set `dialect` and implement `_run` and `introspect`.
 
     Contract:
     - `to_sql(tree)` renders a Snowflake-dialect AST in the engine's dialect (the only place where
       engine-specific SQL fixes live);
-    - `execute(tree_or_sql)` runs one statement; `query(...)` returns rows as tuples;
+    - `query(tree_or_sql)` runs one statement and returns rows as tuples; every statement sent is
+      appended to `statements` (tests assert on it);
     - `introspect(schemas)` reads the deployed state with a fixed number of queries per schema and
       kind, however many objects there are;
-    - every call that reaches the engine is appended to `statements` (tests assert on it).
+    - the `*_statements` methods return the DDL for one plan step, so apply and a dry run share them.
     """
 
     dialect: str = "snowflake"
+    supports_copy_grants = True
 
     def __init__(self) -> None:
         self.statements: list[str] = []
+
+    # ------------------------------------------------------------ running SQL
 
     def to_sql(self, tree: exp.Expression) -> str:
         return tree.sql(dialect=self.dialect)
@@ -110,3 +144,100 @@ class Backend(ABC):
 
     def close(self) -> None:
         """Release the connection."""
+
+    # ------------------------------------------------------------ DDL for plan steps
+
+    def schema_statements(self, obj: DesiredObject) -> list[exp.Expression | str]:
+        return [obj.statement]
+
+    def view_statements(self, obj: DesiredObject, comment: str, exists: bool) -> list[exp.Expression | str]:
+        """Snowflake: one statement; COPY GRANTS keeps the grants when the view already exists.
+
+        https://docs.snowflake.com/en/sql-reference/sql/create-view (COPY GRANTS needs OR REPLACE)
+        """
+        create = obj.statement.copy()
+        properties = [exp.SchemaCommentProperty(this=exp.Literal.string(comment))]
+        if exists:
+            create.set("replace", True)
+            properties.insert(0, exp.CopyGrantsProperty())
+        create.set("properties", exp.Properties(expressions=properties))
+        return [create]
+
+    def table_statements(self, obj: DesiredObject, comment: str) -> list[exp.Expression | str]:
+        create = obj.statement.copy()
+        create.set("properties", exp.Properties(expressions=[exp.SchemaCommentProperty(this=exp.Literal.string(comment))]))
+        return [create]
+
+    def add_column_statements(self, obj: DesiredObject, columns: Sequence[tuple[str, str]], comment: str) -> list[exp.Expression | str]:
+        statements: list[exp.Expression | str] = [
+            exp.Alter(
+                this=table(obj.qualified_name),
+                kind="TABLE",
+                actions=[exp.ColumnDef(this=exp.to_identifier(name), kind=exp.DataType.build(kind, dialect="snowflake"))],
+            )
+            for name, kind in columns
+        ]
+        statements.append(self.comment_statement("TABLE", obj.qualified_name, comment))
+        return statements
+
+    def comment_statement(self, kind: str, qualified_name: str, comment: str) -> exp.Expression:
+        return exp.Comment(this=table(qualified_name), kind=kind, expression=exp.Literal.string(comment))
+
+    def drop_statements(self, kind: str, qualified_name: str) -> list[exp.Expression | str]:
+        return [exp.Drop(this=table(qualified_name), kind=kind.upper(), exists=True)]
+
+    # ------------------------------------------------------------ rulectl's own state
+
+    def ensure_state_tables(self) -> None:
+        """_RULECTL.OBJECTS (what rulectl applied) and _RULECTL.HISTORY (every applied step)."""
+        for sql in (
+            f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}",
+            f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.OBJECTS (kind VARCHAR, qualified_name VARCHAR, fingerprint VARCHAR, "
+            "definition_hash VARCHAR, plan_id VARCHAR, applied_at TIMESTAMP, applied_sql VARCHAR)",
+            f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.HISTORY (applied_at TIMESTAMP, plan_id VARCHAR, action VARCHAR, "
+            "kind VARCHAR, qualified_name VARCHAR, fingerprint VARCHAR, status VARCHAR, message VARCHAR)",
+        ):
+            self.execute(sql)
+
+    def write_record(self, kind: str, qualified_name: str, fingerprint: str | None, definition_hash: str | None, plan_id: str, applied_sql: str | None = None) -> None:
+        where = exp.and_(exp.column("kind").eq(exp.Literal.string(kind)), exp.column("qualified_name").eq(exp.Literal.string(qualified_name)))
+        self.execute(exp.delete(table(f"{STATE_SCHEMA}.OBJECTS"), where=where))
+        if fingerprint is None:
+            return
+        values = [kind, qualified_name, fingerprint, definition_hash, plan_id]
+        row = exp.Tuple(expressions=[exp.Literal.string(v) if v is not None else exp.null() for v in values] + [exp.cast(exp.Literal.string(now_utc().isoformat(sep=" ")), "TIMESTAMP"), exp.Literal.string(applied_sql) if applied_sql else exp.null()])
+        self.execute(exp.insert(exp.values([row]), table(f"{STATE_SCHEMA}.OBJECTS")))
+
+    def set_definition_hashes(self, hashes: dict[tuple[str, str], str]) -> None:
+        """After apply: remember how the target spells each applied object, to notice hand edits."""
+        for (kind, qualified_name), definition_hash in hashes.items():
+            where = exp.and_(exp.column("kind").eq(exp.Literal.string(kind)), exp.column("qualified_name").eq(exp.Literal.string(qualified_name)))
+            self.execute(exp.update(table(f"{STATE_SCHEMA}.OBJECTS"), {"definition_hash": exp.Literal.string(definition_hash)}, where=where))
+
+    def write_history(self, plan_id: str, action: str, kind: str, qualified_name: str, fingerprint: str | None, status: str, message: str = "") -> None:
+        values = [plan_id, action, kind, qualified_name, fingerprint, status, message[:2000]]
+        row = exp.Tuple(expressions=[exp.cast(exp.Literal.string(now_utc().isoformat(sep=" ")), "TIMESTAMP")] + [exp.Literal.string(v) if v is not None else exp.null() for v in values])
+        self.execute(exp.insert(exp.values([row]), table(f"{STATE_SCHEMA}.HISTORY")))
+
+    def acquire_lock(self, holder: str) -> None:
+        """CREATE TABLE (without IF NOT EXISTS) is atomic on both engines: the second apply fails."""
+        self.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}")
+        try:
+            self.execute(f"CREATE TABLE {LOCK_TABLE} (holder VARCHAR, since TIMESTAMP)")
+        except Exception:
+            since = self._lock_holder()
+            raise RulectlError(
+                f"another apply is in progress ({since}); nothing was changed. If that apply died, run `rulectl unlock`."
+            ) from None
+        holder_row = exp.Tuple(expressions=[exp.Literal.string(holder), exp.cast(exp.Literal.string(now_utc().isoformat(sep=" ")), "TIMESTAMP")])
+        self.execute(exp.insert(exp.values([holder_row]), table(LOCK_TABLE)))
+
+    def _lock_holder(self) -> str:
+        try:
+            rows = self.query(f"SELECT holder, since FROM {LOCK_TABLE}")
+            return f"held by {rows[0][0]} since {rows[0][1]}" if rows else "lock just taken"
+        except Exception:
+            return "lock held"
+
+    def release_lock(self) -> None:
+        self.execute(f"DROP TABLE IF EXISTS {LOCK_TABLE}")

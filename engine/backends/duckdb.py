@@ -14,11 +14,10 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from engine.backends.base import Backend, DeployedObject, DeployedState, ManagedRecord
+from engine.backends.base import STATE_SCHEMA, Backend, DeployedObject, DeployedState, ManagedRecord
 from engine.backends.duckdb_fixes import FixContext, apply_fixes, modern_lambda_syntax
+from engine.compile.objects import DesiredObject
 from engine.errors import RulectlError
-
-STATE_SCHEMA = "_RULECTL"
 
 
 def render_duckdb(tree: exp.Expression, context: FixContext, pretty: bool = False) -> str:
@@ -34,6 +33,7 @@ class DuckDBBackend(Backend):
     """DuckDB file target. `date_columns` names the DATE columns of the sources (for fixes)."""
 
     dialect = "duckdb"
+    supports_copy_grants = False
 
     def __init__(self, path: str | Path, date_columns: frozenset[str] = frozenset(), read_only: bool = False):
         super().__init__()
@@ -60,45 +60,56 @@ class DuckDBBackend(Backend):
     def close(self) -> None:
         self.connection.close()
 
+    # ------------------------------------------------------------ DDL DuckDB spells differently
+
+    def view_statements(self, obj: DesiredObject, comment: str, exists: bool) -> list[exp.Expression | str]:
+        # DuckDB has no COPY GRANTS (no grants at all) and no COMMENT clause in CREATE VIEW.
+        create = obj.statement.copy()
+        create.set("replace", True)
+        return [create, self.comment_statement("VIEW", obj.qualified_name, comment)]
+
+    def table_statements(self, obj: DesiredObject, comment: str) -> list[exp.Expression | str]:
+        return [obj.statement, self.comment_statement("TABLE", obj.qualified_name, comment)]
+
     # ------------------------------------------------------------ introspection
 
     def introspect(self, schemas: Sequence[str]) -> DeployedState:
-        wanted = exp.Tuple(expressions=[exp.Literal.string(s.upper()) for s in schemas])
-        schema_filter = f"upper(schema_name) IN {wanted.sql('duckdb')} AND database_name = current_database()"
+        """Three catalog queries (schemas, views, tables with their columns) plus rulectl's state."""
+        before = len(self.statements)
+        names = [s.upper() for s in schemas] + [STATE_SCHEMA]
+        in_schemas = exp.Tuple(expressions=[exp.Literal.string(s) for s in names]).sql("duckdb")
         objects: dict[tuple[str, str], DeployedObject] = {}
-        queries = 0
-        for (name,) in self.query(f"SELECT schema_name FROM duckdb_schemas() WHERE {schema_filter}"):
+        for (name,) in self.query(f"SELECT schema_name FROM duckdb_schemas() WHERE upper(schema_name) IN {in_schemas} AND database_name = current_database()"):
             objects[("schema", name.upper())] = DeployedObject("schema", name.upper(), name.upper())
-        views = self.query(f"SELECT schema_name, view_name, comment, sql FROM duckdb_views() WHERE NOT internal AND {schema_filter}")
-        for schema, name, comment, sql in views:
-            obj = DeployedObject("view", schema.upper(), name.upper(), comment or None, sql)
-            objects[("view", obj.qualified_name)] = obj
-        tables = self.query(
-            "SELECT t.schema_name, t.table_name, t.comment, list(c.column_name || ' ' || c.data_type ORDER BY c.column_index) "
+        for schema, name, comment, sql in self.query(
+            "SELECT schema_name, view_name, comment, sql FROM duckdb_views() "
+            f"WHERE NOT internal AND upper(schema_name) IN {in_schemas} AND database_name = current_database()"
+        ):
+            view = DeployedObject("view", schema.upper(), name.upper(), comment or None, sql)
+            objects[("view", view.qualified_name)] = view
+        for schema, name, comment, columns in self.query(
+            "SELECT t.schema_name, t.table_name, t.comment, list([c.column_name, c.data_type] ORDER BY c.column_index) "
             "FROM duckdb_tables() t JOIN duckdb_columns() c ON c.table_oid = t.table_oid "
-            f"WHERE t.{schema_filter.replace('schema_name', 't.schema_name').replace('database_name', 't.database_name').replace('t.t.', 't.')} "
-            "GROUP BY ALL"
-        )
-        for schema, name, comment, columns in tables:
-            parsed = tuple(tuple(col.split(" ", 1)) for col in columns)
-            obj = DeployedObject("table", schema.upper(), name.upper(), comment or None, None, parsed)  # type: ignore[arg-type]
-            objects[("table", obj.qualified_name)] = obj
-        queries = 3
+            f"WHERE upper(t.schema_name) IN {in_schemas} AND t.database_name = current_database() GROUP BY ALL"
+        ):
+            table_obj = DeployedObject("table", schema.upper(), name.upper(), comment or None, None, tuple((c[0].lower(), c[1]) for c in columns))
+            objects[("table", table_obj.qualified_name)] = table_obj
+        records = self._read_records(objects)
+        for key in [k for k in objects if k[1].startswith(STATE_SCHEMA)]:
+            objects.pop(key)  # rulectl's own bookkeeping is not part of the plan
+        return DeployedState(objects, records, len(self.statements) - before)
+
+    def _read_records(self, objects: dict[tuple[str, str], DeployedObject]) -> dict[tuple[str, str], ManagedRecord]:
         records: dict[tuple[str, str], ManagedRecord] = {}
-        if self._has_state_schema():
-            queries += 2
-            for kind, qualified, fingerprint, definition_hash, plan_id in self.query(
-                f"SELECT kind, qualified_name, fingerprint, definition_hash, plan_id FROM {STATE_SCHEMA}.OBJECTS"
+        if ("table", f"{STATE_SCHEMA}.OBJECTS") in objects:
+            for kind, qualified, fingerprint, definition_hash, plan_id, applied_sql in self.query(
+                f"SELECT kind, qualified_name, fingerprint, definition_hash, plan_id, applied_sql FROM {STATE_SCHEMA}.OBJECTS"
             ):
-                records[(kind, qualified)] = ManagedRecord(kind, qualified, fingerprint, definition_hash, plan_id)
+                records[(kind, qualified.upper())] = ManagedRecord(kind, qualified.upper(), fingerprint, definition_hash, plan_id, applied_sql)
+        if ("table", f"{STATE_SCHEMA}.TASKS") in objects:
             for schema, name, comment, definition, state in self.query(
                 f"SELECT schema_name, task_name, comment, definition, state FROM {STATE_SCHEMA}.TASKS"
             ):
-                obj = DeployedObject("task", schema, name, comment, definition, (), state)
-                objects[("task", obj.qualified_name)] = obj
-        queries += 1
-        return DeployedState(objects, records, queries)
-
-    def _has_state_schema(self) -> bool:
-        rows = self.query(f"SELECT count(*) FROM duckdb_tables() WHERE schema_name = '{STATE_SCHEMA}' AND table_name = 'OBJECTS'")
-        return bool(rows[0][0])
+                task = DeployedObject("task", schema.upper(), name.upper(), comment, definition, (), state)
+                objects[("task", task.qualified_name)] = task
+        return records

@@ -27,6 +27,7 @@ class DesiredObject:
     statement: exp.Expression
     depends_on: tuple[str, ...] = ()
     columns: tuple[tuple[str, str], ...] = ()  # tables: (name, Snowflake type) in order
+    options: tuple[tuple[str, str], ...] = ()  # tasks: schedule, warehouse, … (part of the fingerprint)
     details: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -39,7 +40,8 @@ class DesiredObject:
 
     @cached_property
     def fingerprint(self) -> str:
-        return hashlib.sha256(self.canonical_sql.encode()).hexdigest()[:16]
+        extra = "".join(f"\n{key}={value}" for key, value in self.options + self.columns)
+        return hashlib.sha256((self.canonical_sql + extra).encode()).hexdigest()[:16]
 
     def sql(self, pretty: bool = True) -> str:
         return self.statement.sql(dialect=DIALECT, pretty=True) if pretty else self.canonical_sql

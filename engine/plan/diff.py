@@ -1,0 +1,117 @@
+"""Desired objects vs deployed state → a Plan. Pure: no SQL is sent from here."""
+
+from __future__ import annotations
+
+import difflib
+import uuid
+
+import sqlglot
+
+from engine.backends.base import DeployedObject, DeployedState, ManagedRecord, now_utc
+from engine.compile.objects import DesiredObject
+from engine.plan.model import Action, Plan, Step
+
+REPLACEABLE = {"view", "task"}  # safe to replace in place; tables hold paid-for data
+
+
+def diff(
+    project: str,
+    target: str,
+    desired: list[DesiredObject],
+    deployed: DeployedState,
+    adopt: frozenset[str] = frozenset(),
+) -> list[Step]:
+    """One step per desired object (in dependency order), then drops of managed leftovers."""
+    steps = [_step_for(project, obj, deployed, obj.qualified_name.upper() in adopt) for obj in desired]
+    wanted = {(obj.kind, obj.qualified_name.upper()) for obj in desired}
+    for key, deployed_obj in deployed.objects.items():
+        if key in wanted or deployed_obj.kind == "schema":
+            continue
+        if _owned_by(project, deployed_obj, deployed.record(*key)):
+            destructive = deployed_obj.kind == "table"
+            reason = "no longer in the project" + (" — the table's data would be lost" if destructive else "")
+            steps.append(Step(Action.DROP, deployed_obj.kind, deployed_obj.qualified_name, None, reason, destructive))
+    return steps
+
+
+def _owned_by(project: str, obj: DeployedObject, record: ManagedRecord | None) -> bool:
+    owner = obj.owner
+    return record is not None or (owner is not None and owner[0] == project)
+
+
+def _step_for(project: str, obj: DesiredObject, deployed: DeployedState, adopt: bool) -> Step:
+    current = deployed.get(obj.kind, obj.qualified_name)
+    record = deployed.record(obj.kind, obj.qualified_name)
+    name, kind, fingerprint = obj.qualified_name, obj.kind, obj.fingerprint
+    if obj.kind == "schema":
+        return Step(Action.NOOP if current else Action.CREATE, kind, name, fingerprint, "exists" if current else "new schema")
+    if current is None:
+        reason = "was dropped outside rulectl; will be created again" if record else "new"
+        return Step(Action.CREATE, kind, name, fingerprint, reason)
+    if not _owned_by(project, current, record):
+        if not adopt:
+            owner = current.owner
+            whose = f"rulectl project `{owner[0]}`" if owner else "nobody rulectl knows (no rulectl tag)"
+            return Step(Action.ERROR, kind, name, fingerprint, f"{kind} {name} already exists and is owned by {whose}; rulectl will not overwrite it. Rename the object in rulectl.yml, or pass --adopt {name} to take it over")
+        return _change(obj, current, record, "adopted: taken over by --adopt", adopt=True)
+    deployed_fingerprint = current.owner[1] if current.owner else None
+    edited_by_hand = record is not None and (
+        deployed_fingerprint != record.fingerprint
+        or (record.definition_hash is not None and record.definition_hash != current.definition_hash)
+    )
+    if edited_by_hand:
+        return _drift(obj, current, record)
+    if (record.fingerprint if record else deployed_fingerprint) == fingerprint:
+        return Step(Action.NOOP, kind, name, fingerprint, "up to date")
+    return _change(obj, current, record, "definition changed")
+
+
+def _drift(obj: DesiredObject, current: DeployedObject, record: ManagedRecord | None) -> Step:
+    if obj.kind == "table":
+        missing = _missing_columns(obj, current)
+        reason = "changed by hand (columns differ from what rulectl applied)"
+        return Step(Action.DRIFT, obj.kind, obj.qualified_name, obj.fingerprint, reason + ("; missing columns will be added" if missing else "; rulectl leaves its data alone"), add_columns=missing)
+    return Step(Action.DRIFT, obj.kind, obj.qualified_name, obj.fingerprint, "changed by hand since rulectl applied it; apply restores the declared definition", sql_diff=_sql_diff(record, obj))
+
+
+def _change(obj: DesiredObject, current: DeployedObject, record: ManagedRecord | None, reason: str, adopt: bool = False) -> Step:
+    if obj.kind in REPLACEABLE:
+        return Step(Action.REPLACE, obj.kind, obj.qualified_name, obj.fingerprint, reason, sql_diff=_sql_diff(record, obj), adopt=adopt)
+    missing = _missing_columns(obj, current)
+    extra = [name for name, _ in current.columns if name not in {n for n, _ in obj.columns}]
+    if extra:
+        return Step(Action.REPLACE, obj.kind, obj.qualified_name, obj.fingerprint, f"columns {', '.join(extra)} are no longer declared: recreating the table drops its data", destructive=True, adopt=adopt)
+    return Step(Action.ALTER, obj.kind, obj.qualified_name, obj.fingerprint, reason + (f"; add columns {', '.join(n for n, _ in missing)}" if missing else ""), add_columns=missing, adopt=adopt)
+
+
+def _missing_columns(obj: DesiredObject, current: DeployedObject) -> tuple[tuple[str, str], ...]:
+    have = {name.lower() for name, _ in current.columns}
+    return tuple((name, kind) for name, kind in obj.columns if name.lower() not in have)
+
+
+def _sql_diff(record: ManagedRecord | None, obj: DesiredObject) -> str | None:
+    """Unified diff of the pretty Snowflake SQL: what rulectl last applied vs what apply would create."""
+    if record is None or not record.applied_sql:
+        return None
+    try:
+        before_sql = sqlglot.parse_one(record.applied_sql, read="snowflake").sql(dialect="snowflake", pretty=True)
+    except Exception:  # recorded by another rulectl version: shown as it is
+        before_sql = record.applied_sql
+    after_sql = obj.sql(pretty=True)
+    if before_sql == after_sql:
+        return None
+    lines = difflib.unified_diff(before_sql.splitlines(), after_sql.splitlines(), "deployed", "planned", lineterm="", n=2)
+    return "\n".join(lines)
+
+
+def make_plan(project: str, target: str, steps: list[Step], deployed: DeployedState, **extra) -> Plan:
+    return Plan(
+        plan_id=uuid.uuid4().hex[:12],
+        project=project,
+        target=target,
+        created_at=now_utc().isoformat(),
+        state_fingerprint=deployed.fingerprint,
+        introspection_queries=deployed.queries,
+        steps=tuple(steps),
+        **extra,
+    )

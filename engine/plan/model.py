@@ -1,0 +1,124 @@
+"""The plan as data: frozen, serializable, made once and then explained or applied."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Action(str, Enum):
+    CREATE = "create"
+    REPLACE = "replace"
+    ALTER = "alter"
+    DROP = "drop"
+    DRIFT = "drift"  # changed by hand; apply restores the declared definition
+    NOOP = "no-op"
+    ERROR = "error"  # cannot be applied (e.g. a name collision with an object rulectl does not own)
+
+
+SYMBOLS = {
+    Action.CREATE: ("+", "green"),
+    Action.REPLACE: ("~", "yellow"),
+    Action.ALTER: ("~", "yellow"),
+    Action.DROP: ("-", "red"),
+    Action.DRIFT: ("!", "magenta"),
+    Action.NOOP: (" ", "dim"),
+    Action.ERROR: ("x", "bold red"),
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One object's change. `fingerprint` is the desired one (None for drops)."""
+
+    action: Action
+    kind: str
+    qualified_name: str
+    fingerprint: str | None
+    reason: str
+    destructive: bool = False
+    add_columns: tuple[tuple[str, str], ...] = ()
+    sql_diff: str | None = None
+    adopt: bool = False
+
+    @property
+    def changes(self) -> bool:
+        return self.action not in (Action.NOOP,)
+
+
+@dataclass(frozen=True)
+class SegmentMove:
+    segmentation: str
+    from_label: str | None
+    to_label: str | None
+    customers: int
+
+
+@dataclass(frozen=True)
+class AiCost:
+    prompt: str
+    rows: int
+    capped_at: int
+    input_tokens: int
+    output_tokens: int
+    credits: float
+    usd: float
+    model: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    plan_id: str
+    project: str
+    target: str
+    created_at: str
+    state_fingerprint: str
+    introspection_queries: int
+    steps: tuple[Step, ...]
+    segment_moves: tuple[SegmentMove, ...] = ()
+    ai_costs: tuple[AiCost, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def changes(self) -> tuple[Step, ...]:
+        return tuple(step for step in self.steps if step.changes)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    @property
+    def errors(self) -> tuple[Step, ...]:
+        return tuple(step for step in self.steps if step.action is Action.ERROR)
+
+    def summary(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for step in self.steps:
+            counts[step.action.value] = counts.get(step.action.value, 0) + 1
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["format"] = "rulectl-plan/1"
+        data["summary"] = self.summary()
+        data["has_changes"] = self.has_changes
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Plan":
+        data = json.loads(text)
+        if data.get("format") != "rulectl-plan/1":
+            raise ValueError("not a rulectl plan file (format rulectl-plan/1)")
+        steps = tuple(
+            Step(**{**s, "action": Action(s["action"]), "add_columns": tuple(tuple(c) for c in s["add_columns"])})
+            for s in data["steps"]
+        )
+        moves = tuple(SegmentMove(**m) for m in data.get("segment_moves", []))
+        costs = tuple(AiCost(**c) for c in data.get("ai_costs", []))
+        fields = {k: data[k] for k in ("plan_id", "project", "target", "created_at", "state_fingerprint", "introspection_queries")}
+        return cls(**fields, steps=steps, segment_moves=moves, ai_costs=costs, notes=tuple(data.get("notes", ())))

@@ -1,0 +1,43 @@
+"""Compile, introspect, diff: the plan for one target. The only module that both reads the project
+and asks the target; apply and render take the Plan it returns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from engine.backends.base import Backend, DeployedState
+from engine.compile.objects import DesiredObject
+from engine.compile.project import compile_project
+from engine.config.loader import LoadedProject
+from engine.plan.diff import diff, make_plan
+from engine.plan.impact import segment_moves
+from engine.plan.model import Plan
+
+
+def managed_schemas(loaded: LoadedProject) -> list[str]:
+    schemas = loaded.config.schemas
+    return list(dict.fromkeys([schemas.analytics.upper(), schemas.ai.upper()]))
+
+
+def build_plan(
+    loaded: LoadedProject,
+    backend: Backend,
+    target: str,
+    adopt: Iterable[str] = (),
+    desired: list[DesiredObject] | None = None,
+) -> tuple[Plan, list[DesiredObject], DeployedState]:
+    desired = desired if desired is not None else compile_project(loaded)
+    deployed = backend.introspect(managed_schemas(loaded))
+    steps = diff(loaded.config.name, target, desired, deployed, frozenset(name.upper() for name in adopt))
+    moves = segment_moves(loaded, backend, deployed, steps)
+    costs = _ai_costs(loaded, backend, desired, deployed)
+    plan = make_plan(loaded.config.name, target, steps, deployed, segment_moves=tuple(moves), ai_costs=tuple(costs))
+    return plan, desired, deployed
+
+
+def _ai_costs(loaded, backend, desired, deployed):
+    try:
+        from engine.ai.cost import estimate_costs
+    except ImportError:  # AI enrichment not compiled in this project
+        return []
+    return estimate_costs(loaded, backend, desired, deployed)

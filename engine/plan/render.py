@@ -1,0 +1,61 @@
+"""The plan for people (terraform-like symbols, colour, SQL diffs, segment moves, AI cost) and for
+machines (JSON). Rendering never decides anything."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.text import Text
+
+from engine.plan.model import SYMBOLS, Action, Plan
+
+
+def render_plan(plan: Plan, console: Console, show_noop: bool = False) -> None:
+    console.print(Text(f"rulectl plan {plan.plan_id} — project {plan.project}, target {plan.target}", style="bold"))
+    console.print(Text(f"read the deployed state in {plan.introspection_queries} queries", style="dim"))
+    console.print()
+    for step in plan.steps:
+        if step.action is Action.NOOP and not show_noop:
+            continue
+        symbol, style = SYMBOLS[step.action]
+        line = Text(f"  {symbol} ", style=style)
+        line.append(f"{step.action.value:<8}", style=style)
+        line.append(f" {step.kind:<6} {step.qualified_name}", style="bold")
+        line.append(f"  ({step.reason})", style="dim")
+        if step.destructive:
+            line.append("  DESTRUCTIVE", style="bold red")
+        console.print(line)
+        if step.sql_diff:
+            console.print(Syntax(step.sql_diff, "diff", theme="ansi_dark", background_color="default"), soft_wrap=True)
+    if plan.segment_moves:
+        console.print()
+        console.print(Text("Customers moving between segments:", style="bold"))
+        for move in plan.segment_moves:
+            source = move.from_label if move.from_label is not None else "(none)"
+            target = move.to_label if move.to_label is not None else "(none)"
+            console.print(f"  {move.segmentation}: {move.customers} customer{'s' if move.customers != 1 else ''}: {source} → {target}", markup=False)
+    if plan.ai_costs:
+        console.print()
+        console.print(Text("Next AI refresh:", style="bold"))
+        for cost in plan.ai_costs:
+            capped = f" (capped at max_rows {cost.capped_at})" if cost.rows >= cost.capped_at else ""
+            console.print(
+                f"  {cost.prompt}: {cost.rows} row{'s' if cost.rows != 1 else ''} to enrich{capped}, "
+                f"~{cost.input_tokens:,} input + ~{cost.output_tokens:,} output tokens on {cost.model}, "
+                f"~{cost.credits:.4f} credits (~${cost.usd:.2f})",
+                markup=False,
+            )
+    console.print()
+    console.print(summary_line(plan))
+
+
+def summary_line(plan: Plan) -> Text:
+    counts = plan.summary()
+    if not plan.has_changes:
+        return Text("No changes. The target matches the project.", style="green")
+    parts = [f"{counts.get(a.value, 0)} to {a.value}" for a in (Action.CREATE, Action.REPLACE, Action.ALTER, Action.DROP) if counts.get(a.value)]
+    if counts.get(Action.DRIFT.value):
+        parts.append(f"{counts[Action.DRIFT.value]} drifted (changed by hand)")
+    if counts.get(Action.ERROR.value):
+        parts.append(f"{counts[Action.ERROR.value]} error(s)")
+    return Text("Plan: " + ", ".join(parts) + ".", style="bold")

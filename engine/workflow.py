@@ -1,0 +1,79 @@
+"""What each command does, end to end, on top of the engine pieces. The CLI only parses options and
+prints; tests and benchmarks call these functions directly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from pathlib import Path
+
+from engine.backends.base import Backend
+from engine.backends.registry import open_backend, target_name
+from engine.config.loader import LoadedProject
+from engine.errors import RulectlError
+from engine.plan.apply import ApplyResult, apply_steps, check_applicable, check_current, lock_holder, record_definitions
+from engine.plan.model import Plan, Step
+from engine.plan.planner import build_plan, managed_schemas
+
+
+@contextmanager
+def connected(loaded: LoadedProject, target: str | None):
+    backend = open_backend(loaded, target)
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+def plan(loaded: LoadedProject, target: str | None = None, adopt: Iterable[str] = ()) -> Plan:
+    name = target_name(loaded, target)
+    with connected(loaded, name) as backend:
+        made, _, _ = build_plan(loaded, backend, name, adopt)
+    return made
+
+
+def apply(
+    loaded: LoadedProject,
+    target: str | None = None,
+    saved_plan: Plan | None = None,
+    allow_destructive: bool = False,
+    adopt: Iterable[str] = (),
+    confirm: Callable[[Plan], bool] = lambda plan: True,
+    on_step: Callable[[Step], None] = lambda step: None,
+) -> tuple[Plan, ApplyResult]:
+    """Plan (or check a saved plan) and apply it under the target's lock."""
+    name = target_name(loaded, target)
+    if saved_plan is not None and saved_plan.target != name:
+        raise RulectlError(f"this plan was made for target `{saved_plan.target}`, not `{name}`; pass --target {saved_plan.target}")
+    with connected(loaded, name) as backend:
+        backend.acquire_lock(lock_holder())
+        result = ApplyResult()
+        try:
+            current, desired, deployed = build_plan(loaded, backend, name, adopt)
+            if saved_plan is not None:
+                check_current(saved_plan, desired, deployed.fingerprint)
+                current = saved_plan
+            check_applicable(current, allow_destructive)
+            if not current.has_changes or not confirm(current):
+                return current, result
+            try:
+                apply_steps(current, desired, backend, on_step, result)
+            finally:
+                record_definitions(backend, managed_schemas(loaded), result.applied)
+            return current, result
+        finally:
+            backend.release_lock()
+
+
+def unlock(loaded: LoadedProject, target: str | None = None) -> None:
+    with connected(loaded, target_name(loaded, target)) as backend:
+        backend.release_lock()
+
+
+def load_plan_file(path: Path) -> Plan:
+    try:
+        return Plan.from_json(path.read_text())
+    except FileNotFoundError:
+        raise RulectlError(f"{path}: plan file not found") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise RulectlError(f"{path}: not a rulectl plan file ({error})") from None
