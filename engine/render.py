@@ -13,7 +13,7 @@ from engine.config.loader import LoadedProject
 def compiled_sql(loaded: LoadedProject, requested_target: str | None) -> Iterator[tuple[DesiredObject, str]]:
     name = target_name(loaded, requested_target)
     engine = loaded.config.targets[name].engine
-    for obj in compile_project(loaded):
+    for obj in compile_project(loaded, name):
         if engine == "duckdb":
             from engine.backends.duckdb import render_duckdb
             from engine.backends.duckdb_fixes import FixContext

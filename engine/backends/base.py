@@ -49,7 +49,7 @@ class DeployedObject:
     @property
     def definition_hash(self) -> str:
         """Changes whenever someone edits the object by hand (text, columns or schedule)."""
-        text = f"{self.definition or ''}|{self.columns}"
+        text = f"{self.definition or ''}|{self.columns}|{self.state or ''}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -182,6 +182,10 @@ class Backend(ABC):
 
     def comment_statement(self, kind: str, qualified_name: str, comment: str) -> exp.Expression:
         return exp.Comment(this=table(qualified_name), kind=kind, expression=exp.Literal.string(comment))
+
+    def task_statements(self, obj: DesiredObject, comment: str, exists: bool) -> list[exp.Expression | str]:
+        """Snowflake tasks: implemented by SnowflakeBackend (suspend root, replace, resume)."""
+        raise NotImplementedError
 
     def drop_statements(self, kind: str, qualified_name: str) -> list[exp.Expression | str]:
         return [exp.Drop(this=table(qualified_name), kind=kind.upper(), exists=True)]

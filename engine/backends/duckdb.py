@@ -71,6 +71,29 @@ class DuckDBBackend(Backend):
     def table_statements(self, obj: DesiredObject, comment: str) -> list[exp.Expression | str]:
         return [obj.statement, self.comment_statement("TABLE", obj.qualified_name, comment)]
 
+    def task_statements(self, obj: DesiredObject, comment: str, exists: bool) -> list[exp.Expression | str]:
+        """Local tasks live in _RULECTL.TASKS; `rulectl run` (or the scheduler) executes them."""
+        options = dict(obj.options)
+        values = [obj.schema, obj.name, comment, obj.canonical_sql, options.get("schedule", ""), options.get("state", "started")]
+        row = exp.Tuple(expressions=[exp.Literal.string(v) for v in values])
+        return self.drop_statements("task", obj.qualified_name) + [
+            exp.insert(exp.values([row]), f"{STATE_SCHEMA}.TASKS", columns=["schema_name", "task_name", "comment", "definition", "schedule", "state"])
+        ]
+
+    def drop_statements(self, kind: str, qualified_name: str) -> list[exp.Expression | str]:
+        if kind != "task":
+            return super().drop_statements(kind, qualified_name)
+        schema, name = qualified_name.upper().split(".")
+        where = exp.and_(exp.column("schema_name").eq(exp.Literal.string(schema)), exp.column("task_name").eq(exp.Literal.string(name)))
+        return [exp.delete(f"{STATE_SCHEMA}.TASKS", where=where)]
+
+    def ensure_state_tables(self) -> None:
+        super().ensure_state_tables()
+        self.execute(
+            f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.TASKS (schema_name VARCHAR, task_name VARCHAR, comment VARCHAR, "
+            "definition VARCHAR, schedule VARCHAR, state VARCHAR, last_run_at TIMESTAMP, last_status VARCHAR)"
+        )
+
     # ------------------------------------------------------------ introspection
 
     def introspect(self, schemas: Sequence[str]) -> DeployedState:
@@ -107,9 +130,9 @@ class DuckDBBackend(Backend):
             ):
                 records[(kind, qualified.upper())] = ManagedRecord(kind, qualified.upper(), fingerprint, definition_hash, plan_id, applied_sql)
         if ("table", f"{STATE_SCHEMA}.TASKS") in objects:
-            for schema, name, comment, definition, state in self.query(
-                f"SELECT schema_name, task_name, comment, definition, state FROM {STATE_SCHEMA}.TASKS"
+            for schema, name, comment, definition, schedule, state in self.query(
+                f"SELECT schema_name, task_name, comment, definition, schedule, state FROM {STATE_SCHEMA}.TASKS"
             ):
-                task = DeployedObject("task", schema.upper(), name.upper(), comment, definition, (), state)
+                task = DeployedObject("task", schema.upper(), name.upper(), comment, f"{schedule}\n{definition}", (), state)
                 objects[("task", task.qualified_name)] = task
         return records

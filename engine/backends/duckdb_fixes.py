@@ -119,26 +119,70 @@ def hex_to_number(tree: exp.Expression, context: FixContext) -> exp.Expression:
 
 
 def cortex_complete_to_local_function(tree: exp.Expression, context: FixContext) -> exp.Expression:
-    """SNOWFLAKE.CORTEX.[TRY_]COMPLETE(…) → the local provider's function registered on the connection."""
+    """SNOWFLAKE.CORTEX.[TRY_]COMPLETE(model, [system msg, user msg], options) → the local provider's
+    function `rulectl_complete(model, system, prompt, options_json)` registered on the connection.
+
+    It answers like Cortex's messages form (https://docs.snowflake.com/en/sql-reference/functions/complete-snowflake-cortex):
+    a JSON string with choices[0].messages and usage, or NULL when the call failed (TRY_ semantics).
+    """
 
     def fix(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Anonymous):
-            path = node.this.sql(dialect="snowflake").upper()
-            name = node.expression.name.upper()
-            if path == "SNOWFLAKE.CORTEX" and name in {"COMPLETE", "TRY_COMPLETE"}:
-                return exp.Anonymous(this=context.complete_function, expressions=[e.copy() for e in node.expression.expressions])
+        if not (isinstance(node, exp.Dot) and isinstance(node.expression, exp.Anonymous)):
+            return node
+        if node.this.sql(dialect="snowflake").upper() != "SNOWFLAKE.CORTEX" or node.expression.name.upper() not in {"COMPLETE", "TRY_COMPLETE"}:
+            return node
+        args = node.expression.expressions
+        model, history = args[0], args[1]
+        system, user = exp.Literal.string(""), history
+        if isinstance(history, exp.Array):
+            contents = {_struct_value(m, "role"): _struct_value(m, "content", raw=True) for m in history.expressions}
+            system = contents.get("system") or exp.Literal.string("")
+            user = contents.get("user") or exp.Literal.string("")
+        options = _options_json(args[2]) if len(args) > 2 else "{}"
+        return exp.Anonymous(this=context.complete_function, expressions=[model.copy(), system.copy(), user.copy(), exp.Literal.string(options)])
+
+    return tree.transform(fix)
+
+
+def _struct_value(struct: exp.Expression, key: str, raw: bool = False):
+    for pair in getattr(struct, "expressions", []):
+        if isinstance(pair, exp.PropertyEQ) and pair.this.name == key:
+            return pair.expression if raw else pair.expression.name
+    return None
+
+
+def _options_json(options: exp.Expression) -> str:
+    import json
+
+    values = {}
+    for pair in getattr(options, "expressions", []):
+        if isinstance(pair, exp.PropertyEQ) and isinstance(pair.expression, exp.Literal):
+            literal = pair.expression
+            values[pair.this.name] = literal.this if literal.is_string else float(literal.this) if "." in literal.this else int(literal.this)
+    return json.dumps(values, sort_keys=True)
+
+
+def variant_text_is_unquoted(tree: exp.Expression, context: FixContext) -> exp.Expression:
+    """`json:path::VARCHAR` gives the bare string in Snowflake; DuckDB's CAST(json AS TEXT) keeps the
+    JSON quotes. Extract as text (`->>`) instead."""
+
+    def fix(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Cast) and isinstance(node.this, exp.JSONExtract) and node.to.is_type(*exp.DataType.TEXT_TYPES):
+            extract = node.this
+            return exp.JSONExtractScalar(this=extract.this.copy(), expression=extract.expression.copy())
         return node
 
     return tree.transform(fix)
 
 
 DUCKDB_FIXES: tuple[Fix, ...] = (
+    cortex_complete_to_local_function,  # first: it reads the OBJECT_CONSTRUCT messages as written
+    variant_text_is_unquoted,
     keep_date_type,
     object_construct_drops_nulls,
     lateral_flatten_to_unnest,
     unqualify_merge_update_targets,
     hex_to_number,
-    cortex_complete_to_local_function,
 )
 
 

@@ -6,6 +6,7 @@ from sqlglot import exp
 
 from engine.compile.metrics import metrics_view
 from engine.compile.objects import DesiredObject
+from engine.compile.prompts import prompt_objects
 from engine.compile.segments import segments_view
 from engine.config.loader import LoadedProject
 
@@ -15,11 +16,16 @@ def schema_object(name: str) -> DesiredObject:
     return DesiredObject("schema", name, name, statement)
 
 
-def compile_project(loaded: LoadedProject) -> list[DesiredObject]:
-    """Every object rulectl manages for this project, each after the objects it depends on."""
+def compile_project(loaded: LoadedProject, target: str | None = None) -> list[DesiredObject]:
+    """Every object rulectl manages for this project, each after the objects it depends on.
+
+    The target matters only for tasks (its warehouse and declared task state).
+    """
     schemas = loaded.config.schemas
+    settings = loaded.config.targets.get(target or loaded.config.default_target)
     objects = [schema_object(schemas.analytics)]
     if schemas.ai != schemas.analytics:
         objects.append(schema_object(schemas.ai))
     objects += [metrics_view(loaded), segments_view(loaded)]
+    objects += prompt_objects(loaded, settings.warehouse if settings else None, settings.task_state if settings else "started")
     return objects

@@ -44,8 +44,15 @@ def segment_moves(loaded: LoadedProject, backend: Backend, deployed: DeployedSta
         .join(exp.alias_(exp.to_table("rulectl_new_segments"), "new", table=True), on=exp.column(key, table="old").eq(exp.column(key, table="new")), join_type="full outer")
         .group_by(*(exp.Literal.number(i + 1) for i in range(len(select_items))))
     )
-    rows = backend.query(query)
+    try:
+        rows = backend.query(query)
+    except Exception as error:  # e.g. the deployed view was edited by hand and no longer compiles
+        raise ImpactUnavailable(str(error).splitlines()[0]) from None
     return _moves(loaded, rows)
+
+
+class ImpactUnavailable(Exception):
+    """The deployed views cannot be compared with the new SQL; the plan says so and goes on."""
 
 
 def _as_text(column: exp.Expression, match: str) -> exp.Expression:

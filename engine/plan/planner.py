@@ -10,7 +10,7 @@ from engine.compile.objects import DesiredObject
 from engine.compile.project import compile_project
 from engine.config.loader import LoadedProject
 from engine.plan.diff import diff, make_plan
-from engine.plan.impact import segment_moves
+from engine.plan.impact import ImpactUnavailable, segment_moves
 from engine.plan.model import Plan
 
 
@@ -26,12 +26,16 @@ def build_plan(
     adopt: Iterable[str] = (),
     desired: list[DesiredObject] | None = None,
 ) -> tuple[Plan, list[DesiredObject], DeployedState]:
-    desired = desired if desired is not None else compile_project(loaded)
+    desired = desired if desired is not None else compile_project(loaded, target)
     deployed = backend.introspect(managed_schemas(loaded))
     steps = diff(loaded.config.name, target, desired, deployed, frozenset(name.upper() for name in adopt))
-    moves = segment_moves(loaded, backend, deployed, steps)
+    notes: list[str] = []
+    try:
+        moves = segment_moves(loaded, backend, deployed, steps)
+    except ImpactUnavailable as reason:
+        moves, notes = [], [f"segment impact not computed: the deployed views could not be compared ({reason})"]
     costs = _ai_costs(loaded, backend, desired, deployed)
-    plan = make_plan(loaded.config.name, target, steps, deployed, segment_moves=tuple(moves), ai_costs=tuple(costs))
+    plan = make_plan(loaded.config.name, target, steps, deployed, segment_moves=tuple(moves), ai_costs=tuple(costs), notes=tuple(notes))
     return plan, desired, deployed
 
 

@@ -45,6 +45,8 @@ def render_plan(plan: Plan, console: Console, show_noop: bool = False) -> None:
                 f"~{cost.credits:.4f} credits (~${cost.usd:.2f})",
                 markup=False,
             )
+    for note in plan.notes:
+        console.print(Text(f"note: {note}", style="yellow"))
     console.print()
     console.print(summary_line(plan))
 

@@ -1,0 +1,94 @@
+"""COMPLETE on DuckDB: a vectorized (Arrow) scalar function that takes a batch of rows, runs the
+provider calls concurrently, and answers each row like Cortex's messages form (JSON) or NULL on
+failure — the TRY_COMPLETE contract, so failed rows are never stored and stay pending."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+
+from engine.ai.providers.base import CompletionFailed, CompletionRequest, Provider
+
+FUNCTION_NAME = "rulectl_complete"
+
+
+@dataclass
+class CallStats:
+    calls: int = 0
+    failures: int = 0
+    errors: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, ok: bool, error: str | None = None) -> None:
+        with self.lock:
+            self.calls += 1
+            if not ok:
+                self.failures += 1
+                if error and len(self.errors) < 20:
+                    self.errors.append(error)
+
+
+class LocalComplete:
+    """Registers `rulectl_complete(model, system, prompt, options_json)` on a DuckDB connection."""
+
+    def __init__(self, provider: Provider, concurrency: int = 8, on_row: Callable[[bool], None] = lambda ok: None):
+        self.provider = provider
+        self.concurrency = concurrency
+        self.on_row = on_row
+        self.stats = CallStats()
+
+    def register(self, connection: duckdb.DuckDBPyConnection) -> None:
+        try:
+            connection.remove_function(FUNCTION_NAME)
+        except Exception:
+            pass  # not registered yet
+        connection.create_function(
+            FUNCTION_NAME,
+            self._batch,
+            [duckdb.sqltype("VARCHAR")] * 4,
+            duckdb.sqltype("VARCHAR"),
+            type="arrow",
+            null_handling="special",
+            side_effects=True,  # every row is a paid call: never deduplicate or re-evaluate
+        )
+
+    def _batch(self, models: pa.Array, systems: pa.Array, prompts: pa.Array, options: pa.Array) -> pa.Array:
+        requests = [
+            CompletionRequest(model or "", system or "", prompt or "", json.loads(option or "{}"))
+            for model, system, prompt, option in zip(models.to_pylist(), systems.to_pylist(), prompts.to_pylist(), options.to_pylist())
+        ]
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(requests)))) as pool:
+            answers = list(pool.map(self._one, requests))
+        return pa.array(answers, type=pa.string())
+
+    def _one(self, request: CompletionRequest) -> str | None:
+        if not request.prompt:
+            self.stats.add(False, "empty prompt")
+            self.on_row(False)
+            return None
+        try:
+            completion = self.provider.complete(request)
+        except CompletionFailed as error:
+            self.stats.add(False, str(error))
+            self.on_row(False)
+            return None
+        except Exception as error:  # a provider bug must not abort the whole refresh
+            self.stats.add(False, f"{type(error).__name__}: {error}")
+            self.on_row(False)
+            return None
+        self.stats.add(True)
+        self.on_row(True)
+        return json.dumps(
+            {
+                "choices": [{"messages": completion.text}],
+                "model": completion.model,
+                "provider": self.provider.name,
+                "usage": {"prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens},
+            }
+        )

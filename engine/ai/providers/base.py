@@ -1,0 +1,46 @@
+"""The LLM provider interface used by the local target in place of Snowflake Cortex.
+
+A provider turns one (model, system, prompt, options) request into a Completion or raises
+CompletionFailed. It must be thread-safe: the local COMPLETE function calls it from a thread pool.
+Failures are never stored as summaries: the row stays pending and is retried on the next run.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    model: str  # the model named in the prompt file (e.g. snowflake-arctic)
+    system: str
+    prompt: str
+    options: dict
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    model: str  # the model that actually answered
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class CompletionFailed(Exception):
+    """The call failed (timeout, HTTP error, malformed or empty reply) after any retries."""
+
+
+class Provider(ABC):
+    """One way of answering COMPLETE calls. `name` is stored in the output table's provider column."""
+
+    name: str = "provider"
+
+    @abstractmethod
+    def complete(self, request: CompletionRequest) -> Completion:
+        """Answer one request or raise CompletionFailed."""
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough token count (about four characters per token for English), used for cost estimates."""
+    return max(1, (len(text) + 3) // 4)

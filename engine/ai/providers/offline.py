@@ -1,0 +1,32 @@
+"""The `offline` provider: a deterministic stand-in used when no model is configured.
+
+Its text is built from the row's data block and says plainly that it is not AI output; its provider
+column is `offline`, so nothing downstream can mistake it for a model's summary.
+"""
+
+from __future__ import annotations
+
+import re
+
+from engine.ai.providers.base import Completion, CompletionRequest, Provider, estimate_tokens
+
+LABEL = "[offline stand-in, not AI output]"
+FIELD_LINE = re.compile(r"^([a-z_][a-z0-9_]*): (.*)$")
+
+
+class OfflineProvider(Provider):
+    name = "offline"
+
+    def complete(self, request: CompletionRequest) -> Completion:
+        fields = dict(FIELD_LINE.match(line).groups() for line in _data_lines(request.prompt) if FIELD_LINE.match(line))
+        name = fields.get("customer_name", "This customer")
+        facts = "; ".join(f"{key.replace('_', ' ')}: {value}" for key, value in fields.items() if key != "customer_name")
+        text = f"{LABEL} {name}. {facts}. Configure an LLM provider in rulectl.yml (llm: provider: openai) for real summaries."
+        return Completion(text, "offline", estimate_tokens(request.system + request.prompt), estimate_tokens(text))
+
+
+def _data_lines(prompt: str) -> list[str]:
+    start, end = prompt.find("<data>"), prompt.find("</data>")
+    if start < 0 or end < 0:
+        return []
+    return prompt[start + len("<data>"):end].strip().splitlines()

@@ -1,0 +1,49 @@
+"""Segment summary: sizes and ARR per segment, read from the deployed CUSTOMER_SEGMENTS view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from engine.backends.base import Backend
+from engine.compile.objects import table
+from engine.compile.segments import SEGMENTS_VIEW
+from engine.config.loader import LoadedProject
+
+
+@dataclass(frozen=True)
+class SegmentSize:
+    segmentation: str
+    segment: str
+    customers: int
+    arr: float | None
+
+
+def segment_sizes(loaded: LoadedProject, backend: Backend) -> list[SegmentSize]:
+    """One query per segmentation; match-all labels are counted once per customer holding them."""
+    view = table(f"{loaded.config.schemas.analytics}.{SEGMENTS_VIEW}")
+    sizes: list[SegmentSize] = []
+    for located in loaded.segmentations:
+        seg = located.item
+        column = exp.column(seg.name.lower(), table="s")
+        arr = exp.func("SUM", exp.column("total_arr", table="s")) if _has_total_arr(loaded) else exp.null()
+        if seg.match == "first":
+            query = exp.select(column, exp.func("COUNT", exp.Star()), arr).from_(exp.alias_(view.copy(), "s", table=True)).group_by(column.copy())
+        else:
+            label = exp.column("value", table="f")
+            flatten = exp.Lateral(
+                this=exp.Explode(this=exp.Kwarg(this=exp.var("input"), expression=column.copy())),
+                alias=exp.TableAlias(this=exp.to_identifier("f")),
+            )
+            query = exp.select(exp.cast(label, "VARCHAR"), exp.func("COUNT", exp.Star()), arr).from_(exp.alias_(view.copy(), "s", table=True))
+            query = query.join(flatten).group_by(exp.cast(label.copy(), "VARCHAR"))
+        order = {rule.segment: i for i, rule in enumerate(seg.rules)}
+        rows = backend.query(query)
+        rows.sort(key=lambda r: order.get(r[0], len(order)))
+        sizes += [SegmentSize(seg.name, r[0] if r[0] is not None else "(none)", r[1], float(r[2]) if r[2] is not None else None) for r in rows]
+    return sizes
+
+
+def _has_total_arr(loaded: LoadedProject) -> bool:
+    return any(m.item.name.lower() == "total_arr" for m in loaded.metrics)

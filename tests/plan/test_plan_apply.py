@@ -1,0 +1,241 @@
+"""plan / apply on the local target, end to end through the CLI and the workflow functions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from engine import workflow
+from engine.backends.duckdb import DuckDBBackend
+from engine.backends.registry import open_backend
+from engine.config.loader import load_project
+from engine.errors import RulectlError
+from engine.plan.model import Action
+from tests.conftest import edit, run
+
+
+def applied(project: Path) -> Path:
+    assert run("load", project=project).exit_code == 0
+    result = run("apply", "--yes", project=project)
+    assert result.exit_code == 0, result.output
+    return project
+
+
+def changes(project: Path) -> dict[str, str]:
+    made = workflow.plan(load_project(project))
+    return {step.qualified_name: step.action.value for step in made.changes}
+
+
+def query(project: Path, sql: str):
+    connection = duckdb.connect(str(project / ".rulectl" / "local.duckdb"))
+    try:
+        return connection.execute(sql).fetchall()
+    finally:
+        connection.close()
+
+
+def test_first_apply_creates_everything_and_second_does_nothing(project: Path):
+    applied(project)
+    assert changes(project) == {}
+    again = run("apply", "--yes", project=project)
+    assert again.exit_code == 0 and "No changes" in again.output
+    history = query(project, "SELECT action, qualified_name, status FROM _RULECTL.HISTORY")
+    assert ("create", "ANALYTICS.CUSTOMER_SEGMENTS", "applied") in history
+    assert all(status == "applied" for _, _, status in history)
+
+
+def test_plan_exit_codes(project: Path):
+    run("load", project=project)
+    assert run("plan", "--detailed-exitcode", project=project).exit_code == 2
+    assert run("plan", project=project).exit_code == 0
+    applied(project)
+    assert run("plan", "--detailed-exitcode", project=project).exit_code == 0
+
+
+def test_formatting_only_edits_give_an_empty_plan(project: Path):
+    applied(project)
+    metrics = project / "rules" / "metrics.yml"
+    text = metrics.read_text()
+    text = text.replace("expr: SUM(arr)\n    filter: status = 'active'", "filter: \"status   =   'active'\"   # only active modules\n    expr: sum( ARR )")
+    text = text.replace("expr: COUNT(DISTINCT module)", "expr: count(distinct MODULE)")
+    text = "# reformatted by an analyst\n" + "\n".join(("  " + line) if line.startswith(" ") else line for line in text.splitlines())
+    metrics.write_text(text)
+    segments = project / "rules" / "segments.yml"
+    segments.write_text(segments.read_text().replace("when: module_count >= 2", "when: >-\n          module_count\n          >= 2"))
+    assert load_project(project).metrics[0].item.expr == "sum( ARR )"  # the edit really happened
+    assert changes(project) == {}
+
+
+def test_renaming_a_metric_replaces_exactly_the_views_that_use_it(project: Path):
+    applied(project)
+    edit(project / "rules" / "metrics.yml", "name: seat_utilization", "name: seat_use")
+    edit(project / "rules" / "segments.yml", "when: seat_utilization < 0.5", "when: seat_use < 0.5")
+    assert changes(project) == {"ANALYTICS.CUSTOMER_METRICS": "replace", "ANALYTICS.CUSTOMER_SEGMENTS": "replace"}
+
+
+def test_threshold_change_reports_the_customers_who_move(project: Path):
+    applied(project)
+    before = dict(query(project, "SELECT customer_id, account_tier FROM ANALYTICS.CUSTOMER_SEGMENTS"))
+    metrics = {r[0]: r[1:] for r in query(project, "SELECT customer_id, total_arr, module_count FROM ANALYTICS.CUSTOMER_SEGMENTS")}
+    moving = [cid for cid, (arr, count) in metrics.items() if arr is not None and 100000 <= arr < 150000 and count >= 3]
+    expected: dict[tuple[str, str], int] = {}
+    for cid in moving:
+        key = (before[cid], "Strategic")
+        expected[key] = expected.get(key, 0) + 1
+    assert moving, "the sample should have customers between 100k and 150k ARR with 3+ modules"
+
+    edit(project / "rules" / "segments.yml", "total_arr >= 150000 AND module_count >= 3", "total_arr >= 100000 AND module_count >= 3")
+    made = workflow.plan(load_project(project))
+
+    assert {s.qualified_name: s.action for s in made.changes} == {"ANALYTICS.CUSTOMER_SEGMENTS": Action.REPLACE}
+    moves = {(m.from_label, m.to_label): m.customers for m in made.segment_moves if m.segmentation == "account_tier"}
+    assert moves == expected
+    assert "+    WHEN m.total_arr >= 100000" in made.changes[0].sql_diff
+    shown = run("plan", project=project).output
+    for (old, new), count in expected.items():
+        assert f"{count} customer{'s' if count != 1 else ''}: {old} → {new}" in shown
+
+
+def test_match_all_changes_report_labels_gained(project: Path):
+    applied(project)
+    edit(project / "rules" / "segments.yml", "when: days_to_renewal BETWEEN 0 AND 90", "when: days_to_renewal BETWEEN 0 AND 180")
+    gaining = query(project, "SELECT COUNT(*) FROM ANALYTICS.CUSTOMER_SEGMENTS WHERE days_to_renewal BETWEEN 91 AND 180")[0][0]
+    made = workflow.plan(load_project(project))
+    moves = [(m.from_label, m.to_label, m.customers) for m in made.segment_moves if m.segmentation == "opportunities"]
+    assert moves == [(None, "Renewal due", gaining)] and gaining > 0
+
+
+def test_hand_edited_view_is_reported_as_drift_and_apply_restores_it(project: Path):
+    applied(project)
+    query(project, "CREATE OR REPLACE VIEW ANALYTICS.CUSTOMER_METRICS AS SELECT customer_id FROM GOLD.CUSTOMER")
+    assert changes(project) == {"ANALYTICS.CUSTOMER_METRICS": "drift"}
+    assert "drift" in run("plan", project=project).output
+    applied(project)
+    assert changes(project) == {}
+
+
+def test_dropped_by_hand_is_created_again(project: Path):
+    applied(project)
+    query(project, "DROP VIEW ANALYTICS.CUSTOMER_SEGMENTS")
+    assert changes(project) == {"ANALYTICS.CUSTOMER_SEGMENTS": "create"}
+
+
+def test_objects_rulectl_does_not_own_are_never_overwritten(project: Path):
+    run("load", project=project)
+    query(project, "CREATE SCHEMA ANALYTICS; CREATE VIEW ANALYTICS.CUSTOMER_METRICS AS SELECT 42 AS precious")
+    result = run("plan", project=project)
+    assert result.exit_code == 1 and "rulectl will not overwrite it" in result.output and "--adopt" in result.output
+    refused = run("apply", "--yes", project=project)
+    assert refused.exit_code == 1
+    assert query(project, "SELECT precious FROM ANALYTICS.CUSTOMER_METRICS") == [(42,)]
+    adopted = run("apply", "--yes", "--adopt", "ANALYTICS.CUSTOMER_METRICS", project=project)
+    assert adopted.exit_code == 0, adopted.output
+    assert changes(project) == {}
+
+
+def test_unmanaged_objects_in_managed_schemas_are_left_alone(project: Path):
+    applied(project)
+    query(project, "CREATE VIEW ANALYTICS.ANALYST_SCRATCH AS SELECT 1 AS x")
+    assert changes(project) == {}
+    applied(project)
+    assert query(project, "SELECT x FROM ANALYTICS.ANALYST_SCRATCH") == [(1,)]
+
+
+def test_emptying_segmentations_replaces_only_the_segments_view(project: Path):
+    applied(project)
+    (project / "rules" / "segments.yml").write_text("segmentations: []\n")
+    (project / "prompts" / "account_summary.yml").unlink()
+    # the segments view still compiles (spine + metrics only); remove a metric to change it
+    assert changes(project) == {"ANALYTICS.CUSTOMER_SEGMENTS": "replace"}
+
+
+def test_failure_at_step_k_then_next_apply_converges(project: Path, monkeypatch):
+    run("load", project=project)
+    original = DuckDBBackend._run
+
+    def failing(self, sql):
+        if "CREATE OR REPLACE VIEW ANALYTICS.CUSTOMER_SEGMENTS" in sql:
+            raise duckdb.IOException("disk full (injected)")
+        return original(self, sql)
+
+    monkeypatch.setattr(DuckDBBackend, "_run", failing)
+    result = run("apply", "--yes", project=project)
+    assert result.exit_code == 1
+    assert "step 4 of 4 failed" in result.output and "injected" in result.output and "Traceback" not in result.output
+    monkeypatch.setattr(DuckDBBackend, "_run", original)
+
+    assert changes(project) == {"ANALYTICS.CUSTOMER_SEGMENTS": "create"}
+    assert query(project, "SELECT status FROM _RULECTL.HISTORY WHERE qualified_name = 'ANALYTICS.CUSTOMER_SEGMENTS'") == [("failed",)]
+    applied(project)
+    assert changes(project) == {}
+    assert query(project, "SELECT COUNT(*) FROM GOLD.CUSTOMER")[0][0] >= 150
+
+
+def test_second_concurrent_apply_is_refused_and_changes_nothing(project: Path):
+    run("load", project=project)
+    loaded = load_project(project)
+    holder = open_backend(loaded)
+    holder.acquire_lock("the first apply")
+    try:
+        result = run("apply", "--yes", project=project)
+        assert result.exit_code == 1 and "another apply is in progress" in result.output and "the first apply" in result.output
+        assert not query(project, "SELECT * FROM duckdb_views() WHERE schema_name = 'ANALYTICS'")
+    finally:
+        holder.release_lock()
+        holder.close()
+    applied(project)
+
+
+def test_saved_plan_applies_and_a_stale_one_is_refused(project: Path, tmp_path: Path):
+    run("load", project=project)
+    plan_file = tmp_path / "plan.json"
+    assert run("plan", "--out", str(plan_file), project=project).exit_code == 0
+    assert json.loads(plan_file.read_text())["summary"] == {"create": 4}
+    stale = tmp_path / "stale.json"
+    stale.write_text(plan_file.read_text())
+
+    assert run("apply", str(plan_file), project=project).exit_code == 0
+    refused = run("apply", str(stale), project=project)
+    assert refused.exit_code == 1 and "deployed state changed since this plan was made" in refused.output
+
+
+def test_saved_plan_is_refused_when_the_yaml_changed(project: Path, tmp_path: Path):
+    run("load", project=project)
+    plan_file = tmp_path / "plan.json"
+    run("plan", "--out", str(plan_file), project=project)
+    edit(project / "rules" / "segments.yml", "module_count >= 2", "module_count >= 3")
+    refused = run("apply", str(plan_file), project=project)
+    assert refused.exit_code == 1 and "project changed since this plan was made" in refused.output
+
+
+def test_bad_yaml_makes_plan_and_apply_exit_1_and_touch_nothing(project: Path):
+    applied(project)
+    before = query(project, "SELECT sql FROM duckdb_views() WHERE schema_name = 'ANALYTICS' ORDER BY view_name")
+    (project / "rules" / "metrics.yml").write_text("metrics:\n  - name: total_arr\n    source: products\n    expr: SUM(arr\n")
+    for command in (("plan",), ("apply", "--yes")):
+        result = run(*command, project=project)
+        assert result.exit_code == 1 and "rules/metrics.yml:4:" in result.output and "Traceback" not in result.output
+    assert query(project, "SELECT sql FROM duckdb_views() WHERE schema_name = 'ANALYTICS' ORDER BY view_name") == before
+
+
+def test_apply_without_yes_asks_and_no_means_nothing(project: Path):
+    run("load", project=project)
+    result = run("apply", project=project, input="n\n")
+    assert "Apply these changes?" in result.output
+    assert not query(project, "SELECT * FROM duckdb_views() WHERE schema_name = 'ANALYTICS'")
+
+
+@pytest.mark.parametrize("count", [10, 500])
+def test_introspection_query_count_does_not_grow_with_objects(tmp_path: Path, count: int):
+    backend = DuckDBBackend(tmp_path / "many.duckdb")
+    backend.execute("CREATE SCHEMA ANALYTICS")
+    for index in range(count):
+        backend.execute(f"CREATE VIEW ANALYTICS.V{index} AS SELECT {index} AS x")
+        backend.execute(f"CREATE TABLE ANALYTICS.T{index} (x INT)")
+    backend.ensure_state_tables()
+    state = backend.introspect(["ANALYTICS", "AI"])
+    assert len([k for k in state.objects if k[0] == "view"]) == count
+    assert state.queries == 4  # schemas, views, tables+columns, rulectl's records
