@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 from sqlglot import exp
 
+from engine.expressions import sf_func
+
 BUCKETS = 100
 
 
@@ -34,7 +36,7 @@ def variant_bucket_sql(salt: str, key: exp.Expression) -> exp.Expression:
     TO_NUMBER(…, 'XXXXXXXX') reads hexadecimal (https://docs.snowflake.com/en/sql-reference/sql-format-models);
     the DuckDB backend rewrites it (duckdb_fixes.hex_to_number).
     """
-    salted = exp.DPipe(this=exp.Literal.string(f"{salt}:"), expression=exp.func("TO_VARCHAR", key), safe=True)
-    hex_prefix = exp.func("SUBSTR", exp.func("MD5", salted), exp.Literal.number(1), exp.Literal.number(8))
+    salted = exp.DPipe(this=exp.Literal.string(f"{salt}:"), expression=sf_func("TO_VARCHAR", key), safe=True)
+    hex_prefix = sf_func("SUBSTR", sf_func("MD5", salted), exp.Literal.number(1), exp.Literal.number(8))
     number = exp.ToNumber(this=hex_prefix, format=exp.Literal.string("XXXXXXXX"))
-    return exp.func("MOD", number, exp.Literal.number(BUCKETS))
+    return sf_func("MOD", number, exp.Literal.number(BUCKETS))

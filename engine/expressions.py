@@ -33,6 +33,12 @@ _FORBIDDEN_INSIDE = {
 }
 
 
+def sf_func(name: str, *args: exp.Expression) -> exp.Expression:
+    """A Snowflake function call as sqlglot's Snowflake parser would build it (e.g. TO_VARCHAR → a
+    typed node, not an anonymous call), so every target transpiles it."""
+    return exp.func(name, *args, dialect=DIALECT)
+
+
 class ExpressionError(ValueError):
     """The text is not a single acceptable SQL expression; the message says why."""
 

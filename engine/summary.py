@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from engine.expressions import sf_func
+
 from engine.backends.base import Backend
 from engine.compile.objects import table
 from engine.compile.segments import SEGMENTS_VIEW
@@ -27,16 +29,16 @@ def segment_sizes(loaded: LoadedProject, backend: Backend) -> list[SegmentSize]:
     for located in loaded.segmentations:
         seg = located.item
         column = exp.column(seg.name.lower(), table="s")
-        arr = exp.func("SUM", exp.column("total_arr", table="s")) if _has_total_arr(loaded) else exp.null()
+        arr = sf_func("SUM", exp.column("total_arr", table="s")) if _has_total_arr(loaded) else exp.null()
         if seg.match == "first":
-            query = exp.select(column, exp.func("COUNT", exp.Star()), arr).from_(exp.alias_(view.copy(), "s", table=True)).group_by(column.copy())
+            query = exp.select(column, sf_func("COUNT", exp.Star()), arr).from_(exp.alias_(view.copy(), "s", table=True)).group_by(column.copy())
         else:
             label = exp.column("value", table="f")
             flatten = exp.Lateral(
                 this=exp.Explode(this=exp.Kwarg(this=exp.var("input"), expression=column.copy())),
                 alias=exp.TableAlias(this=exp.to_identifier("f")),
             )
-            query = exp.select(exp.cast(label, "VARCHAR"), exp.func("COUNT", exp.Star()), arr).from_(exp.alias_(view.copy(), "s", table=True))
+            query = exp.select(exp.cast(label, "VARCHAR"), sf_func("COUNT", exp.Star()), arr).from_(exp.alias_(view.copy(), "s", table=True))
             query = query.join(flatten).group_by(exp.cast(label.copy(), "VARCHAR"))
         order = {rule.segment: i for i, rule in enumerate(seg.rules)}
         rows = backend.query(query)

@@ -15,7 +15,7 @@ from engine.compile.objects import DesiredObject, referenced_tables, table
 from engine.config.loader import LoadedProject
 from engine.config.models import Metric
 from engine.config.semantics import spine_name
-from engine.expressions import parse_expression
+from engine.expressions import sf_func, parse_expression
 
 METRICS_VIEW = "CUSTOMER_METRICS"
 
@@ -109,7 +109,7 @@ def _metric_in_scope(metric: Metric, groups: list[MetricGroup], spine: str, in_s
     value: exp.Expression = exp.column(metric.name.lower(), table=group.cte)
     fallback = _no_rows_value(metric)
     if fallback is not None:
-        value = exp.func("COALESCE", value, fallback)
+        value = sf_func("COALESCE", value, fallback)
     return value
 
 

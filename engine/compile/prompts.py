@@ -21,7 +21,7 @@ from engine.config.loader import LoadedProject
 from engine.config.models import Prompt
 from engine.config.semantics import PLACEHOLDER, spine_name
 from engine.experiments import variant_bucket_sql
-from engine.expressions import DIALECT
+from engine.expressions import sf_func, DIALECT
 
 DATA_OPEN, DATA_CLOSE = "<data>", "</data>"
 DATA_RULE = (
@@ -157,10 +157,10 @@ def compile_prompt(loaded: LoadedProject, located_prompt) -> CompiledPrompt:
 
 def _text_of(column: exp.Expression, is_array: bool) -> exp.Expression:
     """A value as one safe line of the data block: no newlines, no angle brackets, never NULL."""
-    text = exp.func("ARRAY_TO_STRING", column, exp.Literal.string(", ")) if is_array else exp.func("TO_VARCHAR", column)
+    text = sf_func("ARRAY_TO_STRING", column, exp.Literal.string(", ")) if is_array else sf_func("TO_VARCHAR", column)
     for old, new in (("\n", " "), ("\r", " "), ("<", "‹"), (">", "›")):
-        text = exp.func("REPLACE", text, exp.Literal.string(old), exp.Literal.string(new))
-    return exp.func("COALESCE", text, exp.Literal.string("n/a"))
+        text = sf_func("REPLACE", text, exp.Literal.string(old), exp.Literal.string(new))
+    return sf_func("COALESCE", text, exp.Literal.string("n/a"))
 
 
 def _concat(parts: list[exp.Expression]) -> exp.Expression:
@@ -214,7 +214,7 @@ def pending_rows_query(compiled: CompiledPrompt) -> exp.Select:
         exp.column(key, table="v").as_(key),
         exp.column("variant", table="v").as_("variant"),
         version.as_("prompt_version"),
-        exp.func("MD5", _concat([version.copy(), exp.Literal.string("|"), exp.column("data_block", table="v")])).as_("input_hash"),
+        sf_func("MD5", _concat([version.copy(), exp.Literal.string("|"), exp.column("data_block", table="v")])).as_("input_hash"),
         system_text.as_("system_text"),
         prompt_text.as_("prompt_text"),
     ).from_(exp.alias_(exp.Subquery(this=with_variant), "v", table=True))

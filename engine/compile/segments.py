@@ -13,7 +13,7 @@ from engine.compile.objects import DesiredObject, referenced_tables, table
 from engine.config.loader import LoadedProject
 from engine.config.models import Segmentation
 from engine.config.semantics import input_view_columns
-from engine.expressions import parse_expression
+from engine.expressions import sf_func, parse_expression
 
 SEGMENTS_VIEW = "CUSTOMER_SEGMENTS"
 METRICS_ALIAS = "m"
@@ -43,7 +43,7 @@ def segmentation_columns(segmentation: Segmentation) -> list[exp.Expression]:
             exp.Case(ifs=[exp.If(this=_condition(rule.when), true=exp.Literal.string(rule.segment))])
             for rule in segmentation.rules
         ]
-        return [exp.alias_(exp.func("ARRAY_CONSTRUCT_COMPACT", *labels), segmentation.name.lower())]
+        return [exp.alias_(sf_func("ARRAY_CONSTRUCT_COMPACT", *labels), segmentation.name.lower())]
     default = exp.Literal.string(segmentation.default) if segmentation.default is not None else exp.null()
     label = exp.Case(
         ifs=[exp.If(this=_condition(rule.when), true=exp.Literal.string(rule.segment)) for rule in segmentation.rules],

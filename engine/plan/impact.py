@@ -8,6 +8,8 @@ from collections import Counter
 import sqlglot
 from sqlglot import exp
 
+from engine.expressions import sf_func
+
 from engine.backends.base import Backend, DeployedState
 from engine.compile.metrics import metrics_query
 from engine.compile.objects import table
@@ -37,7 +39,7 @@ def segment_moves(loaded: LoadedProject, backend: Backend, deployed: DeployedSta
         old = exp.column(name, table="old") if name in old_columns else exp.null()
         select_items += [_as_text(old, located.item.match), _as_text(exp.column(name, table="new"), located.item.match)]
     query = (
-        exp.select(*select_items, exp.func("COUNT", exp.Star()))
+        exp.select(*select_items, sf_func("COUNT", exp.Star()))
         .with_("rulectl_new_metrics", as_=metrics_query(loaded))
         .with_("rulectl_new_segments", as_=new_segments)
         .from_(exp.alias_(table(segments_name), "old", table=True))
@@ -57,7 +59,7 @@ class ImpactUnavailable(Exception):
 
 def _as_text(column: exp.Expression, match: str) -> exp.Expression:
     if match == "all":
-        return exp.func("ARRAY_TO_STRING", column, exp.func("CHR", exp.Literal.number(SEPARATOR)))
+        return sf_func("ARRAY_TO_STRING", column, sf_func("CHR", exp.Literal.number(SEPARATOR)))
     return column
 
 

@@ -28,6 +28,7 @@ def golden_cases():
 def test_compiled_sql_matches_golden_file(name: str, sql: str):
     path = FIXTURES / name
     if os.environ.get("RULECTL_UPDATE_GOLDEN"):
-        path.write_text(sql)
+        path.write_text(sql, newline="")
     assert path.exists(), f"missing golden file {path}; run with RULECTL_UPDATE_GOLDEN=1"
-    assert sql == path.read_text()
+    with path.open(newline="") as handle:  # literal \r in prompt SQL must survive
+        assert sql == handle.read()

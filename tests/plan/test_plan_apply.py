@@ -148,8 +148,11 @@ def test_emptying_segmentations_replaces_only_the_segments_view(project: Path):
     applied(project)
     (project / "rules" / "segments.yml").write_text("segmentations: []\n")
     (project / "prompts" / "account_summary.yml").unlink()
-    # the segments view still compiles (spine + metrics only); remove a metric to change it
-    assert changes(project) == {"ANALYTICS.CUSTOMER_SEGMENTS": "replace"}
+    assert changes(project) == {
+        "ANALYTICS.CUSTOMER_SEGMENTS": "replace",
+        "AI.ACCOUNT_INSIGHTS": "drop",
+        "AI.REFRESH_ACCOUNT_SUMMARY": "drop",
+    }
 
 
 def test_failure_at_step_k_then_next_apply_converges(project: Path, monkeypatch):
@@ -164,10 +167,10 @@ def test_failure_at_step_k_then_next_apply_converges(project: Path, monkeypatch)
     monkeypatch.setattr(DuckDBBackend, "_run", failing)
     result = run("apply", "--yes", project=project)
     assert result.exit_code == 1
-    assert "step 4 of 4 failed" in result.output and "injected" in result.output and "Traceback" not in result.output
+    assert "step 4 of 6 failed" in result.output and "injected" in result.output and "Traceback" not in result.output
     monkeypatch.setattr(DuckDBBackend, "_run", original)
 
-    assert changes(project) == {"ANALYTICS.CUSTOMER_SEGMENTS": "create"}
+    assert changes(project) == {"ANALYTICS.CUSTOMER_SEGMENTS": "create", "AI.ACCOUNT_INSIGHTS": "create", "AI.REFRESH_ACCOUNT_SUMMARY": "create"}
     assert query(project, "SELECT status FROM _RULECTL.HISTORY WHERE qualified_name = 'ANALYTICS.CUSTOMER_SEGMENTS'") == [("failed",)]
     applied(project)
     assert changes(project) == {}
@@ -193,7 +196,7 @@ def test_saved_plan_applies_and_a_stale_one_is_refused(project: Path, tmp_path: 
     run("load", project=project)
     plan_file = tmp_path / "plan.json"
     assert run("plan", "--out", str(plan_file), project=project).exit_code == 0
-    assert json.loads(plan_file.read_text())["summary"] == {"create": 4}
+    assert json.loads(plan_file.read_text())["summary"] == {"create": 6}
     stale = tmp_path / "stale.json"
     stale.write_text(plan_file.read_text())
 
@@ -228,9 +231,8 @@ def test_apply_without_yes_asks_and_no_means_nothing(project: Path):
     assert not query(project, "SELECT * FROM duckdb_views() WHERE schema_name = 'ANALYTICS'")
 
 
-@pytest.mark.parametrize("count", [10, 500])
-def test_introspection_query_count_does_not_grow_with_objects(tmp_path: Path, count: int):
-    backend = DuckDBBackend(tmp_path / "many.duckdb")
+def introspection_queries(path: Path, count: int) -> int:
+    backend = DuckDBBackend(path)
     backend.execute("CREATE SCHEMA ANALYTICS")
     for index in range(count):
         backend.execute(f"CREATE VIEW ANALYTICS.V{index} AS SELECT {index} AS x")
@@ -238,4 +240,9 @@ def test_introspection_query_count_does_not_grow_with_objects(tmp_path: Path, co
     backend.ensure_state_tables()
     state = backend.introspect(["ANALYTICS", "AI"])
     assert len([k for k in state.objects if k[0] == "view"]) == count
-    assert state.queries == 4  # schemas, views, tables+columns, rulectl's records
+    return state.queries
+
+
+def test_introspection_query_count_does_not_grow_with_objects(tmp_path: Path):
+    small, large = introspection_queries(tmp_path / "small.duckdb", 10), introspection_queries(tmp_path / "large.duckdb", 500)
+    assert small == large == 5  # schemas, views, tables with columns, rulectl's records, local tasks
