@@ -85,20 +85,11 @@ def compile(
 @app.command()
 def load(project: Path = ProjectOption, target: Optional[str] = TargetOption) -> None:
     """Load the sample CSVs into the source tables of a local (DuckDB) target."""
-    from engine.backends.registry import open_backend, target_name
-    from engine.sample_data import load_samples
+    from engine import workflow
 
     with user_errors():
-        loaded = _load(project)
-        name = target_name(loaded, target)
-        if loaded.config.targets[name].engine != "duckdb":
-            raise RulectlError(f"`rulectl load` fills local DuckDB targets only; `{name}` is a {loaded.config.targets[name].engine} target")
-        backend = open_backend(loaded, name)
-        try:
-            for table in load_samples(loaded, backend):
-                out.print(f"loaded {table.rows:>8,} rows into {table.table} (source {table.source})")
-        finally:
-            backend.close()
+        for table in workflow.load_sample_data(_load(project), target):
+            out.print(f"loaded {table.rows:>8,} rows into {table.table} (source {table.source})")
 
 
 @app.command()
@@ -175,6 +166,159 @@ def unlock(project: Path = ProjectOption, target: Optional[str] = TargetOption) 
     with user_errors():
         workflow.unlock(_load(project), target)
         out.print("apply lock released")
+
+
+@app.command()
+def run(
+    prompts: list[str] = typer.Argument(None, help="Prompt names (default: every prompt)."),
+    project: Path = ProjectOption,
+    target: Optional[str] = TargetOption,
+) -> None:
+    """Run AI refreshes now (local runner; EXECUTE TASK on Snowflake)."""
+    from engine import workflow
+
+    with user_errors():
+        _print_run_results(workflow.run_refreshes(_load(project), target, prompts or [], *_progress_callbacks()))
+
+
+def _progress_callbacks():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True)
+    state: dict = {}
+
+    def on_start(task, total: int) -> None:
+        if not state:
+            progress.start()
+        state["id"] = progress.add_task(f"{task.qualified_name}", total=max(total, 1))
+        if not total:
+            progress.update(state["id"], completed=1)
+
+    def on_row(ok: bool) -> None:
+        progress.advance(state["id"])
+
+    import atexit
+
+    atexit.register(progress.stop)
+    return on_start, on_row
+
+
+def _print_run_results(results) -> None:
+    for result in results:
+        if isinstance(result, str):
+            out.print(result, markup=False)
+            continue
+        line = f"{result.task}: {result.enriched} row(s) enriched with {result.calls} model call(s)"
+        if result.failures:
+            line += f"; {result.failures} call(s) failed and stay pending for the next run ({result.errors[0] if result.errors else 'see provider'})"
+        out.print(line, markup=False)
+
+
+@app.command()
+def insights(
+    project: Path = ProjectOption,
+    target: Optional[str] = TargetOption,
+    prompt: Optional[str] = typer.Option(None, "--prompt", help="Prompt name (default: the first)."),
+    segment: Optional[str] = typer.Option(None, "--segment", help="Only customers in this segment."),
+    customer: Optional[str] = typer.Option(None, "--customer", help="A customer id, or part of a name."),
+    limit: int = typer.Option(5, "--limit", "-n", min=1, max=10000),
+) -> None:
+    """Print AI summaries beside each customer's segments and metrics."""
+    from engine import workflow
+
+    with user_errors():
+        loaded = _load(project)
+        rows = workflow.read_insights(loaded, target, prompt=prompt, segment=segment, customer=customer, limit=limit)
+        print_insights(rows)
+
+
+def print_insights(rows) -> None:
+    from rich.panel import Panel
+
+    if not rows:
+        out.print("no AI output matches; run `rulectl run` to enrich customers")
+        return
+    for row in rows:
+        from rich.text import Text
+
+        segments = " · ".join(f"{k}: {v}" for k, v in row.segments.items())
+        arr = f"${row.total_arr:,.0f} ARR" if row.total_arr is not None else "no active ARR"
+        facts = Text(f"{segments} · {arr} · modules: {row.modules or 'none'}\n", style="bold")
+        label = "OFFLINE STAND-IN (not AI output)" if row.provider == "offline" else f"{row.provider}"
+        body = facts + Text(row.response)
+        title = f"{row.name or row.key} ({row.key})"
+        out.print(Panel(body, title=title, title_align="left", subtitle=f"variant {row.variant} · {label}", subtitle_align="right"), soft_wrap=False)
+
+
+experiment_app = typer.Typer(help="Compare prompt variants.", no_args_is_help=True)
+app.add_typer(experiment_app, name="experiment")
+
+
+@experiment_app.command("report")
+def experiment_report(
+    prompt: str = typer.Argument(..., help="Prompt name."),
+    project: Path = ProjectOption,
+    target: Optional[str] = TargetOption,
+) -> None:
+    """Rows, mean length and tokens per variant; outcome rate with a 95% CI and a test when configured."""
+    from rich.table import Table
+
+    from engine import workflow
+
+    with user_errors():
+        stats = workflow.read_experiment(_load(project), target, prompt)
+        table = Table(title=f"experiment report: {prompt}")
+        for column in ("variant", "rows", "mean chars", "mean in tokens", "mean out tokens"):
+            table.add_column(column, justify="right" if column != "variant" else "left")
+        with_outcome = any(s.outcome_rate is not None or s.ci_low is not None for s in stats)
+        if with_outcome:
+            for column in ("outcome rate", "95% CI", "p vs first"):
+                table.add_column(column, justify="right")
+        for s in stats:
+            cells = [s.variant, str(s.rows), f"{s.mean_chars:.0f}", f"{s.mean_input_tokens:.0f}", f"{s.mean_output_tokens:.0f}"]
+            if with_outcome:
+                rate = f"{s.outcome_rate:.1%}" if s.outcome_rate is not None else "-"
+                cells += [rate, f"{s.ci_low:.1%}–{s.ci_high:.1%}", f"{s.p_value:.3f}" if s.p_value is not None else "-"]
+            table.add_row(*cells)
+        out.print(table)
+        if not with_outcome:
+            out.print("set `experiment.outcome` to a boolean column of the input view to compare outcome rates", markup=False)
+
+
+@app.command()
+def demo(project: Path = ProjectOption, customers: int = typer.Option(3, "--show", help="How many customers' insights to print.")) -> None:
+    """The main job on the local target: load samples → apply → segment summary → AI refresh → insights."""
+    from engine import workflow
+
+    with user_errors():
+        loaded = _load(project)
+        local = loaded.config.default_target
+        if loaded.config.targets[local].engine != "duckdb":
+            raise RulectlError("`rulectl demo` runs on the local DuckDB target; set default_target to it")
+        for table in workflow.load_sample_data(loaded, local):
+            out.print(f"loaded {table.rows:,} rows into {table.table}")
+        made, result = workflow.apply(loaded, local)
+        out.print(f"applied {len(result.applied)} change(s) to the local target" if made.has_changes else "local target already up to date")
+        out.print()
+        print_segment_summary(workflow.segment_summary(loaded, local))
+        out.print()
+        _print_run_results(workflow.run_refreshes(loaded, local, [], *_progress_callbacks()))
+        provider = loaded.config.targets[local].llm.provider
+        if provider == "offline":
+            out.print("note: no LLM is configured, so the `offline` provider wrote clearly labelled stand-in text, not AI output.", markup=False)
+        out.print()
+        print_insights(workflow.read_insights(loaded, local, limit=customers))
+
+
+def print_segment_summary(sizes) -> None:
+    from rich.table import Table
+
+    table = Table(title="Segments")
+    for column, justify in (("segmentation", "left"), ("segment", "left"), ("customers", "right"), ("ARR", "right")):
+        table.add_column(column, justify=justify)
+    for size in sizes:
+        table.add_row(size.segmentation, size.segment, str(size.customers), f"${size.arr:,.0f}" if size.arr is not None else "-")
+    out.print(table)
 
 
 def _stdin_has_data() -> bool:

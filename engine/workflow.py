@@ -77,3 +77,49 @@ def load_plan_file(path: Path) -> Plan:
         raise RulectlError(f"{path}: plan file not found") from None
     except (ValueError, KeyError, TypeError) as error:
         raise RulectlError(f"{path}: not a rulectl plan file ({error})") from None
+
+
+def run_refreshes(loaded: LoadedProject, target: str | None, prompts: list[str], on_start=lambda task, total: None, on_row=lambda ok: None):
+    """Run the deployed refresh tasks now: locally through the provider, on Snowflake by EXECUTE TASK."""
+    name = target_name(loaded, target)
+    settings = loaded.config.targets[name]
+    with connected(loaded, name) as backend:
+        if settings.engine != "duckdb":
+            return backend.execute_tasks(loaded, prompts)
+        from engine.ai.runner import deployed_tasks, run_task, select_tasks
+
+        tasks = select_tasks(deployed_tasks(backend), prompts)
+        if not tasks:
+            raise RulectlError("no refresh tasks are deployed on this target; run `rulectl apply` first")
+        return [run_task(backend, task, settings.llm, on_start, on_row) for task in tasks]
+
+
+def read_insights(loaded: LoadedProject, target: str | None, **filters):
+    from engine.ai.report import insights
+
+    with connected(loaded, target_name(loaded, target)) as backend:
+        return insights(loaded, backend, **filters)
+
+
+def read_experiment(loaded: LoadedProject, target: str | None, prompt: str):
+    from engine.ai.report import experiment_report
+
+    with connected(loaded, target_name(loaded, target)) as backend:
+        return experiment_report(loaded, backend, prompt)
+
+
+def segment_summary(loaded: LoadedProject, target: str | None):
+    from engine.summary import segment_sizes
+
+    with connected(loaded, target_name(loaded, target)) as backend:
+        return segment_sizes(loaded, backend)
+
+
+def load_sample_data(loaded: LoadedProject, target: str | None):
+    from engine.sample_data import load_samples
+
+    name = target_name(loaded, target)
+    if loaded.config.targets[name].engine != "duckdb":
+        raise RulectlError(f"`rulectl load` fills local DuckDB targets only; `{name}` is a {loaded.config.targets[name].engine} target")
+    with connected(loaded, name) as backend:
+        return load_samples(loaded, backend)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from engine.ai.cost import CostUnavailable, estimate_costs
 from engine.backends.base import Backend, DeployedState
 from engine.compile.objects import DesiredObject
 from engine.compile.project import compile_project
@@ -34,14 +35,9 @@ def build_plan(
         moves = segment_moves(loaded, backend, deployed, steps)
     except ImpactUnavailable as reason:
         moves, notes = [], [f"segment impact not computed: the deployed views could not be compared ({reason})"]
-    costs = _ai_costs(loaded, backend, desired, deployed)
+    try:
+        costs = estimate_costs(loaded, backend, desired, deployed)
+    except CostUnavailable as reason:
+        costs, notes = [], notes + [f"AI refresh cost not estimated ({reason}); are the source tables there? (`rulectl load` fills them on a local target)"]
     plan = make_plan(loaded.config.name, target, steps, deployed, segment_moves=tuple(moves), ai_costs=tuple(costs), notes=tuple(notes))
     return plan, desired, deployed
-
-
-def _ai_costs(loaded, backend, desired, deployed):
-    try:
-        from engine.ai.cost import estimate_costs
-    except ImportError:  # AI enrichment not compiled in this project
-        return []
-    return estimate_costs(loaded, backend, desired, deployed)

@@ -1,0 +1,95 @@
+"""What the next AI refresh would cost: rows to enrich, estimated tokens and credits, computed on the
+target with the planned SQL (the new views inlined as CTEs), before anything runs."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from engine.backends.base import Backend, DeployedState
+from engine.compile.metrics import METRICS_VIEW, metrics_query
+from engine.compile.objects import DesiredObject
+from engine.compile.prompts import CompiledPrompt
+from engine.compile.segments import SEGMENTS_VIEW, segments_query
+from engine.config.loader import LoadedProject
+from engine.expressions import sf_func
+from engine.plan.model import AiCost
+
+# Credits per million tokens (input and output alike) for Cortex COMPLETE. Defaults from Snowflake's
+# Service Consumption Table (https://www.snowflake.com/legal-files/CreditConsumptionTable.pdf);
+# override per model with `pricing:` in rulectl.yml, since contracts and the table change.
+DEFAULT_CREDITS_PER_MILLION_TOKENS = {
+    "snowflake-arctic": 0.84,
+    "mistral-large2": 1.95,
+    "mistral-7b": 0.12,
+    "llama3.1-8b": 0.19,
+    "llama3.1-70b": 1.21,
+    "llama3.1-405b": 3.0,
+    "llama3.3-70b": 1.21,
+    "snowflake-llama-3.3-70b": 0.29,
+}
+FALLBACK_CREDITS_PER_MILLION_TOKENS = 2.0
+DEFAULT_OUTPUT_TOKENS = 300  # when the prompt sets no max_tokens: a cautious per-row ceiling
+CHARS_PER_TOKEN = 4
+
+
+class CostUnavailable(Exception):
+    """The estimate could not be computed (e.g. source tables not loaded yet)."""
+
+
+def credits_per_million(loaded: LoadedProject, model: str) -> float:
+    override = loaded.config.pricing.get(model)
+    if override is not None:
+        return override.credits_per_million_tokens
+    return DEFAULT_CREDITS_PER_MILLION_TOKENS.get(model, FALLBACK_CREDITS_PER_MILLION_TOKENS)
+
+
+def estimate_costs(loaded: LoadedProject, backend: Backend, desired: list[DesiredObject], deployed: DeployedState) -> list[AiCost]:
+    costs = []
+    for obj in desired:
+        compiled: CompiledPrompt | None = obj.details.get("compiled") if obj.kind == "task" else None
+        if compiled is None:
+            continue
+        query = _estimate_query(loaded, compiled, output_deployed=deployed.get("table", compiled.output_table) is not None)
+        try:
+            total, chars = backend.query(query)[0]
+        except Exception as error:
+            raise CostUnavailable(str(error).splitlines()[0]) from None
+        costs.append(_cost(loaded, compiled, int(total or 0), int(chars or 0)))
+    return costs
+
+
+def _cost(loaded: LoadedProject, compiled: CompiledPrompt, total: int, chars: int) -> AiCost:
+    cap = compiled.prompt.refresh.max_rows
+    rows = min(total, cap)
+    input_tokens = (chars * rows // total // CHARS_PER_TOKEN) if total else 0
+    output_tokens = rows * (compiled.prompt.options.max_tokens or DEFAULT_OUTPUT_TOKENS)
+    credits = (input_tokens + output_tokens) / 1_000_000 * credits_per_million(loaded, compiled.prompt.model)
+    return AiCost(compiled.prompt.name, rows, cap, input_tokens, output_tokens, round(credits, 6), round(credits * loaded.config.credit_price_usd, 4), compiled.prompt.model)
+
+
+def _estimate_query(loaded: LoadedProject, compiled: CompiledPrompt, output_deployed: bool) -> exp.Expression:
+    """COUNT and prompt size of the pending rows, uncapped, against the planned views."""
+    pending = compiled.pending_query.copy()
+    pending.set("limit", None)
+    pending.set("order", None)
+    views = {f"{loaded.config.schemas.analytics}.{METRICS_VIEW}".upper(): "rulectl_new_metrics", f"{loaded.config.schemas.analytics}.{SEGMENTS_VIEW}".upper(): "rulectl_new_segments"}
+    key = compiled.key
+
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and node.db:
+            name = f"{node.db}.{node.name}".upper()
+            if name in views:
+                return exp.alias_(exp.to_table(views[name]), node.alias, table=True)
+            if name == compiled.output_table and not output_deployed:
+                empty = exp.select(exp.cast(exp.null(), "VARCHAR").as_(key), exp.cast(exp.null(), "VARCHAR").as_("input_hash")).where(exp.false())
+                return exp.Subquery(this=empty, alias=exp.TableAlias(this=exp.to_identifier(node.alias)))
+        return node
+
+    pending = pending.transform(rewrite)
+    size = sf_func("SUM", exp.Add(this=sf_func("LENGTH", exp.column("system_text", table="x")), expression=sf_func("LENGTH", exp.column("prompt_text", table="x"))))
+    return (
+        exp.select(sf_func("COUNT", exp.Star()), size)
+        .with_("rulectl_new_metrics", as_=metrics_query(loaded))
+        .with_("rulectl_new_segments", as_=segments_query(loaded, exp.to_table("rulectl_new_metrics")))
+        .from_(exp.Subquery(this=pending, alias=exp.TableAlias(this=exp.to_identifier("x"))))
+    )
