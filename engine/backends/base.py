@@ -188,7 +188,7 @@ class Backend(ABC):
         raise NotImplementedError
 
     def drop_statements(self, kind: str, qualified_name: str) -> list[exp.Expression | str]:
-        return [exp.Drop(this=table(qualified_name), kind=kind.upper(), exists=True)]
+        return [exp.Drop(tables=[table(qualified_name)], kind=kind.upper(), exists=True)]
 
     # ------------------------------------------------------------ rulectl's own state
 

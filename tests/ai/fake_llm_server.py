@@ -1,0 +1,72 @@
+"""A local OpenAI-compatible server for tests and benchmarks (loopback only, bounded, stops itself).
+
+Behaviour per request is chosen by markers in the user prompt, so one run can mix healthy rows with
+faults: FAULT_500, FAULT_TIMEOUT, FAULT_MALFORMED, FAULT_EMPTY. `healthy = True` turns faults off.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class FakeLLM:
+    def __init__(self, latency: float = 0.0, hang_seconds: float = 2.0):
+        self.latency = latency
+        self.hang_seconds = hang_seconds
+        self.healthy = False
+        self.requests: list[dict] = []
+        self.lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with fake.lock:
+                    fake.requests.append(body)
+                prompt = body["messages"][-1]["content"]
+                if fake.latency:
+                    time.sleep(fake.latency)
+                fault = None if fake.healthy else next((f for f in ("FAULT_500", "FAULT_TIMEOUT", "FAULT_MALFORMED", "FAULT_EMPTY") if f in prompt), None)
+                if fault == "FAULT_TIMEOUT":
+                    time.sleep(fake.hang_seconds)
+                if fault == "FAULT_500":
+                    return self._send(500, b'{"error": "boom"}')
+                if fault == "FAULT_MALFORMED":
+                    return self._send(200, b'{"choices": [ this is not json')
+                text = "" if fault == "FAULT_EMPTY" else f"Summary from {body['model']}: " + prompt.split("customer_name: ", 1)[-1].split("\n", 1)[0]
+                reply = {"model": body["model"], "choices": [{"message": {"role": "assistant", "content": text}}], "usage": {"prompt_tokens": 50, "completion_tokens": 20}}
+                self._send(200, json.dumps(reply).encode())
+
+            def _send(self, status: int, payload: bytes):
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout test)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def __enter__(self) -> "FakeLLM":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
