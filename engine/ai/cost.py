@@ -44,18 +44,28 @@ def credits_per_million(loaded: LoadedProject, model: str) -> float:
 
 
 def estimate_costs(loaded: LoadedProject, backend: Backend, desired: list[DesiredObject], deployed: DeployedState) -> list[AiCost]:
-    costs = []
-    for obj in desired:
-        compiled: CompiledPrompt | None = obj.details.get("compiled") if obj.kind == "task" else None
-        if compiled is None:
-            continue
-        query = _estimate_query(loaded, compiled, output_deployed=deployed.get("table", compiled.output_table) is not None)
-        try:
-            total, chars = backend.query(query)[0]
-        except Exception as error:
-            raise CostUnavailable(str(error).splitlines()[0]) from None
-        costs.append(_cost(loaded, compiled, int(total or 0), int(chars or 0)))
-    return costs
+    """One query for all prompts (UNION ALL), so plan's round trips do not grow with prompts."""
+    prompts: list[CompiledPrompt] = [obj.details["compiled"] for obj in desired if obj.kind == "task" and "compiled" in obj.details]
+    if not prompts:
+        return []
+    parts = [
+        _estimate_query(loaded, compiled, output_deployed=deployed.get("table", compiled.output_table) is not None, index=index)
+        for index, compiled in enumerate(prompts)
+    ]
+    union: exp.Query = parts[0]
+    for part in parts[1:]:  # built by hand: exp.union() copies both sides every time (quadratic)
+        union = exp.Union(this=union, expression=part, distinct=False)
+    query = (
+        exp.select(exp.Star())
+        .with_("rulectl_new_metrics", as_=metrics_query(loaded))
+        .with_("rulectl_new_segments", as_=segments_query(loaded, exp.to_table("rulectl_new_metrics")))
+        .from_(exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("estimates"))))
+    )
+    try:
+        rows = {int(index): (total, chars) for index, total, chars in backend.query(query)}
+    except Exception as error:
+        raise CostUnavailable(str(error).splitlines()[0]) from None
+    return [_cost(loaded, compiled, int(rows[i][0] or 0), int(rows[i][1] or 0)) for i, compiled in enumerate(prompts)]
 
 
 def _cost(loaded: LoadedProject, compiled: CompiledPrompt, total: int, chars: int) -> AiCost:
@@ -67,7 +77,7 @@ def _cost(loaded: LoadedProject, compiled: CompiledPrompt, total: int, chars: in
     return AiCost(compiled.prompt.name, rows, cap, input_tokens, output_tokens, round(credits, 6), round(credits * loaded.config.credit_price_usd, 4), compiled.prompt.model)
 
 
-def _estimate_query(loaded: LoadedProject, compiled: CompiledPrompt, output_deployed: bool) -> exp.Expression:
+def _estimate_query(loaded: LoadedProject, compiled: CompiledPrompt, output_deployed: bool, index: int) -> exp.Select:
     """COUNT and prompt size of the pending rows, uncapped, against the planned views."""
     pending = compiled.pending_query.copy()
     pending.set("limit", None)
@@ -85,11 +95,8 @@ def _estimate_query(loaded: LoadedProject, compiled: CompiledPrompt, output_depl
                 return exp.Subquery(this=empty, alias=exp.TableAlias(this=exp.to_identifier(node.alias)))
         return node
 
-    pending = pending.transform(rewrite)
+    pending = pending.transform(rewrite, copy=False)
     size = sf_func("SUM", exp.Add(this=sf_func("LENGTH", exp.column("system_text", table="x")), expression=sf_func("LENGTH", exp.column("prompt_text", table="x"))))
-    return (
-        exp.select(sf_func("COUNT", exp.Star()), size)
-        .with_("rulectl_new_metrics", as_=metrics_query(loaded))
-        .with_("rulectl_new_segments", as_=segments_query(loaded, exp.to_table("rulectl_new_metrics")))
-        .from_(exp.Subquery(this=pending, alias=exp.TableAlias(this=exp.to_identifier("x"))))
+    return exp.select(exp.Literal.number(index).as_("prompt_index"), sf_func("COUNT", exp.Star()).as_("pending_rows"), size.as_("prompt_chars")).from_(
+        exp.Subquery(this=pending, alias=exp.TableAlias(this=exp.to_identifier("x")))
     )

@@ -47,7 +47,7 @@ def keep_date_type(tree: exp.Expression, context: FixContext) -> exp.Expression:
                 return exp.cast(node.copy(), exp.DataType.Type.DATE)
         return node
 
-    return tree.transform(fix)
+    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
 
 
 def object_construct_drops_nulls(tree: exp.Expression, context: FixContext) -> exp.Expression:
@@ -63,7 +63,7 @@ def object_construct_drops_nulls(tree: exp.Expression, context: FixContext) -> e
             return exp.Anonymous(this="JSON_MERGE_PATCH", expressions=[exp.Literal.string("{}"), as_json])
         return node
 
-    return tree.transform(fix)
+    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
 
 
 def lateral_flatten_to_unnest(tree: exp.Expression, context: FixContext) -> exp.Expression:
@@ -88,7 +88,7 @@ def lateral_flatten_to_unnest(tree: exp.Expression, context: FixContext) -> exp.
             return exp.Join(this=unnest, kind="CROSS")
         return node
 
-    return tree.transform(fix)
+    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
 
 
 def unqualify_merge_update_targets(tree: exp.Expression, context: FixContext) -> exp.Expression:
@@ -100,6 +100,22 @@ def unqualify_merge_update_targets(tree: exp.Expression, context: FixContext) ->
                 if isinstance(target, exp.Column) and target.table:
                     assignment.set("this", exp.column(target.name))
     return tree
+
+
+def array_construct_compact_without_arrow_lambda(tree: exp.Expression, context: FixContext) -> exp.Expression:
+    """ARRAY_CONSTRUCT_COMPACT(…) → LIST_FILTER([…], lambda x: x IS NOT NULL).
+
+    sqlglot would write the deprecated `x -> …` lambda, which DuckDB 2 rejects; writing the call
+    here avoids re-parsing the generated SQL (see modern_lambda_syntax, the general fallback).
+    """
+
+    def fix(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.ArrayConstructCompact):
+            values = exp.Array(expressions=[e.copy() for e in node.expressions])
+            return exp.Anonymous(this="LIST_FILTER", expressions=[values, exp.var("lambda rulectl_x: rulectl_x IS NOT NULL")])
+        return node
+
+    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
 
 
 def hex_to_number(tree: exp.Expression, context: FixContext) -> exp.Expression:
@@ -115,7 +131,7 @@ def hex_to_number(tree: exp.Expression, context: FixContext) -> exp.Expression:
                 return exp.cast(exp.DPipe(this=exp.Literal.string("0x"), expression=node.this.copy()), "BIGINT")
         return node
 
-    return tree.transform(fix)
+    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
 
 
 def cortex_complete_to_local_function(tree: exp.Expression, context: FixContext) -> exp.Expression:
@@ -141,7 +157,7 @@ def cortex_complete_to_local_function(tree: exp.Expression, context: FixContext)
         options = _options_json(args[2]) if len(args) > 2 else "{}"
         return exp.Anonymous(this=context.complete_function, expressions=[model.copy(), system.copy(), user.copy(), exp.Literal.string(options)])
 
-    return tree.transform(fix)
+    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
 
 
 def _struct_value(struct: exp.Expression, key: str, raw: bool = False):
@@ -172,7 +188,7 @@ def variant_text_is_unquoted(tree: exp.Expression, context: FixContext) -> exp.E
             return exp.JSONExtractScalar(this=extract.this.copy(), expression=extract.expression.copy())
         return node
 
-    return tree.transform(fix)
+    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
 
 
 DUCKDB_FIXES: tuple[Fix, ...] = (
@@ -183,6 +199,7 @@ DUCKDB_FIXES: tuple[Fix, ...] = (
     lateral_flatten_to_unnest,
     unqualify_merge_update_targets,
     hex_to_number,
+    array_construct_compact_without_arrow_lambda,
 )
 
 

@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import sqlglot
 from sqlglot import exp
@@ -243,6 +243,11 @@ def options_object(options: dict) -> exp.Expression:
     return exp.Struct(expressions=pairs)
 
 
+@lru_cache(maxsize=1)
+def _merge_template() -> exp.Expression:
+    return sqlglot.parse_one(MERGE_TEMPLATE, read=DIALECT)
+
+
 def merge_statement(compiled: CompiledPrompt) -> exp.Expression:
     prompt = compiled.prompt
     markers: dict[str, exp.Expression] = {
@@ -252,7 +257,7 @@ def merge_statement(compiled: CompiledPrompt) -> exp.Expression:
         "__options__": options_object(prompt.options.model_dump(exclude_none=True)),
         "__prompt_name__": exp.Literal.string(prompt.name),
     }
-    tree = sqlglot.parse_one(MERGE_TEMPLATE, read=DIALECT)
+    tree = _merge_template().copy()
 
     def replace(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Table) and node.name in markers:
@@ -270,7 +275,7 @@ def merge_statement(compiled: CompiledPrompt) -> exp.Expression:
             return exp.to_identifier(compiled.key)
         return node
 
-    return tree.transform(replace)
+    return tree.transform(replace, copy=False)  # the template was copied above
 
 
 def prompt_objects(loaded: LoadedProject, warehouse: str | None = None, task_state: str = "started") -> list[DesiredObject]:
