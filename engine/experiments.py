@@ -30,13 +30,21 @@ def assign_variant(salt: str, key: object, variants: Sequence[tuple[str, int]]) 
     raise ValueError("variant weights must add up to 100")
 
 
-def variant_bucket_sql(salt: str, key: exp.Expression) -> exp.Expression:
-    """Snowflake SQL for the same bucket.
+HEX_DIGITS = "0123456789abcdef"
 
-    TO_NUMBER(…, 'XXXXXXXX') reads hexadecimal (https://docs.snowflake.com/en/sql-reference/sql-format-models);
-    the DuckDB backend rewrites it (duckdb_fixes.hex_to_number).
+
+def variant_bucket_sql(salt: str, key: exp.Expression) -> exp.Expression:
+    """Snowflake SQL for the same bucket, using only MD5, SUBSTR, CHARINDEX and arithmetic.
+
+    The 8 hex digits are folded Horner-style ((d1*16 + d2)*16 + …) rather than read with
+    TO_NUMBER(…, 'XXXXXXXX'): every engine (Snowflake, DuckDB, fakesnow) computes these functions
+    the same way, so no engine-specific rewrite is needed and the result is exact (< 2^32).
     """
-    salted = exp.DPipe(this=exp.Literal.string(f"{salt}:"), expression=sf_func("TO_VARCHAR", key), safe=True)
-    hex_prefix = sf_func("SUBSTR", sf_func("MD5", salted), exp.Literal.number(1), exp.Literal.number(8))
-    number = exp.ToNumber(this=hex_prefix, format=exp.Literal.string("XXXXXXXX"))
-    return sf_func("MOD", number, exp.Literal.number(BUCKETS))
+    salted = exp.DPipe(this=exp.Literal.string(f"{salt}:"), expression=exp.cast(key, "VARCHAR"), safe=True)
+    digest = sf_func("MD5", salted)
+    value: exp.Expression | None = None
+    for position in range(1, 9):
+        char = sf_func("SUBSTR", digest.copy(), exp.Literal.number(position), exp.Literal.number(1))
+        digit = exp.Sub(this=sf_func("CHARINDEX", char, exp.Literal.string(HEX_DIGITS)), expression=exp.Literal.number(1))
+        value = digit if value is None else exp.Add(this=exp.Mul(this=exp.paren(value), expression=exp.Literal.number(16)), expression=digit)
+    return sf_func("MOD", value, exp.Literal.number(BUCKETS))

@@ -189,20 +189,29 @@ def _by_variant(compiled: CompiledPrompt, value) -> exp.Expression:
     )
 
 
-def pending_rows_query(compiled: CompiledPrompt) -> exp.Select:
+def variant_query(compiled: CompiledPrompt) -> exp.Select:
+    """Each input row with its variant bucket and variant (the bucket is computed once per row)."""
     key = compiled.key
-    bucket = variant_bucket_sql(compiled.salt, exp.column(key, table="i"))
+    with_bucket = exp.select(
+        exp.Column(this=exp.Star(), table=exp.to_identifier("i")),
+        variant_bucket_sql(compiled.salt, exp.column(key, table="i")).as_("rulectl_bucket"),
+    ).from_(exp.alias_(table(compiled.input_view), "i", table=True))
     variant = exp.Case(
         ifs=[
-            exp.If(this=bucket.copy() < exp.Literal.number(upper), true=exp.Literal.string(spec.name))
+            exp.If(this=exp.column("rulectl_bucket", table="b") < exp.Literal.number(upper), true=exp.Literal.string(spec.name))
             for spec, upper in zip(compiled.variants, _cumulative(compiled.variants))
         ]
     )
-    with_variant = exp.select(
-        exp.column(key, table="i").as_(key),
+    return exp.select(
+        exp.column(key, table="b").as_(key),
         variant.as_("variant"),
-        data_block(compiled, "i").as_("data_block"),
-    ).from_(exp.alias_(table(compiled.input_view), "i", table=True))
+        data_block(compiled, "b").as_("data_block"),
+    ).from_(exp.Subquery(this=with_bucket, alias=exp.TableAlias(this=exp.to_identifier("b"))))
+
+
+def pending_rows_query(compiled: CompiledPrompt) -> exp.Select:
+    key = compiled.key
+    with_variant = variant_query(compiled)
     version = _by_variant(compiled, lambda spec: exp.Literal.string(spec.version))
     prompt_text = _concat([
         exp.column("data_block", table="v"),
