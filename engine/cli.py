@@ -154,6 +154,8 @@ def apply(
             out.print(summary_line(made))
         elif result.applied:
             out.print(f"Apply complete: {len(result.applied)} step(s), {result.statements} statement(s).")
+            for warning in result.warnings:
+                err.print(f"warning: {warning}", markup=False)
         else:
             out.print("Nothing applied.")
 

@@ -59,7 +59,7 @@ def apply(
             try:
                 apply_steps(current, desired, backend, on_step, result)
             finally:
-                record_definitions(backend, managed_schemas(loaded), result.applied)
+                record_definitions(backend, managed_schemas(loaded), desired, result)
             return current, result
         finally:
             backend.release_lock()

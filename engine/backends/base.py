@@ -225,7 +225,7 @@ class Backend(ABC):
 
     def acquire_lock(self, holder: str) -> None:
         """CREATE TABLE (without IF NOT EXISTS) is atomic on both engines: the second apply fails."""
-        self.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}")
+        self.ensure_state_tables()
         try:
             self.execute(f"CREATE TABLE {LOCK_TABLE} (holder VARCHAR, since TIMESTAMP)")
         except Exception:

@@ -189,8 +189,8 @@ def _by_variant(compiled: CompiledPrompt, value) -> exp.Expression:
     )
 
 
-def variant_query(compiled: CompiledPrompt) -> exp.Select:
-    """Each input row with its variant bucket and variant (the bucket is computed once per row)."""
+def variant_query(compiled: CompiledPrompt, with_data_block: bool = True) -> exp.Select:
+    """Each input row with its variant (the bucket is computed once per row) and its data block."""
     key = compiled.key
     with_bucket = exp.select(
         exp.Column(this=exp.Star(), table=exp.to_identifier("i")),
@@ -202,11 +202,10 @@ def variant_query(compiled: CompiledPrompt) -> exp.Select:
             for spec, upper in zip(compiled.variants, _cumulative(compiled.variants))
         ]
     )
-    return exp.select(
-        exp.column(key, table="b").as_(key),
-        variant.as_("variant"),
-        data_block(compiled, "b").as_("data_block"),
-    ).from_(exp.Subquery(this=with_bucket, alias=exp.TableAlias(this=exp.to_identifier("b"))))
+    columns = [exp.column(key, table="b").as_(key), variant.as_("variant")]
+    if with_data_block:
+        columns.append(data_block(compiled, "b").as_("data_block"))
+    return exp.select(*columns).from_(exp.Subquery(this=with_bucket, alias=exp.TableAlias(this=exp.to_identifier("b"))))
 
 
 def pending_rows_query(compiled: CompiledPrompt) -> exp.Select:

@@ -13,6 +13,7 @@ from engine.config.yaml_lines import LocatedDocument, YamlProblem, load_located
 from engine.errors import ConfigErrors, Problem
 
 PROJECT_FILE = "rulectl.yml"
+SECRET_LIKE_KEYS = frozenset({"password", "private_key", "private_key_file_pwd", "token", "api_key", "secret", "passphrase"})
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -110,7 +111,11 @@ def _problem_from_pydantic(doc: LocatedDocument, detail: dict[str, Any], model: 
     kind = detail["type"]
     if kind == "extra_forbidden":
         allowed = _allowed_keys(model, location[:-1], doc)
-        return Problem(doc.file, line, f"unknown key `{location[-1]}` in {'.'.join(map(str, location[:-1])) or 'the top level'}{did_you_mean(str(location[-1]), allowed)}")
+        key = str(location[-1])
+        hint = did_you_mean(key, allowed)
+        if key.lower() in SECRET_LIKE_KEYS:
+            hint = "; secrets never go in rulectl.yml: put them in ~/.snowflake/connections.toml (or the environment) and name the connection with `connection:`"
+        return Problem(doc.file, line, f"unknown key `{key}` in {'.'.join(map(str, location[:-1])) or 'the top level'}{hint}")
     if kind == "missing":
         return Problem(doc.file, line, f"`{where}` is required but missing")
     message = detail["msg"].removeprefix("Value error, ")

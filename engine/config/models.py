@@ -69,6 +69,13 @@ class Target(Model):
     role: str | None = None
     task_state: Literal["started", "suspended"] = "started"
 
+    @field_validator("database", "warehouse", "role")
+    @classmethod
+    def _snowflake_names(cls, value: str | None) -> str | None:
+        if value is not None and not IDENTIFIER.match(value):
+            raise ValueError(f"`{value}` is not a plain Snowflake name (letters, digits, _)")
+        return value
+
     @model_validator(mode="after")
     def _engine_settings(self) -> "Target":
         if self.engine == "snowflake" and not self.database:

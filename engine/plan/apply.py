@@ -20,6 +20,7 @@ APPLYING = (Action.CREATE, Action.REPLACE, Action.ALTER, Action.DRIFT, Action.DR
 class ApplyResult:
     applied: list[Step] = field(default_factory=list)
     statements: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 def check_applicable(plan: Plan, allow_destructive: bool) -> None:
@@ -106,11 +107,21 @@ def _statements_for(step: Step, obj: DesiredObject | None, backend: Backend, pro
     raise RulectlError(f"rulectl cannot apply objects of kind {obj.kind}")
 
 
-def record_definitions(backend: Backend, schemas: list[str], applied: list[Step]) -> None:
-    """One introspection after apply: how the target now spells each applied object."""
+def record_definitions(backend: Backend, schemas: list[str], desired: list[DesiredObject], result: ApplyResult) -> None:
+    """One introspection after apply: how the target now spells each applied object, and whether
+    every applied task is in its declared state (Snowflake can refuse to resume a task)."""
+    applied = result.applied
     if not applied:
         return
     deployed = backend.introspect(schemas)
+    declared = {obj.qualified_name.upper(): dict(obj.options).get("state") for obj in desired if obj.kind == "task"}
+    for step in applied:
+        if step.kind != "task" or step.action is Action.DROP:
+            continue
+        task = deployed.get("task", step.qualified_name)
+        want = declared.get(step.qualified_name.upper())
+        if task is None or (want and task.state != want):
+            result.warnings.append(f"task {step.qualified_name} is {task.state if task else 'missing'} but declared {want}; check it with SHOW TASKS and `rulectl plan`")
     hashes = {}
     for step in applied:
         if step.action is Action.DROP:

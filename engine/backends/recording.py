@@ -1,0 +1,197 @@
+"""A DB-API connection double for the Snowflake path, used by tests and bench/plan.py.
+
+It records every statement (like SQLMesh's `to_sql_calls`), answers SHOW … IN SCHEMA from a small
+in-memory catalog that the DDL rulectl issues keeps up to date (views with comments, tables and
+columns, tasks with Snowflake's SHOW TASKS row shape), and sends everything else — rulectl's own
+_RULECTL tables, SELECTs — to an in-memory DuckDB after transpiling it. An optional latency is
+added to every round trip, to project plan time against a remote warehouse.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+TASK_DDL = re.compile(
+    r"^CREATE (?:OR REPLACE )?TASK (?P<name>\S+)(?: WAREHOUSE = (?P<warehouse>\S+))? SCHEDULE = '(?P<schedule>[^']*)' COMMENT = '(?P<comment>(?:[^']|'')*)' AS (?P<body>.*)$",
+    re.S,
+)
+ALTER_TASK = re.compile(r"^ALTER TASK (?:IF EXISTS )?(?P<name>\S+) (?P<verb>SUSPEND|RESUME)$")
+DROP_TASK = re.compile(r"^DROP TASK IF EXISTS (?P<name>\S+)$")
+EXECUTE_TASK = re.compile(r"^EXECUTE TASK (?P<name>\S+)$")
+SHOW = re.compile(r"^SHOW (?P<kind>SCHEMAS|VIEWS|TABLES|COLUMNS|TASKS) IN (?:DATABASE|SCHEMA) (?P<where>\S+)$")
+
+
+@dataclass
+class FakeCatalog:
+    schemas: set[str] = field(default_factory=lambda: {"PUBLIC", "INFORMATION_SCHEMA"})
+    views: dict[str, dict] = field(default_factory=dict)
+    tables: dict[str, dict] = field(default_factory=dict)
+    tasks: dict[str, dict] = field(default_factory=dict)
+    refuse_resume: set[str] = field(default_factory=set)  # tasks Snowflake would not resume
+    executed_tasks: list[str] = field(default_factory=list)
+
+
+class RecordingCursor:
+    def __init__(self, connection: "RecordingConnection"):
+        self.connection = connection
+        self.description: list[tuple] | None = None
+        self._rows: list[tuple] = []
+
+    def execute(self, sql: str) -> "RecordingCursor":
+        self.connection.statements.append(sql)
+        if self.connection.latency:
+            time.sleep(self.connection.latency)
+        columns, rows = self.connection.answer(sql.strip().rstrip(";"))
+        self.description = [(c, None, None, None, None, None, None) for c in columns] if columns else None
+        self._rows = rows
+        return self
+
+    def fetchall(self) -> list[tuple]:
+        return self._rows
+
+    def close(self) -> None:
+        pass
+
+
+class RecordingConnection:
+    def __init__(self, database: str = "CUSTOMER_INTEL", latency: float = 0.0):
+        self.database = database.upper()
+        self.latency = latency
+        self.statements: list[str] = []
+        self.catalog = FakeCatalog()
+        self.duck = duckdb.connect()
+
+    def cursor(self) -> RecordingCursor:
+        return RecordingCursor(self)
+
+    def close(self) -> None:
+        pass
+
+    # ------------------------------------------------------------ answering
+
+    def answer(self, sql: str) -> tuple[list[str], list[tuple]]:
+        for pattern, handler in ((SHOW, self._show), (TASK_DDL, self._create_task), (ALTER_TASK, self._alter_task), (DROP_TASK, self._drop_task), (EXECUTE_TASK, self._execute_task)):
+            match = pattern.match(sql)
+            if match:
+                return handler(match)
+        tree = sqlglot.parse_one(sql, read="snowflake")
+        if self._is_managed_ddl(tree):
+            return self._ddl(tree, sql)
+        if isinstance(tree, exp.Create) and tree.kind == "SCHEMA":
+            self.catalog.schemas.add((tree.this.name or tree.this.db).upper())
+        result = self.duck.execute(sqlglot.transpile(sql, read="snowflake", write="duckdb")[0])
+        if result.description is None:
+            return [], []
+        return [d[0] for d in result.description], result.fetchall()
+
+    def _is_managed_ddl(self, tree: exp.Expression) -> bool:
+        target = tree.this if isinstance(tree, (exp.Create, exp.Alter, exp.Comment)) else None
+        if isinstance(tree, exp.Drop):
+            target = (tree.args.get("tables") or [tree.this])[0]
+        if isinstance(target, exp.Schema):
+            target = target.this
+        return isinstance(target, exp.Table) and target.db.upper() != "_RULECTL" and (not isinstance(tree, exp.Create) or tree.kind in ("VIEW", "TABLE"))
+
+    def _ddl(self, tree: exp.Expression, sql: str) -> tuple[list, list]:
+        catalog = self.catalog
+        if isinstance(tree, exp.Create):
+            target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+            name = f"{target.db}.{target.name}".upper()
+            comment = next((p.this.this for p in (tree.args.get("properties") or exp.Properties(expressions=[])).expressions if isinstance(p, exp.SchemaCommentProperty)), None)
+            if tree.kind == "VIEW":
+                if name in catalog.views and not tree.args.get("replace"):
+                    raise RuntimeError(f"002002 (42710): SQL compilation error: Object '{name}' already exists.")
+                catalog.views[name] = {"comment": comment, "text": sql}
+            else:
+                columns = [(c.name.lower(), c.args["kind"].sql("snowflake")) for c in tree.this.expressions] if isinstance(tree.this, exp.Schema) else []
+                catalog.tables[name] = {"comment": comment, "columns": columns}
+        elif isinstance(tree, exp.Alter):
+            name = f"{tree.this.db}.{tree.this.name}".upper()
+            for action in tree.args.get("actions") or []:
+                if isinstance(action, exp.ColumnDef):
+                    catalog.tables[name]["columns"].append((action.name.lower(), action.args["kind"].sql("snowflake")))
+        elif isinstance(tree, exp.Comment):
+            name = f"{tree.this.db}.{tree.this.name}".upper()
+            (catalog.views if tree.args.get("kind") == "VIEW" else catalog.tables)[name]["comment"] = tree.expression.this
+        elif isinstance(tree, exp.Drop):
+            target = (tree.args.get("tables") or [tree.this])[0]
+            name = f"{target.db}.{target.name}".upper()
+            (catalog.views if tree.args.get("kind") == "VIEW" else catalog.tables).pop(name, None)
+        return [], []
+
+    def _show(self, match: re.Match) -> tuple[list[str], list[tuple]]:
+        kind, where = match["kind"], match["where"].upper()
+        catalog = self.catalog
+        if kind == "SCHEMAS":
+            return ["created_on", "name", "database_name"], [(None, s, self.database) for s in sorted(catalog.schemas | {"_RULECTL"} if self._has_state() else catalog.schemas)]
+        schema = where.split(".")[-1]
+        in_schema = lambda items: sorted((n, v) for n, v in items.items() if n.split(".")[0] == schema)  # noqa: E731
+        if kind == "VIEWS":
+            return ["created_on", "name", "database_name", "schema_name", "comment", "text"], [(None, n.split(".")[1], self.database, schema, v["comment"], v["text"]) for n, v in in_schema(catalog.views)]
+        if kind == "TABLES":
+            return ["created_on", "name", "database_name", "schema_name", "kind", "comment"], [(None, n.split(".")[1], self.database, schema, "TABLE", v["comment"]) for n, v in in_schema(catalog.tables)]
+        if kind == "COLUMNS":
+            rows = []
+            for name, table in in_schema(catalog.tables):
+                for column, kind_text in table["columns"]:
+                    rows.append((name.split(".")[1], schema, column.upper(), json.dumps({"type": _show_type(kind_text), "nullable": True})))
+            return ["table_name", "schema_name", "column_name", "data_type"], rows
+        columns = ["created_on", "name", "id", "database_name", "schema_name", "owner", "comment", "warehouse", "schedule", "predecessors", "state", "definition", "condition", "allow_overlapping_execution"]
+        rows = [
+            (None, n.split(".")[1], "01b2", self.database, schema, "SYSADMIN", t["comment"], t["warehouse"], t["schedule"], "[]", t["state"], t["definition"], None, "false")
+            for n, t in in_schema(catalog.tasks)
+        ]
+        return columns, rows
+
+    def _has_state(self) -> bool:
+        return bool(self.duck.execute("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = '_RULECTL'").fetchone()[0])
+
+    def _create_task(self, match: re.Match) -> tuple[list, list]:
+        self.catalog.tasks[match["name"].upper()] = {
+            "comment": match["comment"].replace("''", "'"),
+            "warehouse": (match["warehouse"] or None),
+            "schedule": match["schedule"],
+            "definition": match["body"],
+            "state": "suspended",  # Snowflake creates tasks suspended
+        }
+        return [], []
+
+    def _alter_task(self, match: re.Match) -> tuple[list, list]:
+        name = match["name"].upper()
+        task = self.catalog.tasks.get(name)
+        if task is None:
+            if "IF EXISTS" in match.group(0):
+                return [], []
+            raise RuntimeError(f"002003 (02000): SQL compilation error: Task '{name}' does not exist or not authorized.")
+        if match["verb"] == "SUSPEND":
+            task["state"] = "suspended"
+        elif name not in self.catalog.refuse_resume:
+            task["state"] = "started"
+        return [], []
+
+    def _drop_task(self, match: re.Match) -> tuple[list, list]:
+        self.catalog.tasks.pop(match["name"].upper(), None)
+        return [], []
+
+    def _execute_task(self, match: re.Match) -> tuple[list, list]:
+        self.catalog.executed_tasks.append(match["name"].upper())
+        return [], []
+
+
+def _show_type(kind_text: str) -> str:
+    kind = kind_text.upper()
+    if kind.startswith(("VARCHAR", "TEXT", "STRING")):
+        return "TEXT"
+    if kind.startswith(("NUMBER", "DECIMAL", "INT")):
+        return "FIXED"
+    if kind.startswith("TIMESTAMP"):
+        return "TIMESTAMP_NTZ"
+    return kind

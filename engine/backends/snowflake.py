@@ -1,0 +1,187 @@
+"""The production target: Snowflake through snowflake-connector-python.
+
+Introspection uses SHOW … IN SCHEMA: one query per schema and kind (views, tables, columns, tasks),
+plus SHOW SCHEMAS and rulectl's own records — a count that does not grow with the number of objects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlglot import exp
+
+from engine.backends.base import STATE_SCHEMA, Backend, DeployedObject, DeployedState, ManagedRecord
+from engine.compile.objects import DesiredObject
+from engine.compile.prompts import schedule_literal
+from engine.config.loader import LoadedProject
+from engine.errors import RulectlError
+
+
+class SnowflakeBackend(Backend):
+    dialect = "snowflake"
+
+    def __init__(self, connection: Any, database: str):
+        super().__init__()
+        self.connection = connection
+        self.database = database.upper()
+
+    @classmethod
+    def from_target(cls, loaded: LoadedProject, target: str) -> "SnowflakeBackend":
+        from engine.backends.snowflake_config import connect_arguments, read_connection
+
+        settings = loaded.config.targets[target]
+        connection_settings = read_connection(settings.connection)
+        arguments = connect_arguments(connection_settings, settings.database, settings.warehouse, settings.role)
+        try:
+            import snowflake.connector
+
+            connection = snowflake.connector.connect(**arguments)
+        except Exception as error:  # the connector's message names the problem, never the secret
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise RulectlError(f"cannot connect with connection `{connection_settings.name}` from {connection_settings.source}: {message}") from None
+        return cls(connection, settings.database or "")
+
+    # ------------------------------------------------------------ running SQL
+
+    def _run(self, sql: str) -> list[tuple[Any, ...]]:
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(sql)
+            return list(cursor.fetchall()) if cursor.description else []
+        finally:
+            cursor.close()
+
+    def _rows(self, sql: str) -> list[dict[str, Any]]:
+        """Run a SHOW command and return its rows keyed by lower-case column name."""
+        self.statements.append(sql)
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(sql)
+            names = [d[0].lower() for d in cursor.description or []]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        try:
+            self.connection.close()
+        except Exception:
+            pass
+
+    # ------------------------------------------------------------ introspection
+
+    def introspect(self, schemas: Sequence[str]) -> DeployedState:
+        before = len(self.statements)
+        existing = {row["name"].upper() for row in self._rows(f"SHOW SCHEMAS IN DATABASE {self.database}")}
+        objects: dict[tuple[str, str], DeployedObject] = {}
+        for schema in (s.upper() for s in schemas):
+            if schema not in existing:
+                continue
+            objects[("schema", schema)] = DeployedObject("schema", schema, schema)
+            objects.update(self._views(schema))
+            objects.update(self._tables(schema))
+            objects.update(self._tasks(schema))
+        records = self._records() if STATE_SCHEMA in existing else {}
+        return DeployedState(objects, records, len(self.statements) - before)
+
+    def _views(self, schema: str) -> dict:
+        found = {}
+        for row in self._rows(f"SHOW VIEWS IN SCHEMA {self.database}.{schema}"):
+            view = DeployedObject("view", schema, row["name"].upper(), row.get("comment") or None, row.get("text"))
+            found[("view", view.qualified_name)] = view
+        return found
+
+    def _tables(self, schema: str) -> dict:
+        columns: dict[str, list[tuple[str, str]]] = {}
+        tables = self._rows(f"SHOW TABLES IN SCHEMA {self.database}.{schema}")
+        for row in self._rows(f"SHOW COLUMNS IN SCHEMA {self.database}.{schema}"):
+            columns.setdefault(row["table_name"].upper(), []).append((row["column_name"].lower(), _column_type(row.get("data_type"))))
+        found = {}
+        for row in tables:
+            name = row["name"].upper()
+            table_obj = DeployedObject("table", schema, name, row.get("comment") or None, None, tuple(columns.get(name, ())))
+            found[("table", table_obj.qualified_name)] = table_obj
+        return found
+
+    def _tasks(self, schema: str) -> dict:
+        found = {}
+        for row in self._rows(f"SHOW TASKS IN SCHEMA {self.database}.{schema}"):
+            # SHOW TASKS: state is lower case ('started'/'suspended'); predecessors is a JSON list of
+            # quoted names; booleans come as 'true'/'false' strings.
+            # https://docs.snowflake.com/en/sql-reference/sql/show-tasks
+            predecessors = _json_list(row.get("predecessors"))
+            definition = "\n".join(
+                [f"schedule={row.get('schedule') or ''}", f"warehouse={(row.get('warehouse') or '').upper()}", f"after={','.join(predecessors)}", row.get("definition") or ""]
+            )
+            state = (row.get("state") or "").lower()
+            task = DeployedObject("task", schema, row["name"].upper(), row.get("comment") or None, definition, (), state)
+            found[("task", task.qualified_name)] = task
+        return found
+
+    def _records(self) -> dict:
+        records = {}
+        for kind, qualified, fingerprint, definition_hash, plan_id, applied_sql in self.query(
+            f"SELECT kind, qualified_name, fingerprint, definition_hash, plan_id, applied_sql FROM {STATE_SCHEMA}.OBJECTS"
+        ):
+            records[(kind, qualified.upper())] = ManagedRecord(kind, qualified.upper(), fingerprint, definition_hash, plan_id, applied_sql)
+        return records
+
+    # ------------------------------------------------------------ tasks
+
+    def task_statements(self, obj: DesiredObject, comment: str, exists: bool) -> list[exp.Expression | str]:
+        """Suspend the task before changing it, replace it, resume it if it is declared started.
+
+        rulectl's refresh tasks are standalone roots (no predecessors), so "suspend the root first,
+        resume children first" reduces to suspend → replace → resume.
+        https://docs.snowflake.com/en/user-guide/tasks-graphs (a root must be suspended to change its graph)
+        """
+        options = dict(obj.options)
+        name = obj.qualified_name
+        clauses = []
+        if options.get("warehouse"):
+            clauses.append(f"WAREHOUSE = {exp.to_identifier(options['warehouse']).sql('snowflake')}")
+        clauses.append(f"SCHEDULE = {schedule_literal(options.get('schedule', '')).sql('snowflake')}")
+        clauses.append(f"COMMENT = {exp.Literal.string(comment).sql('snowflake')}")
+        create = f"CREATE OR REPLACE TASK {name} {' '.join(clauses)} AS {obj.statement.sql(dialect='snowflake')}"
+        statements: list[exp.Expression | str] = [f"ALTER TASK IF EXISTS {name} SUSPEND"] if exists else []
+        statements.append(create)
+        if options.get("state", "started") == "started":
+            statements.append(f"ALTER TASK {name} RESUME")
+        return statements
+
+    def drop_statements(self, kind: str, qualified_name: str) -> list[exp.Expression | str]:
+        if kind == "task":
+            return [f"DROP TASK IF EXISTS {qualified_name}"]
+        return super().drop_statements(kind, qualified_name)
+
+    def execute_tasks(self, loaded: LoadedProject, prompts: Sequence[str]) -> list[str]:
+        """`rulectl run` on Snowflake: EXECUTE TASK for each prompt's refresh task (runs asynchronously)."""
+        names = [p.item.name for p in loaded.prompts if not prompts or p.item.name.lower() in {x.lower() for x in prompts}]
+        if prompts and len(names) != len(set(x.lower() for x in prompts)):
+            raise RulectlError(f"unknown prompt in {', '.join(prompts)} (prompts: {', '.join(p.item.name for p in loaded.prompts)})")
+        messages = []
+        for name in names:
+            task = f"{loaded.config.schemas.ai}.REFRESH_{name}".upper()
+            self.execute(f"EXECUTE TASK {task}")
+            messages.append(f"{task}: started (EXECUTE TASK); Snowflake runs it in the background — see TASK_HISTORY")
+        return messages
+
+
+def _column_type(data_type: Any) -> str:
+    """SHOW COLUMNS gives data_type as JSON, e.g. {"type":"TEXT","length":16777216,...}."""
+    try:
+        return str(json.loads(data_type).get("type", "")).upper()
+    except (TypeError, ValueError, AttributeError):
+        return str(data_type or "").upper()
+
+
+def _json_list(value: Any) -> list[str]:
+    if not value:
+        return []
+    try:
+        parsed = json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        return [str(value)]
+    return [str(item) for item in parsed] if isinstance(parsed, list) else [str(parsed)]

@@ -1,0 +1,156 @@
+"""The Snowflake path, offline: statements issued through a recording connection (SHOW parsing,
+COPY GRANTS, task suspend/replace/resume, drift), plus connection settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine import workflow
+from engine.backends.recording import RecordingConnection
+from engine.backends.snowflake import SnowflakeBackend
+from engine.config.loader import load_project
+from engine.errors import RulectlError
+from engine.plan.model import Action
+from tests.conftest import edit, run
+
+pytestmark = pytest.mark.snowflake
+
+
+@pytest.fixture
+def snowflake(monkeypatch) -> RecordingConnection:
+    """Every `--target prod` connection goes to one recording connection."""
+    connection = RecordingConnection("CUSTOMER_INTEL")
+    monkeypatch.setattr(SnowflakeBackend, "from_target", classmethod(lambda cls, loaded, target: cls(connection, "CUSTOMER_INTEL")))
+    return connection
+
+
+def issued(connection: RecordingConnection, start: int = 0) -> list[str]:
+    """Statements that touch Snowflake objects (rulectl's own bookkeeping left out)."""
+    return [s for s in connection.statements[start:] if "_RULECTL" not in s]
+
+
+def test_introspection_is_one_query_per_schema_and_kind(project: Path, snowflake):
+    loaded = load_project(project)
+    backend = SnowflakeBackend(snowflake, "CUSTOMER_INTEL")
+    snowflake.catalog.schemas |= {"ANALYTICS", "AI"}
+    for index in range(300):
+        snowflake.catalog.views[f"ANALYTICS.V{index}"] = {"comment": None, "text": "CREATE VIEW …"}
+        snowflake.catalog.tasks[f"AI.T{index}"] = {"comment": None, "warehouse": "W", "schedule": "5 MINUTE", "definition": "SELECT 1", "state": "started"}
+    state = backend.introspect(["ANALYTICS", "AI"])
+    assert backend.statements == [
+        "SHOW SCHEMAS IN DATABASE CUSTOMER_INTEL",
+        "SHOW VIEWS IN SCHEMA CUSTOMER_INTEL.ANALYTICS",
+        "SHOW TABLES IN SCHEMA CUSTOMER_INTEL.ANALYTICS",
+        "SHOW COLUMNS IN SCHEMA CUSTOMER_INTEL.ANALYTICS",
+        "SHOW TASKS IN SCHEMA CUSTOMER_INTEL.ANALYTICS",
+        "SHOW VIEWS IN SCHEMA CUSTOMER_INTEL.AI",
+        "SHOW TABLES IN SCHEMA CUSTOMER_INTEL.AI",
+        "SHOW COLUMNS IN SCHEMA CUSTOMER_INTEL.AI",
+        "SHOW TASKS IN SCHEMA CUSTOMER_INTEL.AI",
+    ]
+    assert state.queries == 9 and len([k for k in state.objects if k[0] == "task"]) == 300
+    assert loaded  # the project loads with a snowflake target
+
+
+def test_task_rows_are_parsed_as_snowflake_prints_them(snowflake):
+    backend = SnowflakeBackend(snowflake, "CUSTOMER_INTEL")
+    snowflake.catalog.schemas.add("AI")
+    snowflake.catalog.tasks["AI.T"] = {"comment": "rulectl:p:abc", "warehouse": "ai_wh", "schedule": "USING CRON 0 6 * * * UTC", "definition": "MERGE …", "state": "started"}
+    task = backend.introspect(["AI"]).get("task", "AI.T")
+    assert task.state == "started" and task.owner == ("p", "abc")
+    assert "schedule=USING CRON 0 6 * * * UTC" in task.definition and "warehouse=AI_WH" in task.definition
+
+
+def test_first_apply_issues_exactly_these_statements_then_nothing(project: Path, snowflake):
+    result = run("apply", "--yes", "--target", "prod", project=project)
+    assert result.exit_code == 0, result.output
+    ddl = [s.split(" AS ")[0] for s in issued(snowflake) if not s.startswith(("SHOW", "SELECT", "WITH"))]
+    assert ddl == [
+        "CREATE SCHEMA IF NOT EXISTS ANALYTICS",
+        "CREATE SCHEMA IF NOT EXISTS AI",
+        "CREATE VIEW ANALYTICS.CUSTOMER_METRICS COMMENT='rulectl:customer_intelligence:" + _fingerprint(project, "ANALYTICS.CUSTOMER_METRICS") + "'",
+        "CREATE VIEW ANALYTICS.CUSTOMER_SEGMENTS COMMENT='rulectl:customer_intelligence:" + _fingerprint(project, "ANALYTICS.CUSTOMER_SEGMENTS") + "'",
+        next(s for s in issued(snowflake) if s.startswith("CREATE TABLE AI.ACCOUNT_INSIGHTS")),
+        "CREATE OR REPLACE TASK AI.REFRESH_ACCOUNT_SUMMARY WAREHOUSE = AI_WH SCHEDULE = 'USING CRON 0 6 * * * UTC' COMMENT = 'rulectl:customer_intelligence:" + _fingerprint(project, "AI.REFRESH_ACCOUNT_SUMMARY") + "'",
+        "ALTER TASK AI.REFRESH_ACCOUNT_SUMMARY RESUME",
+    ]
+    assert snowflake.catalog.tasks["AI.REFRESH_ACCOUNT_SUMMARY"]["state"] == "started"
+    before = len(snowflake.statements)
+    assert not workflow.plan(load_project(project), "prod").has_changes
+    again = run("apply", "--yes", "--target", "prod", project=project)
+    assert again.exit_code == 0 and "No changes" in again.output
+    assert all(s.startswith(("SHOW", "SELECT", "WITH")) for s in issued(snowflake, before))
+
+
+def _fingerprint(project: Path, name: str) -> str:
+    from engine.compile.project import compile_project
+
+    return next(o.fingerprint for o in compile_project(load_project(project), "prod") if o.qualified_name == name)
+
+
+def test_changed_view_is_replaced_with_copy_grants(project: Path, snowflake):
+    assert run("apply", "--yes", "--target", "prod", project=project).exit_code == 0
+    edit(project / "rules" / "segments.yml", "module_count >= 2", "module_count >= 3")
+    start = len(snowflake.statements)
+    assert run("apply", "--yes", "--target", "prod", project=project).exit_code == 0
+    changed = [s for s in issued(snowflake, start) if s.startswith("CREATE")]
+    assert len(changed) == 1 and changed[0].startswith("CREATE OR REPLACE VIEW ANALYTICS.CUSTOMER_SEGMENTS COPY GRANTS COMMENT=")
+
+
+def test_changed_task_is_suspended_replaced_and_resumed(project: Path, snowflake):
+    assert run("apply", "--yes", "--target", "prod", project=project).exit_code == 0
+    edit(project / "prompts" / "account_summary.yml", "USING CRON 0 6 * * * UTC", "USING CRON 0 7 * * * UTC")
+    start = len(snowflake.statements)
+    assert run("apply", "--yes", "--target", "prod", project=project).exit_code == 0
+    task_ddl = [s.split(" AS ")[0] for s in issued(snowflake, start) if s.startswith(("ALTER TASK", "CREATE OR REPLACE TASK"))]
+    assert task_ddl[0] == "ALTER TASK IF EXISTS AI.REFRESH_ACCOUNT_SUMMARY SUSPEND"
+    assert task_ddl[1].startswith("CREATE OR REPLACE TASK AI.REFRESH_ACCOUNT_SUMMARY WAREHOUSE = AI_WH SCHEDULE = 'USING CRON 0 7 * * * UTC'")
+    assert task_ddl[2] == "ALTER TASK AI.REFRESH_ACCOUNT_SUMMARY RESUME"
+
+
+def test_a_task_that_does_not_resume_is_reported(project: Path, snowflake):
+    snowflake.catalog.refuse_resume.add("AI.REFRESH_ACCOUNT_SUMMARY")
+    result = run("apply", "--yes", "--target", "prod", project=project)
+    assert result.exit_code == 0
+    assert "task AI.REFRESH_ACCOUNT_SUMMARY is suspended but declared started" in result.output
+
+
+def test_a_task_suspended_by_snowflake_is_drift(project: Path, snowflake):
+    assert run("apply", "--yes", "--target", "prod", project=project).exit_code == 0
+    snowflake.catalog.tasks["AI.REFRESH_ACCOUNT_SUMMARY"]["state"] = "suspended"  # e.g. after repeated failures
+    made = workflow.plan(load_project(project), "prod")
+    assert [(s.qualified_name, s.action) for s in made.changes] == [("AI.REFRESH_ACCOUNT_SUMMARY", Action.DRIFT)]
+
+
+def test_hand_edited_view_is_drift_and_unowned_objects_are_refused(project: Path, snowflake):
+    assert run("apply", "--yes", "--target", "prod", project=project).exit_code == 0
+    snowflake.catalog.views["ANALYTICS.CUSTOMER_METRICS"]["text"] = "CREATE OR REPLACE VIEW … (edited in Snowsight)"
+    snowflake.catalog.views["ANALYTICS.CUSTOMER_SEGMENTS"] = {"comment": None, "text": "CREATE VIEW someone_elses"}
+    made = workflow.plan(load_project(project), "prod")
+    actions = {s.qualified_name: s.action for s in made.changes}
+    assert actions["ANALYTICS.CUSTOMER_METRICS"] is Action.DRIFT
+    assert actions["ANALYTICS.CUSTOMER_SEGMENTS"] is Action.DRIFT  # managed by rulectl (its record), comment removed by hand
+
+
+def test_objects_never_managed_are_not_touched(project: Path, snowflake):
+    snowflake.catalog.schemas.add("ANALYTICS")
+    snowflake.catalog.views["ANALYTICS.CUSTOMER_METRICS"] = {"comment": "owned by the finance team", "text": "CREATE VIEW …"}
+    snowflake.catalog.views["ANALYTICS.OTHER"] = {"comment": None, "text": "CREATE VIEW …"}
+    result = run("apply", "--yes", "--target", "prod", project=project)
+    assert result.exit_code == 1 and "rulectl will not overwrite it" in result.output
+    assert not [s for s in issued(snowflake) if s.startswith(("CREATE VIEW", "CREATE OR REPLACE VIEW", "DROP"))]
+
+
+def test_run_executes_the_task(project: Path, snowflake):
+    assert run("apply", "--yes", "--target", "prod", project=project).exit_code == 0
+    result = run("run", "--target", "prod", project=project)
+    assert result.exit_code == 0 and "EXECUTE TASK" in result.output
+    assert snowflake.catalog.executed_tasks == ["AI.REFRESH_ACCOUNT_SUMMARY"]
+    assert snowflake.statements[-1] == "EXECUTE TASK AI.REFRESH_ACCOUNT_SUMMARY"
+
+
+def test_unknown_prompt_for_run_is_a_clear_error(project: Path, snowflake):
+    result = run("run", "nope", "--target", "prod", project=project)
+    assert result.exit_code == 1 and "unknown prompt" in result.output and "Traceback" not in result.output
