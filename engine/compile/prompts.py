@@ -195,7 +195,7 @@ def variant_query(compiled: CompiledPrompt, with_data_block: bool = True) -> exp
     with_bucket = exp.select(
         exp.Column(this=exp.Star(), table=exp.to_identifier("i")),
         variant_bucket_sql(compiled.salt, exp.column(key, table="i")).as_("rulectl_bucket"),
-    ).from_(exp.alias_(table(compiled.input_view), "i", table=True))
+    ).from_(exp.alias_(table(compiled.input_view), "i", table=True, copy=False), copy=False)
     variant = exp.Case(
         ifs=[
             exp.If(this=exp.column("rulectl_bucket", table="b") < exp.Literal.number(upper), true=exp.Literal.string(spec.name))
@@ -205,7 +205,7 @@ def variant_query(compiled: CompiledPrompt, with_data_block: bool = True) -> exp
     columns = [exp.column(key, table="b").as_(key), variant.as_("variant")]
     if with_data_block:
         columns.append(data_block(compiled, "b").as_("data_block"))
-    return exp.select(*columns).from_(exp.Subquery(this=with_bucket, alias=exp.TableAlias(this=exp.to_identifier("b"))))
+    return exp.select(*columns).from_(exp.Subquery(this=with_bucket, alias=exp.TableAlias(this=exp.to_identifier("b"))), copy=False)
 
 
 def pending_rows_query(compiled: CompiledPrompt) -> exp.Select:
@@ -225,16 +225,17 @@ def pending_rows_query(compiled: CompiledPrompt) -> exp.Select:
         sf_func("MD5", _concat([version.copy(), exp.Literal.string("|"), exp.column("data_block", table="v")])).as_("input_hash"),
         system_text.as_("system_text"),
         prompt_text.as_("prompt_text"),
-    ).from_(exp.alias_(exp.Subquery(this=with_variant), "v", table=True))
+    ).from_(exp.alias_(exp.Subquery(this=with_variant), "v", table=True, copy=False), copy=False)
     pending = exp.select(*(exp.column(c, table="q") for c in (key, "variant", "prompt_version", "input_hash", "system_text", "prompt_text")))
-    pending = pending.from_(exp.alias_(exp.Subquery(this=rendered), "q", table=True))
+    pending = pending.from_(exp.alias_(exp.Subquery(this=rendered), "q", table=True, copy=False), copy=False)
     if compiled.prompt.refresh.only_changed:
         pending = pending.join(
-            exp.alias_(table(compiled.output_table), "o", table=True),
+            exp.alias_(table(compiled.output_table), "o", table=True, copy=False),
             on=exp.column(key, table="o").eq(exp.column(key, table="q")),
             join_type="left",
-        ).where(exp.or_(exp.column("input_hash", table="o").is_(exp.null()), exp.column("input_hash", table="o").neq(exp.column("input_hash", table="q"))))
-    return pending.order_by(exp.column(key, table="q")).limit(compiled.prompt.refresh.max_rows)
+            copy=False,
+        ).where(exp.or_(exp.column("input_hash", table="o").is_(exp.null()), exp.column("input_hash", table="o").neq(exp.column("input_hash", table="q"))), copy=False)
+    return pending.order_by(exp.column(key, table="q"), copy=False).limit(compiled.prompt.refresh.max_rows, copy=False)
 
 
 def _cumulative(variants: tuple[VariantSpec, ...]) -> list[int]:
