@@ -217,6 +217,31 @@ def _print_run_results(results) -> None:
 
 
 @app.command()
+def scheduler(
+    project: Path = ProjectOption,
+    target: Optional[str] = TargetOption,
+    once: bool = typer.Option(False, "--once", help="Run the tasks that are due now, then exit."),
+    interval: int = typer.Option(60, "--interval", min=5, help="Seconds between checks."),
+) -> None:
+    """Run local refresh tasks when their schedule says they are due (Ctrl-C to stop)."""
+    import time
+
+    from engine import workflow
+
+    with user_errors():
+        loaded = _load(project)
+        while True:
+            results = workflow.run_due_tasks(loaded, target)
+            if results:
+                _print_run_results(results)
+            elif once:
+                out.print("no task is due")
+            if once:
+                return
+            time.sleep(interval)
+
+
+@app.command()
 def insights(
     project: Path = ProjectOption,
     target: Optional[str] = TargetOption,
@@ -270,11 +295,11 @@ def experiment_report(
     with user_errors():
         stats = workflow.read_experiment(_load(project), target, prompt)
         table = Table(title=f"experiment report: {prompt}")
-        for column in ("variant", "rows", "mean chars", "mean in tokens", "mean out tokens"):
+        for column in ("variant", "rows", "chars", "in tok", "out tok"):
             table.add_column(column, justify="right" if column != "variant" else "left")
         with_outcome = any(s.outcome_rate is not None or s.ci_low is not None for s in stats)
         if with_outcome:
-            for column in ("outcome rate", "95% CI", "p vs first"):
+            for column in ("outcome", "95% CI", "p"):
                 table.add_column(column, justify="right")
         for s in stats:
             cells = [s.variant, str(s.rows), f"{s.mean_chars:.0f}", f"{s.mean_input_tokens:.0f}", f"{s.mean_output_tokens:.0f}"]
@@ -282,7 +307,8 @@ def experiment_report(
                 rate = f"{s.outcome_rate:.1%}" if s.outcome_rate is not None else "-"
                 cells += [rate, f"{s.ci_low:.1%}–{s.ci_high:.1%}", f"{s.p_value:.3f}" if s.p_value is not None else "-"]
             table.add_row(*cells)
-        out.print(table)
+        out.print(table, soft_wrap=False)
+        out.print("chars, in tok, out tok: means per row; p: two-proportion z-test against the first variant", markup=False)
         if not with_outcome:
             out.print("set `experiment.outcome` to a boolean column of the input view to compare outcome rates", markup=False)
 

@@ -123,3 +123,19 @@ def load_sample_data(loaded: LoadedProject, target: str | None):
         raise RulectlError(f"`rulectl load` fills local DuckDB targets only; `{name}` is a {loaded.config.targets[name].engine} target")
     with connected(loaded, name) as backend:
         return load_samples(loaded, backend)
+
+
+def run_due_tasks(loaded: LoadedProject, target: str | None, now=None):
+    """One scheduler tick on a local target: run every started task that is due."""
+    from datetime import datetime, timezone
+
+    from engine.ai.runner import deployed_tasks, run_task
+    from engine.ai.scheduler import due_tasks
+
+    name = target_name(loaded, target)
+    settings = loaded.config.targets[name]
+    if settings.engine != "duckdb":
+        raise RulectlError(f"`{name}` is a {settings.engine} target: Snowflake schedules its tasks itself")
+    with connected(loaded, name) as backend:
+        due = due_tasks(deployed_tasks(backend), now or datetime.now(timezone.utc))
+        return [run_task(backend, task, settings.llm) for task in due]

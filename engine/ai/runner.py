@@ -37,6 +37,7 @@ class LocalTask:
     definition: str
     schedule: str
     state: str
+    last_run_at: object = None
 
     @property
     def qualified_name(self) -> str:
@@ -45,7 +46,7 @@ class LocalTask:
 
 def deployed_tasks(backend: DuckDBBackend) -> list[LocalTask]:
     try:
-        rows = backend.query(f"SELECT schema_name, task_name, definition, schedule, state FROM {STATE_SCHEMA}.TASKS ORDER BY 1, 2")
+        rows = backend.query(f"SELECT schema_name, task_name, definition, schedule, state, last_run_at FROM {STATE_SCHEMA}.TASKS ORDER BY 1, 2")
     except Exception:
         return []
     return [LocalTask(*row) for row in rows]

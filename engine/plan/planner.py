@@ -10,6 +10,7 @@ from engine.backends.base import Backend, DeployedState
 from engine.compile.objects import DesiredObject
 from engine.compile.project import compile_project
 from engine.config.loader import LoadedProject
+from engine.gc_pause import gc_paused
 from engine.plan.diff import diff, make_plan
 from engine.plan.impact import ImpactUnavailable, segment_moves
 from engine.plan.model import Plan
@@ -27,6 +28,11 @@ def build_plan(
     adopt: Iterable[str] = (),
     desired: list[DesiredObject] | None = None,
 ) -> tuple[Plan, list[DesiredObject], DeployedState]:
+    with gc_paused():
+        return _build_plan(loaded, backend, target, adopt, desired)
+
+
+def _build_plan(loaded, backend, target, adopt, desired):
     desired = desired if desired is not None else compile_project(loaded, target)
     deployed = backend.introspect(managed_schemas(loaded))
     steps = diff(loaded.config.name, target, desired, deployed, frozenset(name.upper() for name in adopt))
