@@ -76,7 +76,7 @@ def load_plan_file(path: Path) -> Plan:
     except FileNotFoundError:
         raise RulectlError(f"{path}: plan file not found") from None
     except (ValueError, KeyError, TypeError) as error:
-        raise RulectlError(f"{path}: not a rulectl plan file ({error})") from None
+        raise RulectlError(f"{path}: not a rulectl plan file ({str(error).removeprefix('not a rulectl plan file ')})") from None
 
 
 def run_refreshes(loaded: LoadedProject, target: str | None, prompts: list[str], on_start=lambda task, total: None, on_row=lambda ok: None):

@@ -9,26 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.backends.registry import open_backend
-from engine.compile.project import compile_project
-from engine.config.loader import load_project
-from engine.sample_data import load_samples
 from tests.conftest import sample_rows
-
-
-def deploy(project: Path):
-    loaded = load_project(project)
-    backend = open_backend(loaded)
-    load_samples(loaded, backend)
-    for obj in compile_project(loaded):
-        if obj.kind != "task":  # tasks are MERGE bodies that call COMPLETE: not created directly
-            backend.execute(obj.statement)
-    return loaded, backend
+from tests.test_flow_helpers import deploy_views
 
 
 @pytest.fixture
 def metrics(project: Path) -> dict[str, dict]:
-    _, backend = deploy(project)
+    backend = deploy_views(project)
     rows = backend.query("SELECT * FROM ANALYTICS.CUSTOMER_SEGMENTS")
     names = [d[0] for d in backend.connection.description]
     return {row[0]: dict(zip(names, row)) for row in rows}
