@@ -180,29 +180,30 @@ def run(
     from engine import workflow
 
     with user_errors():
-        _print_run_results(workflow.run_refreshes(_load(project), target, prompts or [], *_progress_callbacks()))
+        loaded = _load(project)
+        with progress_reporting() as callbacks:
+            results = workflow.run_refreshes(loaded, target, prompts or [], *callbacks)
+        _print_run_results(results)
 
 
-def _progress_callbacks():
+@contextmanager
+def progress_reporting():
+    """(on_start, on_row) callbacks that drive a progress bar on stderr, closed when the block ends."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True)
-    state: dict = {}
+    current: dict = {}
 
     def on_start(task, total: int) -> None:
-        if not state:
-            progress.start()
-        state["id"] = progress.add_task(f"{task.qualified_name}", total=max(total, 1))
+        current["id"] = progress.add_task(task.qualified_name, total=max(total, 1))
         if not total:
-            progress.update(state["id"], completed=1)
+            progress.update(current["id"], completed=1)
 
     def on_row(ok: bool) -> None:
-        progress.advance(state["id"])
+        progress.advance(current["id"])
 
-    import atexit
-
-    atexit.register(progress.stop)
-    return on_start, on_row
+    with progress:
+        yield on_start, on_row
 
 
 def _print_run_results(results) -> None:
@@ -330,7 +331,9 @@ def demo(project: Path = ProjectOption, customers: int = typer.Option(3, "--show
         out.print()
         print_segment_summary(workflow.segment_summary(loaded, local))
         out.print()
-        _print_run_results(workflow.run_refreshes(loaded, local, [], *_progress_callbacks()))
+        with progress_reporting() as callbacks:
+            results = workflow.run_refreshes(loaded, local, [], *callbacks)
+        _print_run_results(results)
         provider = loaded.config.targets[local].llm.provider
         if provider == "offline":
             out.print("note: no LLM is configured, so the `offline` provider wrote clearly labelled stand-in text, not AI output.", markup=False)

@@ -33,18 +33,27 @@ def assign_variant(salt: str, key: object, variants: Sequence[tuple[str, int]]) 
 HEX_DIGITS = "0123456789abcdef"
 
 
-def variant_bucket_sql(salt: str, key: exp.Expression) -> exp.Expression:
-    """Snowflake SQL for the same bucket, using only MD5, SUBSTR, CHARINDEX and arithmetic.
+def salted_digest_sql(salt: str, key: exp.Expression) -> exp.Expression:
+    """MD5(salt || ':' || key) as 32 lower-case hex digits, as Snowflake, DuckDB and Python write it."""
+    salted = exp.DPipe(this=exp.Literal.string(f"{salt}:"), expression=exp.cast(key, "VARCHAR"), safe=True)
+    return sf_func("MD5", salted)
 
-    The 8 hex digits are folded Horner-style ((d1*16 + d2)*16 + …) rather than read with
+
+def bucket_of_digest_sql(digest: exp.Expression) -> exp.Expression:
+    """The bucket (0..99) of a hex digest, using only SUBSTR, CHARINDEX and arithmetic.
+
+    The first 8 hex digits are folded Horner-style ((d1*16 + d2)*16 + …) rather than read with
     TO_NUMBER(…, 'XXXXXXXX'): every engine (Snowflake, DuckDB, fakesnow) computes these functions
     the same way, so no engine-specific rewrite is needed and the result is exact (< 2^32).
     """
-    salted = exp.DPipe(this=exp.Literal.string(f"{salt}:"), expression=exp.cast(key, "VARCHAR"), safe=True)
-    digest = sf_func("MD5", salted)
     value: exp.Expression | None = None
     for position in range(1, 9):
         char = sf_func("SUBSTR", digest.copy(), exp.Literal.number(position), exp.Literal.number(1))
         digit = exp.Sub(this=sf_func("CHARINDEX", char, exp.Literal.string(HEX_DIGITS)), expression=exp.Literal.number(1))
         value = digit if value is None else exp.Add(this=exp.Mul(this=exp.paren(value), expression=exp.Literal.number(16)), expression=digit)
     return sf_func("MOD", value, exp.Literal.number(BUCKETS))
+
+
+def variant_bucket_sql(salt: str, key: exp.Expression) -> exp.Expression:
+    """Snowflake SQL for `variant_bucket(salt, key)` in one expression."""
+    return bucket_of_digest_sql(salted_digest_sql(salt, key))

@@ -20,7 +20,7 @@ from engine.compile.objects import DesiredObject, table
 from engine.config.loader import LoadedProject
 from engine.config.models import Prompt
 from engine.config.semantics import PLACEHOLDER, spine_name
-from engine.experiments import variant_bucket_sql
+from engine.experiments import bucket_of_digest_sql, salted_digest_sql
 from engine.expressions import sf_func, DIALECT
 
 DATA_OPEN, DATA_CLOSE = "<data>", "</data>"
@@ -156,11 +156,15 @@ def compile_prompt(loaded: LoadedProject, located_prompt) -> CompiledPrompt:
 
 
 def _text_of(column: exp.Expression, is_array: bool) -> exp.Expression:
-    """A value as one safe line of the data block: no newlines, no angle brackets, never NULL."""
+    """A value as one safe line of the data block: no newlines, no angle brackets, never NULL.
+
+    TRANSLATE maps characters one to one (https://docs.snowflake.com/en/sql-reference/functions/translate):
+    newline and carriage return become spaces, < and > become ‹ and ›, so a value can neither
+    start a new `field:` line nor close the <data> block.
+    """
     text = sf_func("ARRAY_TO_STRING", column, exp.Literal.string(", ")) if is_array else sf_func("TO_VARCHAR", column)
-    for old, new in (("\n", " "), ("\r", " "), ("<", "‹"), (">", "›")):
-        text = sf_func("REPLACE", text, exp.Literal.string(old), exp.Literal.string(new))
-    return sf_func("COALESCE", text, exp.Literal.string("n/a"))
+    neutralized = exp.Translate(this=text, from_=exp.Literal.string("\n\r<>"), to=exp.Literal.string("  ‹›"))
+    return sf_func("COALESCE", neutralized, exp.Literal.string("n/a"))
 
 
 def _concat(parts: list[exp.Expression]) -> exp.Expression:
@@ -192,10 +196,14 @@ def _by_variant(compiled: CompiledPrompt, value) -> exp.Expression:
 def variant_query(compiled: CompiledPrompt, with_data_block: bool = True) -> exp.Select:
     """Each input row with its variant (the bucket is computed once per row) and its data block."""
     key = compiled.key
-    with_bucket = exp.select(
+    with_digest = exp.select(
         exp.Column(this=exp.Star(), table=exp.to_identifier("i")),
-        variant_bucket_sql(compiled.salt, exp.column(key, table="i")).as_("rulectl_bucket"),
+        salted_digest_sql(compiled.salt, exp.column(key, table="i")).as_("rulectl_digest"),
     ).from_(exp.alias_(table(compiled.input_view), "i", table=True, copy=False), copy=False)
+    with_bucket = exp.select(
+        exp.Column(this=exp.Star(), table=exp.to_identifier("d")),
+        bucket_of_digest_sql(exp.column("rulectl_digest", table="d")).as_("rulectl_bucket"),
+    ).from_(exp.Subquery(this=with_digest, alias=exp.TableAlias(this=exp.to_identifier("d"))), copy=False)
     variant = exp.Case(
         ifs=[
             exp.If(this=exp.column("rulectl_bucket", table="b") < exp.Literal.number(upper), true=exp.Literal.string(spec.name))
