@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from pathlib import Path
 
-from engine.backends.base import Backend
 from engine.backends.registry import open_backend, target_name
 from engine.config.loader import LoadedProject
 from engine.errors import RulectlError

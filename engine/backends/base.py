@@ -116,7 +116,6 @@ class Backend(ABC):
     """
 
     dialect: str = "snowflake"
-    supports_copy_grants = True
 
     def __init__(self) -> None:
         self.statements: list[str] = []

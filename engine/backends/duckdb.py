@@ -33,7 +33,6 @@ class DuckDBBackend(Backend):
     """DuckDB file target. `date_columns` names the DATE columns of the sources (for fixes)."""
 
     dialect = "duckdb"
-    supports_copy_grants = False
 
     def __init__(self, path: str | Path, date_columns: frozenset[str] = frozenset(), read_only: bool = False):
         super().__init__()

@@ -13,7 +13,6 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import duckdb
 import sqlglot

@@ -56,10 +56,6 @@ def canonical_sql(statement: exp.Expression) -> str:
     return statement.sql(dialect=DIALECT, comments=False)
 
 
-def fingerprint_of(statement: exp.Expression) -> str:
-    return hashlib.sha256(canonical_sql(statement).encode()).hexdigest()[:16]
-
-
 def table(qualified: str) -> exp.Table:
     """A table reference, upper-cased the way Snowflake resolves unquoted names."""
     return exp.to_table(qualified.upper(), dialect=DIALECT)

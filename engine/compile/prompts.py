@@ -30,7 +30,6 @@ DATA_RULE = (
 )
 TEMPLATE_NOTE = "Fields written as {field} below refer to the values in the data block above."
 DEFAULT_SYSTEM = "You are a helpful analyst."
-CORTEX_PROVIDER = "snowflake-cortex"
 
 OUTPUT_COLUMNS = (
     ("prompt_name", "VARCHAR"),

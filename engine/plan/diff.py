@@ -22,7 +22,7 @@ def diff(
     adopt: frozenset[str] = frozenset(),
 ) -> list[Step]:
     """One step per desired object (in dependency order), then drops of managed leftovers."""
-    steps = [_step_for(project, obj, deployed, obj.qualified_name.upper() in adopt) for obj in desired]
+    steps = [_step_for(project, obj, deployed, obj.qualified_name.upper() in adopt) for obj in dependency_order(desired)]
     wanted = {(obj.kind, obj.qualified_name.upper()) for obj in desired}
     for key, deployed_obj in deployed.objects.items():
         if key in wanted or deployed_obj.kind == "schema":
@@ -32,6 +32,32 @@ def diff(
             reason = "no longer in the project" + (" — the table's data would be lost" if destructive else "")
             steps.append(Step(Action.DROP, deployed_obj.kind, deployed_obj.qualified_name, None, reason, destructive))
     return steps
+
+
+def dependency_order(desired: list[DesiredObject]) -> list[DesiredObject]:
+    """Objects after the objects they read (from the table references in their SQL) and after
+    their schema; otherwise in compile order. Dependencies outside the project (sources) are ignored."""
+    by_name = {obj.qualified_name.upper(): obj for obj in desired}
+    ordered: list[DesiredObject] = []
+    placed: set[str] = set()
+    visiting: set[str] = set()
+
+    def place(obj: DesiredObject) -> None:
+        name = obj.qualified_name.upper()
+        if name in placed or name in visiting:
+            return
+        visiting.add(name)
+        needs = list(obj.depends_on) + ([obj.schema] if obj.kind != "schema" else [])
+        for dependency in needs:
+            if dependency.upper() in by_name:
+                place(by_name[dependency.upper()])
+        visiting.discard(name)
+        placed.add(name)
+        ordered.append(obj)
+
+    for obj in desired:
+        place(obj)
+    return ordered
 
 
 def _owned_by(project: str, obj: DeployedObject, record: ManagedRecord | None) -> bool:

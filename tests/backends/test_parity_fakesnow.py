@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-import sqlglot
 from sqlglot import exp
 
 from engine import workflow

@@ -11,7 +11,6 @@ from engine import workflow
 from engine.backends.recording import RecordingConnection
 from engine.backends.snowflake import SnowflakeBackend
 from engine.config.loader import load_project
-from engine.errors import RulectlError
 from engine.plan.model import Action
 from tests.conftest import edit, run
 

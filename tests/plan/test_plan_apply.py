@@ -6,13 +6,11 @@ import json
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from engine import workflow
 from engine.backends.duckdb import DuckDBBackend
 from engine.backends.registry import open_backend
 from engine.config.loader import load_project
-from engine.errors import RulectlError
 from engine.plan.model import Action
 from tests.conftest import edit, run
 
