@@ -244,3 +244,26 @@ def introspection_queries(path: Path, count: int) -> int:
 def test_introspection_query_count_does_not_grow_with_objects(tmp_path: Path):
     small, large = introspection_queries(tmp_path / "small.duckdb", 10), introspection_queries(tmp_path / "large.duckdb", 500)
     assert small == large == 5  # schemas, views, tables with columns, rulectl's records, local tasks
+
+
+def test_apply_while_another_process_holds_the_database_is_refused(project: Path):
+    import subprocess
+    import sys
+    import time
+
+    run("load", project=project)
+    database = project / ".rulectl" / "local.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(database)!r}); print('ready', flush=True); time.sleep(20)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        started = time.monotonic()
+        result = run("apply", "--yes", project=project)
+        assert result.exit_code == 1 and "in use by another rulectl process" in result.output and "Traceback" not in result.output
+        assert time.monotonic() - started < 15
+    finally:
+        holder.kill()
+        holder.wait()
+    applied(project)
