@@ -132,7 +132,7 @@ class ModelPrice(Model):
 
 
 class Project(Model):
-    name: str
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")  # goes into every ownership tag
     default_target: str = "local"
     targets: dict[str, Target]
     schemas: Schemas = Field(default_factory=Schemas)

@@ -118,6 +118,8 @@ def _check_metrics(loaded: LoadedProject) -> list[Problem]:
                 problems += _unknown_names(located, field, parsed.column_names, columns, f"a column of source `{metric.source}`")
         if expr:
             problems += _check_grain(located, expr, sources[metric.source].key is not None)
+        if metric.filter is not None and metric.source == spine_name(loaded):
+            problems.append(located.problem(f"`filter` drops rows before aggregating, but `{metric.source}` lists every customer once; write the condition into `expr` instead, e.g. IFF(condition, value, NULL)", "filter"))
         if row_filter and row_filter.has_aggregate:
             problems.append(located.problem("`filter` is applied to each row before aggregating; it cannot contain an aggregate", "filter"))
     problems += _check_cycles(derived_refs, seen)

@@ -97,6 +97,10 @@ def _drift(obj: DesiredObject, current: DeployedObject, record: ManagedRecord | 
         missing = _missing_columns(obj, current)
         reason = "changed by hand (columns differ from what rulectl applied)"
         return Step(Action.DRIFT, obj.kind, obj.qualified_name, obj.fingerprint, reason + ("; missing columns will be added" if missing else "; rulectl leaves its data alone"), add_columns=missing)
+    declared_state = dict(obj.options).get("state")
+    if obj.kind == "task" and current.state and declared_state and current.state != declared_state:
+        reason = f"task is {current.state} but declared {declared_state} (suspended by hand or by Snowflake after failures); apply replaces and {'resumes' if declared_state == 'started' else 'suspends'} it"
+        return Step(Action.DRIFT, obj.kind, obj.qualified_name, obj.fingerprint, reason)
     return Step(Action.DRIFT, obj.kind, obj.qualified_name, obj.fingerprint, "changed by hand since rulectl applied it; apply restores the declared definition", sql_diff=_sql_diff(record, obj))
 
 

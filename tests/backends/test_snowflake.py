@@ -121,6 +121,7 @@ def test_a_task_suspended_by_snowflake_is_drift(project: Path, snowflake):
     snowflake.catalog.tasks["AI.REFRESH_ACCOUNT_SUMMARY"]["state"] = "suspended"  # e.g. after repeated failures
     made = workflow.plan(load_project(project), "prod")
     assert [(s.qualified_name, s.action) for s in made.changes] == [("AI.REFRESH_ACCOUNT_SUMMARY", Action.DRIFT)]
+    assert "task is suspended but declared started" in made.changes[0].reason
 
 
 def test_hand_edited_view_is_drift_and_unowned_objects_are_refused(project: Path, snowflake):

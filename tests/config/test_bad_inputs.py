@@ -51,6 +51,8 @@ CASES = [
     ("top level list", "rules/metrics.yml", "- name: a\n  expr: 1\n", 1, "must be a mapping"),
     ("top level scalar", "rules/metrics.yml", "just some words\n", 1, "must be a mapping"),
     ("duplicate key", "rules/metrics.yml", "metrics:\n  - name: a\n    name: b\n    source: products\n    expr: SUM(arr)\n", 3, "duplicate key `name`"),
+    ("filter on the customer source", "rules/metrics.yml", "metrics:\n  - name: a\n    source: customer\n    expr: population\n    filter: state = 'IL'\n", 5, "write the condition into `expr`"),
+    ("project name with a colon", "rulectl.yml", None, None, "should match pattern"),
     ("source without grain", "rulectl.yml", None, None, "exactly one of `key:`"),
     ("unknown column type", "rulectl.yml", None, None, "not a Snowflake type"),
     ("unknown default target", "rulectl.yml", None, None, "default_target `nowhere`"),
@@ -64,6 +66,7 @@ CASES = [
 
 # Edits to the example project's own files: (case id) → (old text, new text, expected line)
 EDITS = {
+    "project name with a colon": ("name: customer_intelligence", "name: 'customer:intelligence'", 2),
     "source without grain": ("    grain: [customer_id, module]   # one row per customer per module\n", "", 22),
     "unknown column type": ('arr: "number(12,2)"', 'arr: "money please"', 25),
     "unknown default target": ("default_target: local", "default_target: nowhere", 3),
