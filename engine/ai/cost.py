@@ -44,13 +44,20 @@ def credits_per_million(loaded: LoadedProject, model: str) -> float:
 
 
 def estimate_costs(loaded: LoadedProject, backend: Backend, desired: list[DesiredObject], deployed: DeployedState) -> list[AiCost]:
-    """One query for all prompts (UNION ALL), so plan's round trips do not grow with prompts."""
+    """All prompts in one UNION ALL query, so plan's round trips do not grow with prompts — except
+    where the engine plans long unions slowly (`backend.max_union_branches`), then in batches."""
     prompts: list[CompiledPrompt] = [obj.details["compiled"] for obj in desired if obj.kind == "task" and "compiled" in obj.details]
-    if not prompts:
-        return []
+    batch = backend.max_union_branches or len(prompts) or 1
+    rows: dict[int, tuple] = {}
+    for first in range(0, len(prompts), batch):
+        rows.update(_estimate_batch(loaded, backend, prompts, range(first, min(first + batch, len(prompts))), deployed))
+    return [_cost(loaded, compiled, int(rows[i][0] or 0), int(rows[i][1] or 0)) for i, compiled in enumerate(prompts)]
+
+
+def _estimate_batch(loaded: LoadedProject, backend: Backend, prompts: list[CompiledPrompt], indexes: range, deployed: DeployedState) -> dict[int, tuple]:
     parts = [
-        _estimate_query(loaded, compiled, output_deployed=deployed.get("table", compiled.output_table) is not None, index=index)
-        for index, compiled in enumerate(prompts)
+        _estimate_query(loaded, prompts[index], output_deployed=deployed.get("table", prompts[index].output_table) is not None, index=index)
+        for index in indexes
     ]
     union: exp.Query = parts[0]
     for part in parts[1:]:  # built by hand: exp.union() copies both sides every time (quadratic)
@@ -62,10 +69,9 @@ def estimate_costs(loaded: LoadedProject, backend: Backend, desired: list[Desire
         .from_(exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("estimates"))))
     )
     try:
-        rows = {int(index): (total, chars) for index, total, chars in backend.query(query)}
+        return {int(index): (total, chars) for index, total, chars in backend.query(query)}
     except Exception as error:
         raise CostUnavailable(str(error).splitlines()[0]) from None
-    return [_cost(loaded, compiled, int(rows[i][0] or 0), int(rows[i][1] or 0)) for i, compiled in enumerate(prompts)]
 
 
 def _cost(loaded: LoadedProject, compiled: CompiledPrompt, total: int, chars: int) -> AiCost:

@@ -116,6 +116,7 @@ class Backend(ABC):
     """
 
     dialect: str = "snowflake"
+    max_union_branches: int | None = None  # None: one query however many branches
 
     def __init__(self) -> None:
         self.statements: list[str] = []

@@ -33,6 +33,10 @@ class DuckDBBackend(Backend):
     """DuckDB file target. `date_columns` names the DATE columns of the sources (for fixes)."""
 
     dialect = "duckdb"
+    # DuckDB's planning time grows faster than linearly with UNION ALL branches that each read a
+    # shared CTE (measured: 100 branches 0.4 s, 200 branches 2.4 s, 500 branches 12 s); batches of
+    # 50 keep it linear. Local round trips cost nothing, so more queries are fine here.
+    max_union_branches = 50
 
     def __init__(self, path: str | Path, date_columns: frozenset[str] = frozenset(), read_only: bool = False):
         super().__init__()
