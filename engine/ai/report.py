@@ -58,7 +58,13 @@ def insights(loaded: LoadedProject, backend: Backend, prompt: str | None = None,
     ).from_(exp.alias_(table(compiled.output_table), "o", table=True))
     query = query.join(exp.alias_(table(f"{loaded.config.schemas.analytics}.{SEGMENTS_VIEW}"), "s", table=True), on=exp.column(key, table="s").eq(exp.column(key, table="o")), join_type="left")
     if segment:
-        query = query.where(exp.or_(*(exp.column(t, table="s").eq(exp.Literal.string(segment)) for t in tiers)) if tiers else exp.false())
+        label = exp.Literal.string(segment)
+        matches = [exp.column(t, table="s").eq(label.copy()) for t in tiers]
+        matches += [
+            exp.ArrayContains(this=exp.column(name, table="s"), expression=exp.cast(label.copy(), "VARIANT"))
+            for name in (s.item.name.lower() for s in loaded.segmentations if s.item.match == "all")
+        ]
+        query = query.where(exp.or_(*matches) if matches else exp.false())
     if customer:
         match = exp.column(key, table="o").eq(exp.Literal.string(customer))
         if "customer_name" in columns:

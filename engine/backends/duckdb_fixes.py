@@ -118,6 +118,18 @@ def array_construct_compact_without_arrow_lambda(tree: exp.Expression, context: 
     return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
 
 
+def variant_cast_is_identity(tree: exp.Expression, context: FixContext) -> exp.Expression:
+    """`x::VARIANT` (e.g. the value argument of ARRAY_CONTAINS) has no DuckDB type to cast to; DuckDB's
+    lists and JSON take the value as it is."""
+
+    def fix(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Cast) and node.to.is_type(exp.DataType.Type.VARIANT):
+            return node.this.copy()
+        return node
+
+    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
+
+
 def hex_to_number(tree: exp.Expression, context: FixContext) -> exp.Expression:
     """TO_NUMBER(hex, 'XXXXXXXX') → CAST('0x' || hex AS BIGINT); sqlglot turns it into a DOUBLE cast.
 
@@ -200,6 +212,7 @@ DUCKDB_FIXES: tuple[Fix, ...] = (
     unqualify_merge_update_targets,
     hex_to_number,
     array_construct_compact_without_arrow_lambda,
+    variant_cast_is_identity,
 )
 
 

@@ -237,10 +237,6 @@ class Experiment(Model):
         total = sum(variant.weight for variant in variants)
         if total != 100:
             raise ValueError(f"variant weights add up to {total}; they must add up to 100")
-        names = [variant.name for variant in variants]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise ValueError(f"variant name `{duplicates[0]}` is used twice")
         return variants
 
 

@@ -227,7 +227,11 @@ def _check_prompts(loaded: LoadedProject) -> list[Problem]:
         problems += _check_placeholders(located, ("template",), prompt.template, columns)
         if prompt.system:
             problems += _check_placeholders(located, ("system",), prompt.system, columns)
+        seen_variants: set[str] = set()
         for index, variant in enumerate(prompt.experiment.variants if prompt.experiment else []):
+            if variant.name.lower() in seen_variants:
+                problems.append(located.problem(f"variant name `{variant.name}` is used twice; give each variant its own name", "experiment", "variants", index, "name"))
+            seen_variants.add(variant.name.lower())
             if variant.template:
                 problems += _check_placeholders(located, ("experiment", "variants", index, "template"), variant.template, columns)
         if prompt.experiment and prompt.experiment.outcome and prompt.experiment.outcome.lower() not in columns:

@@ -18,6 +18,7 @@ class FakeLLM:
         self.hang_seconds = hang_seconds
         self.healthy = False
         self.requests: list[dict] = []
+        self.authorizations: list[str | None] = []
         self.lock = threading.Lock()
         fake = self
 
@@ -31,6 +32,7 @@ class FakeLLM:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with fake.lock:
                     fake.requests.append(body)
+                    fake.authorizations.append(self.headers.get("Authorization"))
                 prompt = body["messages"][-1]["content"]
                 if fake.latency:
                     time.sleep(fake.latency)

@@ -205,3 +205,31 @@ def test_a_new_output_column_is_added_without_losing_rows(project: Path):
     assert step.add_columns == (("output_tokens", "NUMBER"),) and not step.destructive
     assert run("apply", "--yes", project=project).exit_code == 0
     assert len(output_rows(project)) == len(sample_rows("customer"))
+
+
+def test_insights_filter_by_first_match_and_match_all_segments(project: Path):
+    setup_project(project)
+    refresh(project)
+    strategic = workflow.read_insights(load_project(project), None, segment="Strategic", limit=1000)
+    assert strategic and all(row.segments["account_tier"] == "Strategic" for row in strategic)
+    renewal = workflow.read_insights(load_project(project), None, segment="Renewal due", limit=1000)
+    connection = duckdb.connect(str(project / ".rulectl" / "local.duckdb"))
+    expected = connection.execute("SELECT count(*) FROM ANALYTICS.CUSTOMER_SEGMENTS WHERE list_contains(opportunities, 'Renewal due')").fetchone()[0]
+    connection.close()
+    assert len(renewal) == expected > 0
+    one = workflow.read_insights(load_project(project), None, customer="C0000001")
+    assert [row.key for row in one] == ["C0000001"]
+
+
+def test_openai_provider_maps_models_and_sends_the_key_from_the_environment(project: Path, monkeypatch):
+    setup_project(project)
+    monkeypatch.setenv("RULECTL_TEST_KEY", "sk-test-123")
+    with FakeLLM() as server:
+        use_openai(project, server.base_url, extra=", api_key_env: RULECTL_TEST_KEY, model_map: {snowflake-arctic: mapped-model}")
+        result = run("run", project=project)
+        assert result.exit_code == 0, result.output
+        assert {r["model"] for r in server.requests} == {"mapped-model"}
+        assert set(server.authorizations) == {"Bearer sk-test-123"}
+        assert {r["temperature"] for r in server.requests} == {0.2} and {r["max_tokens"] for r in server.requests} == {300}
+        assert "sk-test-123" not in result.output
+    assert all(row[5] == "mapped-model" and row[4] == "openai" for row in output_rows(project).values())

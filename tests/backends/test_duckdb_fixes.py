@@ -69,3 +69,9 @@ def test_hex_to_number_matches_python(text):
 
     sql = f"SELECT TO_NUMBER(SUBSTR(MD5('{text}'), 1, 8), 'XXXXXXXX')"
     assert run_snowflake_sql(sql) == [(int(hashlib.md5(text.encode()).hexdigest()[:8], 16),)]
+
+
+def test_array_contains_with_a_variant_value():
+    setup = "CREATE TABLE v AS SELECT 'k1' AS k, ['x', 'y'] AS labels UNION ALL SELECT 'k2', ['y']"
+    rows = run_snowflake_sql("SELECT k FROM v WHERE ARRAY_CONTAINS('x'::VARIANT, labels) ORDER BY k", setup)
+    assert rows == [("k1",)]

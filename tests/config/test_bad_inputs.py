@@ -62,6 +62,12 @@ CASES = [
     ("prompt timezone", "prompts/account_summary.yml", None, None, "not a time zone"),
     ("prompt temperature", "prompts/account_summary.yml", None, None, "less than or equal to 1"),
     ("prompt unknown input", "prompts/account_summary.yml", None, None, "did you mean `customer_segments`"),
+    ("prompt unknown key", "prompts/account_summary.yml", None, None, "unknown key `temprature` in options; did you mean `temperature`"),
+    ("prompt key not a column", "prompts/account_summary.yml", None, None, "`key`: `customer` is not a column of customer_segments; did you mean `customer_id`"),
+    ("prompt duplicate variant", "prompts/account_summary.yml", None, None, "variant name `control` is used twice"),
+    ("prompt variant placeholder", "prompts/account_summary.yml", None, None, "placeholder `{tier}` is not a column"),
+    ("prompt max_rows zero", "prompts/account_summary.yml", None, None, "greater than or equal to 1"),
+    ("prompt schedule nonsense", "prompts/account_summary.yml", None, None, "is not a task schedule"),
 ]
 
 # Edits to the example project's own files: (case id) → (old text, new text, expected line)
@@ -76,6 +82,12 @@ EDITS = {
     "prompt timezone": ("USING CRON 0 6 * * * UTC", "USING CRON 0 6 * * * Mars/Olympus", 15),
     "prompt temperature": ("temperature: 0.2", "temperature: 1.7", 6),
     "prompt unknown input": ("input: customer_segments", "input: customer_segmnts", 3),
+    "prompt unknown key": ("temperature: 0.2", "temprature: 0.2", 6),
+    "prompt key not a column": ("key: customer_id", "key: customer", 4),
+    "prompt duplicate variant": ("    - name: action_first\n", "    - name: control\n", 22),
+    "prompt variant placeholder": ("Tier: {account_tier}. Opportunities: {opportunities}.\n        Modules", "Tier: {tier}. Opportunities: {opportunities}.\n        Modules", 25),
+    "prompt max_rows zero": ("max_rows: 1000", "max_rows: 0", 17),
+    "prompt schedule nonsense": ("USING CRON 0 6 * * * UTC", "every morning please", 15),
 }
 
 
