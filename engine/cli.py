@@ -250,14 +250,22 @@ def insights(
     segment: Optional[str] = typer.Option(None, "--segment", help="Only customers in this segment."),
     customer: Optional[str] = typer.Option(None, "--customer", help="A customer id, or part of a name."),
     limit: int = typer.Option(5, "--limit", "-n", min=1, max=10000),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of panels."),
 ) -> None:
     """Print AI summaries beside each customer's segments and metrics."""
+    import dataclasses
+    import json
+
     from engine import workflow
 
     with user_errors():
         loaded = _load(project)
         rows = workflow.read_insights(loaded, target, prompt=prompt, segment=segment, customer=customer, limit=limit)
-        print_insights(rows)
+        if as_json:
+            for row in rows:
+                print(json.dumps(dataclasses.asdict(row), default=str))
+        else:
+            print_insights(rows)
 
 
 def print_insights(rows) -> None:
@@ -287,14 +295,21 @@ def experiment_report(
     prompt: str = typer.Argument(..., help="Prompt name."),
     project: Path = ProjectOption,
     target: Optional[str] = TargetOption,
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Rows, mean length and tokens per variant; outcome rate with a 95% CI and a test when configured."""
+    import dataclasses
+    import json
+
     from rich.table import Table
 
     from engine import workflow
 
     with user_errors():
         stats = workflow.read_experiment(_load(project), target, prompt)
+        if as_json:
+            print(json.dumps([dataclasses.asdict(s) for s in stats], indent=2))
+            return
         table = Table(title=f"experiment report: {prompt}")
         for column in ("variant", "rows", "chars", "in tok", "out tok"):
             table.add_column(column, justify="right" if column != "variant" else "left")

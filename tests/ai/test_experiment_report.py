@@ -56,3 +56,14 @@ def test_report_compares_variants_on_the_outcome_column(project: Path):
 def test_report_for_an_unknown_prompt_is_a_clear_error(project: Path):
     result = run("experiment", "report", "acount_summary", project=project)
     assert result.exit_code == 1 and "did you mean `account_summary`" in result.output
+
+
+def test_insights_and_report_as_json(project: Path):
+    import json
+
+    assert run("demo", project=project).exit_code == 0
+    lines = run("insights", "--json", "-n", "3", project=project).output.strip().splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert len(rows) == 3 and all(r["provider"] == "offline" and r["response"] for r in rows)
+    report = json.loads(run("experiment", "report", "account_summary", "--json", project=project).output)
+    assert {r["variant"] for r in report} == {"control", "action_first"} and sum(r["rows"] for r in report) == 180
