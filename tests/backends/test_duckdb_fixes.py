@@ -75,3 +75,21 @@ def test_array_contains_with_a_variant_value():
     setup = "CREATE TABLE v AS SELECT 'k1' AS k, ['x', 'y'] AS labels UNION ALL SELECT 'k2', ['y']"
     rows = run_snowflake_sql("SELECT k FROM v WHERE ARRAY_CONTAINS('x'::VARIANT, labels) ORDER BY k", setup)
     assert rows == [("k1",)]
+
+
+def test_variant_path_cast_to_varchar_gives_the_bare_string():
+    # Snowflake: TRY_PARSE_JSON('{"a": "x"}'):a::VARCHAR = 'x' (no JSON quotes)
+    assert run_snowflake_sql("""SELECT TRY_PARSE_JSON('{"a": "x", "n": 3}'):a::VARCHAR, TRY_PARSE_JSON('{"a": "x", "n": 3}'):n::NUMBER""") == [("x", 3)]
+    assert run_snowflake_sql("SELECT TRY_PARSE_JSON('not json'):a::VARCHAR") == [(None,)]
+
+
+def test_cortex_complete_becomes_the_local_function_with_system_prompt_and_options():
+    connection = duckdb.connect()
+    connection.create_function("rulectl_complete", lambda m, s, p, o: f"{m}|{s}|{p}|{o}", [str, str, str, str], str)
+    sql = (
+        "SELECT SNOWFLAKE.CORTEX.TRY_COMPLETE('snowflake-arctic', "
+        "[OBJECT_CONSTRUCT('role', 'system', 'content', 'sys'), OBJECT_CONSTRUCT('role', 'user', 'content', 'hello')], "
+        "OBJECT_CONSTRUCT('temperature', 0.2, 'max_tokens', 300))"
+    )
+    rendered = render_duckdb(sqlglot.parse_one(sql, read="snowflake"), CONTEXT)
+    assert connection.execute(rendered).fetchone()[0] == 'snowflake-arctic|sys|hello|{"max_tokens": 300, "temperature": 0.2}'
