@@ -38,8 +38,12 @@ def segment_moves(loaded: LoadedProject, backend: Backend, deployed: DeployedSta
         name = located.item.name.lower()
         old = exp.column(name, table="old") if name in old_columns else exp.null()
         select_items += [_as_text(old, located.item.match), _as_text(exp.column(name, table="new"), located.item.match)]
+    label = "customer_name" if "customer_name" in {c.lower() for c in loaded.config.sources[spine_name(loaded)].columns} else key
+    who = sf_func("COALESCE", exp.column(label, table="new"), exp.column(label, table="old"))
+    # two example customers per group, in a way every engine computes the same: MIN and MAX
+    examples = [sf_func("MIN", who), sf_func("MAX", who.copy())]
     query = (
-        exp.select(*select_items, sf_func("COUNT", exp.Star()))
+        exp.select(*select_items, *examples, sf_func("COUNT", exp.Star()))
         .with_("rulectl_new_metrics", as_=metrics_query(loaded))
         .with_("rulectl_new_segments", as_=new_segments)
         .from_(exp.alias_(table(segments_name), "old", table=True))
@@ -79,17 +83,25 @@ def _moves(loaded: LoadedProject, rows: list[tuple]) -> list[SegmentMove]:
     for index, located in enumerate(loaded.segmentations):
         seg = located.item
         counter: Counter[tuple[str | None, str | None]] = Counter()
+        examples: dict[tuple[str | None, str | None], set[str]] = {}
         for row in rows:
             old, new, count = row[2 * index], row[2 * index + 1], row[-1]
+            names = {n for n in row[-3:-1] if n is not None}
             if seg.match == "first":
                 if old != new:
                     counter[(old, new)] += count
+                    examples.setdefault((old, new), set()).update(names)
                 continue
             old_labels = set(old.split(chr(SEPARATOR))) - {""} if old is not None else set()
             new_labels = set(new.split(chr(SEPARATOR))) - {""} if new is not None else set()
             for label in new_labels - old_labels:
                 counter[(None, label)] += count
+                examples.setdefault((None, label), set()).update(names)
             for label in old_labels - new_labels:
                 counter[(label, None)] += count
-        moves += [SegmentMove(seg.name, old, new, count) for (old, new), count in sorted(counter.items(), key=lambda kv: -kv[1])]
+                examples.setdefault((label, None), set()).update(names)
+        moves += [
+            SegmentMove(seg.name, old, new, count, tuple(sorted(examples.get((old, new), ()))[:3]))
+            for (old, new), count in sorted(counter.items(), key=lambda kv: -kv[1])
+        ]
     return moves

@@ -54,6 +54,7 @@ class SegmentMove:
     from_label: str | None
     to_label: str | None
     customers: int
+    examples: tuple[str, ...] = ()  # a few of the customers who move, for people reading the plan
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ class Plan:
             Step(**{**s, "action": Action(s["action"]), "add_columns": tuple(tuple(c) for c in s["add_columns"])})
             for s in data["steps"]
         )
-        moves = tuple(SegmentMove(**m) for m in data.get("segment_moves", []))
+        moves = tuple(SegmentMove(**{**m, "examples": tuple(m.get("examples", ()))}) for m in data.get("segment_moves", []))
         costs = tuple(AiCost(**c) for c in data.get("ai_costs", []))
         fields = {k: data[k] for k in ("plan_id", "project", "target", "created_at", "state_fingerprint", "introspection_queries")}
         return cls(**fields, steps=steps, segment_moves=moves, ai_costs=costs, notes=tuple(data.get("notes", ())))

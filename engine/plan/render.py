@@ -33,7 +33,8 @@ def render_plan(plan: Plan, console: Console, show_noop: bool = False) -> None:
         for move in plan.segment_moves:
             source = move.from_label if move.from_label is not None else "(none)"
             target = move.to_label if move.to_label is not None else "(none)"
-            console.print(f"  {move.segmentation}: {move.customers} customer{'s' if move.customers != 1 else ''}: {source} → {target}", markup=False)
+            example = f" (e.g. {', '.join(move.examples)})" if move.examples else ""
+            console.print(f"  {move.segmentation}: {move.customers} customer{'s' if move.customers != 1 else ''}: {source} → {target}{example}", markup=False)
     if plan.ai_costs:
         console.print()
         console.print(Text("Next AI refresh:", style="bold"))

@@ -91,6 +91,9 @@ def test_threshold_change_reports_the_customers_who_move(project: Path):
     assert {s.qualified_name: s.action for s in made.changes} == {"ANALYTICS.CUSTOMER_SEGMENTS": Action.REPLACE}
     moves = {(m.from_label, m.to_label): m.customers for m in made.segment_moves if m.segmentation == "account_tier"}
     assert moves == expected
+    names = dict(query(project, "SELECT customer_id, customer_name FROM GOLD.CUSTOMER"))
+    examples = {name for m in made.segment_moves for name in m.examples}
+    assert examples and examples <= {names[cid] for cid in moving}
     assert "+    WHEN m.total_arr >= 100000" in made.changes[0].sql_diff
     shown = run("plan", project=project).output
     for (old, new), count in expected.items():
