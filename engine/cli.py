@@ -40,6 +40,14 @@ def user_errors() -> Iterator[None]:
     except RulectlError as error:
         err.print(f"error: {error}", markup=False)
         raise typer.Exit(1) from None
+    except Exception as error:
+        from engine.backends.registry import engine_errors
+
+        if not isinstance(error, engine_errors()):
+            raise  # a bug in rulectl: let the traceback show
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        err.print(f"error: the target refused a statement: {first_line}", markup=False)
+        raise typer.Exit(1) from None
 
 
 def _load(project: Path):

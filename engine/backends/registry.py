@@ -37,3 +37,17 @@ def open_backend(loaded: LoadedProject, requested: str | None = None, read_only:
     from engine.backends.snowflake import SnowflakeBackend
 
     return SnowflakeBackend.from_target(loaded, name)
+
+
+def engine_errors() -> tuple[type[BaseException], ...]:
+    """Exception types the engines raise for SQL they refuse (reported to the user, not as a bug)."""
+    import duckdb
+
+    errors: list[type[BaseException]] = [duckdb.Error]
+    try:
+        from snowflake.connector.errors import Error as SnowflakeError
+
+        errors.append(SnowflakeError)
+    except ImportError:  # pragma: no cover - the connector is a dependency
+        pass
+    return tuple(errors)

@@ -270,3 +270,10 @@ def test_apply_while_another_process_holds_the_database_is_refused(project: Path
         holder.kill()
         holder.wait()
     applied(project)
+
+
+def test_a_corrupt_local_database_is_an_error_not_a_traceback(project: Path):
+    (project / ".rulectl").mkdir()
+    (project / ".rulectl" / "local.duckdb").write_bytes(b"this is not a duckdb file" * 100)
+    result = run("plan", project=project)
+    assert result.exit_code == 1 and "Traceback" not in result.output and "error:" in result.output
