@@ -19,7 +19,21 @@ class LoadedTable:
 
 
 def load_samples(loaded: LoadedProject, backend: Backend) -> list[LoadedTable]:
-    """Replace each source table with its `sample:` CSV, typed as declared in rulectl.yml."""
+    """Replace each source table with its `sample:` CSV, typed as declared in rulectl.yml.
+
+    One transaction: a bad file leaves every source table as it was.
+    """
+    backend.execute("BEGIN TRANSACTION")
+    try:
+        results = _load_all(loaded, backend)
+    except BaseException:
+        backend.execute("ROLLBACK")
+        raise
+    backend.execute("COMMIT")
+    return results
+
+
+def _load_all(loaded: LoadedProject, backend: Backend) -> list[LoadedTable]:
     results = []
     for name, source in loaded.config.sources.items():
         if not source.sample:
