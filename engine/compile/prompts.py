@@ -229,20 +229,27 @@ def pending_rows_query(compiled: CompiledPrompt) -> exp.Select:
         exp.column(key, table="v").as_(key),
         exp.column("variant", table="v").as_("variant"),
         version.as_("prompt_version"),
-        sf_func("MD5", _concat([version.copy(), exp.Literal.string("|"), exp.column("data_block", table="v")])).as_("input_hash"),
+        # the variant is part of the hash: a new salt that moves a customer to another variant
+        # re-enriches it even when both variants share a template
+        sf_func("MD5", _concat([version.copy(), exp.Literal.string("|"), exp.column("variant", table="v"), exp.Literal.string("|"), exp.column("data_block", table="v")])).as_("input_hash"),
         system_text.as_("system_text"),
         prompt_text.as_("prompt_text"),
     ).from_(exp.alias_(exp.Subquery(this=with_variant), "v", table=True, copy=False), copy=False)
     pending = exp.select(*(exp.column(c, table="q") for c in (key, "variant", "prompt_version", "input_hash", "system_text", "prompt_text")))
     pending = pending.from_(exp.alias_(exp.Subquery(this=rendered), "q", table=True, copy=False), copy=False)
+    pending = pending.join(
+        exp.alias_(table(compiled.output_table), "o", table=True, copy=False),
+        on=exp.column(key, table="o").eq(exp.column(key, table="q")),
+        join_type="left",
+        copy=False,
+    )
     if compiled.prompt.refresh.only_changed:
-        pending = pending.join(
-            exp.alias_(table(compiled.output_table), "o", table=True, copy=False),
-            on=exp.column(key, table="o").eq(exp.column(key, table="q")),
-            join_type="left",
-            copy=False,
-        ).where(exp.or_(exp.column("input_hash", table="o").is_(exp.null()), exp.column("input_hash", table="o").neq(exp.column("input_hash", table="q"))), copy=False)
-    return pending.order_by(exp.column(key, table="q"), copy=False).limit(compiled.prompt.refresh.max_rows, copy=False)
+        stored = exp.column("input_hash", table="o")
+        pending = pending.where(exp.or_(stored.is_(exp.null()), stored.copy().neq(exp.column("input_hash", table="q"))), copy=False)
+    # Never-enriched rows first, then the stalest: when max_rows caps a run, the next run carries
+    # on where this one stopped instead of redoing the same rows.
+    oldest_first = exp.Ordered(this=exp.column("generated_at", table="o"), desc=False, nulls_first=True)
+    return pending.order_by(oldest_first, exp.column(key, table="q"), copy=False).limit(compiled.prompt.refresh.max_rows, copy=False)
 
 
 def _cumulative(variants: tuple[VariantSpec, ...]) -> list[int]:

@@ -233,3 +233,27 @@ def test_openai_provider_maps_models_and_sends_the_key_from_the_environment(proj
         assert {r["temperature"] for r in server.requests} == {0.2} and {r["max_tokens"] for r in server.requests} == {300}
         assert "sk-test-123" not in result.output
     assert all(row[5] == "mapped-model" and row[4] == "openai" for row in output_rows(project).values())
+
+
+def test_full_refresh_mode_walks_through_every_row_oldest_first(project: Path):
+    edit(project / "prompts" / "account_summary.yml", "only_changed: true", "only_changed: false")
+    edit(project / "prompts" / "account_summary.yml", "max_rows: 1000", "max_rows: 100")
+    setup_project(project)
+    customers = len(sample_rows("customer"))
+    first, second = refresh(project), refresh(project)
+    assert (first.calls, second.calls) == (100, 100)
+    assert len(output_rows(project)) == customers  # the second run took the 80 never-enriched rows first
+
+
+def test_a_new_salt_re_enriches_only_customers_who_change_variant(project: Path):
+    setup_project(project)
+    refresh(project)
+    before = {cid: row[0] for cid, row in output_rows(project).items()}
+    edit(project / "prompts" / "account_summary.yml", "salt: account-summary-2026-11", "salt: account-summary-2026-12")
+    assert run("apply", "--yes", project=project).exit_code == 0
+    loaded = load_project(project)
+    compiled = compile_prompt(loaded, loaded.prompts[0])
+    weights = [(v.name, v.weight) for v in compiled.variants]
+    moved = [cid for cid in before if assign_variant(compiled.salt, cid, weights) != before[cid]]
+    assert refresh(project).calls == len(moved) > 0
+    assert {cid: row[0] for cid, row in output_rows(project).items()} == {cid: assign_variant(compiled.salt, cid, weights) for cid in before}
