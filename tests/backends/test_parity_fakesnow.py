@@ -23,6 +23,20 @@ fakesnow = pytest.importorskip("fakesnow")
 COLUMNS = ["customer_id", "total_arr", "module_count", "modules_owned", "seat_utilization", "adoption_rate", "days_to_renewal", "tenure_years", "account_tier", "account_tier_action", "opportunities"]
 
 
+def load_into_fakesnow(cursor, loaded, objects, kinds=("schema", "view")) -> None:
+    """The sample CSVs into GOLD tables, then the compiled objects of `kinds`, as Snowflake SQL."""
+    cursor.execute("CREATE SCHEMA IF NOT EXISTS GOLD")
+    for source in loaded.config.sources.values():
+        columns = exp.Schema(this=exp.to_table(source.table), expressions=[exp.ColumnDef(this=exp.to_identifier(c), kind=exp.DataType.build(t, dialect="snowflake")) for c, t in source.columns.items()])
+        cursor.execute(exp.Create(this=columns, kind="TABLE").sql("snowflake"))
+        rows = sample_rows(Path(source.sample).stem)
+        values = [exp.Tuple(expressions=[exp.Literal.string(r[c]) if r[c] != "" else exp.null() for c in source.columns]) for r in rows]
+        cursor.execute(exp.insert(exp.values(values), source.table).sql("snowflake"))
+    for obj in objects:
+        if obj.kind in kinds:
+            cursor.execute(obj.sql(pretty=False))
+
+
 def fakesnow_results(project: Path) -> tuple[dict, dict]:
     import snowflake.connector
 
@@ -32,16 +46,7 @@ def fakesnow_results(project: Path) -> tuple[dict, dict]:
     with fakesnow.patch():
         connection = snowflake.connector.connect(database="CUSTOMER_INTEL", schema="PUBLIC")
         cursor = connection.cursor()
-        cursor.execute("CREATE SCHEMA IF NOT EXISTS GOLD")
-        for name, source in loaded.config.sources.items():
-            columns = exp.Schema(this=exp.to_table(source.table), expressions=[exp.ColumnDef(this=exp.to_identifier(c), kind=exp.DataType.build(t, dialect="snowflake")) for c, t in source.columns.items()])
-            cursor.execute(exp.Create(this=columns, kind="TABLE").sql("snowflake"))
-            rows = sample_rows(Path(source.sample).stem)
-            values = [exp.Tuple(expressions=[exp.Literal.string(r[c]) if r[c] != "" else exp.null() for c in source.columns]) for r in rows]
-            cursor.execute(exp.insert(exp.values(values), source.table).sql("snowflake"))
-        for obj in objects:
-            if obj.kind in ("schema", "view"):
-                cursor.execute(obj.sql(pretty=False))
+        load_into_fakesnow(cursor, loaded, objects)
         cursor.execute(f"SELECT {', '.join(COLUMNS)} FROM ANALYTICS.CUSTOMER_SEGMENTS")
         segments = {row[0]: dict(zip(COLUMNS, row)) for row in cursor.fetchall()}
         cursor.execute(exp.select(exp.column(compiled.key), exp.column("variant")).from_(exp.Subquery(this=variant_query(compiled, with_data_block=False), alias=exp.TableAlias(this=exp.to_identifier("x")))).sql("snowflake"))
