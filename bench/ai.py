@@ -14,9 +14,11 @@ from __future__ import annotations
 import argparse
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,18 +61,32 @@ def calls_per_changed_row(customers: int) -> None:
         print(f"full refresh would make {customers} calls = {customers / max(second.calls, 1):.0f}x more")
 
 
+@contextmanager
+def fake_server(latency: float, seconds: float):
+    """The OpenAI-compatible test server in its own process (loopback only, stops by itself), so
+    its threads do not compete with rulectl's for this process's GIL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.ai.fake_llm_server", "--latency", str(latency), "--seconds", str(seconds)],
+        cwd=REPO, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        yield process.stdout.readline().strip()
+    finally:
+        process.kill()
+        process.wait()
+
+
 def throughput(latency: float, concurrency: int, seconds: float) -> None:
     from engine import workflow
     from engine.config.loader import load_project
-    from tests.ai.fake_llm_server import FakeLLM
 
     rows = max(20, int(concurrency / latency * seconds))
-    with tempfile.TemporaryDirectory() as tmp, FakeLLM(latency=latency) as server:
+    with tempfile.TemporaryDirectory() as tmp, fake_server(latency, seconds * 10 + 30) as base_url:
         root = Path(tmp)
         make_project(root, rows, max_rows=rows)
         text = (root / "rulectl.yml").read_text().replace(
             "llm: {provider: offline}",
-            f"llm: {{provider: openai, base_url: '{server.base_url}', model: bench, concurrency: {concurrency}, retries: 0, timeout_seconds: 10}}",
+            f"llm: {{provider: openai, base_url: '{base_url}', model: bench, concurrency: {concurrency}, retries: 0, timeout_seconds: 10}}",
         )
         (root / "rulectl.yml").write_text(text)
         loaded = load_project(root)

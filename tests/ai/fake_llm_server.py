@@ -24,6 +24,7 @@ class FakeLLM:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out as separate writes
 
             def log_message(self, *args):  # keep test output clean
                 pass
@@ -72,3 +73,21 @@ class FakeLLM:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def main() -> None:
+    """Serve in its own process (bench/ai.py): prints the base URL, stops after --seconds."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--seconds", type=float, default=120.0)
+    args = parser.parse_args()
+    with FakeLLM(latency=args.latency) as server:
+        server.healthy = True
+        print(server.base_url, flush=True)
+        time.sleep(args.seconds)
+
+
+if __name__ == "__main__":
+    main()
