@@ -134,6 +134,7 @@ class ModelPrice(Model):
 class Project(Model):
     name: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")  # goes into every ownership tag
     default_target: str = "local"
+    entity: str | None = None  # the key-grain source that lists every customer (default: the first)
     targets: dict[str, Target]
     schemas: Schemas = Field(default_factory=Schemas)
     sources: dict[str, Source]

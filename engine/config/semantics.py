@@ -35,7 +35,10 @@ def check_project(loaded: LoadedProject) -> list[Problem]:
 
 
 def spine_name(loaded: LoadedProject) -> str:
-    """The first key-grain source: it lists every customer exactly once."""
+    """The source that lists every customer exactly once: `entity:`, else the first key-grain source."""
+    entity = loaded.config.entity
+    if entity and entity in loaded.config.sources and loaded.config.sources[entity].key:
+        return entity
     return next(name for name, source in loaded.config.sources.items() if source.key)
 
 
@@ -60,6 +63,10 @@ def _check_sources(loaded: LoadedProject) -> list[Problem]:
 
     problems: list[Problem] = []
     project = loaded.project
+    entity = loaded.config.entity
+    if entity is not None and (entity not in loaded.config.sources or not loaded.config.sources[entity].key):
+        keyed = [n for n, s in loaded.config.sources.items() if s.key]
+        problems.append(project.problem(f"entity `{entity}` must be a source with `key:` ({', '.join(keyed)}){did_you_mean(entity, keyed)}", "entity"))
     if loaded.config.default_target not in loaded.config.targets:
         targets = loaded.config.targets
         problems.append(project.problem(f"default_target `{loaded.config.default_target}` is not one of the targets ({', '.join(targets)}){did_you_mean(loaded.config.default_target, targets)}", "default_target"))

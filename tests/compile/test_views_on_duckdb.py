@@ -123,3 +123,33 @@ def test_match_all_lists_every_matching_label(metrics):
 def test_action_column_follows_the_tier(metrics):
     actions = {"Strategic": "Executive business review before renewal", "At Risk": "Adoption workshop and renewal call", "Growth": "Quarterly value review", "Emerging": None}
     assert all(m["account_tier_action"] == actions[m["account_tier"]] for m in metrics.values())
+
+
+def add_nps_source(project: Path, first: bool = False) -> dict[str, int]:
+    """A second key-grain source (survey scores) covering only some customers."""
+    scores = {c["customer_id"]: (index * 7) % 11 for index, c in enumerate(sample_rows("customer")[:40])}
+    (project / "data" / "sample_inputs" / "nps.csv").write_text("customer_id,nps_score\n" + "".join(f"{cid},{score}\n" for cid, score in scores.items()))
+    source = "  nps:\n    table: GOLD.NPS\n    key: customer_id\n    columns: {customer_id: varchar, nps_score: integer}\n    sample: data/sample_inputs/nps.csv\n"
+    config = project / "rulectl.yml"
+    text = config.read_text()
+    config.write_text(text.replace("sources:\n", "sources:\n" + source, 1) if first else text.rstrip("\n") + "\n" + source)
+    with (project / "rules" / "metrics.yml").open("a") as handle:
+        handle.write("  - name: nps\n    source: nps\n    expr: nps_score\n  - name: promoter\n    expr: nps >= 9\n")
+    return scores
+
+
+def test_a_second_key_grain_source_joins_without_duplicating_customers(project: Path):
+    scores = add_nps_source(project)
+    backend = deploy_views(project)
+    rows = dict(backend.query("SELECT customer_id, nps FROM ANALYTICS.CUSTOMER_METRICS"))
+    assert len(rows) == len(sample_rows("customer"))
+    assert rows == {c["customer_id"]: scores.get(c["customer_id"]) for c in sample_rows("customer")}
+    promoters = backend.query("SELECT COUNT(*) FROM ANALYTICS.CUSTOMER_METRICS WHERE promoter")[0][0]
+    assert promoters == sum(1 for score in scores.values() if score >= 9)
+
+
+def test_entity_names_the_source_that_lists_every_customer(project: Path):
+    add_nps_source(project, first=True)  # the first key-grain source now covers only 40 customers
+    assert "entity: customer" in (project / "rulectl.yml").read_text()
+    backend = deploy_views(project)
+    assert backend.query("SELECT COUNT(*) FROM ANALYTICS.CUSTOMER_METRICS")[0][0] == len(sample_rows("customer"))

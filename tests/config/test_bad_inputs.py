@@ -53,6 +53,7 @@ CASES = [
     ("duplicate key", "rules/metrics.yml", "metrics:\n  - name: a\n    name: b\n    source: products\n    expr: SUM(arr)\n", 3, "duplicate key `name`"),
     ("filter on the customer source", "rules/metrics.yml", "metrics:\n  - name: a\n    source: customer\n    expr: population\n    filter: state = 'IL'\n", 5, "write the condition into `expr`"),
     ("project name with a colon", "rulectl.yml", None, None, "should match pattern"),
+    ("entity is not a key-grain source", "rulectl.yml", None, None, "entity `products` must be a source with `key:`"),
     ("source without grain", "rulectl.yml", None, None, "exactly one of `key:`"),
     ("unknown column type", "rulectl.yml", None, None, "not a Snowflake type"),
     ("unknown default target", "rulectl.yml", None, None, "default_target `nowhere`"),
@@ -72,9 +73,10 @@ CASES = [
 
 # Edits to the example project's own files: (case id) → (old text, new text, expected line)
 EDITS = {
+    "entity is not a key-grain source": ("entity: customer ", "entity: products ", 4),
     "project name with a colon": ("name: customer_intelligence", "name: 'customer:intelligence'", 2),
-    "source without grain": ("    grain: [customer_id, module]   # one row per customer per module\n", "", 22),
-    "unknown column type": ('arr: "number(12,2)"', 'arr: "money please"', 25),
+    "source without grain": ("    grain: [customer_id, module]   # one row per customer per module\n", "", 23),
+    "unknown column type": ('arr: "number(12,2)"', 'arr: "money please"', 26),
     "unknown default target": ("default_target: local", "default_target: nowhere", 3),
     "prompt placeholder": ("Customer: {customer_name} ({state}), a", "Customer: {customer_nme} ({state}), a", 9),
     "prompt weights": ("{name: control, weight: 50}", "{name: control, weight: 40}", 20),
