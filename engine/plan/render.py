@@ -49,6 +49,9 @@ def render_plan(plan: Plan, console: Console, show_noop: bool = False) -> None:
     for note in plan.notes:
         console.print(Text(f"note: {note}", style="yellow"))
     console.print()
+    unchanged = sum(1 for step in plan.steps if step.action is Action.NOOP)
+    if unchanged and not show_noop:
+        console.print(Text(f"{unchanged} object(s) up to date (--all lists them)", style="dim"))
     console.print(summary_line(plan))
 
 
