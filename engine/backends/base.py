@@ -102,6 +102,11 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
 
 
+def timestamp_literal() -> exp.Expression:
+    """The current UTC time as a TIMESTAMP literal without an offset (TIMESTAMP_NTZ on Snowflake)."""
+    return exp.cast(exp.Literal.string(now_utc().replace(tzinfo=None).isoformat(sep=" ")), "TIMESTAMP")
+
+
 class Backend(ABC):
     """A target engine. Subclasses set `dialect` and implement `_run` and `introspect`.
 
@@ -209,7 +214,7 @@ class Backend(ABC):
         if fingerprint is None:
             return
         values = [kind, qualified_name, fingerprint, definition_hash, plan_id]
-        row = exp.Tuple(expressions=[exp.Literal.string(v) if v is not None else exp.null() for v in values] + [exp.cast(exp.Literal.string(now_utc().isoformat(sep=" ")), "TIMESTAMP"), exp.Literal.string(applied_sql) if applied_sql else exp.null()])
+        row = exp.Tuple(expressions=[exp.Literal.string(v) if v is not None else exp.null() for v in values] + [timestamp_literal(), exp.Literal.string(applied_sql) if applied_sql else exp.null()])
         self.execute(exp.insert(exp.values([row]), table(f"{STATE_SCHEMA}.OBJECTS")))
 
     def set_definition_hashes(self, hashes: dict[tuple[str, str], str]) -> None:
@@ -220,7 +225,7 @@ class Backend(ABC):
 
     def write_history(self, plan_id: str, action: str, kind: str, qualified_name: str, fingerprint: str | None, status: str, message: str = "") -> None:
         values = [plan_id, action, kind, qualified_name, fingerprint, status, message[:2000]]
-        row = exp.Tuple(expressions=[exp.cast(exp.Literal.string(now_utc().isoformat(sep=" ")), "TIMESTAMP")] + [exp.Literal.string(v) if v is not None else exp.null() for v in values])
+        row = exp.Tuple(expressions=[timestamp_literal()] + [exp.Literal.string(v) if v is not None else exp.null() for v in values])
         self.execute(exp.insert(exp.values([row]), table(f"{STATE_SCHEMA}.HISTORY")))
 
     def acquire_lock(self, holder: str) -> None:
@@ -233,7 +238,7 @@ class Backend(ABC):
             raise RulectlError(
                 f"another apply is in progress ({since}); nothing was changed. If that apply died, run `rulectl unlock`."
             ) from None
-        holder_row = exp.Tuple(expressions=[exp.Literal.string(holder), exp.cast(exp.Literal.string(now_utc().isoformat(sep=" ")), "TIMESTAMP")])
+        holder_row = exp.Tuple(expressions=[exp.Literal.string(holder), timestamp_literal()])
         self.execute(exp.insert(exp.values([holder_row]), table(LOCK_TABLE)))
 
     def _lock_holder(self) -> str:
