@@ -6,10 +6,10 @@ from __future__ import annotations
 from sqlglot import exp
 
 from engine.backends.base import Backend, DeployedState
-from engine.compile.metrics import METRICS_VIEW, metrics_query
+from engine.compile.metrics import METRICS_VIEW
 from engine.compile.objects import DesiredObject
 from engine.compile.prompts import CompiledPrompt
-from engine.compile.segments import SEGMENTS_VIEW, segments_query
+from engine.compile.segments import PLANNED_METRICS, PLANNED_SEGMENTS, SEGMENTS_VIEW, with_planned_views
 from engine.config.loader import LoadedProject
 from engine.expressions import sf_func
 from engine.plan.model import AiCost
@@ -62,12 +62,7 @@ def _estimate_batch(loaded: LoadedProject, backend: Backend, prompts: list[Compi
     union: exp.Query = parts[0]
     for part in parts[1:]:  # built by hand: exp.union() copies both sides every time (quadratic)
         union = exp.Union(this=union, expression=part, distinct=False)
-    query = (
-        exp.select(exp.Star())
-        .with_("rulectl_new_metrics", as_=metrics_query(loaded))
-        .with_("rulectl_new_segments", as_=segments_query(loaded, exp.to_table("rulectl_new_metrics")))
-        .from_(exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("estimates"))))
-    )
+    query = with_planned_views(exp.select(exp.Star()).from_(exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("estimates")))), loaded)
     try:
         return {int(index): (total, chars) for index, total, chars in backend.query(query)}
     except Exception as error:
@@ -88,7 +83,8 @@ def _estimate_query(loaded: LoadedProject, compiled: CompiledPrompt, output_depl
     pending = compiled.pending_query.copy()
     pending.set("limit", None)
     pending.set("order", None)
-    views = {f"{loaded.config.schemas.analytics}.{METRICS_VIEW}".upper(): "rulectl_new_metrics", f"{loaded.config.schemas.analytics}.{SEGMENTS_VIEW}".upper(): "rulectl_new_segments"}
+    analytics = loaded.config.schemas.analytics
+    views = {f"{analytics}.{METRICS_VIEW}".upper(): PLANNED_METRICS, f"{analytics}.{SEGMENTS_VIEW}".upper(): PLANNED_SEGMENTS}
     key = compiled.key
 
     def rewrite(node: exp.Expression) -> exp.Expression:

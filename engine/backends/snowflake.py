@@ -46,23 +46,24 @@ class SnowflakeBackend(Backend):
     # ------------------------------------------------------------ running SQL
 
     def _run(self, sql: str) -> list[tuple[Any, ...]]:
+        return self._execute(sql)[1]
+
+    def _execute(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Column names (lower case) and rows of one statement."""
         cursor = self.connection.cursor()
         try:
             cursor.execute(sql)
-            return list(cursor.fetchall()) if cursor.description else []
+            if not cursor.description:
+                return [], []
+            return [d[0].lower() for d in cursor.description], list(cursor.fetchall())
         finally:
             cursor.close()
 
     def _rows(self, sql: str) -> list[dict[str, Any]]:
         """Run a SHOW command and return its rows keyed by lower-case column name."""
         self.statements.append(sql)
-        cursor = self.connection.cursor()
-        try:
-            cursor.execute(sql)
-            names = [d[0].lower() for d in cursor.description or []]
-            return [dict(zip(names, row)) for row in cursor.fetchall()]
-        finally:
-            cursor.close()
+        names, rows = self._execute(sql)
+        return [dict(zip(names, row)) for row in rows]
 
     def close(self) -> None:
         try:

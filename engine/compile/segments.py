@@ -68,3 +68,16 @@ def _condition(when: str) -> exp.Expression:
         return node
 
     return parse_expression(when).copy().transform(qualify)
+
+
+PLANNED_METRICS, PLANNED_SEGMENTS = "rulectl_new_metrics", "rulectl_new_segments"
+
+
+def with_planned_views(query: exp.Select, loaded: LoadedProject) -> exp.Select:
+    """`query` with the new metrics and segments SQL as CTEs (PLANNED_METRICS, PLANNED_SEGMENTS), so
+    plan can compare or estimate against what apply would create without creating anything."""
+    from engine.compile.metrics import metrics_query
+
+    return query.with_(PLANNED_METRICS, as_=metrics_query(loaded), copy=False).with_(
+        PLANNED_SEGMENTS, as_=segments_query(loaded, exp.to_table(PLANNED_METRICS)), copy=False
+    )

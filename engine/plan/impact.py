@@ -11,9 +11,8 @@ from sqlglot import exp
 from engine.expressions import sf_func
 
 from engine.backends.base import Backend, DeployedState
-from engine.compile.metrics import metrics_query
 from engine.compile.objects import table
-from engine.compile.segments import SEGMENTS_VIEW, segments_query
+from engine.compile.segments import PLANNED_SEGMENTS, SEGMENTS_VIEW, with_planned_views
 from engine.config.loader import LoadedProject
 from engine.config.semantics import spine_name
 from engine.plan.model import Action, SegmentMove, Step
@@ -32,7 +31,6 @@ def segment_moves(loaded: LoadedProject, backend: Backend, deployed: DeployedSta
         return []
     old_columns = _deployed_columns(record.applied_sql if record else None)
     key = loaded.config.sources[spine_name(loaded)].key.lower()
-    new_segments = segments_query(loaded, exp.to_table("rulectl_new_metrics"))
     select_items: list[exp.Expression] = []
     for located in loaded.segmentations:
         name = located.item.name.lower()
@@ -44,12 +42,11 @@ def segment_moves(loaded: LoadedProject, backend: Backend, deployed: DeployedSta
     examples = [sf_func("MIN", who), sf_func("MAX", who.copy())]
     query = (
         exp.select(*select_items, *examples, sf_func("COUNT", exp.Star()))
-        .with_("rulectl_new_metrics", as_=metrics_query(loaded))
-        .with_("rulectl_new_segments", as_=new_segments)
         .from_(exp.alias_(table(segments_name), "old", table=True))
-        .join(exp.alias_(exp.to_table("rulectl_new_segments"), "new", table=True), on=exp.column(key, table="old").eq(exp.column(key, table="new")), join_type="full outer")
+        .join(exp.alias_(exp.to_table(PLANNED_SEGMENTS), "new", table=True), on=exp.column(key, table="old").eq(exp.column(key, table="new")), join_type="full outer")
         .group_by(*(exp.Literal.number(i + 1) for i in range(len(select_items))))
     )
+    query = with_planned_views(query, loaded)
     try:
         rows = backend.query(query)
     except Exception as error:  # e.g. the deployed view was edited by hand and no longer compiles
