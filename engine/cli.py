@@ -109,19 +109,24 @@ def plan(
     detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode", help="Exit 2 when there are changes, 0 when none."),
     adopt: list[str] = typer.Option([], "--adopt", help="Take over an existing object rulectl does not own (SCHEMA.NAME)."),
     show_noop: bool = typer.Option(False, "--all", help="Also list objects that are up to date."),
+    show_sql: bool = typer.Option(False, "--sql", help="Also print the exact statements apply would send, step by step."),
 ) -> None:
     """Show what apply would do: create / replace / alter / drop / drift per object."""
     from engine import workflow
     from engine.plan.render import render_plan
 
     with user_errors():
-        made = workflow.plan(_load(project), target, adopt)
+        made, explained = workflow.plan_with_sql(_load(project), target, adopt, with_sql=show_sql)
         if output:
             output.write_text(made.to_json())
         if as_json:
             print(made.to_json())
         else:
             render_plan(made, out, show_noop)
+            for step, statements in explained:
+                out.print(f"\n-- {step.action.value} {step.kind} {step.qualified_name}", markup=False)
+                for statement in statements:
+                    out.print(statement + ";", markup=False)
             if output:
                 out.print(f"saved the plan to {output}; apply it with `rulectl apply {output}`")
         if made.errors:

@@ -25,10 +25,17 @@ def connected(loaded: LoadedProject, target: str | None):
 
 
 def plan(loaded: LoadedProject, target: str | None = None, adopt: Iterable[str] = ()) -> Plan:
+    return plan_with_sql(loaded, target, adopt, with_sql=False)[0]
+
+
+def plan_with_sql(loaded: LoadedProject, target: str | None = None, adopt: Iterable[str] = (), with_sql: bool = True):
+    """The plan, and (with_sql) the statements apply would send for each changing step."""
+    from engine.plan.apply import explain_steps
+
     name = target_name(loaded, target)
     with connected(loaded, name) as backend:
-        made, _, _ = build_plan(loaded, backend, name, adopt)
-    return made
+        made, desired, _ = build_plan(loaded, backend, name, adopt)
+        return made, (explain_steps(made, desired, backend) if with_sql else [])
 
 
 def apply(

@@ -87,6 +87,16 @@ def apply_steps(
     return result
 
 
+def explain_steps(plan: Plan, desired: list[DesiredObject], backend: Backend) -> list[tuple[Step, list[str]]]:
+    """The dry run: the same visit as apply_steps, returning each step's SQL instead of running it."""
+    by_name = {obj.qualified_name.upper(): obj for obj in desired}
+    explained = []
+    for step in (s for s in plan.steps if s.action in APPLYING):
+        statements = _statements_for(step, by_name.get(step.qualified_name.upper()), backend, plan.project)
+        explained.append((step, [s if isinstance(s, str) else backend.to_sql(s) for s in statements]))
+    return explained
+
+
 def _statements_for(step: Step, obj: DesiredObject | None, backend: Backend, project: str) -> list:
     if step.action is Action.DROP:
         return backend.drop_statements(step.kind, step.qualified_name)

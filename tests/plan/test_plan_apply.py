@@ -277,3 +277,24 @@ def test_a_corrupt_local_database_is_an_error_not_a_traceback(project: Path):
     (project / ".rulectl" / "local.duckdb").write_bytes(b"this is not a duckdb file" * 100)
     result = run("plan", project=project)
     assert result.exit_code == 1 and "Traceback" not in result.output and "error:" in result.output
+
+
+def test_plan_sql_shows_exactly_what_apply_then_sends(project: Path):
+    from engine.backends.duckdb import DuckDBBackend
+
+    run("load", project=project)
+    shown = run("plan", "--sql", project=project).output
+    sent: list[str] = []
+    original = DuckDBBackend._run
+
+    def recording(self, sql):
+        sent.append(sql)
+        return original(self, sql)
+
+    import pytest as _pytest
+
+    with _pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DuckDBBackend, "_run", recording)
+        assert run("apply", "--yes", project=project).exit_code == 0
+    ddl = [s for s in sent if s.startswith(("CREATE OR REPLACE VIEW", "CREATE SCHEMA IF NOT EXISTS ANALYTICS", "CREATE TABLE AI.", "COMMENT ON"))]
+    assert ddl and all(statement + ";" in shown for statement in ddl)
