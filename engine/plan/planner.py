@@ -36,7 +36,7 @@ def _build_plan(loaded, backend, target, adopt, desired):
     desired = desired if desired is not None else compile_project(loaded, target)
     deployed = backend.introspect(managed_schemas(loaded))
     steps = diff(loaded.config.name, target, desired, deployed, frozenset(name.upper() for name in adopt))
-    notes: list[str] = []
+    notes: list[str] = _orphan_notes(deployed, managed_schemas(loaded))
     try:
         moves = segment_moves(loaded, backend, deployed, steps)
     except ImpactUnavailable as reason:
@@ -47,3 +47,14 @@ def _build_plan(loaded, backend, target, adopt, desired):
         costs, notes = [], notes + [f"AI refresh cost not estimated ({reason}); are the source tables there? (`rulectl load` fills them on a local target)"]
     plan = make_plan(loaded.config.name, target, steps, deployed, segment_moves=tuple(moves), ai_costs=tuple(costs), notes=tuple(notes))
     return plan, desired, deployed
+
+
+def _orphan_notes(deployed: DeployedState, schemas: list[str]) -> list[str]:
+    """Objects rulectl applied in schemas the project no longer manages (e.g. after renaming a
+    schema): rulectl does not look there any more, so it says so instead of silently forgetting them."""
+    notes = []
+    for record in deployed.records.values():
+        schema = record.qualified_name.split(".")[0] if record.kind != "schema" else record.qualified_name
+        if schema.upper() not in schemas:
+            notes.append(f"{record.kind} {record.qualified_name} was applied by rulectl but its schema is no longer in `schemas:`; drop it by hand if it is not needed")
+    return notes

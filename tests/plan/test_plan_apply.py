@@ -298,3 +298,11 @@ def test_plan_sql_shows_exactly_what_apply_then_sends(project: Path):
         assert run("apply", "--yes", project=project).exit_code == 0
     ddl = [s for s in sent if s.startswith(("CREATE OR REPLACE VIEW", "CREATE SCHEMA IF NOT EXISTS ANALYTICS", "CREATE TABLE AI.", "COMMENT ON"))]
     assert ddl and all(statement + ";" in shown for statement in ddl)
+
+
+def test_renaming_a_schema_notes_what_was_left_behind(project: Path):
+    applied(project)
+    edit(project / "rulectl.yml", "schemas: {analytics: ANALYTICS, ai: AI}", "schemas: {analytics: ANALYTICS, ai: ENRICHMENT}")
+    made = workflow.plan(load_project(project))
+    assert any("AI.ACCOUNT_INSIGHTS was applied by rulectl but its schema is no longer in `schemas:`" in note for note in made.notes)
+    assert "AI.ACCOUNT_INSIGHTS" not in {s.qualified_name for s in made.changes}  # never dropped silently
