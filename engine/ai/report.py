@@ -13,7 +13,7 @@ from engine.compile.objects import table
 from engine.compile.prompts import compile_prompt
 from engine.compile.segments import SEGMENTS_VIEW
 from engine.config.loader import LoadedProject
-from engine.config.semantics import did_you_mean
+from engine.config.semantics import did_you_mean, input_view_columns
 from engine.errors import RulectlError
 from engine.expressions import sf_func
 
@@ -47,7 +47,7 @@ def insights(loaded: LoadedProject, backend: Backend, prompt: str | None = None,
     compiled = compile_prompt(loaded, find_prompt(loaded, prompt))
     key = compiled.key
     tiers = [s.item.name.lower() for s in loaded.segmentations if s.item.match == "first"]
-    columns = {c.lower() for c in _view_columns(loaded)}
+    columns = set(input_view_columns(loaded, "customer_segments"))
     name_col = exp.column("customer_name", table="s") if "customer_name" in columns else exp.null()
     arr_col = exp.column("total_arr", table="s") if "total_arr" in columns else exp.null()
     modules_col = exp.column("modules_owned", table="s") if "modules_owned" in columns else exp.null()
@@ -79,12 +79,6 @@ def insights(loaded: LoadedProject, backend: Backend, prompt: str | None = None,
         Insight(str(r[0]), r[1], dict(zip(tiers, r[8:])), float(r[2]) if r[2] is not None else None, r[3], r[4], r[5], r[6], r[7])
         for r in rows
     ]
-
-
-def _view_columns(loaded: LoadedProject) -> list[str]:
-    from engine.config.semantics import input_view_columns
-
-    return input_view_columns(loaded, "customer_segments")
 
 
 @dataclass(frozen=True)
