@@ -78,8 +78,11 @@ def measure(objects: int, round_trip: float, runs: int) -> dict:
 
 def measure_snowflake(objects: int, round_trip: float) -> dict:
     """The Snowflake path through the recording connection, with `round_trip` seconds per query."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the recording connection is a test double
     from engine import workflow
-    from engine.backends.recording import RecordingConnection
+    from tests.doubles.recording import RecordingConnection
     from engine.backends.snowflake import SnowflakeBackend
     from engine.config.loader import load_project
     from engine.plan.planner import build_plan

@@ -74,7 +74,7 @@ def compile(
     output: Optional[Path] = typer.Option(None, "--out", "-o", help="Write one .sql file per object under this directory."),
 ) -> None:
     """Print (or write) the SQL of every object in the target's dialect."""
-    from engine.render import compiled_sql
+    from engine.compile_output import compiled_sql
 
     with user_errors():
         loaded = _load(project)
@@ -113,7 +113,7 @@ def plan(
 ) -> None:
     """Show what apply would do: create / replace / alter / drop / drift per object."""
     from engine import workflow
-    from engine.plan.render import render_plan
+    from engine.plan.plan_text import render_plan
 
     with user_errors():
         made, explained = workflow.plan_with_sql(_load(project), target, adopt, with_sql=show_sql)
@@ -146,7 +146,7 @@ def apply(
 ) -> None:
     """Apply the plan (a saved one, or a fresh one after showing it and asking)."""
     from engine import workflow
-    from engine.plan.render import render_plan, summary_line
+    from engine.plan.plan_text import render_plan, summary_line
 
     def confirm(made) -> bool:
         if plan_file is not None or yes:

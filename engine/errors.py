@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -27,3 +29,9 @@ class ConfigErrors(RulectlError):
     def __init__(self, problems: list[Problem]):
         self.problems = sorted(set(problems), key=lambda p: (p.file, p.line, p.message))
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """`; did you mean `x`?` for the closest candidate, or nothing."""
+    matches = difflib.get_close_matches(name.lower(), [c.lower() for c in candidates], n=1, cutoff=0.6)
+    return f"; did you mean `{matches[0]}`?" if matches else ""

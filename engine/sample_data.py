@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from engine.backends.base import Backend
-from engine.config.loader import LoadedProject
+from engine.config.project import LoadedProject
 from engine.errors import RulectlError
 
 

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from engine.backends.registry import open_backend, target_name
-from engine.config.loader import LoadedProject
+from engine.config.project import LoadedProject
 from engine.errors import RulectlError
 from engine.plan.apply import ApplyResult, apply_steps, check_applicable, check_current, lock_holder, record_definitions
 from engine.plan.model import Plan, Step
@@ -115,7 +115,7 @@ def read_experiment(loaded: LoadedProject, target: str | None, prompt: str):
 
 
 def segment_summary(loaded: LoadedProject, target: str | None):
-    from engine.summary import segment_sizes
+    from engine.segment_sizes import segment_sizes
 
     with connected(loaded, target_name(loaded, target)) as backend:
         return segment_sizes(loaded, backend)

@@ -3,6 +3,8 @@ target with the planned SQL (the new views inlined as CTEs), before anything run
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlglot import exp
 
 from engine.backends.base import Backend, DeployedState
@@ -10,9 +12,8 @@ from engine.compile.metrics import METRICS_VIEW
 from engine.compile.objects import DesiredObject
 from engine.compile.prompts import CompiledPrompt
 from engine.compile.segments import PLANNED_METRICS, PLANNED_SEGMENTS, SEGMENTS_VIEW, with_planned_views
-from engine.config.loader import LoadedProject
+from engine.config.project import LoadedProject
 from engine.expressions import sf_func
-from engine.plan.model import AiCost
 
 # Credits per million tokens (input and output alike) for Cortex COMPLETE. Defaults from Snowflake's
 # Service Consumption Table (https://www.snowflake.com/legal-files/CreditConsumptionTable.pdf);
@@ -30,6 +31,21 @@ DEFAULT_CREDITS_PER_MILLION_TOKENS = {
 FALLBACK_CREDITS_PER_MILLION_TOKENS = 2.0
 DEFAULT_OUTPUT_TOKENS = 300  # when the prompt sets no max_tokens: a cautious per-row ceiling
 CHARS_PER_TOKEN = 4
+
+
+@dataclass(frozen=True)
+class AiCost:
+    """What the next refresh of one prompt would spend (part of the Plan)."""
+
+    prompt: str
+    rows: int
+    capped_at: int
+    input_tokens: int
+    output_tokens: int
+    credits: float
+    usd: float
+    model: str
+
 
 
 class CostUnavailable(Exception):

@@ -12,8 +12,9 @@ from engine.backends.base import Backend
 from engine.compile.objects import table
 from engine.compile.prompts import compile_prompt
 from engine.compile.segments import SEGMENTS_VIEW
-from engine.config.loader import LoadedProject
-from engine.config.semantics import did_you_mean, input_view_columns
+from engine.config.project import LoadedProject
+from engine.config.project import input_view_columns
+from engine.errors import did_you_mean
 from engine.errors import RulectlError
 from engine.expressions import sf_func
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from engine.backends.base import Backend
-from engine.config.loader import LoadedProject
+from engine.config.project import LoadedProject
 from engine.errors import RulectlError
 
 
 def target_name(loaded: LoadedProject, requested: str | None) -> str:
     name = requested or loaded.config.default_target
     if name not in loaded.config.targets:
-        from engine.config.semantics import did_you_mean
+        from engine.errors import did_you_mean
 
         raise RulectlError(f"rulectl.yml: unknown target `{name}`{did_you_mean(name, loaded.config.targets)} (targets: {', '.join(loaded.config.targets)})")
     return name

@@ -15,7 +15,7 @@ from sqlglot import exp
 from engine.backends.base import STATE_SCHEMA, Backend, DeployedObject, DeployedState, ManagedRecord
 from engine.compile.objects import DesiredObject
 from engine.compile.prompts import schedule_literal
-from engine.config.loader import LoadedProject
+from engine.config.project import LoadedProject
 from engine.errors import RulectlError
 
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from engine.compile.objects import DesiredObject, referenced_tables, table
-from engine.config.loader import LoadedProject
+from engine.config.project import LoadedProject
 from engine.config.models import Metric
-from engine.config.semantics import spine_name
+from engine.config.project import spine_name
 from engine.expressions import sf_func, parse_expression
 
 METRICS_VIEW = "CUSTOMER_METRICS"

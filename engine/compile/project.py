@@ -8,7 +8,7 @@ from engine.compile.metrics import metrics_view
 from engine.compile.objects import DesiredObject
 from engine.compile.prompts import prompt_objects
 from engine.compile.segments import segments_view
-from engine.config.loader import LoadedProject
+from engine.config.project import LoadedProject
 
 
 def schema_object(name: str) -> DesiredObject:

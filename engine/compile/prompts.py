@@ -17,10 +17,11 @@ import sqlglot
 from sqlglot import exp
 
 from engine.compile.objects import DesiredObject, table
-from engine.config.loader import LoadedProject
+from engine.config.project import LoadedProject
 from engine.config.models import Prompt
-from engine.config.semantics import PLACEHOLDER, spine_name
-from engine.experiments import bucket_of_digest_sql, salted_digest_sql
+from engine.config.project import spine_name
+from engine.config.semantics import PLACEHOLDER
+from engine.compile.variants import bucket_of_digest_sql, salted_digest_sql
 from engine.expressions import sf_func, DIALECT
 
 DATA_OPEN, DATA_CLOSE = "<data>", "</data>"

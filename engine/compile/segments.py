@@ -10,9 +10,9 @@ from sqlglot import exp
 
 from engine.compile.metrics import METRICS_VIEW
 from engine.compile.objects import DesiredObject, referenced_tables, table
-from engine.config.loader import LoadedProject
+from engine.config.project import LoadedProject
 from engine.config.models import Segmentation
-from engine.config.semantics import input_view_columns
+from engine.config.project import input_view_columns
 from engine.expressions import sf_func, parse_expression
 
 SEGMENTS_VIEW = "CUSTOMER_SEGMENTS"

@@ -2,56 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from engine.config.models import Metric, Project, Prompt, RulesFile, Segmentation
+from engine.config.project import Located, LoadedProject
+from engine.config.semantics import check_project
 from engine.config.yaml_lines import LocatedDocument, YamlProblem, load_located
-from engine.errors import ConfigErrors, Problem
+from engine.errors import ConfigErrors, Problem, did_you_mean
 
 PROJECT_FILE = "rulectl.yml"
 SECRET_LIKE_KEYS = frozenset({"password", "private_key", "private_key_file_pwd", "token", "api_key", "secret", "passphrase"})
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
-
-@dataclass(frozen=True)
-class Located(Generic[ModelT]):
-    """A model and where it was written, so later checks can point at the right line."""
-
-    item: ModelT
-    doc: LocatedDocument
-    path: tuple[Any, ...]
-
-    def at(self, *subpath: Any) -> tuple[str, int]:
-        return self.doc.file, self.doc.line_of(self.path + subpath)
-
-    def problem(self, message: str, *subpath: Any) -> Problem:
-        file, line = self.at(*subpath)
-        return Problem(file, line, message)
-
-
-@dataclass(frozen=True)
-class LoadedProject:
-    """Everything rulectl read from a project directory, validated for shape."""
-
-    root: Path
-    project: Located[Project]
-    metrics: list[Located[Metric]] = field(default_factory=list)
-    segmentations: list[Located[Segmentation]] = field(default_factory=list)
-    prompts: list[Located[Prompt]] = field(default_factory=list)
-
-    @property
-    def config(self) -> Project:
-        return self.project.item
+__all__ = ["Located", "LoadedProject", "load_project"]
 
 
 def load_project(root: Path) -> LoadedProject:
     """Load and validate the whole project at `root`; raise ConfigErrors listing every problem."""
-    from engine.config.semantics import check_project
-
     problems: list[Problem] = []
     project_doc = _read(root / PROJECT_FILE, root, problems)
     project = _validate(project_doc, Project, (), problems) if project_doc else None
@@ -103,8 +73,6 @@ def _validate(doc: LocatedDocument, model: type[ModelT], path: tuple[Any, ...], 
 
 
 def _problem_from_pydantic(doc: LocatedDocument, detail: dict[str, Any], model: type[BaseModel]) -> Problem:
-    from engine.config.semantics import did_you_mean
-
     location = tuple(detail["loc"])
     line = doc.line_of(location)
     where = ".".join(str(part) for part in location) or "top level"

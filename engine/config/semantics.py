@@ -3,26 +3,18 @@ prompt placeholders are columns of their input, schedules parse. Each returns Pr
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable
 
 from croniter import croniter
 
-from engine.config.loader import Located, LoadedProject
+from engine.config.project import INPUT_VIEWS, Located, LoadedProject, input_view_columns, spine_columns, spine_name
 from engine.config.models import Metric, Prompt, Segmentation
 from engine.expressions import ExpressionError, ParsedExpression, parse_expression
-from engine.errors import Problem
+from engine.errors import Problem, did_you_mean
 
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 SCHEDULE_MINUTES = re.compile(r"^\s*(\d+)\s+(MINUTE|MINUTES|HOUR|HOURS)\s*$", re.IGNORECASE)
 SCHEDULE_CRON = re.compile(r"^\s*USING\s+CRON\s+(.+?)\s+(\S+)\s*$", re.IGNORECASE)
-INPUT_VIEWS = ("customer_metrics", "customer_segments")
-
-
-def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    matches = difflib.get_close_matches(name.lower(), [c.lower() for c in candidates], n=1, cutoff=0.6)
-    return f"; did you mean `{matches[0]}`?" if matches else ""
 
 
 def check_project(loaded: LoadedProject) -> list[Problem]:
@@ -32,29 +24,6 @@ def check_project(loaded: LoadedProject) -> list[Problem]:
     problems += _check_segmentations(loaded)
     problems += _check_prompts(loaded)
     return problems
-
-
-def spine_name(loaded: LoadedProject) -> str:
-    """The source that lists every customer exactly once: `entity:`, else the first key-grain source."""
-    entity = loaded.config.entity
-    if entity and entity in loaded.config.sources and loaded.config.sources[entity].key:
-        return entity
-    return next(name for name, source in loaded.config.sources.items() if source.key)
-
-
-def spine_columns(loaded: LoadedProject) -> list[str]:
-    return [c.lower() for c in loaded.config.sources[spine_name(loaded)].columns]
-
-
-def input_view_columns(loaded: LoadedProject, view: str) -> list[str]:
-    """Columns of a view rulectl builds, in order (metrics view, then segments view)."""
-    columns = spine_columns(loaded) + [m.item.name.lower() for m in loaded.metrics]
-    if view == "customer_segments":
-        for seg in loaded.segmentations:
-            columns.append(seg.item.name.lower())
-            if any(rule.action for rule in seg.item.rules) and seg.item.match == "first":
-                columns.append(f"{seg.item.name.lower()}_action")
-    return columns
 
 
 def _check_sources(loaded: LoadedProject) -> list[Problem]:

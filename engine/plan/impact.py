@@ -13,8 +13,8 @@ from engine.expressions import sf_func
 from engine.backends.base import Backend, DeployedState
 from engine.compile.objects import table
 from engine.compile.segments import PLANNED_SEGMENTS, SEGMENTS_VIEW, with_planned_views
-from engine.config.loader import LoadedProject
-from engine.config.semantics import spine_name
+from engine.config.project import LoadedProject
+from engine.config.project import spine_name
 from engine.plan.model import Action, SegmentMove, Step
 
 SEPARATOR = 31  # ASCII unit separator: joins match-all labels, never typed into a label

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
+from engine.ai.cost import AiCost
+
 
 class Action(str, Enum):
     CREATE = "create"
@@ -55,18 +57,6 @@ class SegmentMove:
     to_label: str | None
     customers: int
     examples: tuple[str, ...] = ()  # a few of the customers who move, for people reading the plan
-
-
-@dataclass(frozen=True)
-class AiCost:
-    prompt: str
-    rows: int
-    capped_at: int
-    input_tokens: int
-    output_tokens: int
-    credits: float
-    usd: float
-    model: str
 
 
 @dataclass(frozen=True)

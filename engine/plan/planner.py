@@ -3,14 +3,15 @@ and asks the target; apply and render take the Plan it returns."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import gc
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from engine.ai.cost import CostUnavailable, estimate_costs
 from engine.backends.base import Backend, DeployedState
 from engine.compile.objects import DesiredObject
 from engine.compile.project import compile_project
-from engine.config.loader import LoadedProject
-from engine.gc_pause import gc_paused
+from engine.config.project import LoadedProject
 from engine.plan.diff import diff, make_plan
 from engine.plan.impact import ImpactUnavailable, segment_moves
 from engine.plan.model import Plan
@@ -40,7 +41,7 @@ def _build_plan(loaded, backend, target, adopt, desired):
     try:
         moves = segment_moves(loaded, backend, deployed, steps)
     except ImpactUnavailable as reason:
-        moves, notes = [], [f"segment impact not computed: the deployed views could not be compared ({reason})"]
+        moves, notes = [], notes + [f"segment impact not computed: the deployed views could not be compared ({reason})"]
     try:
         costs = estimate_costs(loaded, backend, desired, deployed)
     except CostUnavailable as reason:
@@ -58,3 +59,20 @@ def _orphan_notes(deployed: DeployedState, schemas: list[str]) -> list[str]:
         if schema.upper() not in schemas:
             notes.append(f"{record.kind} {record.qualified_name} was applied by rulectl but its schema is no longer in `schemas:`; drop it by hand if it is not needed")
     return notes
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while building large sqlglot trees.
+
+    sqlglot ASTs are cyclic (every node points to its parent), so each collection pass walks every
+    live node; while a big plan is being compiled that work grows with the heap and frees nothing.
+    Measured on a 1,000-object project: compile 5.5 s → 2.4 s with collection paused.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

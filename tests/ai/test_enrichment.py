@@ -15,7 +15,7 @@ from engine.backends.duckdb import render_duckdb
 from engine.backends.duckdb_fixes import FixContext
 from engine.compile.prompts import compile_prompt
 from engine.config.loader import load_project
-from engine.experiments import assign_variant, variant_bucket, variant_bucket_sql
+from engine.compile.variants import assign_variant, variant_bucket, variant_bucket_sql
 from tests.ai.fake_llm_server import FakeLLM
 from tests.conftest import edit, run, sample_rows
 

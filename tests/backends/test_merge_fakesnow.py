@@ -11,7 +11,7 @@ import pytest
 from engine.compile.project import compile_project
 from engine.compile.prompts import compile_prompt
 from engine.config.loader import load_project
-from engine.experiments import assign_variant
+from engine.compile.variants import assign_variant
 from tests.backends.test_parity_fakesnow import load_into_fakesnow
 from tests.conftest import sample_rows
 

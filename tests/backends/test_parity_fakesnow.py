@@ -14,7 +14,7 @@ from engine.backends.registry import open_backend
 from engine.compile.project import compile_project
 from engine.compile.prompts import compile_prompt, variant_query
 from engine.config.loader import load_project
-from engine.experiments import assign_variant
+from engine.compile.variants import assign_variant
 from tests.conftest import sample_rows
 
 pytestmark = pytest.mark.snowflake

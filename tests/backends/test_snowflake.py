@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine import workflow
-from engine.backends.recording import RecordingConnection
+from tests.doubles.recording import RecordingConnection
 from engine.backends.snowflake import SnowflakeBackend
 from engine.config.loader import load_project
 from engine.plan.model import Action

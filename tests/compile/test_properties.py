@@ -12,7 +12,7 @@ from engine.backends.duckdb import render_duckdb
 from engine.backends.duckdb_fixes import FixContext
 from engine.compile.segments import segmentation_columns
 from engine.config.models import Segmentation
-from engine.experiments import variant_bucket, variant_bucket_sql
+from engine.compile.variants import variant_bucket, variant_bucket_sql
 
 # Printable text without NUL (YAML cannot carry it) — quotes, backslashes, $$, ; and SQL keywords included.
 LABELS = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=60)

@@ -11,7 +11,7 @@ from engine.expressions import sf_func
 from engine.backends.base import Backend
 from engine.compile.objects import table
 from engine.compile.segments import SEGMENTS_VIEW
-from engine.config.loader import LoadedProject
+from engine.config.project import LoadedProject
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from engine.backends.base import owner_tag
 from engine.backends.registry import date_columns, target_name
 from engine.compile.objects import DesiredObject
 from engine.compile.project import compile_project
-from engine.config.loader import LoadedProject
+from engine.config.project import LoadedProject
 
 
 def compiled_sql(loaded: LoadedProject, requested_target: str | None) -> Iterator[tuple[DesiredObject, str]]:
