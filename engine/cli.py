@@ -10,11 +10,38 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from engine.errors import ConfigErrors, RulectlError
 
+
+class UsageErrorsExitOne(TyperGroup):
+    """Click exits 2 on a usage error (an unknown option, a missing argument); rulectl keeps 2 for
+    "there are changes" (`plan --detailed-exitcode`), so CI can tell a typo from a pending change."""
+
+    def make_context(self, *args, **kwargs):
+        with _usage_errors_exit_one():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        with _usage_errors_exit_one():
+            return super().invoke(ctx)
+
+
+@contextmanager
+def _usage_errors_exit_one() -> Iterator[None]:
+    from typer._click.exceptions import UsageError
+
+    try:
+        yield
+    except UsageError as error:
+        error.exit_code = 1
+        raise
+
+
 app = typer.Typer(
     name="rulectl",
+    cls=UsageErrorsExitOne,
     help="Business rules as YAML → validated, planned, scheduled Snowflake analytics and AI enrichment.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -171,6 +198,7 @@ def apply(
                 err.print(f"warning: {warning}", markup=False)
         else:
             out.print("Nothing applied.")
+            raise typer.Exit(1)  # declined: like Terraform, CI must not read this as success
 
 
 @app.command()
@@ -188,8 +216,9 @@ def run(
     prompts: list[str] = typer.Argument(None, help="Prompt names (default: every prompt)."),
     project: Path = ProjectOption,
     target: Optional[str] = TargetOption,
+    allow_failures: bool = typer.Option(False, "--allow-failures", help="Exit 0 even when some model calls failed."),
 ) -> None:
-    """Run AI refreshes now (local runner; EXECUTE TASK on Snowflake)."""
+    """Run AI refreshes now (local runner; EXECUTE TASK on Snowflake); exit 1 when calls failed."""
     from engine import workflow
 
     with user_errors():
@@ -197,6 +226,11 @@ def run(
         with progress_reporting() as callbacks:
             results = workflow.run_refreshes(loaded, target, prompts or [], *callbacks)
         _print_run_results(results)
+        failed = _failed_calls(results)
+        if failed:
+            err.print(f"{failed} model call(s) failed; their rows stay pending for the next run" + ("" if allow_failures else " (pass --allow-failures to exit 0 anyway)"), markup=False)
+            if not allow_failures:
+                raise typer.Exit(1)
 
 
 @contextmanager
@@ -217,6 +251,10 @@ def progress_reporting():
 
     with progress:
         yield on_start, on_row
+
+
+def _failed_calls(results) -> int:
+    return sum(getattr(result, "failures", 0) or 0 for result in results)
 
 
 def _print_run_results(results) -> None:
@@ -299,7 +337,7 @@ def print_insights(rows) -> None:
         out.print(Panel(body, title=title, title_align="left", subtitle=f"variant {row.variant} · {label}", subtitle_align="right"), soft_wrap=False)
 
 
-experiment_app = typer.Typer(help="Compare prompt variants.", no_args_is_help=True)
+experiment_app = typer.Typer(cls=UsageErrorsExitOne, help="Compare prompt variants.", no_args_is_help=True)
 app.add_typer(experiment_app, name="experiment")
 
 

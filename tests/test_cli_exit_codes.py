@@ -1,0 +1,43 @@
+"""Exit codes CI can trust: 0 success / no changes, 1 any error (usage errors and a declined apply
+included), 2 only for "changes" with `plan --detailed-exitcode`; `run` exits 1 when calls failed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import edit, run
+
+
+def test_usage_errors_exit_1_not_2(project: Path):
+    for argv in (("plan", "--detailed-exitcode", "--bogus"), ("nosuchcommand",), ("experiment", "report"), ("apply", "a.json", "b.json")):
+        result = run(*argv, project=project)
+        assert result.exit_code == 1, (argv, result.output)
+
+
+def test_plan_detailed_exitcode_is_2_only_for_changes(project: Path):
+    assert run("load", project=project).exit_code == 0
+    assert run("plan", project=project).exit_code == 0
+    assert run("plan", "--detailed-exitcode", project=project).exit_code == 2
+    assert run("apply", "--yes", project=project).exit_code == 0
+    assert run("plan", "--detailed-exitcode", project=project).exit_code == 0
+
+
+def test_a_declined_apply_exits_1_and_changes_nothing(project: Path):
+    assert run("load", project=project).exit_code == 0
+    result = run("apply", project=project, input="n\n")
+    assert result.exit_code == 1, result.output
+    assert "Nothing applied." in result.output
+    assert run("plan", "--detailed-exitcode", project=project).exit_code == 2  # still everything to do
+
+
+def test_run_with_failed_calls_exits_1_unless_failures_are_allowed(project: Path):
+    assert run("load", project=project).exit_code == 0
+    assert run("apply", "--yes", project=project).exit_code == 0
+    # port 9 (discard) on localhost: nothing listens, every call fails fast
+    edit(project / "rulectl.yml", "llm: {provider: offline}", "llm: {provider: openai, base_url: 'http://127.0.0.1:9/v1', model: m, retries: 0, timeout_seconds: 0.5}")
+    failed = run("run", project=project)
+    assert failed.exit_code == 1, failed.output
+    assert "model call(s) failed" in failed.output and "--allow-failures" in failed.output
+    allowed = run("run", "--allow-failures", project=project)
+    assert allowed.exit_code == 0, allowed.output
+    assert "call(s) failed" in allowed.output
