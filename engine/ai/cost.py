@@ -10,7 +10,7 @@ from sqlglot import exp
 from engine.backends.base import Backend, DeployedState
 from engine.compile.metrics import METRICS_VIEW
 from engine.compile.objects import DesiredObject
-from engine.compile.prompts import CompiledPrompt
+from engine.compile.prompts import OUTPUT_COLUMNS, CompiledPrompt
 from engine.compile.segments import PLANNED_METRICS, PLANNED_SEGMENTS, SEGMENTS_VIEW, with_planned_views
 from engine.config.project import LoadedProject
 from engine.expressions import sf_func
@@ -94,6 +94,13 @@ def _cost(loaded: LoadedProject, compiled: CompiledPrompt, total: int, chars: in
     return AiCost(compiled.prompt.name, rows, cap, input_tokens, output_tokens, round(credits, 6), round(credits * loaded.config.credit_price_usd, 4), compiled.prompt.model)
 
 
+def _empty_output_table(key: str) -> exp.Select:
+    """A zero-row stand-in with the output table's columns, for a table apply has not created yet."""
+    columns = [exp.cast(exp.null(), "VARCHAR").as_(key)]
+    columns += [exp.cast(exp.null(), kind).as_(name) for name, kind in OUTPUT_COLUMNS]
+    return exp.select(*columns).where(exp.false())
+
+
 def _estimate_query(loaded: LoadedProject, compiled: CompiledPrompt, output_deployed: bool, index: int) -> exp.Select:
     """COUNT and prompt size of the pending rows, uncapped, against the planned views."""
     pending = compiled.pending_query.copy()
@@ -109,8 +116,7 @@ def _estimate_query(loaded: LoadedProject, compiled: CompiledPrompt, output_depl
             if name in views:
                 return exp.alias_(exp.to_table(views[name]), node.alias, table=True)
             if name == compiled.output_table and not output_deployed:
-                empty = exp.select(exp.cast(exp.null(), "VARCHAR").as_(key), exp.cast(exp.null(), "VARCHAR").as_("input_hash")).where(exp.false())
-                return exp.Subquery(this=empty, alias=exp.TableAlias(this=exp.to_identifier(node.alias)))
+                return exp.Subquery(this=_empty_output_table(key), alias=exp.TableAlias(this=exp.to_identifier(node.alias or "o")))
         return node
 
     pending = pending.transform(rewrite, copy=False)

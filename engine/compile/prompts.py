@@ -71,7 +71,7 @@ USING (
   ) AS r
   WHERE r.response IS NOT NULL AND TRIM(r.response) <> ''
 ) AS s
-ON t.__key__ = s.__key__
+ON t.__key__ = s.__key__ AND t.prompt_name = __prompt_name__
 WHEN MATCHED THEN UPDATE SET
   t.variant = s.variant, t.prompt_version = s.prompt_version, t.input_hash = s.input_hash,
   t.response = s.response, t.model = s.model, t.provider = s.provider,
@@ -216,7 +216,11 @@ def variant_query(compiled: CompiledPrompt, with_data_block: bool = True) -> exp
     return exp.select(*columns).from_(exp.Subquery(this=with_bucket, alias=exp.TableAlias(this=exp.to_identifier("b"))), copy=False)
 
 
-def pending_rows_query(compiled: CompiledPrompt) -> exp.Select:
+def rendered_inputs_query(compiled: CompiledPrompt) -> exp.Select:
+    """Every input row as it would be sent now: key, variant, prompt version, input hash, texts.
+
+    The input hash is what `only_changed` compares with the stored one, and what the insights view
+    compares to mark an output stale."""
     key = compiled.key
     with_variant = variant_query(compiled)
     version = _by_variant(compiled, lambda spec: exp.Literal.string(spec.version))
@@ -236,10 +240,30 @@ def pending_rows_query(compiled: CompiledPrompt) -> exp.Select:
         system_text.as_("system_text"),
         prompt_text.as_("prompt_text"),
     ).from_(exp.alias_(exp.Subquery(this=with_variant), "v", table=True, copy=False), copy=False)
+    return rendered
+
+
+def stored_outputs_query(compiled: CompiledPrompt) -> exp.Select:
+    """This prompt's rows of its (possibly shared) output table.
+
+    A filtered subquery rather than `LEFT JOIN t ON key AND prompt_name = '…'`: DuckDB 2.0 drops
+    the pending query's LIMIT (max_rows) for that join shape while the output table is empty
+    (tests/ai/test_enrichment.py::test_max_rows_caps_a_run_and_the_rest_follow_next_time);
+    Snowflake evaluates both shapes alike."""
+    return (
+        exp.select(exp.Star())
+        .from_(table(compiled.output_table), copy=False)
+        .where(exp.column("prompt_name").eq(exp.Literal.string(compiled.prompt.name)), copy=False)
+    )
+
+
+def pending_rows_query(compiled: CompiledPrompt) -> exp.Select:
+    key = compiled.key
+    rendered = rendered_inputs_query(compiled)
     pending = exp.select(*(exp.column(c, table="q") for c in (key, "variant", "prompt_version", "input_hash", "system_text", "prompt_text")))
     pending = pending.from_(exp.alias_(exp.Subquery(this=rendered), "q", table=True, copy=False), copy=False)
     pending = pending.join(
-        exp.alias_(table(compiled.output_table), "o", table=True, copy=False),
+        exp.Subquery(this=stored_outputs_query(compiled), alias=exp.TableAlias(this=exp.to_identifier("o"))),
         on=exp.column(key, table="o").eq(exp.column(key, table="q")),
         join_type="left",
         copy=False,
@@ -303,18 +327,13 @@ def merge_statement(compiled: CompiledPrompt) -> exp.Expression:
 
 
 def prompt_objects(loaded: LoadedProject, warehouse: str | None = None, task_state: str = "started") -> list[DesiredObject]:
-    """For each prompt: its output table, then its refresh task."""
+    """Each output table once (several prompts may share one: rows are keyed by customer and
+    prompt), then each prompt's refresh task."""
+    compiled_prompts = [compile_prompt(loaded, located) for located in loaded.prompts]
     objects: list[DesiredObject] = []
-    spine = loaded.config.sources[spine_name(loaded)]
-    for located in loaded.prompts:
-        compiled = compile_prompt(loaded, located)
-        key_type = next((t for c, t in spine.columns.items() if c.lower() == compiled.key), "VARCHAR")
-        columns = ((compiled.key, key_type.upper()),) + OUTPUT_COLUMNS
-        column_defs = [exp.ColumnDef(this=exp.to_identifier(name), kind=exp.DataType.build(kind, dialect=DIALECT)) for name, kind in columns]
-        schema, name = compiled.output_table.split(".")
-        create = exp.Create(this=exp.Schema(this=table(compiled.output_table), expressions=column_defs), kind="TABLE")
-        details = {"prompt": compiled.prompt.name}
-        objects.append(DesiredObject("table", schema, name, create, (), tuple((n.lower(), t) for n, t in columns), details=details))
+    for output_table, sharing in _by_output_table(compiled_prompts).items():
+        objects.append(output_table_object(loaded, output_table, sharing))
+    for compiled in compiled_prompts:
         state = compiled.prompt.refresh.state or task_state
         options = (("schedule", compiled.prompt.refresh.schedule.strip()), ("warehouse", (warehouse or "").upper()), ("state", state))
         task_schema, task = compiled.task_name.split(".")
@@ -325,6 +344,27 @@ def prompt_objects(loaded: LoadedProject, warehouse: str | None = None, task_sta
             )
         )
     return objects
+
+
+def _by_output_table(compiled_prompts: list[CompiledPrompt]) -> dict[str, list[CompiledPrompt]]:
+    tables: dict[str, list[CompiledPrompt]] = {}
+    for compiled in compiled_prompts:
+        tables.setdefault(compiled.output_table, []).append(compiled)
+    return tables
+
+
+def output_table_object(loaded: LoadedProject, output_table: str, sharing: list[CompiledPrompt]) -> DesiredObject:
+    """The AI output table: the key, then rulectl's bookkeeping columns (validation made sure that
+    every prompt sharing the table has the same key)."""
+    key = sharing[0].key
+    spine = loaded.config.sources[spine_name(loaded)]
+    key_type = next((t for c, t in spine.columns.items() if c.lower() == key), "VARCHAR")
+    columns = ((key, key_type.upper()),) + OUTPUT_COLUMNS
+    column_defs = [exp.ColumnDef(this=exp.to_identifier(name), kind=exp.DataType.build(kind, dialect=DIALECT)) for name, kind in columns]
+    schema, name = output_table.split(".")
+    create = exp.Create(this=exp.Schema(this=table(output_table), expressions=column_defs), kind="TABLE")
+    details = {"prompts": tuple(c.prompt.name for c in sharing)}
+    return DesiredObject("table", schema, name, create, (), tuple((n.lower(), t) for n, t in columns), details=details)
 
 
 _SAFE_SCHEDULE = re.compile(r"^[A-Za-z0-9 */,\-_+:]+$")

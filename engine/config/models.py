@@ -127,6 +127,23 @@ class Source(Model):
         return self
 
 
+class SizeMetric(Model):
+    """The metric that sizes and orders segments (e.g. revenue), and how to print it."""
+
+    metric: str
+    format: Literal["currency", "number", "percent"] = "number"
+    label: str | None = None  # column heading; default: the metric name
+
+
+class Display(Model):
+    """How customers are shown in insights, summaries and plans. Every name is validated against the
+    project (a column of the entity source or a metric); nothing here is ever assumed by the engine."""
+
+    name: str | None = None  # column that names a customer; default: the key
+    size: SizeMetric | None = None  # default: segments are sized by customer count only
+    columns: list[str] = Field(default_factory=list)  # shown beside each insight
+
+
 class ModelPrice(Model):
     credits_per_million_tokens: float = Field(gt=0)
 
@@ -138,6 +155,7 @@ class Project(Model):
     targets: dict[str, Target]
     schemas: Schemas = Field(default_factory=Schemas)
     sources: dict[str, Source]
+    display: Display = Field(default_factory=Display)
     pricing: dict[str, ModelPrice] = Field(default_factory=dict)
     credit_price_usd: float = Field(3.0, gt=0)
 

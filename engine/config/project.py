@@ -15,6 +15,7 @@ from engine.errors import Problem
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 INPUT_VIEWS = ("customer_metrics", "customer_segments")
+INSIGHTS_VIEW = "CUSTOMER_INSIGHTS"  # the wide, BI-ready view in the ai schema: one row per customer
 
 
 @dataclass(frozen=True)
@@ -69,3 +70,12 @@ def input_view_columns(loaded: LoadedProject, view: str) -> list[str]:
             if any(rule.action for rule in seg.item.rules) and seg.item.match == "first":
                 columns.append(f"{seg.item.name.lower()}_action")
     return columns
+
+
+def display_name_column(loaded: LoadedProject) -> str:
+    """The column that names a customer in output: `display.name`, else the entity key."""
+    return (loaded.config.display.name or loaded.config.sources[spine_name(loaded)].key or "").lower()
+
+
+def entity_key(loaded: LoadedProject) -> str:
+    return (loaded.config.sources[spine_name(loaded)].key or "").lower()

@@ -7,7 +7,7 @@ import re
 
 from croniter import croniter
 
-from engine.config.project import INPUT_VIEWS, Located, LoadedProject, input_view_columns, spine_columns, spine_name
+from engine.config.project import INPUT_VIEWS, INSIGHTS_VIEW, Located, LoadedProject, input_view_columns, spine_columns, spine_name
 from engine.config.models import Metric, Prompt, Segmentation
 from engine.expressions import ExpressionError, ParsedExpression, parse_expression
 from engine.errors import Problem, did_you_mean
@@ -23,6 +23,7 @@ def check_project(loaded: LoadedProject) -> list[Problem]:
     problems += _check_metrics(loaded)
     problems += _check_segmentations(loaded)
     problems += _check_prompts(loaded)
+    problems += _check_display(loaded)
     return problems
 
 
@@ -185,15 +186,20 @@ def _check_segmentations(loaded: LoadedProject) -> list[Problem]:
 def _check_prompts(loaded: LoadedProject) -> list[Problem]:
     problems: list[Problem] = []
     names: set[str] = set()
-    outputs: set[str] = set()
+    outputs: dict[str, Prompt] = {}
     for located in loaded.prompts:
         prompt = located.item
         if prompt.name.lower() in names:
             problems.append(located.problem(f"prompt name `{prompt.name}` is used by another prompt file", "name"))
-        if prompt.output.lower() in outputs:
-            problems.append(located.problem(f"output table `{prompt.output}` is written by another prompt; give each prompt its own table", "output"))
+        sharing = outputs.get(prompt.output.lower())
+        if sharing is not None and sharing.key.lower() != prompt.key.lower():
+            problems.append(located.problem(
+                f"output table `{prompt.output}` is also written by prompt `{sharing.name}` keyed by `{sharing.key}`; "
+                f"prompts sharing a table need the same `key` (rows are keyed by customer and prompt)", "key"))
+        if prompt.output.upper() == INSIGHTS_VIEW:
+            problems.append(located.problem(f"`output`: {INSIGHTS_VIEW} is the wide insights view rulectl builds; name the table something else (e.g. ACCOUNT_INSIGHTS)", "output"))
         names.add(prompt.name.lower())
-        outputs.add(prompt.output.lower())
+        outputs.setdefault(prompt.output.lower(), prompt)
         if prompt.input.lower() not in INPUT_VIEWS:
             problems.append(located.problem(f"`input` must be a view rulectl builds: {' or '.join(INPUT_VIEWS)}{did_you_mean(prompt.input, INPUT_VIEWS)}", "input"))
             continue
@@ -247,3 +253,22 @@ def check_schedule(schedule: str) -> str | None:
     except Exception:
         return f"`{zone}` is not a time zone; use e.g. UTC or America/Chicago"
     return None
+
+
+def _check_display(loaded: LoadedProject) -> list[Problem]:
+    """`display:` names real things: a column of the entity source (or a metric), a metric, view columns."""
+    display = loaded.config.display
+    problems: list[Problem] = []
+    metrics = [m.item.name.lower() for m in loaded.metrics]
+    at = lambda message, *path: loaded.project.problem(message, "display", *path)  # noqa: E731
+    if display.name is not None:
+        names = spine_columns(loaded) + metrics
+        if display.name.lower() not in names:
+            problems.append(at(f"`name`: `{display.name}` is not a column of the `{spine_name(loaded)}` source or a metric{did_you_mean(display.name, names)}", "name"))
+    if display.size is not None and display.size.metric.lower() not in metrics:
+        problems.append(at(f"`size.metric`: `{display.size.metric}` is not a metric{did_you_mean(display.size.metric, metrics)} (metrics: {', '.join(metrics) or 'none'})", "size", "metric"))
+    shown = input_view_columns(loaded, "customer_segments")
+    for index, column in enumerate(display.columns):
+        if column.lower() not in shown:
+            problems.append(at(f"`columns`: `{column}` is not a customer column, metric or segmentation{did_you_mean(column, shown)}", "columns", index))
+    return problems
