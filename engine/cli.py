@@ -202,6 +202,38 @@ def apply(
 
 
 @app.command()
+def lint(
+    project: Path = ProjectOption,
+    target: Optional[str] = typer.Option(None, "--target", "-t", help="Also check the rules against this target's customers."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 when there are warnings."),
+    max_share: float = typer.Option(0.5, "--max-share", min=0.0, max=1.0, help="With --target: warn when one segment holds more than this share of the customers."),
+    as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
+) -> None:
+    """Prove rules unsatisfiable or unreachable, find overlaps and gaps (with an example customer)."""
+    import json
+
+    from engine import workflow
+
+    with user_errors():
+        findings = workflow.lint(_load(project), target, max_share)
+        if as_json:
+            print(json.dumps([f.to_dict() for f in findings], indent=2, default=str))
+        else:
+            print_findings(findings)
+        if strict and any(f.severity == "warning" for f in findings):
+            raise typer.Exit(1)
+
+
+def print_findings(findings) -> None:
+    for finding in findings:
+        out.print(str(finding), markup=False)
+        if finding.example:
+            out.print(f"    {finding.example_text()}", markup=False)
+    warnings = sum(1 for f in findings if f.severity == "warning")
+    out.print(f"{warnings} warning(s), {len(findings) - warnings} note(s)" if findings else "no findings: every rule can match and none is shadowed", markup=False)
+
+
+@app.command()
 def unlock(project: Path = ProjectOption, target: Optional[str] = TargetOption) -> None:
     """Release the apply lock left behind by an apply that died."""
     from engine import workflow

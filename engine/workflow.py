@@ -145,3 +145,16 @@ def run_due_tasks(loaded: LoadedProject, target: str | None, now=None):
     with connected(loaded, name) as backend:
         due = due_tasks(deployed_tasks(backend), now or datetime.now(timezone.utc))
         return [run_task(backend, task, settings.llm) for task in due]
+
+
+def lint(loaded: LoadedProject, target: str | None = None, max_share: float = 0.5):
+    """Solver findings about the rules; with a target, also findings from its customers."""
+    from engine.lint.rule_checks import lint_rules
+    from engine.lint.target_checks import lint_target
+
+    findings = lint_rules(loaded)
+    if target is not None:
+        name = target_name(loaded, target)
+        with connected(loaded, name) as backend:
+            findings += lint_target(loaded, backend, name, max_share)
+    return sorted(findings, key=lambda f: (f.file, f.line))
