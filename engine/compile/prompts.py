@@ -155,16 +155,31 @@ def compile_prompt(loaded: LoadedProject, located_prompt) -> CompiledPrompt:
     )
 
 
+# Every character that can end a line for someone reading the prompt — C0 and C1 controls (LF, VT,
+# FF, CR, the ASCII separators, NEL) and Unicode's line and paragraph separators — becomes a space,
+# so a value cannot forge a `field: value` line. NUL is left out: engines refuse it in SQL text and
+# it cannot start a line. https://www.unicode.org/reports/tr14/ (mandatory breaks: BK, CR, LF, NL)
+LINE_BREAKING = "".join(chr(c) for c in (*range(0x01, 0x20), *range(0x7F, 0xA0))) + "\u2028\u2029"
+
+
+def neutralize(value: str) -> str:
+    """Python twin of `_text_of`'s TRANSLATE (tests and the offline provider use it)."""
+    return value.translate(NEUTRALIZE_TABLE)
+
+
 def _text_of(column: exp.Expression, is_array: bool) -> exp.Expression:
-    """A value as one safe line of the data block: no newlines, no angle brackets, never NULL.
+    """A value as one safe line of the data block: no line breaks, no angle brackets, never NULL.
 
     TRANSLATE maps characters one to one (https://docs.snowflake.com/en/sql-reference/functions/translate):
-    newline and carriage return become spaces, < and > become ‹ and ›, so a value can neither
-    start a new `field:` line nor close the <data> block.
+    every line-breaking or control character becomes a space, < and > become ‹ and ›, so a value can
+    neither start a new `field:` line nor close the <data> block.
     """
     text = sf_func("ARRAY_TO_STRING", column, exp.Literal.string(", ")) if is_array else sf_func("TO_VARCHAR", column)
-    neutralized = exp.Translate(this=text, from_=exp.Literal.string("\n\r<>"), to=exp.Literal.string("  ‹›"))
+    neutralized = exp.Translate(this=text, from_=exp.Literal.string(LINE_BREAKING + "<>"), to=exp.Literal.string(" " * len(LINE_BREAKING) + "‹›"))
     return sf_func("COALESCE", neutralized, exp.Literal.string("n/a"))
+
+
+NEUTRALIZE_TABLE = str.maketrans(LINE_BREAKING + "<>", " " * len(LINE_BREAKING) + "‹›")
 
 
 def _concat(parts: list[exp.Expression]) -> exp.Expression:

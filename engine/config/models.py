@@ -35,6 +35,13 @@ def check_identifier(value: str, what: str) -> str:
     return value
 
 
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Environment variables the Snowflake connector / CLI or rulectl read for themselves.
+# https://docs.snowflake.com/en/developer-guide/snowflake-cli/connecting/configure-connections
+PROTECTED_ENV_PREFIXES = ("SNOWFLAKE_", "SF_", "RULECTL_")
+PROTECTED_ENV_NAMES = frozenset({"PRIVATE_KEY_PASSPHRASE", "SNOWSQL_PWD", "SNOWSQL_PRIVATE_KEY_PASSPHRASE"})
+
+
 class Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
 
@@ -51,6 +58,23 @@ class LLMSettings(Model):
     concurrency: int = Field(8, ge=1, le=256)
     timeout_seconds: float = Field(60.0, gt=0, le=600)
     retries: int = Field(2, ge=0, le=10)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _key_variable(cls, value: str) -> str:
+        """The key is sent as a bearer token to `base_url`: it must not be able to name a secret
+        that belongs to Snowflake (the connector and the Snowflake CLI read SNOWFLAKE_* and
+        PRIVATE_KEY_PASSPHRASE) or to rulectl itself (RULECTL_*)."""
+        if not ENV_NAME.match(value):
+            # the value is not echoed: it may be the key itself, pasted in by mistake
+            raise ValueError("api_key_env is not an environment variable name (letters, digits, _): name the variable that holds the key, never the key itself")
+        upper = value.upper()
+        if upper.startswith(PROTECTED_ENV_PREFIXES) or upper in PROTECTED_ENV_NAMES:
+            raise ValueError(
+                f"api_key_env `{value}` names a Snowflake or rulectl setting, which would be sent to `base_url` as the LLM key; "
+                "put the LLM key in its own variable (e.g. OPENAI_API_KEY)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _openai_needs_endpoint(self) -> "LLMSettings":

@@ -1,7 +1,9 @@
 """A local OpenAI-compatible server for tests and benchmarks (loopback only, bounded, stops itself).
 
 Behaviour per request is chosen by markers in the user prompt, so one run can mix healthy rows with
-faults: FAULT_500, FAULT_TIMEOUT, FAULT_MALFORMED, FAULT_EMPTY. `healthy = True` turns faults off.
+faults: FAULT_500, FAULT_TIMEOUT, FAULT_MALFORMED, FAULT_EMPTY, FAULT_429 (rate limited the first
+`rate_limited_times` times a prompt is sent, with `Retry-After: retry_after` unless that is None) and
+FAULT_REDIRECT (307 to another address). `healthy = True` turns faults off.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ class FakeLLM:
         self.latency = latency
         self.hang_seconds = hang_seconds
         self.healthy = False
+        self.retry_after: str | None = "2"
+        self.rate_limited_times = 1
+        self.seen: dict[str, int] = {}  # prompt → times received
         self.requests: list[dict] = []
         self.authorizations: list[str | None] = []
         self.lock = threading.Lock()
@@ -31,15 +36,22 @@ class FakeLLM:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                prompt = body["messages"][-1]["content"]
                 with fake.lock:
                     fake.requests.append(body)
                     fake.authorizations.append(self.headers.get("Authorization"))
-                prompt = body["messages"][-1]["content"]
+                    fake.seen[prompt] = fake.seen.get(prompt, 0) + 1
+                    times = fake.seen[prompt]
                 if fake.latency:
                     time.sleep(fake.latency)
-                fault = None if fake.healthy else next((f for f in ("FAULT_500", "FAULT_TIMEOUT", "FAULT_MALFORMED", "FAULT_EMPTY") if f in prompt), None)
+                fault = None if fake.healthy else next((f for f in ("FAULT_500", "FAULT_TIMEOUT", "FAULT_MALFORMED", "FAULT_EMPTY", "FAULT_429", "FAULT_REDIRECT") if f in prompt), None)
                 if fault == "FAULT_TIMEOUT":
                     time.sleep(fake.hang_seconds)
+                if fault == "FAULT_429" and times <= fake.rate_limited_times:
+                    headers = {"Retry-After": fake.retry_after} if fake.retry_after is not None else {}
+                    return self._send(429, b'{"error": "rate limited"}', headers)
+                if fault == "FAULT_REDIRECT":
+                    return self._send(307, b"", {"Location": "http://127.0.0.2:9/v1/chat/completions"})
                 if fault == "FAULT_500":
                     return self._send(500, b'{"error": "boom"}')
                 if fault == "FAULT_MALFORMED":
@@ -48,9 +60,11 @@ class FakeLLM:
                 reply = {"model": body["model"], "choices": [{"message": {"role": "assistant", "content": text}}], "usage": {"prompt_tokens": 50, "completion_tokens": 20}}
                 self._send(200, json.dumps(reply).encode())
 
-            def _send(self, status: int, payload: bytes):
+            def _send(self, status: int, payload: bytes, headers: dict[str, str] | None = None):
                 try:
                     self.send_response(status)
+                    for name, value in (headers or {}).items():
+                        self.send_header(name, value)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()

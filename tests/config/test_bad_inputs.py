@@ -69,6 +69,9 @@ CASES = [
     ("prompt variant placeholder", "prompts/account_summary.yml", None, None, "placeholder `{tier}` is not a column"),
     ("prompt max_rows zero", "prompts/account_summary.yml", None, None, "greater than or equal to 1"),
     ("prompt schedule nonsense", "prompts/account_summary.yml", None, None, "is not a task schedule"),
+    ("api key from a snowflake variable", "rulectl.yml", None, None, "api_key_env `SNOWFLAKE_PASSWORD` names a Snowflake or rulectl setting"),
+    ("api key from a rulectl variable", "rulectl.yml", None, None, "api_key_env `rulectl_home` names a Snowflake or rulectl setting"),
+    ("api key variable is a key", "rulectl.yml", None, None, "is not an environment variable name"),
 ]
 
 # Edits to the example project's own files: (case id) → (old text, new text, expected line)
@@ -90,6 +93,9 @@ EDITS = {
     "prompt variant placeholder": ("Tier: {account_tier}. Opportunities: {opportunities}.\n        Modules", "Tier: {tier}. Opportunities: {opportunities}.\n        Modules", 25),
     "prompt max_rows zero": ("max_rows: 1000", "max_rows: 0", 17),
     "prompt schedule nonsense": ("USING CRON 0 6 * * * UTC", "every morning please", 15),
+    "api key from a snowflake variable": ("llm: {provider: offline}", "llm: {provider: openai, base_url: 'http://h/v1', api_key_env: SNOWFLAKE_PASSWORD}", 9),
+    "api key from a rulectl variable": ("llm: {provider: offline}", "llm: {provider: openai, base_url: 'http://h/v1', api_key_env: rulectl_home}", 9),
+    "api key variable is a key": ("llm: {provider: offline}", "llm: {provider: openai, base_url: 'http://h/v1', api_key_env: sk-abc123}", 9),
 }
 
 

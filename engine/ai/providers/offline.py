@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from engine.ai.providers.base import Completion, CompletionRequest, Provider, estimate_tokens
+from engine.compile.prompts import neutralize
 
 LABEL = "[offline stand-in, not AI output]"
 FIELD_LINE = re.compile(r"^([a-z_][a-z0-9_]*): (.*)$")
@@ -18,7 +19,9 @@ class OfflineProvider(Provider):
     name = "offline"
 
     def complete(self, request: CompletionRequest) -> Completion:
-        fields = dict(FIELD_LINE.match(line).groups() for line in _data_lines(request.prompt) if FIELD_LINE.match(line))
+        matches = (FIELD_LINE.match(line) for line in _data_lines(request.prompt))
+        # a value is neutralised again here: a prompt built outside rulectl's SQL stays one line per field
+        fields = {m.group(1): neutralize(m.group(2)) for m in matches if m}
         name = fields.get("customer_name", "This customer")
         facts = "; ".join(f"{key.replace('_', ' ')}: {value}" for key, value in fields.items() if key != "customer_name")
         text = f"{LABEL} {name}. {facts}. Configure an LLM provider in rulectl.yml (llm: provider: openai) for real summaries."
@@ -29,4 +32,6 @@ def _data_lines(prompt: str) -> list[str]:
     start, end = prompt.find("<data>"), prompt.find("</data>")
     if start < 0 or end < 0:
         return []
-    return prompt[start + len("<data>"):end].strip().splitlines()
+    # Only "\n" separates fields (rulectl writes it between them); splitlines() would also split on
+    # VT, FF, NEL, U+2028 … inside a value and let it forge a field.
+    return prompt[start + len("<data>"):end].strip("\n").split("\n")

@@ -7,29 +7,38 @@ YAML, and never printed.
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import json
 import os
+import random
 import socket
 import threading
 import time
 import urllib.parse
+from datetime import datetime, timezone
 
 from engine.ai.providers.base import Completion, CompletionFailed, CompletionRequest, Provider, estimate_tokens
 from engine.config.models import LLMSettings
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+# A server asking for a longer pause than this gets it from the next run instead: the row stays
+# pending rather than holding a worker (and the whole refresh) for minutes.
+MAX_RETRY_AFTER_SECONDS = 30.0
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 8.0
 
 
 class OpenAIProvider(Provider):
     name = "openai"
 
-    def __init__(self, settings: LLMSettings, sleep=time.sleep):
+    def __init__(self, settings: LLMSettings, sleep=time.sleep, jitter=random.random):
         self.url = (settings.base_url or "").rstrip("/") + "/chat/completions"
         parsed = urllib.parse.urlsplit(self.url)
         self.scheme, self.host, self.port, self.path = parsed.scheme, parsed.hostname or "localhost", parsed.port, parsed.path or "/"
         self.settings = settings
         self.sleep = sleep
+        self.jitter = jitter  # a number in [0, 1); tests pass a fixed one
         # one keep-alive connection per worker thread: no TCP handshake per row
         self.local = threading.local()
 
@@ -42,17 +51,24 @@ class OpenAIProvider(Provider):
             "messages": [{"role": "system", "content": request.system}, {"role": "user", "content": request.prompt}],
             **{k: v for k, v in request.options.items() if k in ("temperature", "top_p", "max_tokens")},
         }
-        last_error = "no attempt made"
+        last: _Retryable | None = None
         for attempt in range(self.settings.retries + 1):
-            if attempt:
-                self.sleep(min(8.0, 0.25 * 2 ** (attempt - 1)))
+            if last is not None:
+                self.sleep(self._pause(attempt, last))
             try:
                 return self._parse(self._post(body), body["model"], request)
             except _Retryable as error:
-                last_error = str(error)
-            except CompletionFailed:
-                raise
-        raise CompletionFailed(f"gave up after {self.settings.retries + 1} attempts: {last_error}")
+                last = error
+        raise CompletionFailed(f"gave up after {self.settings.retries + 1} attempts: {last}")
+
+    def _pause(self, attempt: int, error: "_Retryable") -> float:
+        """The server's Retry-After when it sent one, else exponential backoff with jitter (half
+        fixed, half random, so parallel workers hit by the same 429 do not retry in lockstep).
+        https://www.rfc-editor.org/rfc/rfc9110#field.retry-after"""
+        if error.retry_after is not None:
+            return error.retry_after
+        ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+        return ceiling / 2 + self.jitter() * ceiling / 2
 
     def _connection(self) -> http.client.HTTPConnection:
         connection = getattr(self.local, "connection", None)
@@ -85,7 +101,10 @@ class OpenAIProvider(Provider):
             self._drop_connection()  # a broken or timed-out connection is not reused
             raise _Retryable(f"{type(error).__name__}: {error}") from None
         if response.status in RETRYABLE_STATUS:
-            raise _Retryable(f"HTTP {response.status}")
+            raise _Retryable(f"HTTP {response.status}", retry_after_seconds(response.getheader("Retry-After")))
+        if 300 <= response.status < 400:
+            # http.client never follows redirects, and rulectl will not: the key goes to base_url only.
+            raise CompletionFailed(f"HTTP {response.status} from {self.url}: redirects are not followed (the API key is sent only to base_url); set base_url to the final address")
         if response.status >= 400:
             raise CompletionFailed(f"HTTP {response.status} from {self.url}")
         return payload
@@ -107,5 +126,31 @@ class OpenAIProvider(Provider):
         )
 
 
+def retry_after_seconds(header: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds to wait: delay-seconds or an HTTP date; None when absent or unreadable.
+
+    A wait longer than MAX_RETRY_AFTER_SECONDS raises CompletionFailed: the row stays pending.
+    https://www.rfc-editor.org/rfc/rfc9110#field.retry-after
+    """
+    if not header or not header.strip():
+        return None
+    text = header.strip()
+    if text.isdigit():
+        seconds = float(text)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+    if seconds > MAX_RETRY_AFTER_SECONDS:
+        raise CompletionFailed(f"rate limited: the server asks to wait {seconds:.0f} s (Retry-After), more than rulectl waits ({MAX_RETRY_AFTER_SECONDS:.0f} s); the row stays pending for the next run")
+    return seconds
+
+
 class _Retryable(Exception):
-    pass
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
