@@ -50,7 +50,7 @@ app = typer.Typer(
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-ProjectOption = typer.Option(Path("."), "--project", "-p", help="Project directory (holds rulectl.yml).", file_okay=False)
+ProjectOption = typer.Option(None, "--project", "-p", help="Project directory (holds rulectl.yml); default: the nearest one from here upwards.", file_okay=False)
 TargetOption = typer.Option(None, "--target", "-t", help="Target from rulectl.yml (default: default_target).")
 
 
@@ -77,14 +77,14 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def _load(project: Path):
-    from engine.config.loader import load_project
+def _load(project: Path | None):
+    from engine.config.loader import find_project, load_project
 
-    return load_project(project.resolve())
+    return load_project(find_project(project))
 
 
 @app.command()
-def validate(project: Path = ProjectOption) -> None:
+def validate(project: Optional[Path] = ProjectOption) -> None:
     """Load and check every YAML file offline; exit 1 with file:line messages on error."""
     with user_errors():
         loaded = _load(project)
@@ -96,7 +96,7 @@ def validate(project: Path = ProjectOption) -> None:
 
 @app.command()
 def compile(
-    project: Path = ProjectOption,
+    project: Optional[Path] = ProjectOption,
     target: Optional[str] = TargetOption,
     output: Optional[Path] = typer.Option(None, "--out", "-o", help="Write one .sql file per object under this directory."),
 ) -> None:
@@ -118,18 +118,21 @@ def compile(
 
 
 @app.command()
-def load(project: Path = ProjectOption, target: Optional[str] = TargetOption) -> None:
+def load(project: Optional[Path] = ProjectOption, target: Optional[str] = TargetOption) -> None:
     """Load the sample CSVs into the source tables of a local (DuckDB) target."""
     from engine import workflow
 
     with user_errors():
-        for table in workflow.load_sample_data(_load(project), target):
+        loaded = _load(project)
+        for table in workflow.load_sample_data(loaded, target):
             out.print(f"loaded {table.rows:>8,} rows into {table.table} (source {table.source})")
+        for name in (n for n, s in loaded.config.sources.items() if not s.sample):
+            out.print(f"skipped source {name}: it has no `sample:` CSV in rulectl.yml", markup=False)
 
 
 @app.command()
 def plan(
-    project: Path = ProjectOption,
+    project: Optional[Path] = ProjectOption,
     target: Optional[str] = TargetOption,
     output: Optional[Path] = typer.Option(None, "--out", help="Save the plan (JSON) for `rulectl apply PLAN`."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
@@ -165,7 +168,7 @@ def plan(
 @app.command()
 def apply(
     plan_file: Optional[Path] = typer.Argument(None, help="A plan saved with `rulectl plan --out`."),
-    project: Path = ProjectOption,
+    project: Optional[Path] = ProjectOption,
     target: Optional[str] = TargetOption,
     yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking."),
     allow_destructive: bool = typer.Option(False, "--allow-destructive", help="Allow dropping or recreating tables that hold data."),
@@ -203,7 +206,7 @@ def apply(
 
 @app.command()
 def lint(
-    project: Path = ProjectOption,
+    project: Optional[Path] = ProjectOption,
     target: Optional[str] = typer.Option(None, "--target", "-t", help="Also check the rules against this target's customers."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 when there are warnings."),
     max_share: float = typer.Option(0.5, "--max-share", min=0.0, max=1.0, help="With --target: warn when one segment holds more than this share of the customers."),
@@ -234,19 +237,19 @@ def print_findings(findings) -> None:
 
 
 @app.command()
-def unlock(project: Path = ProjectOption, target: Optional[str] = TargetOption) -> None:
+def unlock(project: Optional[Path] = ProjectOption, target: Optional[str] = TargetOption) -> None:
     """Release the apply lock left behind by an apply that died."""
     from engine import workflow
 
     with user_errors():
-        workflow.unlock(_load(project), target)
-        out.print("apply lock released")
+        holder = workflow.unlock(_load(project), target)
+        out.print(f"apply lock released (it was {holder})" if holder else "no apply lock is held on this target; nothing to release")
 
 
 @app.command()
 def run(
     prompts: list[str] = typer.Argument(None, help="Prompt names (default: every prompt)."),
-    project: Path = ProjectOption,
+    project: Optional[Path] = ProjectOption,
     target: Optional[str] = TargetOption,
     allow_failures: bool = typer.Option(False, "--allow-failures", help="Exit 0 even when some model calls failed."),
 ) -> None:
@@ -302,7 +305,7 @@ def _print_run_results(results) -> None:
 
 @app.command()
 def scheduler(
-    project: Path = ProjectOption,
+    project: Optional[Path] = ProjectOption,
     target: Optional[str] = TargetOption,
     once: bool = typer.Option(False, "--once", help="Run the tasks that are due now, then exit."),
     interval: int = typer.Option(60, "--interval", min=5, help="Seconds between checks."),
@@ -327,7 +330,7 @@ def scheduler(
 
 @app.command()
 def insights(
-    project: Path = ProjectOption,
+    project: Optional[Path] = ProjectOption,
     target: Optional[str] = TargetOption,
     prompt: Optional[str] = typer.Option(None, "--prompt", help="Prompt name (default: the first)."),
     segment: Optional[str] = typer.Option(None, "--segment", help="Only customers in this segment."),
@@ -376,7 +379,7 @@ app.add_typer(experiment_app, name="experiment")
 @experiment_app.command("report")
 def experiment_report(
     prompt: str = typer.Argument(..., help="Prompt name."),
-    project: Path = ProjectOption,
+    project: Optional[Path] = ProjectOption,
     target: Optional[str] = TargetOption,
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
@@ -413,7 +416,7 @@ def experiment_report(
 
 
 @app.command()
-def demo(project: Path = ProjectOption, customers: int = typer.Option(3, "--show", help="How many customers' insights to print.")) -> None:
+def demo(project: Optional[Path] = ProjectOption, customers: int = typer.Option(3, "--show", help="How many customers' insights to print.")) -> None:
     """The main job on the local target: load samples → apply → segment summary → AI refresh → insights."""
     from engine import workflow
 

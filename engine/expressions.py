@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from dataclasses import dataclass
 
 import sqlglot
@@ -82,7 +83,7 @@ def parse_expression(text: str) -> ParsedExpression:
     try:
         statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
     except (ParseError, TokenError) as error:
-        raise ExpressionError(f"not valid SQL: {_first_error(error)}") from None
+        raise ExpressionError(_number_hint(text) or f"not valid SQL: {_first_error(error)}") from None
     if len(statements) != 1:
         raise ExpressionError("write a single expression; `;` and multiple statements are not allowed")
     tree = statements[0]
@@ -91,6 +92,13 @@ def parse_expression(text: str) -> ParsedExpression:
     for node in tree.walk():
         if isinstance(node, exp.Star) and isinstance(node.parent, exp.Count):
             continue  # COUNT(*) is an ordinary aggregate
+        if isinstance(node, (exp.Parameter, exp.Alias)):
+            # `$150000` reads as a session parameter and `100k` as `100 AS k`: both are numbers meant
+            hint = _number_hint(text)
+            if hint:
+                raise ExpressionError(hint)
+        if isinstance(node, exp.Alias):
+            raise ExpressionError(f"`{node.sql(dialect=DIALECT)}` names a result column; a rule expression needs no `AS` name")
         for kind, what in _FORBIDDEN_INSIDE.items():
             if isinstance(node, kind):
                 raise ExpressionError(f"{what} is not allowed in a rule expression")
@@ -109,11 +117,32 @@ def _check_names(node: exp.Expression) -> None:
         if node.table:
             raise ExpressionError(f"write `{node.name}` without the `{node.table}.` prefix; rulectl decides which table it comes from")
         if node.this.args.get("quoted"):
-            raise ExpressionError(f'write `{node.name}` without double quotes')
+            # In SQL double quotes name a column; analysts usually mean a text value.
+            raise ExpressionError(f"\"{node.name}\" in double quotes is a column name in SQL; write a text value in single quotes: '{node.name}' (or a column without quotes: {node.name})")
     if isinstance(node, exp.Dot):
         raise ExpressionError("qualified names (a.b.c) are not allowed; use plain column and metric names")
     if isinstance(node, exp.Anonymous) and "$" in node.name:
         raise ExpressionError(f"the system function `{node.name}` is not allowed in a rule expression")
+
+
+_QUOTED_TEXT = re.compile(r"'(?:[^']|'')*'")
+_NUMBER_MISTAKES = (
+    (re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*([kKmMbB])\b"), lambda m: float(m[1]) * {"k": 1e3, "m": 1e6, "b": 1e9}[m[2].lower()]),
+    (re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+(?:\.\d+)?)(?![\d,])"), lambda m: float(m[1].replace(",", ""))),
+    (re.compile(r"\$\s*(\d[\d,]*(?:\.\d+)?)"), lambda m: float(m[1].replace(",", ""))),
+)
+
+
+def _number_hint(text: str) -> str | None:
+    """How to write a number, when `text` holds one written the way people write them in prose."""
+    outside_quotes = _QUOTED_TEXT.sub(lambda m: " " * len(m[0]), text)
+    for pattern, value in _NUMBER_MISTAKES:
+        found = pattern.search(outside_quotes)
+        if found:
+            number = value(found)
+            plain = str(int(number)) if number == int(number) else repr(number)
+            return f"`{found[0].strip()}` is not a SQL number; write numbers as plain digits without units, commas or currency signs: {plain}"
+    return None
 
 
 def _first_error(error: Exception) -> str:

@@ -34,6 +34,8 @@ def load_samples(loaded: LoadedProject, backend: Backend) -> list[LoadedTable]:
 
 
 def _load_all(loaded: LoadedProject, backend: Backend) -> list[LoadedTable]:
+    if not any(source.sample for source in loaded.config.sources.values()):
+        raise RulectlError("no source has a `sample:` CSV to load; add e.g. `sample: data/customer.csv` to a source in rulectl.yml")
     results = []
     for name, source in loaded.config.sources.items():
         if not source.sample:
@@ -65,7 +67,20 @@ def _load_all(loaded: LoadedProject, backend: Backend) -> list[LoadedTable]:
         try:
             backend.execute(exp.insert(select, target))
         except Exception as error:  # the engine's own message names the bad value
-            raise RulectlError(f"{source.sample}: cannot load into {source.table}: {str(error).splitlines()[0]}") from None
+            raise RulectlError(f"{source.sample}: cannot load into {source.table}: {_csv_hint(csv_path) or str(error).splitlines()[0]}") from None
         count = backend.query(exp.select(exp.func("COUNT", exp.Star())).from_(target.copy()))[0][0]
         results.append(LoadedTable(name, source.table, count))
     return results
+
+
+def _csv_hint(csv_path) -> str | None:
+    """What is wrong with a CSV the engine could not read, where rulectl can tell (DuckDB's sniffer
+    only says it could not detect the dialect)."""
+    with open(csv_path, "rb") as handle:
+        data = handle.read(1 << 20)
+    windows, unix = data.count(b"\r\n"), data.count(b"\n") - data.count(b"\r\n")
+    if windows and unix:
+        kinds = [b"\r\n" if line.endswith(b"\r") else b"\n" for line in data.split(b"\n")[:-1]]
+        line = next(i + 1 for i, kind in enumerate(kinds) if kind != kinds[0])
+        return f"the file mixes Windows (CRLF) and Unix (LF) line endings (from line {line}); save it with one kind of line ending"
+    return None

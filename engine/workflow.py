@@ -71,9 +71,13 @@ def apply(
             backend.release_lock()
 
 
-def unlock(loaded: LoadedProject, target: str | None = None) -> None:
+def unlock(loaded: LoadedProject, target: str | None = None) -> str | None:
+    """Release the apply lock; returns who held it, or None when nothing was held."""
     with connected(loaded, target_name(loaded, target)) as backend:
-        backend.release_lock()
+        holder = backend.held_lock()
+        if holder is not None:
+            backend.release_lock()
+        return holder
 
 
 def load_plan_file(path: Path) -> Plan:
@@ -87,6 +91,10 @@ def load_plan_file(path: Path) -> Plan:
 
 def run_refreshes(loaded: LoadedProject, target: str | None, prompts: list[str], on_start=lambda task, total: None, on_row=lambda ok: None):
     """Run the deployed refresh tasks now: locally through the provider, on Snowflake by EXECUTE TASK."""
+    from engine.ai.report import find_prompt
+
+    for prompt in prompts:  # a prompt that does not exist is a typo, not a missing deployment
+        find_prompt(loaded, prompt)
     name = target_name(loaded, target)
     settings = loaded.config.targets[name]
     with connected(loaded, name) as backend:

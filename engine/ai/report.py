@@ -13,7 +13,7 @@ from engine.compile.objects import table
 from engine.compile.prompts import compile_prompt
 from engine.compile.segments import SEGMENTS_VIEW
 from engine.config.project import LoadedProject
-from engine.config.project import input_view_columns
+from engine.config.project import input_view_columns, segment_labels
 from engine.errors import did_you_mean
 from engine.errors import RulectlError
 from engine.expressions import sf_func
@@ -44,6 +44,17 @@ def find_prompt(loaded: LoadedProject, name: str | None):
     raise RulectlError(f"unknown prompt `{name}`{did_you_mean(name, names)} (prompts: {', '.join(names) or 'none'})")
 
 
+def known_segment(loaded: LoadedProject, segment: str) -> str:
+    """`segment` as the project spells it; an unknown label is an error, not an empty answer."""
+    labels = segment_labels(loaded)
+    if segment in labels:
+        return segment
+    same_but_case = [label for label in labels if label.lower() == segment.lower()]
+    if same_but_case:
+        raise RulectlError(f"no segment is called `{segment}`; labels are case-sensitive: write --segment '{same_but_case[0]}'")
+    raise RulectlError(f"no segment is called `{segment}`{did_you_mean(segment, labels)} (segments: {', '.join(labels) or 'none'})")
+
+
 def insights(loaded: LoadedProject, backend: Backend, prompt: str | None = None, segment: str | None = None, customer: str | None = None, limit: int = 5) -> list[Insight]:
     compiled = compile_prompt(loaded, find_prompt(loaded, prompt))
     key = compiled.key
@@ -59,7 +70,7 @@ def insights(loaded: LoadedProject, backend: Backend, prompt: str | None = None,
     ).from_(exp.alias_(table(compiled.output_table), "o", table=True))
     query = query.join(exp.alias_(table(f"{loaded.config.schemas.analytics}.{SEGMENTS_VIEW}"), "s", table=True), on=exp.column(key, table="s").eq(exp.column(key, table="o")), join_type="left")
     if segment:
-        label = exp.Literal.string(segment)
+        label = exp.Literal.string(known_segment(loaded, segment))
         matches = [exp.column(t, table="s").eq(label.copy()) for t in tiers]
         matches += [
             exp.ArrayContains(this=exp.column(name, table="s"), expression=exp.cast(label.copy(), "VARIANT"))

@@ -248,5 +248,13 @@ class Backend(ABC):
         except Exception:
             return "lock held"
 
+    def held_lock(self) -> str | None:
+        """Who holds the apply lock ("held by … since …"), or None when no apply holds it."""
+        try:
+            rows = self.query(f"SELECT holder, since FROM {LOCK_TABLE}")
+        except Exception:
+            return None  # no lock table: nobody holds the lock
+        return f"held by {rows[0][0]} since {rows[0][1]}" if rows else "held"
+
     def release_lock(self) -> None:
         self.execute(f"DROP TABLE IF EXISTS {LOCK_TABLE}")

@@ -11,17 +11,35 @@ from engine.config.models import Metric, Project, Prompt, RulesFile, Segmentatio
 from engine.config.project import Located, LoadedProject
 from engine.config.semantics import check_project
 from engine.config.yaml_lines import LocatedDocument, YamlProblem, load_located
-from engine.errors import ConfigErrors, Problem, did_you_mean
+from engine.errors import ConfigErrors, Problem, RulectlError, did_you_mean
 
 PROJECT_FILE = "rulectl.yml"
 SECRET_LIKE_KEYS = frozenset({"password", "private_key", "private_key_file_pwd", "token", "api_key", "secret", "passphrase"})
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
-__all__ = ["Located", "LoadedProject", "load_project"]
+__all__ = ["Located", "LoadedProject", "find_project", "load_project"]
+
+
+def find_project(start: Path | None = None) -> Path:
+    """The project directory: `start` itself when given (--project), else the nearest directory
+    holding rulectl.yml from the current one upwards, the way git and dbt find theirs."""
+    if start is not None:
+        return start.resolve()
+    here = Path.cwd().resolve()
+    for directory in (here, *here.parents):
+        if (directory / PROJECT_FILE).is_file():
+            return directory
+    raise RulectlError(
+        f"no {PROJECT_FILE} in {here} or any directory above it; run rulectl inside a project, "
+        f"pass --project DIR, or create one with `rulectl init`"
+    )
 
 
 def load_project(root: Path) -> LoadedProject:
     """Load and validate the whole project at `root`; raise ConfigErrors listing every problem."""
+    if not (root / PROJECT_FILE).is_file():
+        # No line number: there is no file to point into.
+        raise RulectlError(f"no {PROJECT_FILE} in {root}; pass --project with the directory that holds {PROJECT_FILE} (or create one with `rulectl init`)")
     problems: list[Problem] = []
     project_doc = _read(root / PROJECT_FILE, root, problems)
     project = _validate(project_doc, Project, (), problems) if project_doc else None

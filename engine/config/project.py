@@ -79,3 +79,13 @@ def display_name_column(loaded: LoadedProject) -> str:
 
 def entity_key(loaded: LoadedProject) -> str:
     return (loaded.config.sources[spine_name(loaded)].key or "").lower()
+
+
+def segment_labels(loaded: LoadedProject) -> list[str]:
+    """Every label a customer can get, in declaration order (rules, then defaults)."""
+    labels: dict[str, None] = {}
+    for located in loaded.segmentations:
+        labels.update({rule.segment: None for rule in located.item.rules})
+        if located.item.default is not None:
+            labels[located.item.default] = None
+    return list(labels)

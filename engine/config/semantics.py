@@ -159,6 +159,7 @@ def _check_segmentations(loaded: LoadedProject) -> list[Problem]:
     problems: list[Problem] = []
     known = spine_columns(loaded) + [m.item.name.lower() for m in loaded.metrics]
     seen: dict[str, Located[Segmentation]] = {}
+    segmentations = {located.item.name.lower(): located.item for located in loaded.segmentations}
     for located in loaded.segmentations:
         seg = located.item
         name = seg.name.lower()
@@ -178,9 +179,22 @@ def _check_segmentations(loaded: LoadedProject) -> list[Problem]:
             if when.has_aggregate:
                 problems.append(located.problem("`when` compares metrics per customer; it cannot contain an aggregate (define a metric instead)", "rules", index, "when"))
             for used in when.column_names:
-                if used not in known:
+                if used in segmentations:
+                    problems.append(located.problem(f"`when`: `{used}` is a segmentation, and rules read metrics and customer columns only; {_repeat_condition_hint(segmentations[used], when)}", "rules", index, "when"))
+                elif used not in known:
                     problems.append(located.problem(f"`when`: `{used}` is not a metric or customer column{did_you_mean(used, known)}", "rules", index, "when"))
     return problems
+
+
+def _repeat_condition_hint(other: Segmentation, when: ParsedExpression) -> str:
+    """The fix for a rule that reads another segmentation: repeat the condition of the label it means."""
+    from sqlglot import exp
+
+    mentioned = {node.name.lower() for node in when.tree.find_all(exp.Literal) if node.is_string}
+    rule = next((r for r in other.rules if r.segment.lower() in mentioned), None)
+    if rule is not None:
+        return f"repeat the condition of `{rule.segment}` instead: {rule.when}"
+    return f"repeat the condition of the segment you mean instead (its `when:` in `{other.name}`)"
 
 
 def _check_prompts(loaded: LoadedProject) -> list[Problem]:
@@ -244,6 +258,11 @@ def check_schedule(schedule: str) -> str | None:
     if not cron:
         return f"`{schedule}` is not a task schedule; write `USING CRON 0 6 * * * UTC` or `60 MINUTE`"
     expression, zone = cron.groups()
+    whole = f"{expression} {zone}"
+    if len(whole.split()) == 5 and croniter.is_valid(whole):
+        # Snowflake requires the time zone after the five fields:
+        # https://docs.snowflake.com/en/sql-reference/sql/create-task (SCHEDULE = 'USING CRON expr time_zone')
+        return f"`USING CRON {whole}` needs a time zone after the five cron fields; write `USING CRON {whole} UTC` (or e.g. America/Chicago)"
     if len(expression.split()) != 5 or not croniter.is_valid(expression):
         return f"`{expression}` is not a valid cron expression (five fields: minute hour day-of-month month day-of-week)"
     try:

@@ -52,6 +52,15 @@ CASES = [
     ("top level scalar", "rules/metrics.yml", "just some words\n", 1, "must be a mapping"),
     ("duplicate key", "rules/metrics.yml", "metrics:\n  - name: a\n    name: b\n    source: products\n    expr: SUM(arr)\n", 3, "duplicate key `name`"),
     ("filter on the customer source", "rules/metrics.yml", "metrics:\n  - name: a\n    source: customer\n    expr: population\n    filter: state = 'IL'\n", 5, "write the condition into `expr`"),
+    # issue 13 "messages that point the wrong way": each says what is wrong and the fix that works
+    ("text value in double quotes", "rules/metrics.yml", METRICS_HEAD + '    filter: status = "active"\n', 5, """`filter`: "active" in double quotes is a column name in SQL; write a text value in single quotes: 'active' (or a column without quotes: active)"""),
+    ("number with k", "rules/segments.yml", "segmentations:\n  - name: tier\n    rules:\n      - segment: Big\n        when: total_arr >= 100k AND total_arr > 0\n", 5, "`when`: `100k` is not a SQL number; write numbers as plain digits without units, commas or currency signs: 100000"),
+    ("number with k alone", "rules/segments.yml", "segmentations:\n  - name: tier\n    rules:\n      - segment: Big\n        when: total_arr >= 100k\n", 5, "`when`: `100k` is not a SQL number; write numbers as plain digits without units, commas or currency signs: 100000"),
+    ("number with commas", "rules/segments.yml", "segmentations:\n  - name: tier\n    rules:\n      - segment: Big\n        when: total_arr >= 100,000\n", 5, "`when`: `100,000` is not a SQL number; write numbers as plain digits without units, commas or currency signs: 100000"),
+    ("number with a currency sign", "rules/segments.yml", "segmentations:\n  - name: tier\n    rules:\n      - segment: Big\n        when: total_arr >= $150000\n", 5, "`when`: `$150000` is not a SQL number; write numbers as plain digits without units, commas or currency signs: 150000"),
+    ("alias in an expression", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: SUM(arr) AS total\n", 4, "`expr`: `SUM(arr) AS total` names a result column; a rule expression needs no `AS` name"),
+    ("rule reads another segmentation", "rules/segments.yml", "segmentations:\n  - name: tier\n    rules:\n      - {segment: Big, when: total_arr >= 150000}\n  - name: focus\n    rules:\n      - segment: Key\n        when: tier = 'Big' AND module_count >= 2\n", 8, "`when`: `tier` is a segmentation, and rules read metrics and customer columns only; repeat the condition of `Big` instead: total_arr >= 150000"),
+    ("cron without a time zone", "prompts/account_summary.yml", None, None, "`schedule`: `USING CRON 0 7 * * MON` needs a time zone after the five cron fields; write `USING CRON 0 7 * * MON UTC` (or e.g. America/Chicago)"),
     ("project name with a colon", "rulectl.yml", None, None, "should match pattern"),
     ("entity is not a key-grain source", "rulectl.yml", None, None, "entity `products` must be a source with `key:`"),
     ("source without grain", "rulectl.yml", None, None, "exactly one of `key:`"),
@@ -96,6 +105,7 @@ EDITS = {
     "api key from a snowflake variable": ("llm: {provider: offline}", "llm: {provider: openai, base_url: 'http://h/v1', api_key_env: SNOWFLAKE_PASSWORD}", 9),
     "api key from a rulectl variable": ("llm: {provider: offline}", "llm: {provider: openai, base_url: 'http://h/v1', api_key_env: rulectl_home}", 9),
     "api key variable is a key": ("llm: {provider: offline}", "llm: {provider: openai, base_url: 'http://h/v1', api_key_env: sk-abc123}", 9),
+    "cron without a time zone": ("USING CRON 0 6 * * * UTC", "USING CRON 0 7 * * MON", 15),
 }
 
 
