@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import sqlglot
-
 from engine.backends.base import owner_tag
 from engine.backends.registry import date_columns, target_name
 from engine.compile.objects import DesiredObject
@@ -40,11 +38,7 @@ def _snowflake_ddl(ddl, obj: DesiredObject, comment: str) -> str:
     elif obj.kind == "table":
         statement = ddl.table_statements(obj, comment)[0]
     elif obj.kind == "task":
-        create = ddl.task_statements(obj, comment, exists=False)[0]
-        head, _, _ = create.partition(" AS ")
-        return f"{head} AS\n{obj.sql(pretty=True)}"
+        statement = ddl.task_create(obj, comment)
     else:
         statement = obj.statement
-    if isinstance(statement, str):
-        statement = sqlglot.parse_one(statement, read="snowflake")
-    return statement.sql(dialect="snowflake", pretty=True)
+    return ddl.to_sql(statement, pretty=True)

@@ -6,30 +6,26 @@ when it never ran, or when its schedule's next time after the last run has passe
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
 from engine.ai.runner import LocalTask
-
-EVERY = re.compile(r"^\s*(\d+)\s+(MINUTE|MINUTES|HOUR|HOURS)\s*$", re.IGNORECASE)
-CRON = re.compile(r"^\s*USING\s+CRON\s+(.+?)\s+(\S+)\s*$", re.IGNORECASE)
+from engine.config.schedules import cron_of, interval_of
 
 
 def next_run_after(schedule: str, last: datetime) -> datetime:
     """When a task with `schedule` that last ran at `last` (UTC) is next due, in UTC."""
-    every = EVERY.match(schedule)
-    if every:
-        amount = int(every.group(1))
-        return last + (timedelta(hours=amount) if every.group(2).upper().startswith("HOUR") else timedelta(minutes=amount))
-    cron = CRON.match(schedule)
-    if not cron:
+    interval = interval_of(schedule)
+    if interval is not None:
+        return last + interval
+    cron = cron_of(schedule)
+    if cron is None:
         raise ValueError(f"unsupported schedule {schedule!r}")
-    zone = ZoneInfo(cron.group(2))
-    local_last = last.astimezone(zone)
-    return croniter(cron.group(1), local_last).get_next(datetime).astimezone(timezone.utc)
+    expression, zone = cron
+    local_last = last.astimezone(ZoneInfo(zone))
+    return croniter(expression, local_last).get_next(datetime).astimezone(timezone.utc)
 
 
 def due_tasks(tasks: list[LocalTask], now: datetime) -> list[LocalTask]:

@@ -128,8 +128,8 @@ class Backend(ABC):
 
     # ------------------------------------------------------------ running SQL
 
-    def to_sql(self, tree: exp.Expression) -> str:
-        return tree.sql(dialect=self.dialect)
+    def to_sql(self, tree: exp.Expression, pretty: bool = False) -> str:
+        return tree.sql(dialect=self.dialect, pretty=pretty)
 
     def execute(self, statement: exp.Expression | str) -> None:
         self.query(statement)
@@ -191,6 +191,10 @@ class Backend(ABC):
     def task_statements(self, obj: DesiredObject, comment: str, exists: bool) -> list[exp.Expression | str]:
         """Snowflake tasks: implemented by SnowflakeBackend (suspend root, replace, resume)."""
         raise NotImplementedError
+
+    def task_compute_notes(self, desired: Sequence[DesiredObject]) -> list[str]:
+        """Plan notes saying where refresh tasks run, for engines that offer a choice (none here)."""
+        return []
 
     def drop_statements(self, kind: str, qualified_name: str) -> list[exp.Expression | str]:
         return [exp.Drop(tables=[table(qualified_name)], kind=kind.upper(), exists=True)]

@@ -50,8 +50,8 @@ class DuckDBBackend(Backend):
                 raise RulectlError(f"{self.path} is in use by another rulectl process (another apply or run?); wait for it to finish and try again") from None
             raise RulectlError(f"cannot open the local database {self.path}: {error}") from None
 
-    def to_sql(self, tree: exp.Expression) -> str:
-        return render_duckdb(tree, self.context)
+    def to_sql(self, tree: exp.Expression, pretty: bool = False) -> str:
+        return render_duckdb(tree, self.context, pretty=pretty)
 
     def _run(self, sql: str) -> list[tuple[Any, ...]]:
         result = self.connection.execute(sql)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlglot import exp
 
 from engine.backends.base import STATE_SCHEMA, Backend, DeployedObject, DeployedState, ManagedRecord
-from engine.compile.objects import DesiredObject
+from engine.compile.objects import DesiredObject, table
 from engine.compile.prompts import schedule_literal
 from engine.config.project import LoadedProject
 from engine.errors import RulectlError
@@ -26,6 +26,7 @@ class SnowflakeBackend(Backend):
         super().__init__()
         self.connection = connection
         self.database = database.upper()
+        self._connection_warehouse: str | None = None  # asked on first use
 
     @classmethod
     def from_target(cls, loaded: LoadedProject, target: str) -> "SnowflakeBackend":
@@ -132,29 +133,91 @@ class SnowflakeBackend(Backend):
     # ------------------------------------------------------------ tasks
 
     def task_statements(self, obj: DesiredObject, comment: str, exists: bool) -> list[exp.Expression | str]:
-        """Suspend the task before changing it, replace it, resume it if it is declared started.
+        """Suspend → alter in place → resume (when declared started); a new task is created suspended.
 
+        CREATE OR REPLACE TASK would make a new object and drop the grants other roles hold on it
+        (CREATE TASK has no COPY GRANTS), so an existing task is changed with CREATE OR ALTER TASK,
+        which keeps the object, its grants and its run history.
+        https://docs.snowflake.com/en/sql-reference/sql/create-task (CREATE OR ALTER TASK)
         rulectl's refresh tasks are standalone roots (no predecessors), so "suspend the root first,
-        resume children first" reduces to suspend → replace → resume.
+        resume children first" reduces to suspend → alter → resume.
         https://docs.snowflake.com/en/user-guide/tasks-graphs (a root must be suspended to change its graph)
         """
-        options = dict(obj.options)
         name = obj.qualified_name
-        clauses = []
-        if options.get("warehouse"):
-            clauses.append(f"WAREHOUSE = {exp.to_identifier(options['warehouse']).sql('snowflake')}")
-        clauses.append(f"SCHEDULE = {schedule_literal(options.get('schedule', '')).sql('snowflake')}")
-        clauses.append(f"COMMENT = {exp.Literal.string(comment).sql('snowflake')}")
-        create = f"CREATE OR REPLACE TASK {name} {' '.join(clauses)} AS {obj.statement.sql(dialect='snowflake')}"
-        statements: list[exp.Expression | str] = [f"ALTER TASK IF EXISTS {name} SUSPEND"] if exists else []
-        statements.append(create)
-        if options.get("state", "started") == "started":
-            statements.append(f"ALTER TASK {name} RESUME")
+        statements: list[exp.Expression | str] = [task_command("ALTER", name, "SUSPEND", if_exists=True)] if exists else []
+        statements.append(self.task_create(obj, comment, or_alter=exists))
+        if dict(obj.options).get("state", "started") == "started":
+            statements.append(task_command("ALTER", name, "RESUME"))
         return statements
+
+    def task_create(self, obj: DesiredObject, comment: str, or_alter: bool = False) -> exp.Create:
+        """CREATE [OR ALTER] TASK … AS <the MERGE>, as one AST rendered by `to_sql`.
+
+        sqlglot's Create has no OR ALTER modifier; the kind carries it (rendered as written)."""
+        options = dict(obj.options)
+        properties: list[exp.Expression] = []
+        warehouse = self.task_warehouse(options)
+        if warehouse is not None:
+            properties.append(exp.Property(this=exp.var("WAREHOUSE"), value=warehouse))
+        properties.append(exp.Property(this=exp.var("SCHEDULE"), value=schedule_literal(options.get("schedule", ""))))
+        properties.append(exp.Property(this=exp.var("COMMENT"), value=exp.Literal.string(comment)))
+        return exp.Create(
+            this=table(obj.qualified_name),
+            kind="OR ALTER TASK" if or_alter else "TASK",
+            properties=exp.Properties(expressions=properties),
+            expression=obj.statement.copy(),
+        )
+
+    def task_warehouse(self, options: dict[str, str]) -> exp.Expression | None:
+        """The WAREHOUSE a task names: the target's, else the connection's; None for serverless.
+
+        A task without WAREHOUSE is serverless: billed as serverless compute and only allowed with
+        the EXECUTE MANAGED TASK privilege, so rulectl omits it only when the target asks for it.
+        https://docs.snowflake.com/en/sql-reference/sql/create-task (WAREHOUSE: "If you omit this
+        parameter, the task uses serverless compute")
+        """
+        if options.get("compute") == "serverless":
+            return None
+        if options.get("warehouse"):
+            return exp.to_identifier(options["warehouse"])
+        if self.connection is None:  # offline (`rulectl compile`): apply fills in the session's warehouse
+            return exp.var("<the connection's warehouse>")
+        current = self.connection_warehouse()
+        if not current:
+            raise RulectlError(
+                "refresh tasks need a warehouse, but the target names none and the connection has no default warehouse; "
+                "set `warehouse:` on the target in rulectl.yml (or `serverless_tasks: true` for serverless tasks)"
+            )
+        return exp.to_identifier(current.upper())
+
+    def connection_warehouse(self) -> str | None:
+        """The session's current warehouse, i.e. what the connection resolved (asked once)."""
+        if self._connection_warehouse is None:
+            rows = self.query(exp.select(exp.func("CURRENT_WAREHOUSE")))
+            self._connection_warehouse = (rows[0][0] if rows and rows[0] else None) or ""
+        return self._connection_warehouse or None
+
+    def task_compute_notes(self, desired: Sequence[DesiredObject]) -> list[str]:
+        """Where the refresh tasks run, for the plan (warehouse named, the connection's, or serverless)."""
+        notes: dict[str, None] = {}
+        for obj in (o for o in desired if o.kind == "task"):
+            options = dict(obj.options)
+            if options.get("compute") == "serverless":
+                notes["refresh tasks run serverless (`serverless_tasks: true`): billed as serverless compute; the role needs EXECUTE MANAGED TASK"] = None
+            elif options.get("warehouse"):
+                notes[f"refresh tasks run on warehouse {options['warehouse']} (the target's `warehouse:`)"] = None
+            else:
+                current = self.connection_warehouse()
+                notes[
+                    f"refresh tasks run on the connection's warehouse {current} (the target names none)"
+                    if current
+                    else "refresh tasks have no warehouse: the target names none and the connection has none; apply will stop. Set `warehouse:` (or `serverless_tasks: true`)"
+                ] = None
+        return list(notes)
 
     def drop_statements(self, kind: str, qualified_name: str) -> list[exp.Expression | str]:
         if kind == "task":
-            return [f"DROP TASK IF EXISTS {qualified_name}"]
+            return [task_command("DROP", qualified_name, if_exists=True)]
         return super().drop_statements(kind, qualified_name)
 
     def execute_tasks(self, loaded: LoadedProject, prompts: Sequence[str]) -> list[str]:
@@ -165,9 +228,16 @@ class SnowflakeBackend(Backend):
         messages = []
         for name in names:
             task = f"{loaded.config.schemas.ai}.REFRESH_{name}".upper()
-            self.execute(f"EXECUTE TASK {task}")
+            self.execute(task_command("EXECUTE", task))
             messages.append(f"{task}: started (EXECUTE TASK); Snowflake runs it in the background — see TASK_HISTORY")
         return messages
+
+
+def task_command(verb: str, name: str, action: str = "", if_exists: bool = False) -> exp.Command:
+    """ALTER / DROP / EXECUTE TASK: sqlglot has no node for these (it parses them as Command too).
+    Only rulectl's own validated names and fixed keywords go in; never analyst text."""
+    words = ["TASK", "IF EXISTS" if if_exists else "", table(name).sql(dialect="snowflake"), action]
+    return exp.Command(this=verb, expression=exp.Literal.string(" ".join(w for w in words if w)))
 
 
 def _column_type(data_type: Any) -> str:

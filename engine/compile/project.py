@@ -27,5 +27,10 @@ def compile_project(loaded: LoadedProject, target: str | None = None) -> list[De
     if schemas.ai != schemas.analytics:
         objects.append(schema_object(schemas.ai))
     objects += [metrics_view(loaded), segments_view(loaded)]
-    objects += prompt_objects(loaded, settings.warehouse if settings else None, settings.task_state if settings else "started")
+    objects += prompt_objects(
+        loaded,
+        settings.warehouse if settings else None,
+        settings.task_state if settings else "started",
+        serverless=settings.serverless_tasks if settings else False,
+    )
     return objects

@@ -341,16 +341,24 @@ def merge_statement(compiled: CompiledPrompt) -> exp.Expression:
     return tree.transform(replace, copy=False)  # the template was copied above
 
 
-def prompt_objects(loaded: LoadedProject, warehouse: str | None = None, task_state: str = "started") -> list[DesiredObject]:
+def prompt_objects(loaded: LoadedProject, warehouse: str | None = None, task_state: str = "started", serverless: bool = False) -> list[DesiredObject]:
     """Each output table once (several prompts may share one: rows are keyed by customer and
-    prompt), then each prompt's refresh task."""
+    prompt), then each prompt's refresh task.
+
+    A task's `warehouse` option is the target's warehouse, or empty: then the backend runs it on
+    the connection's warehouse, or serverless when `serverless` says so (`compute` option)."""
     compiled_prompts = [compile_prompt(loaded, located) for located in loaded.prompts]
     objects: list[DesiredObject] = []
     for output_table, sharing in _by_output_table(compiled_prompts).items():
         objects.append(output_table_object(loaded, output_table, sharing))
     for compiled in compiled_prompts:
         state = compiled.prompt.refresh.state or task_state
-        options = (("schedule", compiled.prompt.refresh.schedule.strip()), ("warehouse", (warehouse or "").upper()), ("state", state))
+        options = (
+            ("schedule", compiled.prompt.refresh.schedule.strip()),
+            ("warehouse", (warehouse or "").upper()),
+            ("compute", "serverless" if serverless else "warehouse"),
+            ("state", state),
+        )
         task_schema, task = compiled.task_name.split(".")
         objects.append(
             DesiredObject(

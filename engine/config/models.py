@@ -92,6 +92,10 @@ class Target(Model):
     warehouse: str | None = None
     role: str | None = None
     task_state: Literal["started", "suspended"] = "started"
+    # Refresh tasks run on `warehouse`, else on the connection's warehouse. Serverless tasks bill
+    # differently and need the EXECUTE MANAGED TASK privilege, so they are only used when asked for.
+    # https://docs.snowflake.com/en/user-guide/tasks-intro (serverless vs user-managed compute)
+    serverless_tasks: bool = False
 
     @field_validator("database", "warehouse", "role")
     @classmethod
@@ -104,6 +108,8 @@ class Target(Model):
     def _engine_settings(self) -> "Target":
         if self.engine == "snowflake" and not self.database:
             raise ValueError("a snowflake target needs `database:` (the database rulectl deploys into)")
+        if self.serverless_tasks and self.warehouse:
+            raise ValueError("`serverless_tasks: true` and `warehouse:` contradict each other: tasks run either serverless or on a warehouse; remove one")
         return self
 
 

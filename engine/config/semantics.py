@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import re
 
-from croniter import croniter
-
+from engine.config.schedules import check_schedule
 from engine.config.project import INPUT_VIEWS, INSIGHTS_VIEW, Located, LoadedProject, input_view_columns, spine_columns, spine_name
 from engine.config.models import Metric, Prompt, Segmentation
 from engine.expressions import ExpressionError, ParsedExpression, parse_expression
 from engine.errors import Problem, did_you_mean
 
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-SCHEDULE_MINUTES = re.compile(r"^\s*(\d+)\s+(MINUTE|MINUTES|HOUR|HOURS)\s*$", re.IGNORECASE)
-SCHEDULE_CRON = re.compile(r"^\s*USING\s+CRON\s+(.+?)\s+(\S+)\s*$", re.IGNORECASE)
 
 
 def check_project(loaded: LoadedProject) -> list[Problem]:
@@ -248,30 +245,6 @@ def _check_placeholders(located: Located[Prompt], path: tuple, template: str, co
                 line += 1 + template.count("\n", 0, match.start())
             problems.append(Problem(file, line, f"placeholder `{{{match.group(1)}}}` is not a column of {located.item.input}{did_you_mean(name, columns)}"))
     return problems
-
-
-def check_schedule(schedule: str) -> str | None:
-    """None when `schedule` is a valid Snowflake task schedule, else the reason."""
-    if SCHEDULE_MINUTES.match(schedule):
-        return None
-    cron = SCHEDULE_CRON.match(schedule)
-    if not cron:
-        return f"`{schedule}` is not a task schedule; write `USING CRON 0 6 * * * UTC` or `60 MINUTE`"
-    expression, zone = cron.groups()
-    whole = f"{expression} {zone}"
-    if len(whole.split()) == 5 and croniter.is_valid(whole):
-        # Snowflake requires the time zone after the five fields:
-        # https://docs.snowflake.com/en/sql-reference/sql/create-task (SCHEDULE = 'USING CRON expr time_zone')
-        return f"`USING CRON {whole}` needs a time zone after the five cron fields; write `USING CRON {whole} UTC` (or e.g. America/Chicago)"
-    if len(expression.split()) != 5 or not croniter.is_valid(expression):
-        return f"`{expression}` is not a valid cron expression (five fields: minute hour day-of-month month day-of-week)"
-    try:
-        from zoneinfo import ZoneInfo
-
-        ZoneInfo(zone)
-    except Exception:
-        return f"`{zone}` is not a time zone; use e.g. UTC or America/Chicago"
-    return None
 
 
 def _check_display(loaded: LoadedProject) -> list[Problem]:

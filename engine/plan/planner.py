@@ -37,7 +37,7 @@ def _build_plan(loaded, backend, target, adopt, desired):
     desired = desired if desired is not None else compile_project(loaded, target)
     deployed = backend.introspect(managed_schemas(loaded))
     steps = diff(loaded.config.name, target, desired, deployed, frozenset(name.upper() for name in adopt))
-    notes: list[str] = _orphan_notes(deployed, managed_schemas(loaded))
+    notes: list[str] = _orphan_notes(deployed, managed_schemas(loaded)) + backend.task_compute_notes(desired)
     try:
         moves = segment_moves(loaded, backend, deployed, steps)
     except ImpactUnavailable as reason:

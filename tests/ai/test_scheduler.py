@@ -16,6 +16,8 @@ def test_cron_next_run_respects_the_time_zone():
     # 06:00 in Chicago (UTC-6 in November) is 12:00 UTC
     assert next_run_after("USING CRON 0 6 * * * America/Chicago", last) == datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
     assert next_run_after("60 MINUTE", last) == datetime(2026, 11, 24, 13, 0, tzinfo=UTC)
+    assert next_run_after("2 HOURS", last) == datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
+    assert next_run_after("90 SECONDS", last) == datetime(2026, 11, 24, 12, 1, 30, tzinfo=UTC)
 
 
 def test_due_tasks():

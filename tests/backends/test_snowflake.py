@@ -72,7 +72,7 @@ def test_first_apply_issues_exactly_these_statements_then_nothing(project: Path,
         "CREATE VIEW ANALYTICS.CUSTOMER_METRICS COMMENT='rulectl:customer_intelligence:" + _fingerprint(project, "ANALYTICS.CUSTOMER_METRICS") + "'",
         "CREATE VIEW ANALYTICS.CUSTOMER_SEGMENTS COMMENT='rulectl:customer_intelligence:" + _fingerprint(project, "ANALYTICS.CUSTOMER_SEGMENTS") + "'",
         next(s for s in issued(snowflake) if s.startswith("CREATE TABLE AI.ACCOUNT_INSIGHTS")),
-        "CREATE OR REPLACE TASK AI.REFRESH_ACCOUNT_SUMMARY WAREHOUSE = AI_WH SCHEDULE = 'USING CRON 0 6 * * * UTC' COMMENT = 'rulectl:customer_intelligence:" + _fingerprint(project, "AI.REFRESH_ACCOUNT_SUMMARY") + "'",
+        "CREATE TASK AI.REFRESH_ACCOUNT_SUMMARY WAREHOUSE=AI_WH SCHEDULE='USING CRON 0 6 * * * UTC' COMMENT='rulectl:customer_intelligence:" + _fingerprint(project, "AI.REFRESH_ACCOUNT_SUMMARY") + "'",
         "ALTER TASK AI.REFRESH_ACCOUNT_SUMMARY RESUME",
     ]
     assert snowflake.catalog.tasks["AI.REFRESH_ACCOUNT_SUMMARY"]["state"] == "started"
@@ -98,15 +98,54 @@ def test_changed_view_is_replaced_with_copy_grants(project: Path, snowflake):
     assert len(changed) == 1 and changed[0].startswith("CREATE OR REPLACE VIEW ANALYTICS.CUSTOMER_SEGMENTS COPY GRANTS COMMENT=")
 
 
-def test_changed_task_is_suspended_replaced_and_resumed(project: Path, snowflake):
+def test_changed_task_is_suspended_altered_in_place_and_resumed(project: Path, snowflake):
     assert run("apply", "--yes", "--target", "prod", project=project).exit_code == 0
+    created = snowflake.catalog.tasks["AI.REFRESH_ACCOUNT_SUMMARY"]["created"]
     edit(project / "prompts" / "account_summary.yml", "USING CRON 0 6 * * * UTC", "USING CRON 0 7 * * * UTC")
     start = len(snowflake.statements)
     assert run("apply", "--yes", "--target", "prod", project=project).exit_code == 0
-    task_ddl = [s.split(" AS ")[0] for s in issued(snowflake, start) if s.startswith(("ALTER TASK", "CREATE OR REPLACE TASK"))]
-    assert task_ddl[0] == "ALTER TASK IF EXISTS AI.REFRESH_ACCOUNT_SUMMARY SUSPEND"
-    assert task_ddl[1].startswith("CREATE OR REPLACE TASK AI.REFRESH_ACCOUNT_SUMMARY WAREHOUSE = AI_WH SCHEDULE = 'USING CRON 0 7 * * * UTC'")
-    assert task_ddl[2] == "ALTER TASK AI.REFRESH_ACCOUNT_SUMMARY RESUME"
+    task_ddl = [s.split(" AS ")[0] for s in issued(snowflake, start) if s.startswith(("ALTER TASK", "CREATE OR ALTER TASK", "CREATE TASK"))]
+    assert task_ddl == [
+        "ALTER TASK IF EXISTS AI.REFRESH_ACCOUNT_SUMMARY SUSPEND",
+        "CREATE OR ALTER TASK AI.REFRESH_ACCOUNT_SUMMARY WAREHOUSE=AI_WH SCHEDULE='USING CRON 0 7 * * * UTC' COMMENT='rulectl:customer_intelligence:"
+        + _fingerprint(project, "AI.REFRESH_ACCOUNT_SUMMARY") + "'",
+        "ALTER TASK AI.REFRESH_ACCOUNT_SUMMARY RESUME",
+    ]
+    task = snowflake.catalog.tasks["AI.REFRESH_ACCOUNT_SUMMARY"]
+    assert task["created"] == created and task["state"] == "started"  # the same object: grants and history kept
+    assert not [s for s in snowflake.statements if "OR REPLACE TASK" in s or s.startswith("DROP TASK")]
+
+
+def _task_head(connection: RecordingConnection) -> str:
+    return next(s for s in connection.statements if s.startswith("CREATE TASK")).split(" SCHEDULE=")[0]
+
+
+def test_tasks_use_the_connections_warehouse_when_the_target_names_none(project: Path, snowflake):
+    edit(project / "rulectl.yml", "    warehouse: AI_WH\n", "")
+    made = workflow.plan(load_project(project), "prod")
+    assert "refresh tasks run on the connection's warehouse COMPUTE_WH (the target names none)" in made.notes
+    assert run("apply", "--yes", "--target", "prod", project=project).exit_code == 0
+    assert _task_head(snowflake) == "CREATE TASK AI.REFRESH_ACCOUNT_SUMMARY WAREHOUSE=COMPUTE_WH"
+    assert snowflake.statements.count("SELECT CURRENT_WAREHOUSE()") == 2  # once per connection (plan, apply)
+
+
+def test_serverless_tasks_only_when_asked_for(project: Path, snowflake):
+    edit(project / "rulectl.yml", "    warehouse: AI_WH\n", "    serverless_tasks: true\n")
+    made = workflow.plan(load_project(project), "prod")
+    assert any(note.startswith("refresh tasks run serverless") and "EXECUTE MANAGED TASK" in note for note in made.notes)
+    assert run("apply", "--yes", "--target", "prod", project=project).exit_code == 0
+    assert _task_head(snowflake) == "CREATE TASK AI.REFRESH_ACCOUNT_SUMMARY"  # no WAREHOUSE: serverless
+    assert "SELECT CURRENT_WAREHOUSE()" not in snowflake.statements
+
+
+def test_no_warehouse_anywhere_is_a_clear_error(project: Path, snowflake):
+    edit(project / "rulectl.yml", "    warehouse: AI_WH\n", "")
+    snowflake.catalog.current_warehouse = None
+    shown = run("plan", "--target", "prod", project=project)
+    assert "refresh tasks have no warehouse" in shown.output
+    result = run("apply", "--yes", "--target", "prod", project=project)
+    assert result.exit_code == 1 and "set `warehouse:` on the target" in result.output and "Traceback" not in result.output
+    assert not snowflake.catalog.tasks
 
 
 def test_a_task_that_does_not_resume_is_reported(project: Path, snowflake):

@@ -81,6 +81,9 @@ CASES = [
     ("api key from a snowflake variable", "rulectl.yml", None, None, "api_key_env `SNOWFLAKE_PASSWORD` names a Snowflake or rulectl setting"),
     ("api key from a rulectl variable", "rulectl.yml", None, None, "api_key_env `rulectl_home` names a Snowflake or rulectl setting"),
     ("api key variable is a key", "rulectl.yml", None, None, "is not an environment variable name"),
+    ("prompt schedule singular hour", "prompts/account_summary.yml", None, None, "write `<n> MINUTES`, `<n> HOURS`, `<n> SECONDS`"),
+    ("prompt schedule beyond eight days", "prompts/account_summary.yml", None, None, "up to 11520 minutes"),
+    ("serverless tasks and a warehouse", "rulectl.yml", None, None, "contradict each other"),
 ]
 
 # Edits to the example project's own files: (case id) → (old text, new text, expected line)
@@ -106,6 +109,9 @@ EDITS = {
     "api key from a rulectl variable": ("llm: {provider: offline}", "llm: {provider: openai, base_url: 'http://h/v1', api_key_env: rulectl_home}", 9),
     "api key variable is a key": ("llm: {provider: offline}", "llm: {provider: openai, base_url: 'http://h/v1', api_key_env: sk-abc123}", 9),
     "cron without a time zone": ("USING CRON 0 6 * * * UTC", "USING CRON 0 7 * * MON", 15),
+    "prompt schedule singular hour": ("USING CRON 0 6 * * * UTC", "1 HOUR", 15),
+    "prompt schedule beyond eight days": ("USING CRON 0 6 * * * UTC", "20000 MINUTES", 15),
+    "serverless tasks and a warehouse": ("    warehouse: AI_WH", "    warehouse: AI_WH\n    serverless_tasks: true", 10),
 }
 
 

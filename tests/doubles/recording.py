@@ -19,9 +19,10 @@ import sqlglot
 from sqlglot import exp
 
 TASK_DDL = re.compile(
-    r"^CREATE (?:OR REPLACE )?TASK (?P<name>\S+)(?: WAREHOUSE = (?P<warehouse>\S+))? SCHEDULE = '(?P<schedule>[^']*)' COMMENT = '(?P<comment>(?:[^']|'')*)' AS (?P<body>.*)$",
+    r"^CREATE (?P<or_alter>OR ALTER )?TASK (?P<name>\S+)(?: WAREHOUSE=(?P<warehouse>\S+))? SCHEDULE='(?P<schedule>[^']*)' COMMENT='(?P<comment>(?:[^']|'')*)' AS (?P<body>.*)$",
     re.S,
 )
+CURRENT_WAREHOUSE = re.compile(r"^SELECT CURRENT_WAREHOUSE\(\)$")
 ALTER_TASK = re.compile(r"^ALTER TASK (?:IF EXISTS )?(?P<name>\S+) (?P<verb>SUSPEND|RESUME)$")
 DROP_TASK = re.compile(r"^DROP TASK IF EXISTS (?P<name>\S+)$")
 EXECUTE_TASK = re.compile(r"^EXECUTE TASK (?P<name>\S+)$")
@@ -36,6 +37,7 @@ class FakeCatalog:
     tasks: dict[str, dict] = field(default_factory=dict)
     refuse_resume: set[str] = field(default_factory=set)  # tasks Snowflake would not resume
     executed_tasks: list[str] = field(default_factory=list)
+    current_warehouse: str | None = "COMPUTE_WH"  # the connection's default warehouse
 
 
 class RecordingCursor:
@@ -77,7 +79,7 @@ class RecordingConnection:
     # ------------------------------------------------------------ answering
 
     def answer(self, sql: str) -> tuple[list[str], list[tuple]]:
-        for pattern, handler in ((SHOW, self._show), (TASK_DDL, self._create_task), (ALTER_TASK, self._alter_task), (DROP_TASK, self._drop_task), (EXECUTE_TASK, self._execute_task)):
+        for pattern, handler in ((SHOW, self._show), (TASK_DDL, self._create_task), (ALTER_TASK, self._alter_task), (DROP_TASK, self._drop_task), (EXECUTE_TASK, self._execute_task), (CURRENT_WAREHOUSE, self._current_warehouse)):
             match = pattern.match(sql)
             if match:
                 return handler(match)
@@ -154,14 +156,18 @@ class RecordingConnection:
         return bool(self.duck.execute("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = '_RULECTL'").fetchone()[0])
 
     def _create_task(self, match: re.Match) -> tuple[list, list]:
-        self.catalog.tasks[match["name"].upper()] = {
-            "comment": match["comment"].replace("''", "'"),
-            "warehouse": (match["warehouse"] or None),
-            "schedule": match["schedule"],
-            "definition": match["body"],
-            "state": "suspended",  # Snowflake creates tasks suspended
-        }
+        name = match["name"].upper()
+        existing = self.catalog.tasks.get(name)
+        if existing is not None and not match["or_alter"]:
+            raise RuntimeError(f"002002 (42710): SQL compilation error: Object '{name}' already exists.")
+        task = existing if existing is not None else {"state": "suspended", "created": len(self.statements)}  # Snowflake creates tasks suspended
+        # CREATE OR ALTER keeps the object (its grants, history and state); only the properties change
+        task.update(comment=match["comment"].replace("''", "'"), warehouse=match["warehouse"] or None, schedule=match["schedule"], definition=match["body"])
+        self.catalog.tasks[name] = task
         return [], []
+
+    def _current_warehouse(self, match: re.Match) -> tuple[list, list]:
+        return ["CURRENT_WAREHOUSE()"], [(self.catalog.current_warehouse,)]
 
     def _alter_task(self, match: re.Match) -> tuple[list, list]:
         name = match["name"].upper()
