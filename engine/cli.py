@@ -90,7 +90,7 @@ def validate(project: Optional[Path] = ProjectOption) -> None:
         loaded = _load(project)
         out.print(
             f"ok: {len(loaded.config.sources)} sources, {len(loaded.metrics)} metrics, "
-            f"{len(loaded.segmentations)} segmentations, {len(loaded.prompts)} prompts"
+            f"{len(loaded.segmentations)} segmentations, {len(loaded.prompts)} prompts, {len(loaded.rule_tests)} rule tests"
         )
 
 
@@ -234,6 +234,46 @@ def print_findings(findings) -> None:
             out.print(f"    {finding.example_text()}", markup=False)
     warnings = sum(1 for f in findings if f.severity == "warning")
     out.print(f"{warnings} warning(s), {len(findings) - warnings} note(s)" if findings else "no findings: every rule can match and none is shadowed", markup=False)
+
+
+@app.command("test")
+def test_rules(
+    project: Path = ProjectOption,
+    name: Optional[str] = typer.Option(None, "--name", "-k", help="Only tests whose name contains this text."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Run the rule tests in tests/*.yml (given rows → expected metrics and segments) on an in-memory DuckDB."""
+    import dataclasses
+    import json
+
+    from engine import workflow
+
+    with user_errors():
+        results = workflow.rule_tests(_load(project), name)
+        if as_json:
+            print(json.dumps([dataclasses.asdict(r) | {"passed": r.passed} for r in results], indent=2, default=str))
+        else:
+            print_test_results(results)
+        if any(not r.passed for r in results):
+            raise typer.Exit(1)
+
+
+def print_test_results(results) -> None:
+    from engine.lint.findings import format_value
+
+    if not results:
+        out.print("no rule tests found: add tests/*.yml (see `rulectl init` for an example)", markup=False)
+        return
+    for result in results:
+        out.print(f"{'PASS' if result.passed else 'FAIL'} {result.name}  ({result.file}:{result.line})", markup=False)
+        if result.error:
+            out.print(f"    the test's rows could not be loaded: {result.error}", markup=False)
+        for miss in result.mismatches:
+            out.print(f"    {miss.customer}: {miss.column} expected {format_value(miss.expected)}, got {format_value(miss.actual)}", markup=False)
+            if miss.decided_by:
+                out.print(f"      {miss.decided_by}", markup=False)
+    failed = sum(1 for r in results if not r.passed)
+    out.print(f"{len(results) - failed} passed, {failed} failed", markup=False)
 
 
 @app.command()

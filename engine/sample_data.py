@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from engine.backends.base import Backend
+from engine.config.models import Source
 from engine.config.project import LoadedProject
 from engine.errors import RulectlError
 
@@ -16,6 +17,17 @@ class LoadedTable:
     source: str
     table: str
     rows: int
+
+
+def source_table_statements(source: Source) -> list[exp.Expression]:
+    """CREATE SCHEMA IF NOT EXISTS, then CREATE OR REPLACE TABLE with the declared columns and types."""
+    target = exp.to_table(source.table, dialect="snowflake")
+    schema = exp.Create(this=exp.Table(this=exp.to_identifier(target.db)), kind="SCHEMA", exists=True)
+    column_defs = [
+        exp.ColumnDef(this=exp.to_identifier(column), kind=exp.DataType.build(type_text, dialect="snowflake"))
+        for column, type_text in source.columns.items()
+    ]
+    return [schema, exp.Create(this=exp.Schema(this=target, expressions=column_defs), kind="TABLE", replace=True)]
 
 
 def load_samples(loaded: LoadedProject, backend: Backend) -> list[LoadedTable]:
@@ -44,14 +56,8 @@ def _load_all(loaded: LoadedProject, backend: Backend) -> list[LoadedTable]:
         if not csv_path.exists():
             raise RulectlError(f"rulectl.yml: sources.{name}.sample: {source.sample} not found")
         target = exp.to_table(source.table, dialect="snowflake")
-        schema = exp.Create(this=exp.Table(this=exp.to_identifier(target.db)), kind="SCHEMA", exists=True)
-        backend.execute(schema)
-        column_defs = [
-            exp.ColumnDef(this=exp.to_identifier(column), kind=exp.DataType.build(type_text, dialect="snowflake"))
-            for column, type_text in source.columns.items()
-        ]
-        create = exp.Create(this=exp.Schema(this=target, expressions=column_defs), kind="TABLE", replace=True)
-        backend.execute(create)
+        for statement in source_table_statements(source):
+            backend.execute(statement)
         read_csv = exp.Anonymous(
             this="read_csv",
             expressions=[

@@ -166,3 +166,10 @@ def lint(loaded: LoadedProject, target: str | None = None, max_share: float = 0.
         with connected(loaded, name) as backend:
             findings += lint_target(loaded, backend, name, max_share)
     return sorted(findings, key=lambda f: (f.file, f.line))
+
+
+def rule_tests(loaded: LoadedProject, only: str | None = None):
+    """Run the project's rule tests (tests/*.yml) on in-memory DuckDB databases."""
+    from engine.rule_tests import run_rule_tests
+
+    return run_rule_tests(loaded, only)

@@ -24,6 +24,10 @@ def project(tmp_path: Path) -> Path:
             shutil.copytree(source, root / part)
         else:
             shutil.copy(source, root / part)
+    # the example's rule tests live beside this suite's own Python tests: copy only the YAML
+    (root / "tests").mkdir()
+    for rule_test in (REPO / "tests").glob("*.yml"):
+        shutil.copy(rule_test, root / "tests" / rule_test.name)
     return root
 
 

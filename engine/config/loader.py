@@ -7,13 +7,14 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from engine.config.models import Metric, Project, Prompt, RulesFile, Segmentation
+from engine.config.models import Metric, Project, Prompt, RulesFile, RuleTest, RuleTestsFile, Segmentation
 from engine.config.project import Located, LoadedProject
 from engine.config.semantics import check_project
 from engine.config.yaml_lines import LocatedDocument, YamlProblem, load_located
 from engine.errors import ConfigErrors, Problem, RulectlError, did_you_mean
 
 PROJECT_FILE = "rulectl.yml"
+TESTS_DIR = "tests"
 SECRET_LIKE_KEYS = frozenset({"password", "private_key", "private_key_file_pwd", "token", "api_key", "secret", "passphrase"})
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -57,9 +58,17 @@ def load_project(root: Path) -> LoadedProject:
         prompt = _validate(doc, Prompt, (), problems) if doc else None
         if prompt:
             prompts.append(prompt)
+    rule_tests: list[Located[RuleTest]] = []
+    # Only files directly in tests/: a project may keep other test code below it (this repository
+    # keeps its own pytest suite there).
+    for tests_path in sorted((root / TESTS_DIR).glob("*.y*ml")):
+        doc = _read(tests_path, root, problems)
+        tests_file = _validate(doc, RuleTestsFile, (), problems) if doc else None
+        if tests_file and doc:
+            rule_tests += [Located(t, doc, ("tests", i)) for i, t in enumerate(tests_file.item.tests)]
     if problems or project is None:
         raise ConfigErrors(problems)
-    loaded = LoadedProject(root, project, metrics, segmentations, prompts)
+    loaded = LoadedProject(root, project, metrics, segmentations, prompts, rule_tests)
     problems += check_project(loaded)
     if problems:
         raise ConfigErrors(problems)

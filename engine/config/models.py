@@ -7,6 +7,7 @@ live in engine.config.semantics.
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -306,3 +307,21 @@ class Prompt(Model):
     @classmethod
     def _identifiers(cls, value: str) -> str:
         return check_identifier(value, "name")
+
+
+# ---------------------------------------------------------------- tests/*.yml
+
+Scalar = str | int | float | bool | datetime | date | None
+
+
+class RuleTest(Model):
+    name: str = Field(min_length=1)
+    description: str | None = None
+    today: date | None = None
+    given: dict[str, list[dict[str, Scalar]]] = Field(default_factory=dict)
+    expect: list[dict[str, Scalar | list[str]]] = Field(min_length=1)
+
+
+class RuleTestsFile(Model):
+    today: date | None = None
+    tests: list[RuleTest] = Field(min_length=1)

@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from engine.config.models import Metric, Project, Prompt, Segmentation
+from engine.config.models import Metric, Project, Prompt, RuleTest, Segmentation
 from engine.config.yaml_lines import LocatedDocument
 from engine.errors import Problem
 
@@ -43,6 +43,7 @@ class LoadedProject:
     metrics: list[Located[Metric]] = field(default_factory=list)
     segmentations: list[Located[Segmentation]] = field(default_factory=list)
     prompts: list[Located[Prompt]] = field(default_factory=list)
+    rule_tests: list[Located[RuleTest]] = field(default_factory=list)  # tests/*.yml
 
     @property
     def config(self) -> Project:

@@ -21,6 +21,7 @@ def check_project(loaded: LoadedProject) -> list[Problem]:
     problems += _check_segmentations(loaded)
     problems += _check_prompts(loaded)
     problems += _check_display(loaded)
+    problems += _check_rule_tests(loaded)
     return problems
 
 
@@ -263,4 +264,38 @@ def _check_display(loaded: LoadedProject) -> list[Problem]:
     for index, column in enumerate(display.columns):
         if column.lower() not in shown:
             problems.append(at(f"`columns`: `{column}` is not a customer column, metric or segmentation{did_you_mean(column, shown)}", "columns", index))
+    return problems
+
+
+def _check_rule_tests(loaded: LoadedProject) -> list[Problem]:
+    """Rule tests (tests/*.yml): given rows fit their sources, expectations name real outputs."""
+    problems: list[Problem] = []
+    sources = loaded.config.sources
+    key = sources[spine_name(loaded)].key or ""
+    outputs = input_view_columns(loaded, "customer_segments")
+    list_valued = {s.item.name.lower() for s in loaded.segmentations if s.item.match == "all"}
+    for located in loaded.rule_tests:
+        test = located.item
+        for source, rows in test.given.items():
+            if source not in sources:
+                problems.append(located.problem(f"`given`: `{source}` is not a source{did_you_mean(source, sources)} (sources: {', '.join(sources)})", "given", source))
+                continue
+            columns = [c.lower() for c in sources[source].columns]
+            for index, row in enumerate(rows):
+                problems += [
+                    located.problem(f"`given.{source}`: `{column}` is not a column of source `{source}`{did_you_mean(column, columns)}", "given", source, index, column)
+                    for column in row
+                    if column.lower() not in columns
+                ]
+        for index, row in enumerate(test.expect):
+            if key not in row:
+                problems.append(located.problem(f"`expect`: each expected customer needs its key `{key}`", "expect", index))
+            for column, value in row.items():
+                name = column.lower()
+                if name not in outputs:
+                    problems.append(located.problem(f"`expect`: `{column}` is not a metric, segmentation or customer column{did_you_mean(name, outputs)}", "expect", index, column))
+                elif isinstance(value, list) and name not in list_valued:
+                    problems.append(located.problem(f"`expect`: `{column}` holds one value, not a list", "expect", index, column))
+                elif name in list_valued and not isinstance(value, list):
+                    problems.append(located.problem(f"`expect`: `{column}` is a `match: all` segmentation; expect a list of labels, e.g. [{value}] or []", "expect", index, column))
     return problems

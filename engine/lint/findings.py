@@ -51,4 +51,6 @@ def format_value(value: Any) -> str:
         return "TRUE" if value else "FALSE"
     if isinstance(value, float):
         return f"{value:.6g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
     return str(value)
