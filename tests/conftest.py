@@ -24,8 +24,15 @@ def project(tmp_path: Path) -> Path:
             shutil.copytree(source, root / part)
         else:
             shutil.copy(source, root / part)
-    # the example's rule tests live beside this suite's own Python tests: copy only the YAML
-    (root / "tests").mkdir()
+    return root
+
+
+def copy_rule_tests(root: Path) -> Path:
+    """Add the example's rule tests (tests/*.yml beside this suite's Python tests) to a project copy.
+
+    Not part of `project`: many tests rewrite the rules, which the example's rule tests would then
+    contradict."""
+    (root / "tests").mkdir(exist_ok=True)
     for rule_test in (REPO / "tests").glob("*.yml"):
         shutil.copy(rule_test, root / "tests" / rule_test.name)
     return root

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import REPO, edit, run
+from tests.conftest import REPO, copy_rule_tests, edit, run
 from tests.lint.test_rule_checks import make_project
 
 FAILING = """\
@@ -28,12 +28,13 @@ tests:
 
 def test_example_project_rule_tests_pass(project: Path):
     assert sorted(p.name for p in (REPO / "tests").glob("*.yml")) == ["account_tier.yml"]
-    result = run("test", project=project)
+    result = run("test", project=copy_rule_tests(project))
     assert result.exit_code == 0, result.output
     assert "3 passed, 0 failed" in result.output
 
 
 def test_failure_shows_expected_actual_and_the_deciding_rule(project: Path):
+    copy_rule_tests(project)
     (project / "tests" / "account_tier.yml").write_text(FAILING)
     result = run("test", project=project)
     assert result.exit_code == 1
@@ -49,6 +50,7 @@ def test_failure_shows_expected_actual_and_the_deciding_rule(project: Path):
 
 
 def test_json_output(project: Path):
+    copy_rule_tests(project)
     (project / "tests" / "account_tier.yml").write_text(FAILING)
     results = json.loads(run("test", "--json", project=project).output)
     assert [(r["name"], r["passed"]) for r in results] == [("tier of a two-module customer", False)]
@@ -59,6 +61,7 @@ def test_json_output(project: Path):
 
 
 def test_rows_the_engine_refuses_are_a_failure_not_a_crash(project: Path):
+    copy_rule_tests(project)
     edit(project / "tests" / "account_tier.yml", "population: 900", "population: lots")
     result = run("test", "--name", "At Risk", project=project)
     assert result.exit_code == 1

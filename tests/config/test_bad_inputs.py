@@ -131,6 +131,7 @@ def write_case(project: Path, file: str, content, case_id: str) -> int:
         assert old in text, f"{case_id}: {old!r} not in {file}"
         path.write_text(text.replace(old, new, 1))
         return line
+    path.parent.mkdir(exist_ok=True)  # tests/ for rule tests
     if isinstance(content, bytes):
         path.write_bytes(content)
     else:
