@@ -40,20 +40,20 @@ def segmentation_columns(segmentation: Segmentation) -> list[exp.Expression]:
     """The SELECT items one segmentation adds: its label (or label array) and its action."""
     if segmentation.match == "all":
         labels = [
-            exp.Case(ifs=[exp.If(this=_condition(rule.when), true=exp.Literal.string(rule.segment))])
+            exp.Case(ifs=[exp.If(this=rule_condition(rule.when), true=exp.Literal.string(rule.segment))])
             for rule in segmentation.rules
         ]
         return [exp.alias_(sf_func("ARRAY_CONSTRUCT_COMPACT", *labels), segmentation.name.lower())]
     default = exp.Literal.string(segmentation.default) if segmentation.default is not None else exp.null()
     label = exp.Case(
-        ifs=[exp.If(this=_condition(rule.when), true=exp.Literal.string(rule.segment)) for rule in segmentation.rules],
+        ifs=[exp.If(this=rule_condition(rule.when), true=exp.Literal.string(rule.segment)) for rule in segmentation.rules],
         default=default,
     )
     columns = [exp.alias_(label, segmentation.name.lower())]
     if any(rule.action for rule in segmentation.rules):
         action = exp.Case(
             ifs=[
-                exp.If(this=_condition(rule.when), true=exp.Literal.string(rule.action) if rule.action else exp.null())
+                exp.If(this=rule_condition(rule.when), true=exp.Literal.string(rule.action) if rule.action else exp.null())
                 for rule in segmentation.rules
             ]
         )
@@ -61,7 +61,9 @@ def segmentation_columns(segmentation: Segmentation) -> list[exp.Expression]:
     return columns
 
 
-def _condition(when: str) -> exp.Expression:
+def rule_condition(when: str) -> exp.Expression:
+    """A rule's `when`, its columns read from the metrics relation aliased METRICS_ALIAS."""
+
     def qualify(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Column):
             return exp.column(node.name, table=METRICS_ALIAS)

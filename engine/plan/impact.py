@@ -1,61 +1,243 @@
-"""Segment impact: how many customers move between segments, computed on the target by comparing
-the deployed CUSTOMER_SEGMENTS view with the new SQL (inlined as CTEs, nothing is created)."""
+"""Segment impact: who moves between segments, segment sizes before → after, and rules that match
+nobody — for the segmentations the plan changes, computed on the target in one query (nothing is
+created).
+
+The query costs what changed, not the size of the project:
+- only segmentations whose labels can change are compared: their label SQL changed, or a metric
+  their rules read changed (column lineage of the metrics view, deployed vs planned);
+- when the metrics view is unchanged, the new labels are computed over the deployed segments view,
+  which already carries every metric column: one scan, the metrics computed once;
+- when metrics changed, the planned metrics are one CTE shared by every compared segmentation and
+  joined to the deployed segments view for the old labels.
+Per customer the query keeps, for each compared segmentation, the old label and a "match mask" (one
+'1'/'0' per rule: did its `when` hold); grouped by (old label, mask) in one GROUPING SETS query,
+that is enough to derive moves, sizes, per-rule matches and wins in Python, for `match: first`
+(first '1' wins) and `match: all` (every '1' applies) alike.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
 
-from engine.expressions import sf_func
-
 from engine.backends.base import Backend, DeployedState
-from engine.compile.objects import table
-from engine.compile.segments import PLANNED_SEGMENTS, SEGMENTS_VIEW, with_planned_views
-from engine.config.project import LoadedProject
-from engine.config.project import spine_name
-from engine.plan.model import Action, SegmentMove, Step
+from engine.compile.metrics import METRICS_VIEW
+from engine.compile.objects import DesiredObject, table
+from engine.compile.segments import METRICS_ALIAS, PLANNED_METRICS, SEGMENTS_VIEW, rule_condition, segmentation_columns
+from engine.config.models import Segmentation
+from engine.config.project import LoadedProject, spine_name
+from engine.expressions import DIALECT, parse_expression, sf_func
+from engine.plan.model import Action, SegmentMove, SegmentSizeChange, Step
 
 SEPARATOR = 31  # ASCII unit separator: joins match-all labels, never typed into a label
-
-
-def segment_moves(loaded: LoadedProject, backend: Backend, deployed: DeployedState, steps: list[Step]) -> list[SegmentMove]:
-    schema = loaded.config.schemas.analytics
-    segments_name = f"{schema}.{SEGMENTS_VIEW}".upper()
-    changed = {s.qualified_name.upper() for s in steps if s.action in (Action.REPLACE, Action.DRIFT)}
-    record = deployed.record("view", segments_name)
-    if deployed.get("view", segments_name) is None or not changed & {segments_name, f"{schema}.CUSTOMER_METRICS".upper()}:
-        return []
-    if not loaded.segmentations:
-        return []
-    old_columns = _deployed_columns(record.applied_sql if record else None)
-    key = loaded.config.sources[spine_name(loaded)].key.lower()
-    select_items: list[exp.Expression] = []
-    for located in loaded.segmentations:
-        name = located.item.name.lower()
-        old = exp.column(name, table="old") if name in old_columns else exp.null()
-        select_items += [_as_text(old, located.item.match), _as_text(exp.column(name, table="new"), located.item.match)]
-    label = "customer_name" if "customer_name" in {c.lower() for c in loaded.config.sources[spine_name(loaded)].columns} else key
-    who = sf_func("COALESCE", exp.column(label, table="new"), exp.column(label, table="old"))
-    # two example customers per group, in a way every engine computes the same: MIN and MAX
-    examples = [sf_func("MIN", who), sf_func("MAX", who.copy())]
-    query = (
-        exp.select(*select_items, *examples, sf_func("COUNT", exp.Star()))
-        .from_(exp.alias_(table(segments_name), "old", table=True))
-        .join(exp.alias_(exp.to_table(PLANNED_SEGMENTS), "new", table=True), on=exp.column(key, table="old").eq(exp.column(key, table="new")), join_type="full outer")
-        .group_by(*(exp.Literal.number(i + 1) for i in range(len(select_items))))
-    )
-    query = with_planned_views(query, loaded)
-    try:
-        rows = backend.query(query)
-    except Exception as error:  # e.g. the deployed view was edited by hand and no longer compiles
-        raise ImpactUnavailable(str(error).splitlines()[0]) from None
-    return _moves(loaded, rows)
+OLD_ALIAS = "old"
+CHANGING = (Action.REPLACE, Action.DRIFT)
 
 
 class ImpactUnavailable(Exception):
     """The deployed views cannot be compared with the new SQL; the plan says so and goes on."""
+
+
+@dataclass(frozen=True)
+class SegmentImpact:
+    """What the planned segmentations change, as the plan shows it."""
+
+    moves: tuple[SegmentMove, ...] = ()
+    sizes: tuple[SegmentSizeChange, ...] = ()
+    warnings: tuple[str, ...] = ()
+    compared: tuple[str, ...] = field(default=())  # the segmentations the query compared
+
+
+def example_name_column(loaded: LoadedProject) -> str:
+    """The column that names a customer in the plan's examples: `customer_name` when the customer
+    source has one, else the key. (To be read from the project's `display:` section.)"""
+    spine = loaded.config.sources[spine_name(loaded)]
+    columns = {c.lower() for c in spine.columns}
+    return "customer_name" if "customer_name" in columns else (spine.key or "").lower()
+
+
+def segment_impact(loaded: LoadedProject, backend: Backend, deployed: DeployedState, steps: Iterable[Step], desired: Iterable[DesiredObject]) -> SegmentImpact:
+    """Moves, sizes and warnings for the segmentations this plan changes (empty when none)."""
+    schema = loaded.config.schemas.analytics
+    segments_name, metrics_name = f"{schema}.{SEGMENTS_VIEW}".upper(), f"{schema}.{METRICS_VIEW}".upper()
+    actions = {s.qualified_name.upper(): s.action for s in steps}
+    segments_action, metrics_action = actions.get(segments_name), actions.get(metrics_name)
+    if not loaded.segmentations or deployed.get("view", segments_name) is None:
+        return SegmentImpact()
+    if segments_action not in CHANGING and metrics_action not in CHANGING:
+        return SegmentImpact()
+    segments_record = deployed.record("view", segments_name)
+    old_projections = _projections(segments_record.applied_sql if segments_record else None)
+    metrics_changed = metrics_action in CHANGING
+    changed_columns: set[str] | None = set()
+    if metrics_changed:
+        changed_columns = None if metrics_action == Action.DRIFT else _changed_metric_columns(deployed, metrics_name, desired)
+    compared = [
+        located.item for located in loaded.segmentations
+        if _may_change(located.item, old_projections, changed_columns, trust_deployed=segments_action != Action.DRIFT)
+    ]
+    if not compared:
+        return SegmentImpact()
+    old_columns = set(old_projections or {})
+    single_scan = not metrics_changed and segments_action == Action.REPLACE and old_projections is not None
+    query = _impact_query(loaded, compared, old_columns, segments_name, metrics_name, single_scan, metrics_changed, desired)
+    try:
+        rows = backend.query(query)
+    except Exception as error:  # e.g. the deployed view was edited by hand and no longer compiles
+        raise ImpactUnavailable(str(error).splitlines()[0]) from None
+    return _summarize(compared, rows)
+
+
+# ------------------------------------------------------------ which segmentations can change
+
+
+def _projections(applied_sql: str | None) -> dict[str, str] | None:
+    """Output column → its expression's SQL, for a view rulectl applied (None when unknown)."""
+    if not applied_sql:
+        return None
+    try:
+        create = sqlglot.parse_one(applied_sql, read=DIALECT)
+    except Exception:
+        return None
+    query = create.expression if isinstance(create, exp.Create) else create
+    if not isinstance(query, exp.Select):
+        return None
+    return {item.alias_or_name.lower(): _unaliased(item).sql(dialect=DIALECT) for item in query.expressions}
+
+
+def _unaliased(item: exp.Expression) -> exp.Expression:
+    return item.this if isinstance(item, exp.Alias) else item
+
+
+def _label_sql(segmentation: Segmentation) -> str:
+    return _unaliased(segmentation_columns(segmentation)[0]).sql(dialect=DIALECT)
+
+
+def _may_change(segmentation: Segmentation, old_projections: dict[str, str] | None, changed_columns: set[str] | None, trust_deployed: bool) -> bool:
+    """False only when provably unchanged: same label SQL as deployed, over unchanged metric columns."""
+    if not trust_deployed or old_projections is None or changed_columns is None:
+        return True
+    if old_projections.get(segmentation.name.lower()) != _label_sql(segmentation):
+        return True
+    read = {name for rule in segmentation.rules for name in parse_expression(rule.when).column_names}
+    return bool(read & changed_columns)
+
+
+def _changed_metric_columns(deployed: DeployedState, metrics_name: str, desired: Iterable[DesiredObject]) -> set[str] | None:
+    """Metrics-view columns whose lineage differs between the deployed and the planned view; None
+    when the deployed definition is unknown or was edited by hand (then every column may differ)."""
+    record = deployed.record("view", metrics_name)
+    planned = next((obj for obj in desired if obj.kind == "view" and obj.qualified_name.upper() == metrics_name), None)
+    if record is None or not record.applied_sql or planned is None:
+        return None
+    try:
+        old = sqlglot.parse_one(record.applied_sql, read=DIALECT)
+    except Exception:
+        return None
+    old_lineage, new_lineage = _column_lineage(old), _column_lineage(planned.statement)
+    if old_lineage is None or new_lineage is None:
+        return None
+    return {name for name in old_lineage.keys() | new_lineage.keys() if old_lineage.get(name) != new_lineage.get(name)}
+
+
+def _column_lineage(statement: exp.Expression) -> dict[str, str] | None:
+    """For each output column of a metrics view: its expression plus, for every CTE column it reads,
+    that column's expression, the CTE's FROM / WHERE / GROUP BY and its join condition — what decides
+    the column's values. Two views give a column the same values when the strings are equal."""
+    query = statement.expression if isinstance(statement, exp.Create) else statement
+    if not isinstance(query, exp.Select):
+        return None
+    ctes = {cte.alias_or_name.lower(): cte.this for cte in query.find_all(exp.CTE)}
+    joins = {join.this.alias_or_name.lower(): join.args.get("on") for join in query.args.get("joins") or []}
+    lineage = {}
+    for item in query.expressions:
+        parts = [_unaliased(item).sql(dialect=DIALECT)]
+        for column in sorted({(c.table.lower(), c.name.lower()) for c in item.find_all(exp.Column)}):
+            cte = ctes.get(column[0])
+            if not isinstance(cte, exp.Select):
+                continue
+            source = next((_unaliased(e).sql(dialect=DIALECT) for e in cte.expressions if e.alias_or_name.lower() == column[1]), "?")
+            clauses = [cte.args.get(k).sql(dialect=DIALECT) for k in ("from", "where", "group") if cte.args.get(k) is not None]
+            on = joins.get(column[0])
+            parts.append("|".join([".".join(column), source, *clauses, on.sql(dialect=DIALECT) if on is not None else ""]))
+        lineage[item.alias_or_name.lower()] = "\n".join(parts)
+    return lineage
+
+
+# ------------------------------------------------------------ the one query
+
+
+def _impact_query(
+    loaded: LoadedProject,
+    compared: list[Segmentation],
+    old_columns: set[str],
+    segments_name: str,
+    metrics_name: str,
+    single_scan: bool,
+    metrics_changed: bool,
+    desired: Iterable[DesiredObject],
+) -> exp.Select:
+    key = (loaded.config.sources[spine_name(loaded)].key or "").lower()
+    name_column = example_name_column(loaded)
+    # single scan: the deployed segments view is both the old labels and the metrics the new rules read
+    old_alias = METRICS_ALIAS if single_scan else OLD_ALIAS
+    items: list[exp.Expression] = []
+    sets: list[exp.Expression] = []
+    for index, segmentation in enumerate(compared):
+        name = segmentation.name.lower()
+        old = exp.column(name, table=old_alias) if name in old_columns or not old_columns else exp.null()
+        if not single_scan:
+            # a customer the new metrics no longer list has no new labels (not the default)
+            missing_old = exp.column(key, table=OLD_ALIAS).is_(exp.null())
+            old = exp.Case(ifs=[exp.If(this=missing_old, true=exp.null())], default=old)
+        mask = _match_mask(segmentation)
+        if not single_scan:
+            mask = exp.Case(ifs=[exp.If(this=exp.column(key, table=METRICS_ALIAS).is_(exp.null()), true=exp.null())], default=mask)
+        items += [_as_text(old, segmentation.match).as_(f"old_{index}"), mask.as_(f"mask_{index}")]
+        sets.append(exp.Tuple(expressions=[exp.column(f"old_{index}"), exp.column(f"mask_{index}")]))
+    who: exp.Expression = exp.column(name_column, table=METRICS_ALIAS)
+    if not single_scan:
+        who = sf_func("COALESCE", who, exp.column(name_column, table=OLD_ALIAS))
+    grouping = [sf_func("GROUPING", exp.column(f"old_{index}")).as_(f"g_{index}") for index in range(len(compared))]
+    per_customer = exp.select(*items, who.as_("who"))
+    if single_scan:
+        per_customer = per_customer.from_(exp.alias_(table(segments_name), METRICS_ALIAS, table=True))
+    else:
+        new_metrics: exp.Expression = table(metrics_name)
+        if metrics_changed:
+            new_metrics = exp.to_table(PLANNED_METRICS)
+        per_customer = per_customer.from_(exp.alias_(new_metrics, METRICS_ALIAS, table=True)).join(
+            exp.alias_(table(segments_name), OLD_ALIAS, table=True),
+            on=exp.column(key, table=OLD_ALIAS).eq(exp.column(key, table=METRICS_ALIAS)),
+            join_type="full outer",
+        )
+    # two example customers per group, in a way every engine computes the same: MIN and MAX
+    query = exp.select(
+        *grouping,
+        *(exp.column(f"{part}_{index}") for index in range(len(compared)) for part in ("old", "mask")),
+        sf_func("MIN", exp.column("who")), sf_func("MAX", exp.column("who")), sf_func("COUNT", exp.Star()),
+    ).from_(exp.Subquery(this=per_customer, alias=exp.TableAlias(this=exp.to_identifier("c"))))
+    query.set("group", exp.Group(expressions=[exp.GroupingSets(expressions=sets)]))
+    if metrics_changed:
+        planned = next(obj for obj in desired if obj.kind == "view" and obj.qualified_name.upper() == metrics_name)
+        query = query.with_(PLANNED_METRICS, as_=planned.statement.expression.copy(), copy=False)
+    return query
+
+
+def _match_mask(segmentation: Segmentation) -> exp.Expression:
+    """'1' or '0' per rule, in order: whether the rule's `when` holds for the customer."""
+    bits = [
+        exp.Case(ifs=[exp.If(this=rule_condition(rule.when), true=exp.Literal.string("1"))], default=exp.Literal.string("0"))
+        for rule in segmentation.rules
+    ]
+    mask = bits[0]
+    for bit in bits[1:]:
+        mask = exp.DPipe(this=mask, expression=bit, safe=True)
+    return mask
 
 
 def _as_text(column: exp.Expression, match: str) -> exp.Expression:
@@ -64,41 +246,83 @@ def _as_text(column: exp.Expression, match: str) -> exp.Expression:
     return column
 
 
-def _deployed_columns(applied_sql: str | None) -> set[str]:
-    if not applied_sql:
-        return set()
-    try:
-        create = sqlglot.parse_one(applied_sql, read="snowflake")
-    except Exception:
-        return set()
-    query = create.expression if isinstance(create, exp.Create) else create
-    return {name.lower() for name in getattr(query, "named_selects", [])}
+# ------------------------------------------------------------ rows → moves, sizes, warnings
 
 
-def _moves(loaded: LoadedProject, rows: list[tuple]) -> list[SegmentMove]:
+def _new_labels(segmentation: Segmentation, mask: str | None) -> tuple[str, ...] | None:
+    if mask is None:
+        return None
+    matched = [rule.segment for rule, bit in zip(segmentation.rules, mask) if bit == "1"]
+    if segmentation.match == "all":
+        return tuple(dict.fromkeys(matched))
+    return (matched[0],) if matched else ((segmentation.default,) if segmentation.default is not None else (None,))
+
+
+def _old_labels(segmentation: Segmentation, old: str | None) -> tuple[str | None, ...] | None:
+    if segmentation.match == "all":
+        return tuple(label for label in old.split(chr(SEPARATOR)) if label) if old is not None else ()
+    return (old,)
+
+
+def _summarize(compared: list[Segmentation], rows: list[tuple]) -> SegmentImpact:
+    count = len(compared)
     moves: list[SegmentMove] = []
-    for index, located in enumerate(loaded.segmentations):
-        seg = located.item
-        counter: Counter[tuple[str | None, str | None]] = Counter()
-        examples: dict[tuple[str | None, str | None], set[str]] = {}
-        for row in rows:
-            old, new, count = row[2 * index], row[2 * index + 1], row[-1]
-            names = {n for n in row[-3:-1] if n is not None}
-            if seg.match == "first":
-                if old != new:
-                    counter[(old, new)] += count
-                    examples.setdefault((old, new), set()).update(names)
-                continue
-            old_labels = set(old.split(chr(SEPARATOR))) - {""} if old is not None else set()
-            new_labels = set(new.split(chr(SEPARATOR))) - {""} if new is not None else set()
-            for label in new_labels - old_labels:
-                counter[(None, label)] += count
-                examples.setdefault((None, label), set()).update(names)
-            for label in old_labels - new_labels:
-                counter[(label, None)] += count
-                examples.setdefault((label, None), set()).update(names)
+    sizes: list[SegmentSizeChange] = []
+    warnings: list[str] = []
+    for index, segmentation in enumerate(compared):
+        groups = [(row[count + 2 * index], row[count + 2 * index + 1], row[-1], {n for n in row[-3:-1] if n is not None}) for row in rows if row[index] == 0]
+        counter: Counter[tuple[str, str | None, str | None]] = Counter()
+        examples: dict[tuple[str, str | None, str | None], set[str]] = {}
+        before: Counter[str | None] = Counter()
+        after: Counter[str | None] = Counter()
+        matched: Counter[int] = Counter()
+        wins: Counter[int] = Counter()
+        for old, mask, customers, names in groups:
+            old_labels, new_labels = _old_labels(segmentation, old), _new_labels(segmentation, mask)
+            for label in old_labels:
+                before[label] += customers
+            for label in new_labels or ():
+                after[label] += customers
+            if mask is not None:
+                hits = [r for r, bit in enumerate(mask) if bit == "1"]
+                matched.update({r: customers for r in hits})
+                if hits:
+                    wins[hits[0]] += customers
+            for change in _changes(segmentation, old_labels, new_labels):
+                counter[change] += customers
+                examples.setdefault(change, set()).update(names)
         moves += [
-            SegmentMove(seg.name, old, new, count, tuple(sorted(examples.get((old, new), ()))[:3]))
-            for (old, new), count in sorted(counter.items(), key=lambda kv: -kv[1])
+            SegmentMove(segmentation.name, old, new, customers, tuple(sorted(examples.get((kind, old, new), ()))[:3]), kind)
+            for (kind, old, new), customers in sorted(counter.items(), key=lambda kv: -kv[1])
         ]
-    return moves
+        sizes += _sizes(segmentation, before, after)
+        warnings += _warnings(segmentation, matched, wins)
+    return SegmentImpact(tuple(moves), tuple(sizes), tuple(warnings), tuple(s.name for s in compared))
+
+
+def _changes(segmentation: Segmentation, old: tuple, new: tuple | None) -> list[tuple[str, str | None, str | None]]:
+    if new is None:  # the customer is gone from the new metrics
+        new = () if segmentation.match == "all" else (None,)
+    if segmentation.match == "first":
+        return [("move", old[0], new[0])] if old[0] != new[0] else []
+    return [("gain", None, label) for label in new if label not in old] + [("loss", label, None) for label in old if label not in new]
+
+
+def _sizes(segmentation: Segmentation, before: Counter, after: Counter) -> list[SegmentSizeChange]:
+    declared = [rule.segment for rule in segmentation.rules] + ([segmentation.default] if segmentation.match == "first" and segmentation.default is not None else [])
+    labels = list(dict.fromkeys(declared + sorted((set(before) | set(after)) - set(declared), key=lambda label: (label is None, label or ""))))
+    return [SegmentSizeChange(segmentation.name, label, before.get(label, 0), after.get(label, 0)) for label in labels]
+
+
+def _warnings(segmentation: Segmentation, matched: Counter, wins: Counter) -> list[str]:
+    warnings = []
+    for position, rule in enumerate(segmentation.rules):
+        where = f"{segmentation.name}: rule {position + 1} ({rule.segment}, `{rule.when}`)"
+        if not matched[position]:
+            warnings.append(f"{where} matches no customer after this change; check its thresholds")
+        elif segmentation.match == "first" and not wins[position]:
+            warnings.append(
+                f"{where} matches {matched[position]} customer{'s' if matched[position] != 1 else ''}, but earlier rules take every one "
+                f"of them, so {rule.segment} gets nobody from it; narrow the earlier rules or move this one up"
+            )
+    return warnings

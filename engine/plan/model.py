@@ -52,11 +52,25 @@ class Step:
 
 @dataclass(frozen=True)
 class SegmentMove:
+    """Customers whose label changes. `kind` is "move" (match: first, from one label to another),
+    "gain" or "loss" (match: all, one label added to or removed from the customers' labels)."""
+
     segmentation: str
     from_label: str | None
     to_label: str | None
     customers: int
     examples: tuple[str, ...] = ()  # a few of the customers who move, for people reading the plan
+    kind: str = "move"
+
+
+@dataclass(frozen=True)
+class SegmentSizeChange:
+    """How many customers hold a label before and after the plan (match: all counts each label)."""
+
+    segmentation: str
+    segment: str | None  # None: customers with no label (match: first without a default)
+    before: int
+    after: int
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,8 @@ class Plan:
     introspection_queries: int
     steps: tuple[Step, ...]
     segment_moves: tuple[SegmentMove, ...] = ()
+    segment_sizes: tuple[SegmentSizeChange, ...] = ()
+    segment_warnings: tuple[str, ...] = ()
     ai_costs: tuple[AiCost, ...] = ()
     notes: tuple[str, ...] = field(default=())
 
@@ -110,6 +126,10 @@ class Plan:
             for s in data["steps"]
         )
         moves = tuple(SegmentMove(**{**m, "examples": tuple(m.get("examples", ()))}) for m in data.get("segment_moves", []))
+        sizes = tuple(SegmentSizeChange(**s) for s in data.get("segment_sizes", []))
         costs = tuple(AiCost(**c) for c in data.get("ai_costs", []))
         fields = {k: data[k] for k in ("plan_id", "project", "target", "created_at", "state_fingerprint", "introspection_queries")}
-        return cls(**fields, steps=steps, segment_moves=moves, ai_costs=costs, notes=tuple(data.get("notes", ())))
+        return cls(
+            **fields, steps=steps, segment_moves=moves, segment_sizes=sizes, segment_warnings=tuple(data.get("segment_warnings", ())),
+            ai_costs=costs, notes=tuple(data.get("notes", ())),
+        )

@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.syntax import Syntax
 from rich.text import Text
 
-from engine.plan.model import SYMBOLS, Action, Plan
+from engine.plan.model import SYMBOLS, Action, Plan, SegmentMove
 
 
 def render_plan(plan: Plan, console: Console, show_noop: bool = False) -> None:
@@ -27,14 +27,7 @@ def render_plan(plan: Plan, console: Console, show_noop: bool = False) -> None:
         console.print(line)
         if step.sql_diff:
             console.print(Syntax(step.sql_diff, "diff", theme="ansi_dark", background_color="default"), soft_wrap=True)
-    if plan.segment_moves:
-        console.print()
-        console.print(Text("Customers moving between segments:", style="bold"))
-        for move in plan.segment_moves:
-            source = move.from_label if move.from_label is not None else "(none)"
-            target = move.to_label if move.to_label is not None else "(none)"
-            example = f" (e.g. {', '.join(move.examples)})" if move.examples else ""
-            console.print(f"  {move.segmentation}: {move.customers} customer{'s' if move.customers != 1 else ''}: {source} → {target}{example}", markup=False)
+    render_segment_impact(plan, console)
     if plan.ai_costs:
         console.print()
         console.print(Text("Next AI refresh:", style="bold"))
@@ -53,6 +46,39 @@ def render_plan(plan: Plan, console: Console, show_noop: bool = False) -> None:
     if unchanged and not show_noop:
         console.print(Text(f"{unchanged} object(s) up to date (--all lists them)", style="dim"))
     console.print(summary_line(plan))
+
+
+def render_segment_impact(plan: Plan, console: Console) -> None:
+    """Sizes before → after, who moves (gains and losses for match: all), and rules that match nobody."""
+    if plan.segment_sizes:
+        console.print()
+        console.print(Text("Segment sizes (customers, deployed → planned):", style="bold"))
+        for segmentation in dict.fromkeys(size.segmentation for size in plan.segment_sizes):
+            console.print(f"  {segmentation}:", markup=False)
+            for size in (s for s in plan.segment_sizes if s.segmentation == segmentation):
+                delta = size.after - size.before
+                change = f" ({delta:+,})" if delta else ""
+                label = size.segment if size.segment is not None else "(none)"
+                console.print(f"    {label}: {size.before:,} → {size.after:,}{change}", markup=False)
+    if plan.segment_moves:
+        console.print()
+        console.print(Text("Customers moving between segments:", style="bold"))
+        for move in plan.segment_moves:
+            console.print(f"  {move.segmentation}: {_move_text(move)}", markup=False)
+    for warning in plan.segment_warnings:
+        console.print(Text(f"warning: {warning}", style="yellow"))
+
+
+def _move_text(move: SegmentMove) -> str:
+    customers = f"{move.customers} customer{'s' if move.customers != 1 else ''}"
+    example = f" (e.g. {', '.join(move.examples)})" if move.examples else ""
+    if move.kind == "gain":
+        return f"{customers} gain {move.to_label}{example}"
+    if move.kind == "loss":
+        return f"{customers} lose {move.from_label}{example}"
+    source = move.from_label if move.from_label is not None else "(none)"
+    target = move.to_label if move.to_label is not None else "(none)"
+    return f"{customers}: {source} → {target}{example}"
 
 
 def summary_line(plan: Plan) -> Text:

@@ -13,7 +13,7 @@ from engine.compile.objects import DesiredObject
 from engine.compile.project import compile_project
 from engine.config.project import LoadedProject
 from engine.plan.diff import diff, make_plan
-from engine.plan.impact import ImpactUnavailable, segment_moves
+from engine.plan.impact import ImpactUnavailable, SegmentImpact, segment_impact
 from engine.plan.model import Plan
 
 
@@ -39,14 +39,14 @@ def _build_plan(loaded, backend, target, adopt, desired):
     steps = diff(loaded.config.name, target, desired, deployed, frozenset(name.upper() for name in adopt))
     notes: list[str] = _orphan_notes(deployed, managed_schemas(loaded)) + backend.task_compute_notes(desired)
     try:
-        moves = segment_moves(loaded, backend, deployed, steps)
+        impact = segment_impact(loaded, backend, deployed, steps, desired)
     except ImpactUnavailable as reason:
-        moves, notes = [], notes + [f"segment impact not computed: the deployed views could not be compared ({reason})"]
+        impact, notes = SegmentImpact(), notes + [f"segment impact not computed: the deployed views could not be compared ({reason})"]
     try:
         costs = estimate_costs(loaded, backend, desired, deployed)
     except CostUnavailable as reason:
         costs, notes = [], notes + [f"AI refresh cost not estimated ({reason}); are the source tables there? (`rulectl load` fills them on a local target)"]
-    plan = make_plan(loaded.config.name, target, steps, deployed, segment_moves=tuple(moves), ai_costs=tuple(costs), notes=tuple(notes))
+    plan = make_plan(loaded.config.name, target, steps, deployed, segment_moves=impact.moves, segment_sizes=impact.sizes, segment_warnings=impact.warnings, ai_costs=tuple(costs), notes=tuple(notes))
     return plan, desired, deployed
 
 
