@@ -34,6 +34,23 @@ _FORBIDDEN_INSIDE = {
 }
 
 
+@functools.lru_cache(maxsize=1)
+def _utc_now() -> exp.Expression:
+    return sqlglot.parse_one("CONVERT_TIMEZONE('UTC', CURRENT_TIMESTAMP())::TIMESTAMP_NTZ", read=DIALECT)
+
+
+def utc_now() -> exp.Expression:
+    """The current time in UTC as TIMESTAMP_NTZ, whatever the session's time zone.
+
+    CURRENT_TIMESTAMP() is a TIMESTAMP_LTZ in the session's zone (America/Los_Angeles unless set);
+    stored into a TIMESTAMP_NTZ column it would keep the local wall-clock time.
+    https://docs.snowflake.com/en/sql-reference/functions/current_timestamp
+    https://docs.snowflake.com/en/sql-reference/functions/convert_timezone (two-argument form → TIMESTAMP_LTZ
+    converted to the target zone; the cast drops the offset)
+    """
+    return _utc_now().copy()
+
+
 def sf_func(name: str, *args: exp.Expression) -> exp.Expression:
     """A Snowflake function call as sqlglot's Snowflake parser would build it (e.g. TO_VARCHAR → a
     typed node, not an anonymous call), so every target transpiles it."""

@@ -18,6 +18,7 @@ from engine.backends.base import STATE_SCHEMA
 from engine.backends.duckdb import DuckDBBackend
 from engine.config.models import LLMSettings
 from engine.errors import RulectlError
+from engine.expressions import utc_now
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def _record_run(backend: DuckDBBackend, task: LocalTask, status: str) -> None:
     backend.execute(
         exp.update(
             f"{STATE_SCHEMA}.TASKS",
-            {"last_run_at": exp.CurrentTimestamp(), "last_status": exp.Literal.string(status[:500])},
+            {"last_run_at": utc_now(), "last_status": exp.Literal.string(status[:500])},
             where=where,
         )
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import sqlglot
 from sqlglot import exp
 
 from engine.compile.objects import DesiredObject, table
@@ -23,6 +24,12 @@ from engine.errors import RulectlError
 OWNER_TAG = "rulectl"
 STATE_SCHEMA = "_RULECTL"
 LOCK_TABLE = f"{STATE_SCHEMA}.APPLY_LOCK"
+RUN_LOG = f"{STATE_SCHEMA}.RUN_LOG"
+# One row per AI refresh run, written by the local runner and by the Snowflake task alike.
+RUN_LOG_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {RUN_LOG} (prompt VARCHAR, run_id VARCHAR, started_at TIMESTAMP_NTZ, "
+    "finished_at TIMESTAMP_NTZ, pending NUMBER, enriched NUMBER, failed NUMBER, error VARCHAR)"
+)
 
 
 @dataclass(frozen=True)
@@ -103,8 +110,9 @@ def now_utc() -> datetime:
 
 
 def timestamp_literal() -> exp.Expression:
-    """The current UTC time as a TIMESTAMP literal without an offset (TIMESTAMP_NTZ on Snowflake)."""
-    return exp.cast(exp.Literal.string(now_utc().replace(tzinfo=None).isoformat(sep=" ")), "TIMESTAMP")
+    """The current UTC time as an explicit TIMESTAMP_NTZ literal (no offset, whatever the session's
+    zone or TIMESTAMP_TYPE_MAPPING says). https://docs.snowflake.com/en/sql-reference/parameters#timestamp-type-mapping"""
+    return exp.cast(exp.Literal.string(now_utc().replace(tzinfo=None).isoformat(sep=" ")), exp.DataType.build("TIMESTAMP_NTZ", dialect="snowflake"))
 
 
 class Backend(ABC):
@@ -202,15 +210,19 @@ class Backend(ABC):
     # ------------------------------------------------------------ rulectl's own state
 
     def ensure_state_tables(self) -> None:
-        """_RULECTL.OBJECTS (what rulectl applied) and _RULECTL.HISTORY (every applied step)."""
+        """_RULECTL.OBJECTS (what rulectl applied), _RULECTL.HISTORY (every applied step) and
+        _RULECTL.RUN_LOG (every AI refresh run). Times are TIMESTAMP_NTZ holding UTC: a plain
+        TIMESTAMP follows TIMESTAMP_TYPE_MAPPING and may become TIMESTAMP_LTZ.
+        https://docs.snowflake.com/en/sql-reference/data-types-datetime#timestamp"""
         for sql in (
             f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}",
             f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.OBJECTS (kind VARCHAR, qualified_name VARCHAR, fingerprint VARCHAR, "
-            "definition_hash VARCHAR, plan_id VARCHAR, applied_at TIMESTAMP, applied_sql VARCHAR)",
-            f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.HISTORY (applied_at TIMESTAMP, plan_id VARCHAR, action VARCHAR, "
+            "definition_hash VARCHAR, plan_id VARCHAR, applied_at TIMESTAMP_NTZ, applied_sql VARCHAR)",
+            f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.HISTORY (applied_at TIMESTAMP_NTZ, plan_id VARCHAR, action VARCHAR, "
             "kind VARCHAR, qualified_name VARCHAR, fingerprint VARCHAR, status VARCHAR, message VARCHAR)",
+            RUN_LOG_DDL,
         ):
-            self.execute(sql)
+            self.execute(sqlglot.parse_one(sql, read="snowflake"))  # rendered per engine (TIMESTAMP_NTZ → TIMESTAMP on DuckDB)
 
     def write_record(self, kind: str, qualified_name: str, fingerprint: str | None, definition_hash: str | None, plan_id: str, applied_sql: str | None = None) -> None:
         where = exp.and_(exp.column("kind").eq(exp.Literal.string(kind)), exp.column("qualified_name").eq(exp.Literal.string(qualified_name)))
@@ -236,7 +248,7 @@ class Backend(ABC):
         """CREATE TABLE (without IF NOT EXISTS) is atomic on both engines: the second apply fails."""
         self.ensure_state_tables()
         try:
-            self.execute(f"CREATE TABLE {LOCK_TABLE} (holder VARCHAR, since TIMESTAMP)")
+            self.execute(sqlglot.parse_one(f"CREATE TABLE {LOCK_TABLE} (holder VARCHAR, since TIMESTAMP_NTZ)", read="snowflake"))
         except Exception:
             since = self._lock_holder()
             raise RulectlError(

@@ -94,7 +94,7 @@ class DuckDBBackend(Backend):
         super().ensure_state_tables()
         self.execute(
             f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.TASKS (schema_name VARCHAR, task_name VARCHAR, comment VARCHAR, "
-            "definition VARCHAR, schedule VARCHAR, state VARCHAR, last_run_at TIMESTAMP, last_status VARCHAR)"
+            "definition VARCHAR, schedule VARCHAR, state VARCHAR, last_run_at TIMESTAMP, last_status VARCHAR)"  # UTC
         )
 
     # ------------------------------------------------------------ introspection

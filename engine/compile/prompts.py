@@ -22,7 +22,7 @@ from engine.config.models import Prompt
 from engine.config.project import spine_name
 from engine.config.semantics import PLACEHOLDER
 from engine.compile.variants import bucket_of_digest_sql, salted_digest_sql
-from engine.expressions import sf_func, DIALECT
+from engine.expressions import sf_func, utc_now, DIALECT
 
 DATA_OPEN, DATA_CLOSE = "<data>", "</data>"
 DATA_RULE = (
@@ -45,29 +45,40 @@ OUTPUT_COLUMNS = (
     ("generated_at", "TIMESTAMP_NTZ"),
 )
 
-# Written once, by us. Markers: __output__, __pending__, __model__, __options__, __key__.
+# Written once, by us. Markers: __output__, __pending__, __model__, __options__, __key__, __utc_now__.
+# The reply is read as text first (TO_VARCHAR), then parsed: with an options argument COMPLETE
+# answers with a JSON object ({"choices": [{"messages": "…"}], "model": …, "usage": {"prompt_tokens",
+# "completion_tokens", …}}), which may arrive as VARIANT or as text; TRY_PARSE_JSON takes only text,
+# and a NULL (TRY_COMPLETE's failed call) or an unparsable reply gives no response and is not stored.
+# https://docs.snowflake.com/en/sql-reference/functions/complete-snowflake-cortex (Returns)
+# https://docs.snowflake.com/en/sql-reference/functions/try_complete-snowflake-cortex
+# https://docs.snowflake.com/en/sql-reference/functions/try_parse_json (argument: a string expression)
 MERGE_TEMPLATE = """
 MERGE INTO __output__ AS t
 USING (
   SELECT r.__key__, r.variant, r.prompt_version, r.input_hash, r.response, r.model, r.provider,
          r.input_tokens, r.output_tokens
   FROM (
-    SELECT c.__key__, c.variant, c.prompt_version, c.input_hash,
-           TRY_PARSE_JSON(c.reply):choices[0]:messages::VARCHAR AS response,
-           COALESCE(TRY_PARSE_JSON(c.reply):model::VARCHAR, __model__) AS model,
-           COALESCE(TRY_PARSE_JSON(c.reply):provider::VARCHAR, 'snowflake-cortex') AS provider,
-           TRY_PARSE_JSON(c.reply):usage:prompt_tokens::NUMBER AS input_tokens,
-           TRY_PARSE_JSON(c.reply):usage:completion_tokens::NUMBER AS output_tokens
+    SELECT j.__key__, j.variant, j.prompt_version, j.input_hash,
+           j.reply_json:choices[0]:messages::VARCHAR AS response,
+           COALESCE(j.reply_json:model::VARCHAR, __model__) AS model,
+           COALESCE(j.reply_json:provider::VARCHAR, 'snowflake-cortex') AS provider,
+           j.reply_json:usage:prompt_tokens::NUMBER AS input_tokens,
+           j.reply_json:usage:completion_tokens::NUMBER AS output_tokens
     FROM (
-      SELECT p.__key__, p.variant, p.prompt_version, p.input_hash,
-             SNOWFLAKE.CORTEX.TRY_COMPLETE(
-               __model__,
-               ARRAY_CONSTRUCT(
-                 OBJECT_CONSTRUCT('role', 'system', 'content', p.system_text),
-                 OBJECT_CONSTRUCT('role', 'user', 'content', p.prompt_text)),
-               __options__) AS reply
-      FROM __pending__ AS p
-    ) AS c
+      SELECT c.__key__, c.variant, c.prompt_version, c.input_hash,
+             TRY_PARSE_JSON(TO_VARCHAR(c.reply)) AS reply_json
+      FROM (
+        SELECT p.__key__, p.variant, p.prompt_version, p.input_hash,
+               SNOWFLAKE.CORTEX.TRY_COMPLETE(
+                 __model__,
+                 ARRAY_CONSTRUCT(
+                   OBJECT_CONSTRUCT('role', 'system', 'content', p.system_text),
+                   OBJECT_CONSTRUCT('role', 'user', 'content', p.prompt_text)),
+                 __options__) AS reply
+        FROM __pending__ AS p
+      ) AS c
+    ) AS j
   ) AS r
   WHERE r.response IS NOT NULL AND TRIM(r.response) <> ''
 ) AS s
@@ -75,12 +86,12 @@ ON t.__key__ = s.__key__ AND t.prompt_name = __prompt_name__
 WHEN MATCHED THEN UPDATE SET
   t.variant = s.variant, t.prompt_version = s.prompt_version, t.input_hash = s.input_hash,
   t.response = s.response, t.model = s.model, t.provider = s.provider,
-  t.input_tokens = s.input_tokens, t.output_tokens = s.output_tokens, t.generated_at = CURRENT_TIMESTAMP()
+  t.input_tokens = s.input_tokens, t.output_tokens = s.output_tokens, t.generated_at = __utc_now__
 WHEN NOT MATCHED THEN INSERT
   (__key__, prompt_name, variant, prompt_version, input_hash, response, model, provider, input_tokens, output_tokens, generated_at)
 VALUES
   (s.__key__, __prompt_name__, s.variant, s.prompt_version, s.input_hash, s.response, s.model, s.provider,
-   s.input_tokens, s.output_tokens, CURRENT_TIMESTAMP())
+   s.input_tokens, s.output_tokens, __utc_now__)
 """
 
 
@@ -319,6 +330,7 @@ def merge_statement(compiled: CompiledPrompt) -> exp.Expression:
         "__model__": exp.Literal.string(prompt.model),
         "__options__": options_object(prompt.options.model_dump(exclude_none=True)),
         "__prompt_name__": exp.Literal.string(prompt.name),
+        "__utc_now__": utc_now(),
     }
     tree = _merge_template().copy()
 
