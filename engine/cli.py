@@ -277,6 +277,20 @@ def print_test_results(results) -> None:
 
 
 @app.command()
+def schema(
+    project: Path = ProjectOption,
+    output: Optional[Path] = typer.Option(None, "--out", "-o", help="Directory for the schema files (default: PROJECT/.rulectl/schemas)."),
+) -> None:
+    """Write JSON Schemas of rulectl.yml, rules/, prompts/ and tests/ files for editor autocomplete."""
+    from engine.config.json_schemas import DEFAULT_DIR, SCHEMA_FILES, write_json_schemas
+
+    directory = output or project / DEFAULT_DIR
+    for path in write_json_schemas(directory):
+        out.print(f"wrote {path}  ({SCHEMA_FILES[path.name][1]})", markup=False)
+    out.print("editors pick them up from a first line like `# yaml-language-server: $schema=.rulectl/schemas/rulectl.schema.json`", markup=False)
+
+
+@app.command()
 def unlock(project: Optional[Path] = ProjectOption, target: Optional[str] = TargetOption) -> None:
     """Release the apply lock left behind by an apply that died."""
     from engine import workflow

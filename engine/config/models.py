@@ -51,14 +51,16 @@ class Model(BaseModel):
 
 
 class LLMSettings(Model):
-    provider: Literal["offline", "openai"] = "offline"
-    base_url: str | None = None
-    model: str | None = None  # model the endpoint serves, used when model_map has no entry
-    model_map: dict[str, str] = Field(default_factory=dict)  # e.g. snowflake-arctic: llama3.1
-    api_key_env: str = "OPENAI_API_KEY"  # name of the environment variable, never the key itself
-    concurrency: int = Field(8, ge=1, le=256)
-    timeout_seconds: float = Field(60.0, gt=0, le=600)
-    retries: int = Field(2, ge=0, le=10)
+    """Who answers prompts on a local target, and how hard rulectl tries."""
+
+    provider: Literal["offline", "openai"] = Field("offline", description="Who answers prompts on this target: `offline` writes labelled stand-in text; `openai` calls an OpenAI-compatible endpoint (Ollama, vLLM, OpenAI).")
+    base_url: str | None = Field(None, description="Endpoint of an OpenAI-compatible API, e.g. http://localhost:11434/v1 (required for `openai`).")
+    model: str | None = Field(None, description="Model the endpoint serves, used when `model_map` has no entry for the prompt's model.")
+    model_map: dict[str, str] = Field(default_factory=dict, description="Prompt model → endpoint model, e.g. `snowflake-arctic: llama3.1`.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Name of the environment variable holding the API key (never the key itself).")
+    concurrency: int = Field(8, ge=1, le=256, description="Model calls in flight at once.")
+    timeout_seconds: float = Field(60.0, gt=0, le=600, description="Seconds before a model call is abandoned (the row stays pending).")
+    retries: int = Field(2, ge=0, le=10, description="Retries of a failed model call before the row is left for the next run.")
 
     @field_validator("api_key_env")
     @classmethod
@@ -85,18 +87,20 @@ class LLMSettings(Model):
 
 
 class Target(Model):
-    engine: Literal["duckdb", "snowflake"]
-    path: str | None = None  # duckdb file
-    llm: LLMSettings = Field(default_factory=LLMSettings)
-    connection: str | None = None  # section of connections.toml / config.toml
-    database: str | None = None
-    warehouse: str | None = None
-    role: str | None = None
-    task_state: Literal["started", "suspended"] = "started"
+    """A place rulectl deploys to: a local DuckDB file or a Snowflake database."""
+
+    engine: Literal["duckdb", "snowflake"] = Field(description="`duckdb`: a local file; `snowflake`: a Snowflake account.")
+    path: str | None = Field(None, description="DuckDB file, relative to the project (default .rulectl/<target>.duckdb).")
+    llm: LLMSettings = Field(default_factory=LLMSettings, description="Who answers prompts on a local target.")
+    connection: str | None = Field(None, description="Section of ~/.snowflake/connections.toml or config.toml, as the Snowflake CLI names it.")
+    database: str | None = Field(None, description="Snowflake database rulectl deploys into (required for snowflake).")
+    warehouse: str | None = Field(None, description="Warehouse the refresh tasks run on (default: the connection's).")
+    role: str | None = Field(None, description="Snowflake role to use (default: the connection's).")
+    task_state: Literal["started", "suspended"] = Field("started", description="State refresh tasks are left in after apply, unless a prompt says otherwise.")
     # Refresh tasks run on `warehouse`, else on the connection's warehouse. Serverless tasks bill
     # differently and need the EXECUTE MANAGED TASK privilege, so they are only used when asked for.
     # https://docs.snowflake.com/en/user-guide/tasks-intro (serverless vs user-managed compute)
-    serverless_tasks: bool = False
+    serverless_tasks: bool = Field(False, description="Run refresh tasks serverless instead of on a warehouse.")
 
     @field_validator("database", "warehouse", "role")
     @classmethod
@@ -115,8 +119,10 @@ class Target(Model):
 
 
 class Schemas(Model):
-    analytics: str = "ANALYTICS"
-    ai: str = "AI"
+    """The schemas rulectl creates and manages."""
+
+    analytics: str = Field("ANALYTICS", description="Schema of the metrics and segments views.")
+    ai: str = Field("AI", description="Schema of the AI output tables and refresh tasks.")
 
     @field_validator("analytics", "ai")
     @classmethod
@@ -125,12 +131,14 @@ class Schemas(Model):
 
 
 class Source(Model):
-    table: str
-    key: str | None = None  # key grain: one row per customer
-    grain: list[str] | None = None  # finer grain, e.g. [customer_id, module]
-    columns: dict[str, str]
-    sample: str | None = None
-    description: str | None = None
+    """A table rulectl reads, its grain and its columns."""
+
+    table: str = Field(description="SCHEMA.TABLE or DATABASE.SCHEMA.TABLE the source reads.")
+    key: str | None = Field(None, description="Customer key column when the table has one row per customer.")
+    grain: list[str] | None = Field(None, description="Columns of a finer grain, e.g. [customer_id, module]: aggregated to the customer before any join.")
+    columns: dict[str, str] = Field(description="Column name → Snowflake type (varchar, integer, number(12,2), date, …).")
+    sample: str | None = Field(None, description="CSV file with sample rows that `rulectl load` puts into a local target.")
+    description: str | None = Field(None, description="What this is, for the people who read the YAML.")
 
     @field_validator("table")
     @classmethod
@@ -161,34 +169,38 @@ class Source(Model):
 class SizeMetric(Model):
     """The metric that sizes and orders segments (e.g. revenue), and how to print it."""
 
-    metric: str
-    format: Literal["currency", "number", "percent"] = "number"
-    label: str | None = None  # column heading; default: the metric name
+    metric: str = Field(description="Metric that sizes and orders segments (e.g. revenue).")
+    format: Literal["currency", "number", "percent"] = Field("number", description="How the metric is printed.")
+    label: str | None = Field(None, description="Column heading (default: the metric name).")
 
 
 class Display(Model):
     """How customers are shown in insights, summaries and plans. Every name is validated against the
     project (a column of the entity source or a metric); nothing here is ever assumed by the engine."""
 
-    name: str | None = None  # column that names a customer; default: the key
-    size: SizeMetric | None = None  # default: segments are sized by customer count only
-    columns: list[str] = Field(default_factory=list)  # shown beside each insight
+    name: str | None = Field(None, description="Column of the entity source that names a customer (default: the key).")
+    size: SizeMetric | None = Field(None, description="Metric that sizes segments (default: customer count only).")
+    columns: list[str] = Field(default_factory=list, description="Columns or metrics shown beside each insight.")
 
 
 class ModelPrice(Model):
-    credits_per_million_tokens: float = Field(gt=0)
+    """What a model costs, for plan's estimate."""
+
+    credits_per_million_tokens: float = Field(gt=0, description="Snowflake credits per million tokens for this model.")
 
 
 class Project(Model):
-    name: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")  # goes into every ownership tag
-    default_target: str = "local"
-    entity: str | None = None  # the key-grain source that lists every customer (default: the first)
-    targets: dict[str, Target]
-    schemas: Schemas = Field(default_factory=Schemas)
-    sources: dict[str, Source]
-    display: Display = Field(default_factory=Display)
-    pricing: dict[str, ModelPrice] = Field(default_factory=dict)
-    credit_price_usd: float = Field(3.0, gt=0)
+    """rulectl.yml: targets, schemas, sources, display and pricing."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$", description="Project name; part of the ownership tag on every object rulectl manages.")
+    default_target: str = Field("local", description="Target used when a command gets no --target.")
+    entity: str | None = Field(None, description="Key-grain source that lists every customer once (default: the first with `key:`).")
+    targets: dict[str, Target] = Field(description="Where rulectl deploys: name → target.")
+    schemas: Schemas = Field(default_factory=Schemas, description="Schemas rulectl creates and manages.")
+    sources: dict[str, Source] = Field(description="Tables rulectl reads: name → source.")
+    display: Display = Field(default_factory=Display, description="How customers are shown in insights, summaries and plans.")
+    pricing: dict[str, ModelPrice] = Field(default_factory=dict, description="Model → price, for the AI cost estimate in plan.")
+    credit_price_usd: float = Field(3.0, gt=0, description="US dollars per Snowflake credit, for cost estimates.")
 
     @field_validator("sources")
     @classmethod
@@ -204,12 +216,14 @@ class Project(Model):
 
 
 class Metric(Model):
-    name: str
-    description: str | None = None
-    source: str | None = None  # None: derived from other metrics
-    expr: str
-    filter: str | None = None
-    default: float | int | None = None  # value for customers with no rows in the source
+    """A per-customer figure: an aggregate of a source, or a formula of other metrics."""
+
+    name: str = Field(description="Metric name: a column of the customer_metrics view, usable in rules and prompts.")
+    description: str | None = Field(None, description="What this is, for the people who read the YAML.")
+    source: str | None = Field(None, description="Source the metric aggregates; leave out for a metric derived from other metrics.")
+    expr: str = Field(description="SQL expression (Snowflake dialect): an aggregate over a grain source, a row expression over a key source, or a formula of other metrics.")
+    filter: str | None = Field(None, description="Row condition applied before aggregating, e.g. status = 'active'.")
+    default: float | int | None = Field(None, description="Value for customers with no rows in the source (counts default to 0).")
 
     @field_validator("name")
     @classmethod
@@ -218,18 +232,22 @@ class Metric(Model):
 
 
 class SegmentRule(Model):
-    segment: str = Field(min_length=1, max_length=200)
-    when: str
-    action: str | None = None
-    description: str | None = None
+    """One rule: a label and the condition that earns it."""
+
+    segment: str = Field(min_length=1, max_length=200, description="Label a matching customer gets.")
+    when: str = Field(description="SQL condition over metrics and customer columns; NULL counts as not matching.")
+    action: str | None = Field(None, description="Recommended action for customers in this segment (match: first).")
+    description: str | None = Field(None, description="What this is, for the people who read the YAML.")
 
 
 class Segmentation(Model):
-    name: str
-    description: str | None = None
-    match: Literal["first", "all"] = "first"
-    rules: list[SegmentRule] = Field(min_length=1)
-    default: str | None = None
+    """Ordered rules that label customers."""
+
+    name: str = Field(description="Segmentation name: a column of the customer_segments view.")
+    description: str | None = Field(None, description="What this is, for the people who read the YAML.")
+    match: Literal["first", "all"] = Field("first", description="`first`: the first matching rule wins (one label); `all`: every matching rule applies (a list).")
+    rules: list[SegmentRule] = Field(min_length=1, description="Rules in order.")
+    default: str | None = Field(None, description="Label when no rule matches (match: first only).")
 
     @field_validator("name")
     @classmethod
@@ -244,31 +262,39 @@ class Segmentation(Model):
 
 
 class RulesFile(Model):
-    metrics: list[Metric] = Field(default_factory=list)
-    segmentations: list[Segmentation] = Field(default_factory=list)
+    """rules/*.yml: metrics and segmentations."""
+
+    metrics: list[Metric] = Field(default_factory=list, description="Per-customer metrics.")
+    segmentations: list[Segmentation] = Field(default_factory=list, description="Segmentations: ordered rules that label customers.")
 
 
 # ---------------------------------------------------------------- prompts/*.yml
 
 
 class CompletionOptions(Model):
-    temperature: float | None = Field(None, ge=0, le=1)
-    top_p: float | None = Field(None, ge=0, le=1)
-    max_tokens: int | None = Field(None, ge=1, le=8192)
+    """Options sent with every completion."""
+
+    temperature: float | None = Field(None, ge=0, le=1, description="Sampling temperature (0–1).")
+    top_p: float | None = Field(None, ge=0, le=1, description="Nucleus sampling share (0–1).")
+    max_tokens: int | None = Field(None, ge=1, le=8192, description="Longest reply, in tokens.")
 
 
 class Refresh(Model):
-    schedule: str = "USING CRON 0 6 * * * UTC"
-    only_changed: bool = True
-    max_rows: int = Field(1000, ge=1, le=10_000_000)
-    state: Literal["started", "suspended"] | None = None  # None: the target's task_state
+    """When the refresh task runs and how many rows it may enrich."""
+
+    schedule: str = Field("USING CRON 0 6 * * * UTC", description="Task schedule: `USING CRON <5 fields> <time zone>` or `<n> MINUTES`.")
+    only_changed: bool = Field(True, description="Enrich only rows whose inputs or prompt version changed.")
+    max_rows: int = Field(1000, ge=1, le=10_000_000, description="Cost guard: most rows enriched per run.")
+    state: Literal["started", "suspended"] | None = Field(None, description="Task state after apply (default: the target's task_state).")
 
 
 class Variant(Model):
-    name: str
-    weight: int = Field(ge=0, le=100)
-    template: str | None = None
-    system: str | None = None
+    """One variant of a prompt experiment."""
+
+    name: str = Field(description="Variant name, stored with every reply.")
+    weight: int = Field(ge=0, le=100, description="Share of customers (percent); the weights add up to 100.")
+    template: str | None = Field(None, description="This variant's template (default: the prompt's).")
+    system: str | None = Field(None, description="This variant's system text (default: the prompt's).")
 
     @field_validator("name")
     @classmethod
@@ -277,9 +303,11 @@ class Variant(Model):
 
 
 class Experiment(Model):
-    salt: str = Field(min_length=1)
-    variants: list[Variant] = Field(min_length=1)
-    outcome: str | None = None  # a boolean column of the input, compared per variant in the report
+    """A/B test of prompt variants, assigned by a salted hash of the key."""
+
+    salt: str = Field(min_length=1, description="Salt of the variant hash; a new salt reshuffles customers between variants.")
+    variants: list[Variant] = Field(min_length=1, description="Variants and their weights.")
+    outcome: str | None = Field(None, description="Boolean column of the input compared per variant in `experiment report`.")
 
     @field_validator("variants")
     @classmethod
@@ -291,17 +319,19 @@ class Experiment(Model):
 
 
 class Prompt(Model):
-    name: str
-    description: str | None = None
-    input: str
-    key: str
-    model: str = "snowflake-arctic"
-    options: CompletionOptions = Field(default_factory=CompletionOptions)
-    system: str | None = None
-    template: str = Field(min_length=1)
-    output: str
-    refresh: Refresh = Field(default_factory=Refresh)
-    experiment: Experiment | None = None
+    """prompts/*.yml: one prompt template, its model, output table, refresh schedule and experiment."""
+
+    name: str = Field(description="Prompt name, stored with every reply.")
+    description: str | None = Field(None, description="What this is, for the people who read the YAML.")
+    input: str = Field(description="View the prompt reads: customer_metrics or customer_segments.")
+    key: str = Field(description="Column of the input that identifies a customer.")
+    model: str = Field("snowflake-arctic", description="Cortex model name (mapped by the local provider's model_map).")
+    options: CompletionOptions = Field(default_factory=CompletionOptions, description="Completion options.")
+    system: str | None = Field(None, description="System text sent before the template.")
+    template: str = Field(min_length=1, description="Prompt text; {column} placeholders name columns of the input.")
+    output: str = Field(description="Table in the ai schema that keeps the replies.")
+    refresh: Refresh = Field(default_factory=Refresh, description="When and how much to enrich.")
+    experiment: Experiment | None = Field(None, description="A/B variants of the prompt.")
 
     @field_validator("name", "output", "key")
     @classmethod
@@ -315,13 +345,17 @@ Scalar = str | int | float | bool | datetime | date | None
 
 
 class RuleTest(Model):
-    name: str = Field(min_length=1)
-    description: str | None = None
-    today: date | None = None
-    given: dict[str, list[dict[str, Scalar]]] = Field(default_factory=dict)
-    expect: list[dict[str, Scalar | list[str]]] = Field(min_length=1)
+    """One rule test: given source rows, the metrics and segments expected for some customers."""
+
+    name: str = Field(min_length=1, description="What the test shows, in a sentence.")
+    description: str | None = Field(None, description="What this is, for the people who read the YAML.")
+    today: date | None = Field(None, description="Date CURRENT_DATE stands for in the test (default: the file's `today:`, else the real date).")
+    given: dict[str, list[dict[str, Scalar]]] = Field(default_factory=dict, description="Source name → its rows (column: value); sources left out are empty.")
+    expect: list[dict[str, Scalar | list[str]]] = Field(min_length=1, description="Expected customers: the key, then metric, column or segmentation → value (a list for match: all).")
 
 
 class RuleTestsFile(Model):
-    today: date | None = None
-    tests: list[RuleTest] = Field(min_length=1)
+    """tests/*.yml: rule tests that `rulectl test` runs on an in-memory DuckDB."""
+
+    today: date | None = Field(None, description="Date CURRENT_DATE stands for in the test (default: the file's `today:`, else the real date).")
+    tests: list[RuleTest] = Field(min_length=1, description="Rule tests.")
