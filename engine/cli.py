@@ -83,11 +83,17 @@ def _load(project: Path | None):
     return load_project(find_project(project))
 
 
+def print_warnings(loaded) -> None:
+    for warning in loaded.warnings:
+        err.print(f"warning: {warning}", markup=False)
+
+
 @app.command()
 def validate(project: Optional[Path] = ProjectOption) -> None:
     """Load and check every YAML file offline; exit 1 with file:line messages on error."""
     with user_errors():
         loaded = _load(project)
+        print_warnings(loaded)
         out.print(
             f"ok: {len(loaded.config.sources)} sources, {len(loaded.metrics)} metrics, "
             f"{len(loaded.segmentations)} segmentations, {len(loaded.prompts)} prompts, {len(loaded.rule_tests)} rule tests"
@@ -146,7 +152,9 @@ def plan(
     from engine.plan.plan_text import render_plan
 
     with user_errors():
-        made, explained = workflow.plan_with_sql(_load(project), target, adopt, with_sql=show_sql)
+        loaded = _load(project)
+        print_warnings(loaded)
+        made, explained = workflow.plan_with_sql(loaded, target, adopt, with_sql=show_sql)
         if output:
             output.write_text(made.to_json())
         if as_json:

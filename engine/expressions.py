@@ -150,16 +150,24 @@ _NUMBER_MISTAKES = (
 )
 
 
-def _number_hint(text: str) -> str | None:
-    """How to write a number, when `text` holds one written the way people write them in prose."""
+def number_in_prose(text: str) -> tuple[str, str] | None:
+    """(`100k`, `100000`) when `text` holds a number written the way people write them in prose
+    (units, thousands separators, a currency sign); quoted text is not looked at."""
     outside_quotes = _QUOTED_TEXT.sub(lambda m: " " * len(m[0]), text)
     for pattern, value in _NUMBER_MISTAKES:
         found = pattern.search(outside_quotes)
         if found:
             number = value(found)
-            plain = str(int(number)) if number == int(number) else repr(number)
-            return f"`{found[0].strip()}` is not a SQL number; write numbers as plain digits without units, commas or currency signs: {plain}"
+            return found[0].strip(), str(int(number)) if number == int(number) else repr(number)
     return None
+
+
+def _number_hint(text: str) -> str | None:
+    """How to write a number, when `text` holds one written as in prose."""
+    found = number_in_prose(text)
+    if found is None:
+        return None
+    return f"`{found[0]}` is not a SQL number; write numbers as plain digits without units, commas or currency signs: {found[1]}"
 
 
 def _first_error(error: Exception) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -9,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from engine.config.models import Metric, Project, Prompt, RulesFile, RuleTest, RuleTestsFile, Segmentation
 from engine.config.project import Located, LoadedProject
-from engine.config.semantics import check_project
+from engine.config.semantics import check_project, project_warnings
 from engine.config.yaml_lines import LocatedDocument, YamlProblem, load_located
 from engine.errors import ConfigErrors, Problem, RulectlError, did_you_mean
 
@@ -72,7 +73,7 @@ def load_project(root: Path) -> LoadedProject:
     problems += check_project(loaded)
     if problems:
         raise ConfigErrors(problems)
-    return loaded
+    return dataclasses.replace(loaded, warnings=tuple(project_warnings(loaded)))
 
 
 def _read(path: Path, root: Path, problems: list[Problem]) -> LocatedDocument | None:

@@ -44,6 +44,7 @@ class LoadedProject:
     segmentations: list[Located[Segmentation]] = field(default_factory=list)
     prompts: list[Located[Prompt]] = field(default_factory=list)
     rule_tests: list[Located[RuleTest]] = field(default_factory=list)  # tests/*.yml
+    warnings: tuple[Problem, ...] = ()  # valid, but worth a look (e.g. a division that can meet a zero)
 
     @property
     def config(self) -> Project:

@@ -8,6 +8,7 @@ import re
 from engine.config.schedules import check_schedule
 from engine.config.project import INPUT_VIEWS, INSIGHTS_VIEW, Located, LoadedProject, input_view_columns, spine_columns, spine_name
 from engine.config.models import Metric, Prompt, Segmentation
+from engine.config.type_checks import type_check
 from engine.expressions import ExpressionError, ParsedExpression, parse_expression
 from engine.errors import Problem, did_you_mean
 
@@ -22,7 +23,13 @@ def check_project(loaded: LoadedProject) -> list[Problem]:
     problems += _check_prompts(loaded)
     problems += _check_display(loaded)
     problems += _check_rule_tests(loaded)
+    problems += type_check(loaded).errors  # an unknown name is typed `unknown`, never a second error
     return problems
+
+
+def project_warnings(loaded: LoadedProject) -> list[Problem]:
+    """What validate and plan print as warnings: the project works, but may fail on some data."""
+    return type_check(loaded).warnings
 
 
 def _check_sources(loaded: LoadedProject) -> list[Problem]:

@@ -1,0 +1,117 @@
+"""Type checks over the whole project: every metric, filter, rule and experiment outcome typed against
+the declared source column types and the metrics' inferred types. Mistakes are Problems (errors);
+a division that can meet a zero divisor is a warning naming DIV0, DIV0NULL and NULLIF."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from engine.config.expression_types import (
+    BOOLEAN,
+    TEXT,
+    UNKNOWN,
+    ExpressionTypeError,
+    TypeEnv,
+    declared_category,
+    expression_type,
+    require_condition,
+    risky_divisions,
+)
+from engine.config.project import Located, LoadedProject, spine_name
+from engine.errors import Problem
+from engine.expressions import ExpressionError, ParsedExpression, parse_expression
+
+
+@dataclass
+class TypeReport:
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+
+def type_check(loaded: LoadedProject) -> TypeReport:
+    """Type every expression of the project; run after names resolve (unknown names are `unknown`)."""
+    report = TypeReport()
+    metric_types = _metric_types(loaded, report)
+    view_types = {**_source_env(loaded, spine_name(loaded)), **metric_types}
+    for located in loaded.segmentations:
+        for index, rule in enumerate(located.item.rules):
+            when = _parsed(rule.when)
+            if when is not None:
+                _check(located, ("rules", index, "when"), "when", when, view_types, report, condition=True)
+    for name in (s.item.name.lower() for s in loaded.segmentations):
+        view_types[name] = TEXT  # a label (or a list of labels)
+    for located in loaded.prompts:
+        experiment = located.item.experiment
+        if experiment and experiment.outcome:
+            kind = view_types.get(experiment.outcome.lower(), UNKNOWN)
+            if kind not in (BOOLEAN, UNKNOWN):
+                report.errors.append(located.problem(
+                    f"`outcome`: `{experiment.outcome}` is {'text' if kind == TEXT else 'a ' + kind}, but an outcome must be true or false per customer; "
+                    f"define a metric that is a condition (e.g. `expr: {experiment.outcome} {_example_test(kind)}`) and name it here",
+                    "experiment", "outcome",
+                ))
+    return report
+
+
+def _metric_types(loaded: LoadedProject, report: TypeReport) -> TypeEnv:
+    """Each metric's type, derived metrics after the metrics they read (cycles stay unknown)."""
+    by_name = {m.item.name.lower(): m for m in loaded.metrics}
+    spine_env = _source_env(loaded, spine_name(loaded))
+    types: TypeEnv = {}
+    active: set[str] = set()
+
+    def resolve(name: str) -> str:
+        if name in types or name in active:
+            return types.get(name, UNKNOWN)
+        active.add(name)
+        located = by_name[name]
+        metric = located.item
+        expr = _parsed(metric.expr)
+        if metric.source is None:
+            env = {**spine_env, **{ref: resolve(ref) for ref in (expr.column_names if expr else []) if ref in by_name}}
+        else:
+            env = _source_env(loaded, metric.source)
+            row_filter = _parsed(metric.filter) if metric.filter else None
+            if row_filter is not None:
+                _check(located, ("filter",), "filter", row_filter, env, report, condition=True)
+        types[name] = _check(located, ("expr",), "expr", expr, env, report) if expr is not None else UNKNOWN
+        active.discard(name)
+        return types[name]
+
+    for name in by_name:
+        resolve(name)
+    return types
+
+
+def _check(located: Located, path: tuple, field_name: str, parsed: ParsedExpression, env: TypeEnv, report: TypeReport, condition: bool = False) -> str:
+    for division in risky_divisions(parsed.tree):
+        report.warnings.append(located.problem(
+            f"`{field_name}`: the divisor `{division.divisor}` can be zero, and Snowflake then fails the whole view (\"Division by zero\"); "
+            f"write DIV0({division.dividend}, {division.divisor}) for 0, DIV0NULL(…) for 0 also when it is NULL, "
+            f"or {division.dividend} / NULLIF({division.divisor}, 0) for NULL",
+            *path,
+        ))
+    try:
+        if condition:
+            require_condition(parsed.tree, env)
+            return BOOLEAN
+        return expression_type(parsed.tree, env)
+    except ExpressionTypeError as error:
+        report.errors.append(located.problem(f"`{field_name}`: {error}", *path))
+        return UNKNOWN
+
+
+def _source_env(loaded: LoadedProject, source: str) -> TypeEnv:
+    columns = loaded.config.sources[source].columns if source in loaded.config.sources else {}
+    return {name.lower(): declared_category(type_text) for name, type_text in columns.items()}
+
+
+def _parsed(text: str | None) -> ParsedExpression | None:
+    try:
+        return parse_expression(text) if text else None
+    except ExpressionError:
+        return None  # reported by the name checks
+
+
+def _example_test(kind: str) -> str:
+    return {TEXT: "= 'yes'", "date": "<= CURRENT_DATE"}.get(kind, "> 0")
