@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.config.loader import load_project
+from engine.errors import ConfigErrors
 from engine.lint.rule_checks import lint_rules
 from tests.conftest import run
 
@@ -170,4 +171,7 @@ def test_cli_strict_exits_1_on_warnings(tmp_path: Path):
 
 @pytest.mark.parametrize("bad", ["score > 'ten'", "region + 1 > 2", "score / 0 > 1", "CASE WHEN score > 1 THEN NULL ELSE region END = 'x'"])
 def test_odd_conditions_never_crash(tmp_path: Path, bad: str):
-    findings_for(tmp_path, [bad, "score > 1"], default="Other")
+    try:
+        findings_for(tmp_path, [bad, "score > 1"], default="Other")
+    except ConfigErrors as error:  # typed expressions: a mistyped condition is a validation error first
+        assert [(p.file, p.line) for p in error.problems] == [("rules/segments.yml", rule_line(0))]
