@@ -299,6 +299,29 @@ def schema(
 
 
 @app.command()
+def init(
+    directory: Path = typer.Argument(Path("."), help="Directory of the new project (created if missing)."),
+    from_target: Optional[str] = typer.Option(None, "--from-target", help="Add `sources:` read from this target's tables to the project in DIRECTORY."),
+    tables: list[str] = typer.Option([], "--table", help="SCHEMA.TABLE to read with --from-target (repeat for several)."),
+    key: Optional[str] = typer.Option(None, "--key", help="With --from-target: the customer key column (default: the project's, else the first table's first column)."),
+) -> None:
+    """Create a working project skeleton, or add sources from an existing target's tables."""
+    from engine import workflow
+
+    with user_errors():
+        if from_target is None:
+            if tables or key:
+                raise RulectlError("--table and --key go with --from-target TARGET")
+            for path in workflow.init_project(directory):
+                out.print(f"created {path}", markup=False)
+            out.print(f"next: cd {directory} && rulectl load && rulectl apply --yes && rulectl run && rulectl test", markup=False)
+            return
+        added = workflow.import_sources(_load(directory), from_target, tables, key)
+        for source in added:
+            out.print(f"added source `{source.name}` ({source.table}, {len(source.columns)} columns, {source.grain_text}) to rulectl.yml", markup=False)
+
+
+@app.command()
 def unlock(project: Optional[Path] = ProjectOption, target: Optional[str] = TargetOption) -> None:
     """Release the apply lock left behind by an apply that died."""
     from engine import workflow

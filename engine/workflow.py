@@ -173,3 +173,30 @@ def rule_tests(loaded: LoadedProject, only: str | None = None):
     from engine.rule_tests import run_rule_tests
 
     return run_rule_tests(loaded, only)
+
+
+def init_project(directory: Path) -> list[Path]:
+    """Write a working project skeleton into `directory`."""
+    from engine.scaffold import create_project
+
+    return create_project(directory)
+
+
+def import_sources(loaded: LoadedProject, target: str, tables: list[str], key: str | None = None):
+    """Add `sources:` read from the target's tables to rulectl.yml; the file is kept only if it validates."""
+    from engine.config.loader import PROJECT_FILE, load_project
+    from engine.errors import ConfigErrors
+    from engine.source_import import add_to_project_file, read_sources
+
+    name = target_name(loaded, target)
+    with connected(loaded, name) as backend:
+        imported = read_sources(loaded, backend, tables, key)
+    path = loaded.root / PROJECT_FILE
+    before = path.read_text()
+    path.write_text(add_to_project_file(path, imported))
+    try:
+        load_project(loaded.root)
+    except ConfigErrors as errors:
+        path.write_text(before)
+        raise RulectlError("the imported sources do not validate, so rulectl.yml was left as it was:\n" + "\n".join(str(p) for p in errors.problems)) from None
+    return imported

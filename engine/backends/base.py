@@ -158,6 +158,31 @@ class Backend(ABC):
     def close(self) -> None:
         """Release the connection."""
 
+    def table_columns(self, qualified_name: str) -> list[tuple[str, str]]:
+        """(column, Snowflake type) of an existing table, in order; empty when there is no such table.
+
+        INFORMATION_SCHEMA.COLUMNS answers on both engines; each backend spells its types in
+        `_snowflake_type`. https://docs.snowflake.com/en/sql-reference/info-schema/columns
+        """
+        parts = qualified_name.upper().split(".")
+        schema, name = parts[-2], parts[-1]
+        info = exp.to_table("information_schema.columns")
+        where = exp.and_(
+            exp.Upper(this=exp.column("table_schema")).eq(exp.Literal.string(schema)),
+            exp.Upper(this=exp.column("table_name")).eq(exp.Literal.string(name)),
+        )
+        query = exp.select("column_name", "data_type", "numeric_precision", "numeric_scale").from_(info).where(where).order_by("ordinal_position")
+        return [(str(column).lower(), self._snowflake_type(str(kind), precision, scale)) for column, kind, precision, scale in self.query(query)]
+
+    def _snowflake_type(self, data_type: str, precision: Any, scale: Any) -> str:
+        """INFORMATION_SCHEMA's type → the type text rulectl.yml uses (Snowflake: TEXT, NUMBER, …)."""
+        upper = data_type.upper()
+        if upper == "TEXT":
+            return "varchar"
+        if upper == "NUMBER" and precision is not None:
+            return f"number({precision},{scale or 0})"
+        return upper.lower()
+
     # ------------------------------------------------------------ DDL for plan steps
 
     def schema_statements(self, obj: DesiredObject) -> list[exp.Expression | str]:

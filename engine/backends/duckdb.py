@@ -97,6 +97,12 @@ class DuckDBBackend(Backend):
             "definition VARCHAR, schedule VARCHAR, state VARCHAR, last_run_at TIMESTAMP, last_status VARCHAR)"  # UTC
         )
 
+    def _snowflake_type(self, data_type: str, precision: Any, scale: Any) -> str:
+        """DuckDB's type names (DECIMAL(12,2), BIGINT, …) in Snowflake's spelling."""
+        if data_type.upper().startswith("DECIMAL") and precision is not None:
+            return f"number({precision},{scale or 0})"
+        return exp.DataType.build(data_type, dialect="duckdb").sql(dialect="snowflake").lower()
+
     # ------------------------------------------------------------ introspection
 
     def introspect(self, schemas: Sequence[str]) -> DeployedState:
