@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from engine.backends.base import owner_tag
-from engine.backends.registry import date_columns, target_name
+from engine.backends.registry import date_columns, fixed_point_scales, target_name
 from engine.compile.objects import DesiredObject
 from engine.compile.project import compile_project
 from engine.config.project import LoadedProject
@@ -21,7 +21,7 @@ def compiled_sql(loaded: LoadedProject, requested_target: str | None) -> Iterato
         from engine.backends.duckdb import render_duckdb
         from engine.backends.duckdb_fixes import FixContext
 
-        context = FixContext(date_columns(loaded))
+        context = FixContext(date_columns(loaded), fixed_point_scales=fixed_point_scales(loaded))
         for obj in objects:
             yield obj, render_duckdb(obj.statement, context, pretty=True)
         return

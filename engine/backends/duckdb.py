@@ -38,10 +38,10 @@ class DuckDBBackend(Backend):
     # 50 keep it linear. Local round trips cost nothing, so more queries are fine here.
     max_union_branches = 50
 
-    def __init__(self, path: str | Path, date_columns: frozenset[str] = frozenset(), read_only: bool = False):
+    def __init__(self, path: str | Path, date_columns: frozenset[str] = frozenset(), read_only: bool = False, fixed_point_scales: dict[str, int] | None = None):
         super().__init__()
         self.path = Path(path)
-        self.context = FixContext(date_columns=date_columns)
+        self.context = FixContext(date_columns=date_columns, fixed_point_scales=fixed_point_scales)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.connection = duckdb.connect(str(self.path), read_only=read_only)

@@ -7,7 +7,7 @@ generated, and only in the DuckDB backend.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from sqlglot import exp
 
@@ -16,11 +16,18 @@ DATE_UNITS = {"DAY", "DAYS", "WEEK", "WEEKS", "MONTH", "MONTHS", "QUARTER", "QUA
 
 
 class FixContext:
-    """What fixes may need to know beyond the AST: which column names hold DATE values."""
+    """What fixes may need to know beyond the AST: which column names hold DATE values, and the
+    scale of the columns declared as fixed-point numbers (integers have scale 0)."""
 
-    def __init__(self, date_columns: frozenset[str] = frozenset(), complete_function: str = "rulectl_complete"):
+    def __init__(
+        self,
+        date_columns: frozenset[str] = frozenset(),
+        complete_function: str = "rulectl_complete",
+        fixed_point_scales: Mapping[str, int] | None = None,
+    ):
         self.date_columns = date_columns
         self.complete_function = complete_function
+        self.fixed_point_scales = dict(fixed_point_scales or {})
 
 
 def _is_date(node: exp.Expression, context: FixContext) -> bool:
@@ -203,6 +210,88 @@ def variant_text_is_unquoted(tree: exp.Expression, context: FixContext) -> exp.E
     return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
 
 
+def division_by_zero_fails(tree: exp.Expression, context: FixContext) -> exp.Expression:
+    """`a / b` fails the whole query when b is 0 in Snowflake ("Division by zero"); DuckDB returns
+    inf or NaN, and NaN sorts above every number, so a customer with a zero divisor would land in
+    the top segment locally and break the view in production. Raise the same error instead.
+
+    https://docs.snowflake.com/en/sql-reference/operators-arithmetic (`/`; DIV0 and DIV0NULL are
+    the forms that return 0). A NULL dividend gives NULL, as every arithmetic operator on NULL does,
+    so the error needs a non-NULL dividend. DIV0/DIV0NULL reach here as IFF(b = 0 …, 0, a / b), whose
+    division never sees a zero, so the guard never fires for them.
+    """
+    for division in list(tree.find_all(exp.Div)):
+        divisor = division.expression
+        if _never_zero(divisor):
+            continue
+        zero_with_value = exp.and_(exp.EQ(this=divisor.copy(), expression=exp.Literal.number(0)), exp.Not(this=exp.Is(this=division.this.copy(), expression=exp.null())))
+        fail = exp.Anonymous(this="error", expressions=[exp.Literal.string("Division by zero")])
+        division.set("expression", exp.Case(ifs=[exp.If(this=zero_with_value, true=fail)], default=divisor.copy()))
+    return tree
+
+
+def _never_zero(divisor: exp.Expression) -> bool:
+    """A non-zero number, or NULLIF(x, 0): nothing to guard."""
+    if isinstance(divisor, exp.Literal) and not divisor.is_string:
+        return float(divisor.this) != 0
+    zero = divisor.expression if isinstance(divisor, exp.Nullif) else None
+    return isinstance(zero, exp.Literal) and not zero.is_string and float(zero.this) == 0
+
+
+def division_keeps_snowflake_scale(tree: exp.Expression, context: FixContext) -> exp.Expression:
+    """Snowflake divides fixed-point numbers to scale max(S1, min(S1 + 6, 12)), S1 the dividend's
+    scale: 1 / 3 = 0.333333 and 7 / 4 = 1.750000. DuckDB divides in DOUBLE (0.3333333333333333), so
+    a threshold such as `>= 0.333333` would split customers differently. Round to Snowflake's scale
+    where both operands are known fixed-point numbers (source columns, counts, number literals).
+
+    https://docs.snowflake.com/en/sql-reference/operators-arithmetic (Scale and precision: Division)
+    """
+    for division in list(tree.find_all(exp.Div)):
+        dividend_scale = fixed_point_scale(division.this, context)
+        if dividend_scale is None or fixed_point_scale(division.expression, context) is None:
+            continue  # a FLOAT, or a value whose type this pass cannot see: DuckDB's DOUBLE matches
+        scale = max(dividend_scale, min(dividend_scale + 6, 12))
+        rounded = exp.Round(this=division.copy(), decimals=exp.Literal.number(scale))
+        division.replace(rounded)
+    return tree
+
+
+def fixed_point_scale(node: exp.Expression, context: FixContext) -> int | None:
+    """The scale Snowflake gives `node` when it is a fixed-point number, else None (FLOAT or unknown)."""
+    if isinstance(node, exp.Literal) and not node.is_string:
+        return None if "e" in node.this.lower() else len(node.this.partition(".")[2])
+    if isinstance(node, exp.Column):
+        return context.fixed_point_scales.get(node.name.lower())
+    if isinstance(node, (exp.Count, exp.CountIf)):
+        return 0
+    if isinstance(node, (exp.Paren, exp.Sum, exp.Min, exp.Max, exp.Neg, exp.Abs, exp.AnyValue, exp.Nullif)):
+        return fixed_point_scale(node.this, context)
+    if isinstance(node, exp.Coalesce):
+        scales = [fixed_point_scale(arg, context) for arg in (node.this, *node.expressions)]
+        return None if None in scales else max(scales)  # type: ignore[type-var]
+    if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div)):
+        left, right = fixed_point_scale(node.this, context), fixed_point_scale(node.expression, context)
+        if left is None or right is None:
+            return None
+        if isinstance(node, exp.Mul):
+            return min(left + right, max(left, right, 12))
+        if isinstance(node, exp.Div):
+            return max(left, min(left + 6, 12))
+        return max(left, right)
+    return None
+
+
+def listagg_of_nulls_is_empty(tree: exp.Expression, context: FixContext) -> exp.Expression:
+    """LISTAGG returns a string of the group's non-NULL values, so a group whose values are all NULL
+    gives '' in Snowflake; DuckDB's string_agg gives NULL. (A customer with no rows at all still gets
+    NULL from the join, on both.) https://docs.snowflake.com/en/sql-reference/functions/listagg
+    """
+    for listagg in list(tree.find_all(exp.GroupConcat)):
+        if not isinstance(listagg.parent, exp.Coalesce):
+            listagg.replace(exp.Coalesce(this=listagg.copy(), expressions=[exp.Literal.string("")]))
+    return tree
+
+
 DUCKDB_FIXES: tuple[Fix, ...] = (
     cortex_complete_to_local_function,  # first: it reads the OBJECT_CONSTRUCT messages as written
     variant_text_is_unquoted,
@@ -213,6 +302,9 @@ DUCKDB_FIXES: tuple[Fix, ...] = (
     hex_to_number,
     array_construct_compact_without_arrow_lambda,
     variant_cast_is_identity,
+    division_keeps_snowflake_scale,  # before the zero guard, which hides the divisor's type
+    division_by_zero_fails,
+    listagg_of_nulls_is_empty,
 )
 
 

@@ -25,6 +25,55 @@ def date_columns(loaded: LoadedProject) -> frozenset[str]:
     )
 
 
+def fixed_point_scales(loaded: LoadedProject) -> dict[str, int]:
+    """Scale of each source column declared as a fixed-point number (NUMBER(p,s), INTEGER: 0); a
+    name declared with two different types in two sources is left out (its scale is unknown)."""
+    from sqlglot import exp
+
+    scales: dict[str, int | None] = {}
+    for source in loaded.config.sources.values():
+        for column, type_text in source.columns.items():
+            try:
+                data_type = exp.DataType.build(type_text, dialect="snowflake")
+            except Exception:
+                continue
+            scale = _scale(data_type)
+            name = column.lower()
+            scales[name] = scale if scales.get(name, scale) == scale else None
+    known = {name: scale for name, scale in scales.items() if scale is not None}
+    return {**known, **_metric_scales(loaded, known)}
+
+
+def _metric_scales(loaded: LoadedProject, column_scales: dict[str, int]) -> dict[str, int]:
+    """Scales of fixed-point metrics, so a rule or derived metric that divides one is rounded too."""
+    from engine.backends.duckdb_fixes import FixContext, fixed_point_scale
+    from engine.expressions import parse_expression
+
+    metric_names = {m.item.name.lower() for m in loaded.metrics}
+    context = FixContext(fixed_point_scales={k: v for k, v in column_scales.items() if k not in metric_names})
+    for _ in range(len(loaded.metrics)):  # derived metrics may read metrics declared after them
+        before = dict(context.fixed_point_scales)
+        for located in loaded.metrics:
+            scale = fixed_point_scale(parse_expression(located.item.expr).tree, context)
+            if scale is not None:
+                context.fixed_point_scales[located.item.name.lower()] = scale
+        if context.fixed_point_scales == before:
+            break
+    return {name: context.fixed_point_scales[name] for name in metric_names if name in context.fixed_point_scales}
+
+
+def _scale(data_type) -> int | None:
+    from sqlglot import exp
+
+    if data_type.is_type(*exp.DataType.INTEGER_TYPES):
+        return 0
+    if data_type.is_type(exp.DataType.Type.DECIMAL):
+        params = data_type.expressions
+        # NUMBER without (p, s) is NUMBER(38, 0) in Snowflake: https://docs.snowflake.com/en/sql-reference/data-types-numeric
+        return int(params[1].name) if len(params) > 1 else 0
+    return None
+
+
 def open_backend(loaded: LoadedProject, requested: str | None = None, read_only: bool = False) -> Backend:
     """Connect to the target named `requested` (or the default target)."""
     name = target_name(loaded, requested)
@@ -33,7 +82,7 @@ def open_backend(loaded: LoadedProject, requested: str | None = None, read_only:
         from engine.backends.duckdb import DuckDBBackend
 
         path = loaded.root / (target.path or f".rulectl/{name}.duckdb")
-        return DuckDBBackend(path, date_columns(loaded), read_only=read_only)
+        return DuckDBBackend(path, date_columns(loaded), read_only=read_only, fixed_point_scales=fixed_point_scales(loaded))
     from engine.backends.snowflake import SnowflakeBackend
 
     return SnowflakeBackend.from_target(loaded, name)

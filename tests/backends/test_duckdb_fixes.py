@@ -93,3 +93,52 @@ def test_cortex_complete_becomes_the_local_function_with_system_prompt_and_optio
     )
     rendered = render_duckdb(sqlglot.parse_one(sql, read="snowflake"), CONTEXT)
     assert connection.execute(rendered).fetchone()[0] == 'snowflake-arctic|sys|hello|{"max_tokens": 300, "temperature": 0.2}'
+
+
+SCALES = FixContext(fixed_point_scales={"a": 0, "b": 0, "arr": 2})
+NUMBERS = "CREATE TABLE t AS SELECT * FROM (VALUES (7, 2, 1.5::DOUBLE), (1, 3, 2.0), (NULL, 0, 0.0), (0, 0, NULL)) v(a, b, f)"
+
+
+def run_with_scales(sql: str, setup: str = NUMBERS):
+    connection = duckdb.connect()
+    connection.execute(setup)
+    return connection.execute(render_duckdb(sqlglot.parse_one(sql, read="snowflake"), SCALES)).fetchall()
+
+
+def test_division_by_zero_fails_like_snowflake():
+    # https://docs.snowflake.com/en/sql-reference/operators-arithmetic: `/` by 0 is an error (DIV0 gives 0)
+    with pytest.raises(duckdb.Error, match="Division by zero"):
+        run_with_scales("SELECT a / b FROM t")
+    with pytest.raises(duckdb.Error, match="Division by zero"):
+        run_with_scales("SELECT f / 0 FROM t")  # DOUBLE too: no inf, no NaN that sorts above every number
+    assert run_with_scales("SELECT a / b FROM t WHERE b <> 0 OR a IS NULL") == [(3.5,), (0.333333,), (None,)]
+
+
+def test_without_the_fix_duckdb_gives_inf_and_nan():
+    plain = sqlglot.transpile("SELECT 1.0 / 0, 0.0 / 0.0", read="snowflake", write="duckdb")[0]
+    inf, nan = duckdb.connect().execute(plain).fetchone()
+    assert inf == float("inf") and nan != nan
+
+
+def test_div0_div0null_and_nullif_never_fail():
+    rows = run_with_scales("SELECT DIV0(a, b), DIV0NULL(a, b), a / NULLIF(b, 0) FROM t")
+    assert rows == [(3.5, 3.5, 3.5), (0.333333, 0.333333, 0.333333), (None, 0, None), (0, 0, None)]
+
+
+def test_fixed_point_division_has_snowflake_scale():
+    # https://docs.snowflake.com/en/sql-reference/operators-arithmetic (Division: scale max(S1, min(S1 + 6, 12)))
+    assert run_with_scales("SELECT a / 3, a / 4, SUM(a) / COUNT(*) FROM t GROUP BY a ORDER BY a NULLS LAST") == [
+        (0.0, 0.0, 0.0), (0.333333, 0.25, 1.0), (2.333333, 1.75, 7.0), (None, None, None),
+    ]
+    assert run_with_scales("SELECT arr / 3 FROM (SELECT 1.00::DECIMAL(12, 2) AS arr)") == [(0.33333333,)]  # S1 = 2 → 8
+
+
+def test_float_division_is_not_rounded():
+    assert run_with_scales("SELECT f / 3 FROM t WHERE f = 2.0") == [(2.0 / 3,)]
+
+
+def test_listagg_of_only_nulls_is_an_empty_string():
+    # https://docs.snowflake.com/en/sql-reference/functions/listagg: a string of the non-NULL values
+    setup = "CREATE TABLE v AS SELECT * FROM (VALUES ('k1', NULL), ('k1', NULL), ('k2', ''), ('k2', 'x')) t(k, s)"
+    rows = run_snowflake_sql("SELECT k, LISTAGG(DISTINCT s, '|') WITHIN GROUP (ORDER BY s) FROM v GROUP BY k ORDER BY k", setup)
+    assert rows == [("k1", ""), ("k2", "|x")]
