@@ -109,14 +109,14 @@ def run_refreshes(loaded: LoadedProject, target: str | None, prompts: list[str],
 
 
 def read_insights(loaded: LoadedProject, target: str | None, **filters):
-    from engine.ai.report import insights
+    from engine.ai.insights import insights
 
     with connected(loaded, target_name(loaded, target)) as backend:
         return insights(loaded, backend, **filters)
 
 
 def read_experiment(loaded: LoadedProject, target: str | None, prompt: str):
-    from engine.ai.report import experiment_report
+    from engine.ai.experiment_report import experiment_report
 
     with connected(loaded, target_name(loaded, target)) as backend:
         return experiment_report(loaded, backend, prompt)

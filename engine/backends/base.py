@@ -139,6 +139,17 @@ class Backend(ABC):
     def to_sql(self, tree: exp.Expression, pretty: bool = False) -> str:
         return tree.sql(dialect=self.dialect, pretty=pretty)
 
+    def array_value(self, value: Any) -> list[Any]:
+        """An ARRAY column's value as a Python list. Snowflake's connector returns semi-structured
+        values as JSON text (https://docs.snowflake.com/en/developer-guide/python-connector/python-connector-api#data-type-mappings-for-qmark-and-numeric-bindings)."""
+        if value is None:
+            return []
+        if isinstance(value, str):
+            import json
+
+            return list(json.loads(value))
+        return list(value)
+
     def execute(self, statement: exp.Expression | str) -> None:
         self.query(statement)
 

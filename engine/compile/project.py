@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from engine.compile.insights_view import insights_view
 from engine.compile.metrics import metrics_view
 from engine.compile.objects import DesiredObject
 from engine.compile.prompts import prompt_objects
@@ -27,10 +28,14 @@ def compile_project(loaded: LoadedProject, target: str | None = None) -> list[De
     if schemas.ai != schemas.analytics:
         objects.append(schema_object(schemas.ai))
     objects += [metrics_view(loaded), segments_view(loaded)]
-    objects += prompt_objects(
+    prompt_objs = prompt_objects(
         loaded,
         settings.warehouse if settings else None,
         settings.task_state if settings else "started",
         serverless=settings.serverless_tasks if settings else False,
     )
+    objects += prompt_objs
+    compiled_prompts = [obj.details["compiled"] for obj in prompt_objs if "compiled" in obj.details]
+    if compiled_prompts:
+        objects.append(insights_view(loaded, compiled_prompts))
     return objects

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from engine.config.schedules import check_schedule
-from engine.config.project import INPUT_VIEWS, INSIGHTS_VIEW, Located, LoadedProject, input_view_columns, spine_columns, spine_name
+from engine.config.project import INPUT_VIEWS, INSIGHTS_VIEW, entity_key, Located, LoadedProject, input_view_columns, spine_columns, spine_name
 from engine.config.models import Metric, Prompt, Segmentation
 from engine.config.type_checks import type_check
 from engine.expressions import ExpressionError, ParsedExpression, parse_expression
@@ -205,26 +205,20 @@ def _repeat_condition_hint(other: Segmentation, when: ParsedExpression) -> str:
 def _check_prompts(loaded: LoadedProject) -> list[Problem]:
     problems: list[Problem] = []
     names: set[str] = set()
-    outputs: dict[str, Prompt] = {}
     for located in loaded.prompts:
         prompt = located.item
         if prompt.name.lower() in names:
             problems.append(located.problem(f"prompt name `{prompt.name}` is used by another prompt file", "name"))
-        sharing = outputs.get(prompt.output.lower())
-        if sharing is not None and sharing.key.lower() != prompt.key.lower():
-            problems.append(located.problem(
-                f"output table `{prompt.output}` is also written by prompt `{sharing.name}` keyed by `{sharing.key}`; "
-                f"prompts sharing a table need the same `key` (rows are keyed by customer and prompt)", "key"))
         if prompt.output.upper() == INSIGHTS_VIEW:
             problems.append(located.problem(f"`output`: {INSIGHTS_VIEW} is the wide insights view rulectl builds; name the table something else (e.g. ACCOUNT_INSIGHTS)", "output"))
         names.add(prompt.name.lower())
-        outputs.setdefault(prompt.output.lower(), prompt)
         if prompt.input.lower() not in INPUT_VIEWS:
             problems.append(located.problem(f"`input` must be a view rulectl builds: {' or '.join(INPUT_VIEWS)}{did_you_mean(prompt.input, INPUT_VIEWS)}", "input"))
             continue
         columns = input_view_columns(loaded, prompt.input.lower())
-        if prompt.key.lower() not in columns:
-            problems.append(located.problem(f"`key`: `{prompt.key}` is not a column of {prompt.input}{did_you_mean(prompt.key, columns)}", "key"))
+        if prompt.key.lower() != entity_key(loaded):
+            problems.append(located.problem(
+                f"`key`: AI output is kept per customer, so the key is `{entity_key(loaded)}` (the key of the `{spine_name(loaded)}` source), not `{prompt.key}`", "key"))
         problems += _check_placeholders(located, ("template",), prompt.template, columns)
         if prompt.system:
             problems += _check_placeholders(located, ("system",), prompt.system, columns)

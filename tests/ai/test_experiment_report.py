@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from engine import workflow
-from engine.ai.report import two_proportion_p_value, wilson_interval
+from engine.ai.experiment_report import two_proportion_p_value, wilson_interval
 from engine.config.loader import load_project
 from tests.conftest import edit, run
 

@@ -1,0 +1,156 @@
+"""Reading AI output for people: each customer's segments, the columns the project shows
+(`display:`), and every prompt's latest output with its staleness — from the wide insights view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlglot import exp
+
+from engine.backends.base import Backend
+from engine.compile.insights_view import PROMPT_COLUMNS, customer_columns, prompt_column
+from engine.compile.objects import table
+from engine.config.models import Prompt
+from engine.config.project import INSIGHTS_VIEW, Located, LoadedProject, display_name_column, entity_key, segment_labels
+from engine.errors import RulectlError, did_you_mean
+from engine.expressions import sf_func
+
+
+@dataclass(frozen=True)
+class PromptOutput:
+    prompt: str
+    response: str | None
+    variant: str | None
+    provider: str | None
+    model: str | None
+    prompt_version: str | None
+    generated_at: Any
+    stale: bool  # made from inputs that have changed since: rerun `rulectl run` to refresh
+
+
+@dataclass(frozen=True)
+class Insight:
+    key: str
+    name: str | None
+    segments: dict[str, Any]  # match: first → label; match: all → list of labels
+    shown: dict[str, Any]  # the size metric and display columns, by name
+    outputs: tuple[PromptOutput, ...]
+
+
+def find_prompt(loaded: LoadedProject, name: str) -> Located[Prompt]:
+    for located in loaded.prompts:
+        if located.item.name.lower() == name.lower():
+            return located
+    names = [p.item.name for p in loaded.prompts]
+    raise RulectlError(f"unknown prompt `{name}`{did_you_mean(name, names)} (prompts: {', '.join(names) or 'none'})")
+
+
+def known_segment(loaded: LoadedProject, segment: str) -> str:
+    """`segment` as the project spells it; an unknown label is an error, not an empty answer."""
+    labels = segment_labels(loaded)
+    if segment in labels:
+        return segment
+    same_but_case = [label for label in labels if label.lower() == segment.lower()]
+    if same_but_case:
+        raise RulectlError(f"no segment is called `{segment}`; labels are case-sensitive: write --segment '{same_but_case[0]}'")
+    raise RulectlError(f"no segment is called `{segment}`{did_you_mean(segment, labels)} (segments: {', '.join(labels) or 'none'})")
+
+
+def insights(
+    loaded: LoadedProject,
+    backend: Backend,
+    prompt: str | None = None,
+    segment: str | None = None,
+    customer: str | None = None,
+    limit: int | None = 5,
+) -> list[Insight]:
+    """Customers with AI output (for `prompt`, or any prompt), largest first by the size metric."""
+    if not loaded.prompts:
+        raise RulectlError("the project has no prompts (prompts/*.yml), so there is no AI output to show")
+    prompts = [find_prompt(loaded, prompt).item] if prompt else [p.item for p in loaded.prompts]
+    columns = customer_columns(loaded)
+    selected = [exp.column(name, table="i") for name in columns]
+    for p in prompts:
+        selected += [exp.column(prompt_column(p.name, c), table="i") for c in PROMPT_COLUMNS + ("stale",)]
+    has_output = [exp.column(prompt_column(p.name, "response"), table="i").is_(exp.null()).not_() for p in prompts]
+    query = exp.select(*selected).from_(exp.alias_(table(f"{loaded.config.schemas.ai}.{INSIGHTS_VIEW}"), "i", table=True))
+    query = query.where(exp.or_(*has_output))
+    if segment:
+        query = query.where(_in_segment(loaded, segment), copy=False)
+    if customer:
+        query = query.where(_is_customer(loaded, customer), copy=False)
+    query = query.order_by(*_largest_first(loaded), copy=False)
+    if limit is not None:
+        query = query.limit(limit, copy=False)
+    rows = _read(backend, query)
+    return [_insight(loaded, backend, columns, prompts, row) for row in rows]
+
+
+def stale_counts(loaded: LoadedProject, backend: Backend) -> dict[str, int]:
+    """Per prompt: how many stored outputs were made from inputs that have changed since."""
+    if not loaded.prompts:
+        return {}
+    counts = [
+        sf_func("COUNT_IF", exp.column(prompt_column(p.item.name, "stale"), table="i").eq(exp.true()))
+        for p in loaded.prompts
+    ]
+    query = exp.select(*counts).from_(exp.alias_(table(f"{loaded.config.schemas.ai}.{INSIGHTS_VIEW}"), "i", table=True))
+    row = _read(backend, query)[0]
+    return {p.item.name: int(n or 0) for p, n in zip(loaded.prompts, row)}
+
+
+def _read(backend: Backend, query: exp.Expression) -> list[tuple]:
+    try:
+        return backend.query(query)
+    except Exception as error:
+        first = str(error).splitlines()[0]
+        raise RulectlError(f"cannot read {loaded_view_name(query)}: {first}; run `rulectl apply` (and `rulectl run`) first") from None
+
+
+def loaded_view_name(query: exp.Expression) -> str:
+    found = query.find(exp.Table)
+    return f"{found.db}.{found.name}" if found is not None else INSIGHTS_VIEW
+
+
+def _in_segment(loaded: LoadedProject, requested: str) -> exp.Expression:
+    literal = exp.Literal.string(known_segment(loaded, requested))
+    matches = []
+    for located in loaded.segmentations:
+        column = exp.column(located.item.name.lower(), table="i")
+        if located.item.match == "all":
+            matches.append(exp.ArrayContains(this=column, expression=exp.cast(literal.copy(), "VARIANT")))
+        else:
+            matches.append(column.eq(literal.copy()))
+    return exp.or_(*matches)
+
+
+def _is_customer(loaded: LoadedProject, customer: str) -> exp.Expression:
+    key, name = entity_key(loaded), display_name_column(loaded)
+    match = exp.cast(exp.column(key, table="i"), "VARCHAR").eq(exp.Literal.string(customer))
+    if name != key:
+        match = exp.or_(match, exp.ILike(this=exp.column(name, table="i"), expression=exp.Literal.string(f"%{customer}%")))
+    return match
+
+
+def _largest_first(loaded: LoadedProject) -> list[exp.Expression]:
+    size = loaded.config.display.size
+    order = [exp.Ordered(this=exp.column(size.metric.lower(), table="i"), desc=True, nulls_first=False)] if size else []
+    return order + [exp.Ordered(this=exp.column(entity_key(loaded), table="i"))]
+
+
+def _insight(loaded: LoadedProject, backend: Backend, columns: list[str], prompts: list[Prompt], row: tuple) -> Insight:
+    values = dict(zip(columns, row))
+    match = {s.item.name.lower(): s.item.match for s in loaded.segmentations}
+    segments = {name: backend.array_value(values[name]) if how == "all" else values[name] for name, how in match.items()}
+    outputs = []
+    width = len(PROMPT_COLUMNS) + 1
+    for index, p in enumerate(prompts):
+        cells = row[len(columns) + index * width: len(columns) + (index + 1) * width]
+        if cells[0] is not None:
+            outputs.append(PromptOutput(p.name, *cells[:-1], stale=bool(cells[-1])))
+    key, name = entity_key(loaded), display_name_column(loaded)
+    display = loaded.config.display
+    shown_names = ([display.size.metric.lower()] if display.size else []) + [c.lower() for c in display.columns]
+    shown = {column: values[column] for column in dict.fromkeys(shown_names) if column not in match}
+    return Insight(str(values[key]), str(values[name]) if values[name] is not None else None, segments, shown, tuple(outputs))

@@ -1,0 +1,62 @@
+"""The wide, BI-ready insights view: one row per customer with its segments, the columns the project
+chose to show (`display:`), and per prompt the latest output, when it was made, and whether it is
+stale (made from inputs that have changed since).
+
+`rulectl insights` reads it; a BI tool can read it directly.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from engine.compile.objects import DesiredObject, referenced_tables, table
+from engine.compile.prompts import CompiledPrompt, rendered_inputs_query, stored_outputs_query
+from engine.compile.segments import SEGMENTS_VIEW
+from engine.config.project import INSIGHTS_VIEW, LoadedProject, display_name_column, entity_key
+
+# Per prompt, these output-table columns appear in the view as `<prompt>_<column>`.
+PROMPT_COLUMNS = ("response", "variant", "provider", "model", "prompt_version", "generated_at")
+
+
+def customer_columns(loaded: LoadedProject) -> list[str]:
+    """Key, display name, size metric, display columns, then every segmentation — once each."""
+    display = loaded.config.display
+    names = [entity_key(loaded), display_name_column(loaded)]
+    if display.size is not None:
+        names.append(display.size.metric.lower())
+    names += [column.lower() for column in display.columns]
+    names += [located.item.name.lower() for located in loaded.segmentations]
+    return list(dict.fromkeys(names))
+
+
+def prompt_column(prompt: str, column: str) -> str:
+    return f"{prompt.lower()}_{column}"
+
+
+def insights_view(loaded: LoadedProject, compiled_prompts: list[CompiledPrompt]) -> DesiredObject:
+    schema = loaded.config.schemas.ai
+    key = entity_key(loaded)
+    segments = exp.alias_(table(f"{loaded.config.schemas.analytics}.{SEGMENTS_VIEW}"), "s", table=True)
+    query = exp.select(*(exp.column(name, table="s") for name in customer_columns(loaded))).from_(segments, copy=False)
+    for index, compiled in enumerate(compiled_prompts):
+        stored, current = f"o{index}", f"c{index}"
+        name = compiled.prompt.name
+        query.select(*(exp.column(column, table=stored).as_(prompt_column(name, column)) for column in PROMPT_COLUMNS), copy=False)
+        # stale: an output exists but the prompt input it was made from is no longer the current one
+        stale = exp.column("input_hash", table=stored).neq(exp.column("input_hash", table=current))
+        query.select(exp.alias_(stale, prompt_column(name, "stale")), copy=False)
+        query.join(_aliased(stored_outputs_query(compiled), stored), on=_same_key(compiled.key, stored, key), join_type="left", copy=False)
+        current_hashes = exp.select(exp.column(compiled.key), exp.column("input_hash")).from_(
+            exp.Subquery(this=rendered_inputs_query(compiled), alias=exp.TableAlias(this=exp.to_identifier("r"))), copy=False
+        )
+        query.join(_aliased(current_hashes, current), on=_same_key(compiled.key, current, key), join_type="left", copy=False)
+    statement = exp.Create(this=table(f"{schema}.{INSIGHTS_VIEW}"), kind="VIEW", expression=query)
+    return DesiredObject("view", schema, INSIGHTS_VIEW, statement, referenced_tables(statement))
+
+
+def _aliased(query: exp.Select, alias: str) -> exp.Subquery:
+    return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+
+
+def _same_key(prompt_key: str, alias: str, entity: str) -> exp.Expression:
+    return exp.column(prompt_key, table=alias).eq(exp.column(entity, table="s"))
