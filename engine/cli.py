@@ -164,7 +164,9 @@ def plan(
             for step, statements in explained:
                 out.print(f"\n-- {step.action.value} {step.kind} {step.qualified_name}", markup=False)
                 for statement in statements:
-                    out.print(statement + ";", markup=False)
+                    # plain print: rich drops control characters, and these statements carry some
+                    # inside string literals (the data block's TRANSLATE list); show them exactly
+                    out.file.write(statement + ";\n")
             if output:
                 out.print(f"saved the plan to {output}; apply it with `rulectl apply {output}`")
         if made.errors:
@@ -417,44 +419,29 @@ def scheduler(
 def insights(
     project: Optional[Path] = ProjectOption,
     target: Optional[str] = TargetOption,
-    prompt: Optional[str] = typer.Option(None, "--prompt", help="Prompt name (default: the first)."),
+    prompt: Optional[str] = typer.Option(None, "--prompt", help="Only this prompt's output (default: every prompt)."),
     segment: Optional[str] = typer.Option(None, "--segment", help="Only customers in this segment."),
-    customer: Optional[str] = typer.Option(None, "--customer", help="A customer id, or part of a name."),
-    limit: int = typer.Option(5, "--limit", "-n", min=1, max=10000),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of panels."),
+    customer: Optional[str] = typer.Option(None, "--customer", help="A customer key, or part of a display name."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="How many customers (default: 5 panels, every row with --json)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per customer instead of panels."),
 ) -> None:
-    """Print AI summaries beside each customer's segments and metrics."""
+    """AI output beside each customer's segments and display columns, largest first; stale output is marked."""
     import dataclasses
     import json
 
     from engine import workflow
+    from engine.terminal_output import json_default, print_insights
 
     with user_errors():
         loaded = _load(project)
-        rows = workflow.read_insights(loaded, target, prompt=prompt, segment=segment, customer=customer, limit=limit)
+        rows, stale = workflow.read_insights_with_staleness(
+            loaded, target, prompt=prompt, segment=segment, customer=customer, limit=limit or (None if as_json else 5)
+        )
         if as_json:
             for row in rows:
-                print(json.dumps(dataclasses.asdict(row), default=str))
+                print(json.dumps(dataclasses.asdict(row), default=json_default))
         else:
-            print_insights(rows)
-
-
-def print_insights(rows) -> None:
-    from rich.panel import Panel
-
-    if not rows:
-        out.print("no AI output matches; run `rulectl run` to enrich customers")
-        return
-    for row in rows:
-        from rich.text import Text
-
-        segments = " · ".join(f"{k}: {v}" for k, v in row.segments.items())
-        arr = f"${row.total_arr:,.0f} ARR" if row.total_arr is not None else "no active ARR"
-        facts = Text(f"{segments} · {arr} · modules: {row.modules or 'none'}\n", style="bold")
-        label = "OFFLINE STAND-IN (not AI output)" if row.provider == "offline" else f"{row.provider}"
-        body = facts + Text(row.response)
-        title = f"{row.name or row.key} ({row.key})"
-        out.print(Panel(body, title=title, title_align="left", subtitle=f"variant {row.variant} · {label}", subtitle_align="right"), soft_wrap=False)
+            print_insights(out, loaded, rows, stale)
 
 
 experiment_app = typer.Typer(cls=UsageErrorsExitOne, help="Compare prompt variants.", no_args_is_help=True)
@@ -504,6 +491,7 @@ def experiment_report(
 def demo(project: Optional[Path] = ProjectOption, customers: int = typer.Option(3, "--show", help="How many customers' insights to print.")) -> None:
     """The main job on the local target: load samples → apply → segment summary → AI refresh → insights."""
     from engine import workflow
+    from engine.terminal_output import print_insights, print_segment_sizes
 
     with user_errors():
         loaded = _load(project)
@@ -515,7 +503,7 @@ def demo(project: Optional[Path] = ProjectOption, customers: int = typer.Option(
         made, result = workflow.apply(loaded, local)
         out.print(f"applied {len(result.applied)} change(s) to the local target" if made.has_changes else "local target already up to date")
         out.print()
-        print_segment_summary(workflow.segment_summary(loaded, local))
+        print_segment_sizes(out, loaded, workflow.segment_summary(loaded, local))
         out.print()
         with progress_reporting() as callbacks:
             results = workflow.run_refreshes(loaded, local, [], *callbacks)
@@ -524,18 +512,7 @@ def demo(project: Optional[Path] = ProjectOption, customers: int = typer.Option(
         if provider == "offline":
             out.print("note: no LLM is configured, so the `offline` provider wrote clearly labelled stand-in text, not AI output.", markup=False)
         out.print()
-        print_insights(workflow.read_insights(loaded, local, limit=customers))
-
-
-def print_segment_summary(sizes) -> None:
-    from rich.table import Table
-
-    table = Table(title="Segments")
-    for column, justify in (("segmentation", "left"), ("segment", "left"), ("customers", "right"), ("ARR", "right")):
-        table.add_column(column, justify=justify)
-    for size in sizes:
-        table.add_row(size.segmentation, size.segment, str(size.customers), f"${size.arr:,.0f}" if size.arr is not None else "-")
-    out.print(table)
+        print_insights(out, loaded, workflow.read_insights(loaded, local, limit=customers))
 
 
 def _stdin_has_data() -> bool:

@@ -1,4 +1,5 @@
-"""Segment summary: sizes and ARR per segment, read from the deployed CUSTOMER_SEGMENTS view."""
+"""Segment sizes: customers per segment and, when `display.size` names a metric, its total per
+segment — read from the deployed CUSTOMER_SEGMENTS view."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ class SegmentSize:
     segmentation: str
     segment: str
     customers: int
-    arr: float | None
+    size: float | None  # total of display.size's metric over the segment's customers
 
 
 def segment_sizes(loaded: LoadedProject, backend: Backend) -> list[SegmentSize]:
@@ -29,16 +30,17 @@ def segment_sizes(loaded: LoadedProject, backend: Backend) -> list[SegmentSize]:
     for located in loaded.segmentations:
         seg = located.item
         column = exp.column(seg.name.lower(), table="s")
-        arr = sf_func("SUM", exp.column("total_arr", table="s")) if _has_total_arr(loaded) else exp.null()
+        size = loaded.config.display.size
+        total = sf_func("SUM", exp.column(size.metric.lower(), table="s")) if size else exp.null()
         if seg.match == "first":
-            query = exp.select(column, sf_func("COUNT", exp.Star()), arr).from_(exp.alias_(view.copy(), "s", table=True)).group_by(column.copy())
+            query = exp.select(column, sf_func("COUNT", exp.Star()), total).from_(exp.alias_(view.copy(), "s", table=True)).group_by(column.copy())
         else:
             label = exp.column("value", table="f")
             flatten = exp.Lateral(
                 this=exp.Explode(this=exp.Kwarg(this=exp.var("input"), expression=column.copy())),
                 alias=exp.TableAlias(this=exp.to_identifier("f")),
             )
-            query = exp.select(exp.cast(label, "VARCHAR"), sf_func("COUNT", exp.Star()), arr).from_(exp.alias_(view.copy(), "s", table=True))
+            query = exp.select(exp.cast(label, "VARCHAR"), sf_func("COUNT", exp.Star()), total).from_(exp.alias_(view.copy(), "s", table=True))
             query = query.join(flatten).group_by(exp.cast(label.copy(), "VARCHAR"))
         order = {rule.segment: i for i, rule in enumerate(seg.rules)}
         rows = backend.query(query)
@@ -46,6 +48,3 @@ def segment_sizes(loaded: LoadedProject, backend: Backend) -> list[SegmentSize]:
         sizes += [SegmentSize(seg.name, r[0] if r[0] is not None else "(none)", r[1], float(r[2]) if r[2] is not None else None) for r in rows]
     return sizes
 
-
-def _has_total_arr(loaded: LoadedProject) -> bool:
-    return any(m.item.name.lower() == "total_arr" for m in loaded.metrics)

@@ -109,10 +109,15 @@ def run_refreshes(loaded: LoadedProject, target: str | None, prompts: list[str],
 
 
 def read_insights(loaded: LoadedProject, target: str | None, **filters):
-    from engine.ai.insights import insights
+    return read_insights_with_staleness(loaded, target, **filters)[0]
+
+
+def read_insights_with_staleness(loaded: LoadedProject, target: str | None, **filters):
+    """Insights rows and, per prompt, how many stored outputs are stale — in one connection."""
+    from engine.ai.insights import insights, stale_counts
 
     with connected(loaded, target_name(loaded, target)) as backend:
-        return insights(loaded, backend, **filters)
+        return insights(loaded, backend, **filters), stale_counts(loaded, backend)
 
 
 def read_experiment(loaded: LoadedProject, target: str | None, prompt: str):

@@ -29,7 +29,7 @@ from engine.compile.metrics import METRICS_VIEW
 from engine.compile.objects import DesiredObject, table
 from engine.compile.segments import METRICS_ALIAS, PLANNED_METRICS, SEGMENTS_VIEW, rule_condition, segmentation_columns
 from engine.config.models import Segmentation
-from engine.config.project import LoadedProject, spine_name
+from engine.config.project import LoadedProject, display_name_column, spine_name
 from engine.expressions import DIALECT, parse_expression, sf_func
 from engine.plan.model import Action, SegmentMove, SegmentSizeChange, Step
 
@@ -53,11 +53,8 @@ class SegmentImpact:
 
 
 def example_name_column(loaded: LoadedProject) -> str:
-    """The column that names a customer in the plan's examples: `customer_name` when the customer
-    source has one, else the key. (To be read from the project's `display:` section.)"""
-    spine = loaded.config.sources[spine_name(loaded)]
-    columns = {c.lower() for c in spine.columns}
-    return "customer_name" if "customer_name" in columns else (spine.key or "").lower()
+    """The column that names a customer in the plan's examples (`display.name`, else the key)."""
+    return display_name_column(loaded)
 
 
 def segment_impact(loaded: LoadedProject, backend: Backend, deployed: DeployedState, steps: Iterable[Step], desired: Iterable[DesiredObject]) -> SegmentImpact:

@@ -64,6 +64,10 @@ def test_insights_and_report_as_json(project: Path):
     assert run("demo", project=project).exit_code == 0
     lines = run("insights", "--json", "-n", "3", project=project).output.strip().splitlines()
     rows = [json.loads(line) for line in lines]
-    assert len(rows) == 3 and all(r["provider"] == "offline" and r["response"] for r in rows)
+    assert len(rows) == 3 and all(r["outputs"][0]["provider"] == "offline" and r["outputs"][0]["response"] for r in rows)
+    assert all(r["outputs"][0]["stale"] is False and r["name"] and r["segments"]["account_tier"] for r in rows)
+    sizes = [r["shown"]["total_arr"] for r in rows]
+    assert sizes == sorted(sizes, reverse=True)  # largest first by display.size
+    assert len(run("insights", "--json", project=project).output.strip().splitlines()) == 180  # --json: every row
     report = json.loads(run("experiment", "report", "account_summary", "--json", project=project).output)
     assert {r["variant"] for r in report} == {"control", "action_first"} and sum(r["rows"] for r in report) == 180

@@ -132,7 +132,8 @@ def add_nps_source(project: Path, first: bool = False) -> dict[str, int]:
     source = "  nps:\n    table: GOLD.NPS\n    key: customer_id\n    columns: {customer_id: varchar, nps_score: integer}\n    sample: data/sample_inputs/nps.csv\n"
     config = project / "rulectl.yml"
     text = config.read_text()
-    config.write_text(text.replace("sources:\n", "sources:\n" + source, 1) if first else text.rstrip("\n") + "\n" + source)
+    anchor = "sources:\n" if first else "display:"  # first among the sources, or the last one
+    config.write_text(text.replace(anchor, "sources:\n" + source if first else source + anchor, 1))
     with (project / "rules" / "metrics.yml").open("a") as handle:
         handle.write("  - name: nps\n    source: nps\n    expr: nps_score\n  - name: promoter\n    expr: nps >= 9\n")
     return scores

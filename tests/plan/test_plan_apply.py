@@ -152,6 +152,7 @@ def test_emptying_segmentations_replaces_only_the_segments_view(project: Path):
     assert changes(project) == {
         "ANALYTICS.CUSTOMER_SEGMENTS": "replace",
         "AI.ACCOUNT_INSIGHTS": "drop",
+        "AI.CUSTOMER_INSIGHTS": "drop",  # the wide view exists while there are prompts
         "AI.REFRESH_ACCOUNT_SUMMARY": "drop",
     }
 
@@ -168,10 +169,12 @@ def test_failure_at_step_k_then_next_apply_converges(project: Path, monkeypatch)
     monkeypatch.setattr(DuckDBBackend, "_run", failing)
     result = run("apply", "--yes", project=project)
     assert result.exit_code == 1
-    assert "step 4 of 6 failed" in result.output and "injected" in result.output and "Traceback" not in result.output
+    assert "step 4 of 7 failed" in result.output and "injected" in result.output and "Traceback" not in result.output
     monkeypatch.setattr(DuckDBBackend, "_run", original)
 
-    assert changes(project) == {"ANALYTICS.CUSTOMER_SEGMENTS": "create", "AI.ACCOUNT_INSIGHTS": "create", "AI.REFRESH_ACCOUNT_SUMMARY": "create"}
+    assert changes(project) == {
+        "ANALYTICS.CUSTOMER_SEGMENTS": "create", "AI.ACCOUNT_INSIGHTS": "create", "AI.REFRESH_ACCOUNT_SUMMARY": "create", "AI.CUSTOMER_INSIGHTS": "create",
+    }
     assert query(project, "SELECT status FROM _RULECTL.HISTORY WHERE qualified_name = 'ANALYTICS.CUSTOMER_SEGMENTS'") == [("failed",)]
     applied(project)
     assert changes(project) == {}
@@ -197,7 +200,7 @@ def test_saved_plan_applies_and_a_stale_one_is_refused(project: Path, tmp_path: 
     run("load", project=project)
     plan_file = tmp_path / "plan.json"
     assert run("plan", "--out", str(plan_file), project=project).exit_code == 0
-    assert json.loads(plan_file.read_text())["summary"] == {"create": 6}
+    assert json.loads(plan_file.read_text())["summary"] == {"create": 7}
     stale = tmp_path / "stale.json"
     stale.write_text(plan_file.read_text())
 

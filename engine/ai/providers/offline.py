@@ -22,9 +22,9 @@ class OfflineProvider(Provider):
         matches = (FIELD_LINE.match(line) for line in _data_lines(request.prompt))
         # a value is neutralised again here: a prompt built outside rulectl's SQL stays one line per field
         fields = {m.group(1): neutralize(m.group(2)) for m in matches if m}
-        name = fields.get("customer_name", "This customer")
-        facts = "; ".join(f"{key.replace('_', ' ')}: {value}" for key, value in fields.items() if key != "customer_name")
-        text = f"{LABEL} {name}. {facts}. Configure an LLM provider in rulectl.yml (llm: provider: openai) for real summaries."
+        # every field the prompt declared, in its order: the stand-in knows no project's names
+        facts = "; ".join(f"{key.replace('_', ' ')}: {value}" for key, value in fields.items()) or "no fields"
+        text = f"{LABEL} Based on {facts}. Configure an LLM provider in rulectl.yml (llm: provider: openai) for real summaries."
         return Completion(text, "offline", estimate_tokens(request.system + request.prompt), estimate_tokens(text))
 
 

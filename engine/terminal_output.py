@@ -1,0 +1,92 @@
+"""How results look in a terminal (rich): insights panels, segment tables, formatted values.
+The CLI calls these; they only format what the engine returned."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from engine.config.models import SizeMetric
+from engine.config.project import LoadedProject
+
+OFFLINE_LABEL = "OFFLINE STAND-IN (not AI output)"
+
+
+def format_value(value: Any, fmt: str = "number") -> str:
+    """A metric value for people: currency with a $ and no cents, percent from a ratio, numbers grouped."""
+    if value is None:
+        return "-"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value) or "none"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "as_integer_ratio"):
+        return str(value)
+    number = float(value)
+    if fmt == "currency":
+        return f"${number:,.0f}"
+    if fmt == "percent":
+        return f"{number:.1%}"
+    return f"{number:,.0f}" if number.is_integer() else f"{number:,.2f}"
+
+
+def size_heading(size: SizeMetric | None) -> str | None:
+    return (size.label or size.metric) if size else None
+
+
+def print_segment_sizes(console: Console, loaded: LoadedProject, sizes: Sequence) -> None:
+    size = loaded.config.display.size
+    table = Table(title="Segments")
+    columns = [("segmentation", "left"), ("segment", "left"), ("customers", "right")]
+    if size:
+        columns.append((size_heading(size) or "", "right"))
+    for column, justify in columns:
+        table.add_column(column, justify=justify)
+    for row in sizes:
+        cells = [row.segmentation, row.segment, f"{row.customers:,}"]
+        if size:
+            cells.append(format_value(row.size, size.format))
+        table.add_row(*cells)
+    console.print(table)
+
+
+def print_insights(console: Console, loaded: LoadedProject, rows: Sequence, stale: dict[str, int] | None = None) -> None:
+    if not rows:
+        console.print("no AI output matches; run `rulectl run` to enrich customers (and check the filters)")
+        return
+    size = loaded.config.display.size
+    formats = {size.metric.lower(): size.format} if size else {}
+    headings = {size.metric.lower(): size_heading(size)} if size else {}
+    for row in rows:
+        facts = [f"{name}: {format_value(value)}" for name, value in row.segments.items()]
+        facts += [f"{headings.get(name, name)}: {format_value(value, formats.get(name, 'number'))}" for name, value in row.shown.items()]
+        body = Text(" · ".join(facts) + "\n", style="bold")
+        subtitles = []
+        for output in row.outputs:
+            if len(row.outputs) > 1:
+                body.append(f"\n{output.prompt}", style="underline")
+                body.append("\n")
+            if output.stale:
+                body.append("[stale: made before this customer's inputs changed; `rulectl run` refreshes it] ", style="yellow")
+            body.append(output.response or "")
+            body.append("\n")
+            label = OFFLINE_LABEL if output.provider == "offline" else (output.provider or "")
+            subtitles.append(f"{output.prompt}: variant {output.variant} · {label}")
+        body.rstrip()
+        title = f"{row.name} ({row.key})" if row.name and row.name != row.key else row.key
+        console.print(Panel(body, title=title, title_align="left", subtitle=" | ".join(subtitles), subtitle_align="right"), soft_wrap=False)
+    for prompt, count in (stale or {}).items():
+        if count:
+            console.print(f"note: {count:,} {prompt} output(s) are stale (inputs changed since they were made); `rulectl run` refreshes them", markup=False)
+
+
+def json_default(value: Any) -> Any:
+    """json.dumps fallback: exact numbers (Decimal) as numbers, times and the rest as text."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return float(value)
+    return str(value)
