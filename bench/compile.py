@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,10 +21,12 @@ import sqlglot
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from bench.make_data import write_sources_config  # noqa: E402
 
 
 def make_project(root: Path, metrics: int, segmentations: int, rules: int) -> None:
-    shutil.copy(REPO / "rulectl.yml", root / "rulectl.yml")
+    write_sources_config(REPO / "rulectl.yml", root / "rulectl.yml")
     (root / "rules").mkdir()
     (root / "prompts").mkdir()
     aggregates = ["SUM(arr)", "COUNT(DISTINCT module)", "MAX(seats)", "MIN(renewal_date)", "AVG(active_users)"]

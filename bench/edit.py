@@ -31,7 +31,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.make_data import write as write_data  # noqa: E402
+from bench.make_data import write as write_data, write_sources_config  # noqa: E402
 
 # Numeric metrics over the products source, with thresholds that split customers into real segments.
 AGGREGATES = (
@@ -47,7 +47,7 @@ EDITED_RULE = "EDIT_ME"  # the rule whose threshold the edit changes
 
 def make_project(root: Path, metrics: int, segmentations: int, rules: int = 5) -> None:
     """rulectl.yml and sample data layout of the example, generated metrics and segmentations, no prompts."""
-    shutil.copy(REPO / "rulectl.yml", root / "rulectl.yml")
+    write_sources_config(REPO / "rulectl.yml", root / "rulectl.yml")
     (root / "rules").mkdir(exist_ok=True)
     (root / "prompts").mkdir(exist_ok=True)
     items, thresholds = [], {}

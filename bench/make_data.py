@@ -74,6 +74,14 @@ def product_rows(customer: dict, rng: random.Random, as_of: date):
         }
 
 
+def write_sources_config(source: Path, destination: Path) -> None:
+    """The example's rulectl.yml (targets and sources) without its `display:` section, which names
+    the example's metrics: generated projects declare metrics of their own."""
+    text = source.read_text()
+    cut = text.find("\ndisplay:")
+    destination.write_text(text[: cut + 1] if cut >= 0 else text)
+
+
 def write(customers: int, out: Path, seed: int, as_of: date) -> tuple[int, int]:
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)

@@ -91,7 +91,7 @@ def load_plan_file(path: Path) -> Plan:
 
 def run_refreshes(loaded: LoadedProject, target: str | None, prompts: list[str], on_start=lambda task, total: None, on_row=lambda ok: None):
     """Run the deployed refresh tasks now: locally through the provider, on Snowflake by EXECUTE TASK."""
-    from engine.ai.report import find_prompt
+    from engine.ai.insights import find_prompt
 
     for prompt in prompts:  # a prompt that does not exist is a typo, not a missing deployment
         find_prompt(loaded, prompt)
