@@ -348,6 +348,9 @@ def run(
         with progress_reporting() as callbacks:
             results = workflow.run_refreshes(loaded, target, prompts or [], *callbacks)
         _print_run_results(results)
+        if any(result.interrupted for result in results):
+            err.print("interrupted: every batch committed so far is kept; `rulectl run` carries on with the rest", markup=False)
+            raise typer.Exit(130)
         failed = _failed_calls(results)
         if failed:
             err.print(f"{failed} model call(s) failed; their rows stay pending for the next run" + ("" if allow_failures else " (pass --allow-failures to exit 0 anyway)"), markup=False)
@@ -376,18 +379,54 @@ def progress_reporting():
 
 
 def _failed_calls(results) -> int:
-    return sum(getattr(result, "failures", 0) or 0 for result in results)
+    return sum(result.failures or 0 for result in results)
 
 
 def _print_run_results(results) -> None:
     for result in results:
-        if isinstance(result, str):
-            out.print(result, markup=False)
+        if result.in_background:
+            out.print(f"{result.task}: {result.note}", markup=False)
             continue
         line = f"{result.task}: {result.enriched} row(s) enriched with {result.calls} model call(s)"
         if result.failures:
             line += f"; {result.failures} call(s) failed and stay pending for the next run ({result.errors[0] if result.errors else 'see provider'})"
         out.print(line, markup=False)
+
+
+@app.command()
+def status(
+    project: Optional[Path] = ProjectOption,
+    target: Optional[str] = TargetOption,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of a table."),
+) -> None:
+    """Each prompt's last AI refresh run: pending, enriched, failed; warns when a run enriched nothing."""
+    import dataclasses
+    import json
+
+    from engine import workflow
+
+    with user_errors():
+        runs = workflow.refresh_status(_load(project), target)
+        if as_json:
+            for last in runs:
+                print(json.dumps({**dataclasses.asdict(last), "state": last.state, "warning": last.warning}, default=str))
+            return
+        print_run_status(runs)
+
+
+def print_run_status(runs) -> None:
+    from rich.table import Table
+
+    table = Table(title="Last AI refresh per prompt")
+    for column in ("prompt", "state", "started (UTC)", "finished (UTC)", "pending", "enriched", "failed"):
+        table.add_column(column, justify="right" if column in ("pending", "enriched", "failed") else "left")
+    shown = lambda value: "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "strftime") else str(value)  # noqa: E731
+    for last in runs:
+        table.add_row(last.prompt, last.state, shown(last.started_at), shown(last.finished_at), shown(last.pending), shown(last.enriched), shown(last.failed))
+    out.print(table, soft_wrap=False)
+    for last in runs:
+        if last.warning:
+            err.print(f"warning: {last.warning}", markup=False)
 
 
 @app.command()

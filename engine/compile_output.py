@@ -38,7 +38,7 @@ def _snowflake_ddl(ddl, obj: DesiredObject, comment: str) -> str:
     elif obj.kind == "table":
         statement = ddl.table_statements(obj, comment)[0]
     elif obj.kind == "task":
-        statement = ddl.task_create(obj, comment)
+        statement = ddl.task_create(obj, comment, pretty=True)
     else:
         statement = obj.statement
     return ddl.to_sql(statement, pretty=True)

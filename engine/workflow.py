@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from pathlib import Path
 
+from engine.backends.base import RunResult
 from engine.backends.registry import open_backend, target_name
 from engine.config.project import LoadedProject
 from engine.errors import RulectlError
@@ -66,9 +67,18 @@ def apply(
                 apply_steps(current, desired, backend, on_step, result)
             finally:
                 record_definitions(backend, managed_schemas(loaded), desired, result)
+            result.warnings.extend(_preflight_warnings(backend, desired, result))
             return current, result
         finally:
             backend.release_lock()
+
+
+def _preflight_warnings(backend, desired, result: ApplyResult) -> list[str]:
+    """Before the first refresh of a model: one plain COMPLETE per model of the tasks just applied,
+    so Snowflake's own error shows now rather than as refreshes that enrich nothing."""
+    applied = {step.qualified_name.upper() for step in result.applied if step.kind == "task"}
+    models = sorted({obj.details["compiled"].prompt.model for obj in desired if obj.kind == "task" and obj.qualified_name.upper() in applied and "compiled" in obj.details})
+    return [f"Cortex COMPLETE with model {model} fails: {error}; refreshes would enrich nothing until this is fixed" for model, error in backend.preflight(models).items()]
 
 
 def unlock(loaded: LoadedProject, target: str | None = None) -> str | None:
@@ -89,23 +99,23 @@ def load_plan_file(path: Path) -> Plan:
         raise RulectlError(f"{path}: not a rulectl plan file ({str(error).removeprefix('not a rulectl plan file ')})") from None
 
 
-def run_refreshes(loaded: LoadedProject, target: str | None, prompts: list[str], on_start=lambda task, total: None, on_row=lambda ok: None):
-    """Run the deployed refresh tasks now: locally through the provider, on Snowflake by EXECUTE TASK."""
+def run_refreshes(loaded: LoadedProject, target: str | None, prompts: list[str], on_start=lambda task, total: None, on_row=lambda ok: None) -> list[RunResult]:
+    """Run the deployed refresh tasks now: each backend says how (local runner, EXECUTE TASK)."""
     from engine.ai.insights import find_prompt
 
     for prompt in prompts:  # a prompt that does not exist is a typo, not a missing deployment
         find_prompt(loaded, prompt)
     name = target_name(loaded, target)
-    settings = loaded.config.targets[name]
     with connected(loaded, name) as backend:
-        if settings.engine != "duckdb":
-            return backend.execute_tasks(loaded, prompts)
-        from engine.ai.runner import deployed_tasks, run_task, select_tasks
+        return backend.run_refreshes(loaded, loaded.config.targets[name], prompts, on_start, on_row)
 
-        tasks = select_tasks(deployed_tasks(backend), prompts)
-        if not tasks:
-            raise RulectlError("no refresh tasks are deployed on this target; run `rulectl apply` first")
-        return [run_task(backend, task, settings.llm, on_start, on_row) for task in tasks]
+
+def refresh_status(loaded: LoadedProject, target: str | None):
+    """Each prompt's last refresh run, from the run log both targets write."""
+    from engine.ai.run_log import last_runs
+
+    with connected(loaded, target_name(loaded, target)) as backend:
+        return last_runs(loaded, backend)
 
 
 def read_insights(loaded: LoadedProject, target: str | None, **filters):
@@ -144,20 +154,13 @@ def load_sample_data(loaded: LoadedProject, target: str | None):
         return load_samples(loaded, backend)
 
 
-def run_due_tasks(loaded: LoadedProject, target: str | None, now=None):
-    """One scheduler tick on a local target: run every started task that is due."""
+def run_due_tasks(loaded: LoadedProject, target: str | None, now=None) -> list[RunResult]:
+    """One scheduler tick: run every started task that is due (local targets; Snowflake refuses)."""
     from datetime import datetime, timezone
 
-    from engine.ai.runner import deployed_tasks, run_task
-    from engine.ai.scheduler import due_tasks
-
     name = target_name(loaded, target)
-    settings = loaded.config.targets[name]
-    if settings.engine != "duckdb":
-        raise RulectlError(f"`{name}` is a {settings.engine} target: Snowflake schedules its tasks itself")
     with connected(loaded, name) as backend:
-        due = due_tasks(deployed_tasks(backend), now or datetime.now(timezone.utc))
-        return [run_task(backend, task, settings.llm) for task in due]
+        return backend.run_due_refreshes(loaded, loaded.config.targets[name], now or datetime.now(timezone.utc))
 
 
 def lint(loaded: LoadedProject, target: str | None = None, max_share: float = 0.5):

@@ -1,11 +1,15 @@
 """`rulectl run` on the local target: execute the deployed refresh tasks now.
 
-Runs exactly what apply deployed (the task's MERGE in _RULECTL.TASKS), with the target's provider
-behind the COMPLETE function, and records when each task ran and how it went.
+Runs exactly what apply deployed (the task's MERGE in _RULECTL.TASKS), in bounded batches each
+committed as it lands, with the target's provider behind the COMPLETE function; records each run in
+the run log and when each task ran and how it went.
 """
 
 from __future__ import annotations
 
+import signal
+import threading
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -14,21 +18,12 @@ from sqlglot import exp
 
 from engine.ai.local_complete import LocalComplete
 from engine.ai.providers import make_provider
-from engine.backends.base import STATE_SCHEMA
+from engine.backends.base import RUN_LOG_DDL, STATE_SCHEMA, RunResult, run_log_finish, run_log_start
 from engine.backends.duckdb import DuckDBBackend
+from engine.compile.refresh_batches import batch_merge, pending_count_query
 from engine.config.models import LLMSettings
 from engine.errors import RulectlError
 from engine.expressions import utc_now
-
-
-@dataclass(frozen=True)
-class RunResult:
-    task: str
-    pending: int
-    enriched: int
-    calls: int
-    failures: int
-    errors: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -67,8 +62,30 @@ def select_tasks(tasks: list[LocalTask], prompts: Sequence[str]) -> list[LocalTa
 
 def pending_count(backend: DuckDBBackend, merge: exp.Expression) -> int:
     """Rows the MERGE would send to the model: COUNT(*) over its pending-rows subquery."""
-    pending = next(s for s in merge.find_all(exp.Subquery) if s.alias == "p")
-    return backend.query(exp.select(exp.func("COUNT", exp.Star())).from_(exp.Subquery(this=pending.this.copy(), alias=exp.TableAlias(this=exp.to_identifier("p")))))[0][0]
+    return backend.query(pending_count_query(merge))[0][0]
+
+
+class StopRequest:
+    """Ctrl-C during a refresh: finish and commit the batch in flight, then stop. A second Ctrl-C
+    stops at once (the batch in flight is then lost, earlier batches are kept)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> "StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def run_task(
@@ -77,27 +94,37 @@ def run_task(
     llm: LLMSettings,
     on_start: Callable[[LocalTask, int], None] = lambda task, total: None,
     on_row: Callable[[bool], None] = lambda ok: None,
+    batch_rows: int = 50,
 ) -> RunResult:
+    """Enrich the task's pending rows in batches of `batch_rows`, each committed as it lands,
+    and log the run (pending, enriched, failed, error) in the run log."""
     merge = sqlglot.parse_one(task.definition, read="snowflake")
+    prompt = task.name.removeprefix("REFRESH_").lower()
     pending = pending_count(backend, merge)
     on_start(task, pending)
     complete = LocalComplete(make_provider(llm), llm.concurrency, on_row)
     complete.register(backend.connection)
-    enriched = 0
-    status = "ok"
-    try:
-        if pending:
-            rows = backend.query(merge)
-            enriched = int(rows[0][0]) if rows and rows[0] else 0
-        if complete.stats.failures:
-            status = f"{complete.stats.failures} failed call(s) left pending"
-    except Exception as error:
-        status = f"error: {str(error).splitlines()[0]}"
-        raise RulectlError(f"task {task.qualified_name} failed: {str(error).splitlines()[0]}") from None
-    finally:
-        _record_run(backend, task, status)
+    run_id = exp.Literal.string(str(uuid.uuid4()))
+    backend.execute(sqlglot.parse_one(RUN_LOG_DDL, read="snowflake"))  # targets applied before the run log existed
+    backend.execute(run_log_start(prompt, run_id, exp.Literal.number(pending)))
+    enriched, attempted, error = 0, 0, None
+    with StopRequest() as stop:
+        try:
+            while attempted < pending and not stop.requested:
+                take = min(batch_rows, pending - attempted)
+                rows = backend.query(batch_merge(merge, exp.Literal.number(attempted - enriched), exp.Literal.number(take)))
+                enriched += int(rows[0][0]) if rows and rows[0] and rows[0][0] is not None else 0
+                attempted += take
+        except Exception as failure:
+            error = str(failure).splitlines()[0] if str(failure) else type(failure).__name__
+            raise RulectlError(f"task {task.qualified_name} failed: {error}; the {enriched} row(s) enriched before it are kept") from None
+        finally:
+            failed = complete.stats.failures
+            backend.execute(run_log_finish(run_id, exp.Literal.number(enriched), exp.Literal.number(failed), exp.Literal.string(error[:2000]) if error else None))
+            status = f"error: {error}" if error else (f"{failed} failed call(s) left pending" if failed else "ok")
+            _record_run(backend, task, "interrupted" if stop.requested else status)
     stats = complete.stats
-    return RunResult(task.qualified_name, pending, enriched, stats.calls, stats.failures, tuple(stats.errors))
+    return RunResult(prompt, task.qualified_name, pending, enriched, stats.calls, stats.failures, tuple(stats.errors), interrupted=stop.requested)
 
 
 def _record_run(backend: DuckDBBackend, task: LocalTask, status: str) -> None:

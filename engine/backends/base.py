@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -20,6 +20,7 @@ from sqlglot import exp
 
 from engine.compile.objects import DesiredObject, table
 from engine.errors import RulectlError
+from engine.expressions import utc_now
 
 OWNER_TAG = "rulectl"
 STATE_SCHEMA = "_RULECTL"
@@ -58,6 +59,40 @@ class DeployedObject:
         """Changes whenever someone edits the object by hand (text, columns or schedule)."""
         text = f"{self.definition or ''}|{self.columns}|{self.state or ''}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One refresh run of one prompt — the same type on every target.
+
+    `enriched`, `calls` and `failures` are None when the target runs the refresh in the background
+    (Snowflake's EXECUTE TASK); `rulectl status` then shows the counts the run logged."""
+
+    prompt: str
+    task: str
+    pending: int  # rows the run set out to enrich (capped at max_rows)
+    enriched: int | None = None
+    calls: int | None = None
+    failures: int | None = None
+    errors: tuple[str, ...] = ()
+    interrupted: bool = False  # stopped by Ctrl-C after committing the batch in flight
+    note: str = ""
+
+    @property
+    def in_background(self) -> bool:
+        return self.enriched is None
+
+
+def run_log_start(prompt: str, run_id: exp.Expression, pending: exp.Expression) -> exp.Insert:
+    """The run-log row a refresh writes before its first model call (a killed run leaves it unfinished)."""
+    row = exp.Tuple(expressions=[exp.Literal.string(prompt), run_id, utc_now(), pending, exp.Literal.number(0), exp.Literal.number(0)])
+    return exp.insert(exp.values([row]), table(RUN_LOG), columns=["prompt", "run_id", "started_at", "pending", "enriched", "failed"])
+
+
+def run_log_finish(run_id: exp.Expression, enriched: exp.Expression, failed: exp.Expression, error: exp.Expression | None = None) -> exp.Update:
+    """Close a run's row: when it finished, how many rows it enriched and how many calls failed."""
+    values = {"finished_at": utc_now(), "enriched": enriched, "failed": failed, "error": error if error is not None else exp.null()}
+    return exp.update(table(RUN_LOG), values, where=exp.column("run_id").eq(run_id))
 
 
 def owner_tag(project: str, fingerprint: str) -> str:
@@ -193,6 +228,22 @@ class Backend(ABC):
         if upper == "NUMBER" and precision is not None:
             return f"number({precision},{scale or 0})"
         return upper.lower()
+
+    # ------------------------------------------------------------ AI refreshes
+
+    def run_refreshes(self, loaded: Any, target: Any, prompts: Sequence[str], on_start: Callable = lambda task, total: None, on_row: Callable = lambda ok: None) -> list[RunResult]:
+        """Run the deployed refresh tasks of `prompts` (all when empty) now: one RunResult each.
+        `target` is the target's settings from rulectl.yml (its `llm:` serves local refreshes)."""
+        raise NotImplementedError
+
+    def run_due_refreshes(self, loaded: Any, target: Any, now: datetime) -> list[RunResult]:
+        """One scheduler tick: run every started task whose schedule says it is due."""
+        raise NotImplementedError
+
+    def preflight(self, models: Sequence[str]) -> dict[str, str]:
+        """model → the engine's own error for a plain COMPLETE call that fails ({} when all answer,
+        or when the engine has no such check)."""
+        return {}
 
     # ------------------------------------------------------------ DDL for plan steps
 

@@ -14,7 +14,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from engine.backends.base import STATE_SCHEMA, Backend, DeployedObject, DeployedState, ManagedRecord
+from engine.backends.base import STATE_SCHEMA, Backend, DeployedObject, DeployedState, ManagedRecord, RunResult
 from engine.backends.duckdb_fixes import FixContext, apply_fixes, modern_lambda_syntax
 from engine.compile.objects import DesiredObject
 from engine.errors import RulectlError
@@ -62,6 +62,34 @@ class DuckDBBackend(Backend):
 
     def close(self) -> None:
         self.connection.close()
+
+    # ------------------------------------------------------------ AI refreshes: rulectl runs the tasks
+
+    def run_refreshes(self, loaded, target, prompts: Sequence[str], on_start=lambda task, total: None, on_row=lambda ok: None) -> list[RunResult]:
+        """Run the deployed tasks now through the target's provider; stop after a Ctrl-C'd task."""
+        from engine.ai.runner import deployed_tasks, select_tasks
+
+        tasks = select_tasks(deployed_tasks(self), prompts)
+        if not tasks:
+            raise RulectlError("no refresh tasks are deployed on this target; run `rulectl apply` first")
+        return self._run_tasks(loaded, target, tasks, on_start, on_row)
+
+    def run_due_refreshes(self, loaded, target, now) -> list[RunResult]:
+        from engine.ai.runner import deployed_tasks
+        from engine.ai.scheduler import due_tasks
+
+        return self._run_tasks(loaded, target, due_tasks(deployed_tasks(self), now))
+
+    def _run_tasks(self, loaded, target, tasks, on_start=lambda task, total: None, on_row=lambda ok: None) -> list[RunResult]:
+        from engine.ai.runner import run_task
+
+        batch_rows = {f"REFRESH_{p.item.name}".upper(): p.item.refresh.batch_rows for p in loaded.prompts}
+        results: list[RunResult] = []
+        for task in tasks:
+            results.append(run_task(self, task, target.llm, on_start, on_row, batch_rows.get(task.name.upper(), 50)))
+            if results[-1].interrupted:
+                break
+        return results
 
     # ------------------------------------------------------------ DDL DuckDB spells differently
 

@@ -10,11 +10,15 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from functools import lru_cache
+
+import sqlglot
 from sqlglot import exp
 
-from engine.backends.base import STATE_SCHEMA, Backend, DeployedObject, DeployedState, ManagedRecord
+from engine.backends.base import STATE_SCHEMA, Backend, DeployedObject, DeployedState, ManagedRecord, RunResult, run_log_finish, run_log_start
 from engine.compile.objects import DesiredObject, table
 from engine.compile.prompts import schedule_literal
+from engine.compile.refresh_batches import DEFAULT_BATCH_ROWS, batch_merge, pending_count_query
 from engine.config.project import LoadedProject
 from engine.errors import RulectlError
 
@@ -150,8 +154,8 @@ class SnowflakeBackend(Backend):
             statements.append(task_command("ALTER", name, "RESUME"))
         return statements
 
-    def task_create(self, obj: DesiredObject, comment: str, or_alter: bool = False) -> exp.Create:
-        """CREATE [OR ALTER] TASK … AS <the MERGE>, as one AST rendered by `to_sql`.
+    def task_create(self, obj: DesiredObject, comment: str, or_alter: bool = False, pretty: bool = False) -> exp.Create:
+        """CREATE [OR ALTER] TASK … AS <the refresh script>, as one AST rendered by `to_sql`.
 
         sqlglot's Create has no OR ALTER modifier; the kind carries it (rendered as written)."""
         options = dict(obj.options)
@@ -165,8 +169,58 @@ class SnowflakeBackend(Backend):
             this=table(obj.qualified_name),
             kind="OR ALTER TASK" if or_alter else "TASK",
             properties=exp.Properties(expressions=properties),
-            expression=obj.statement.copy(),
+            expression=self.refresh_script(obj, pretty),
         )
+
+    def refresh_script(self, obj: DesiredObject, pretty: bool = False) -> exp.Expression:
+        """The task body: a Snowflake Scripting block that logs the run, then runs the prompt's MERGE in
+        bounded batches (each its own committed statement, so a late failure keeps earlier batches)
+        and logs the counts — or Snowflake's error, re-raised so the task run shows as failed.
+
+        A task may run a Snowflake Scripting block: https://docs.snowflake.com/en/sql-reference/sql/create-task
+        (AS sql: "procedural logic using Snowflake Scripting"); variables in SQL take a colon:
+        https://docs.snowflake.com/en/developer-guide/snowflake-scripting/variables ; SELECT … INTO :var:
+        https://docs.snowflake.com/en/sql-reference/constructs/into ; SQLROWCOUNT and SQLERRM:
+        https://docs.snowflake.com/en/developer-guide/snowflake-scripting/dml-status ,
+        https://docs.snowflake.com/en/developer-guide/snowflake-scripting/exceptions
+        sqlglot has no node for a scripting block, so it is an exp.Command whose statements are each
+        rendered from their ASTs here.
+        """
+        merge = obj.statement
+        options = dict(obj.options)
+        prompt = obj.details.get("prompt") or obj.name.removeprefix("REFRESH_").lower()
+        batch = int(options.get("batch_rows") or DEFAULT_BATCH_ROWS)
+        var = lambda name: exp.Placeholder(this=name)  # noqa: E731 — :name inside SQL statements
+        render = lambda tree: self.to_sql(tree, pretty=pretty).replace("\n", "\n    ")  # noqa: E731 — `rulectl compile` shows it pretty
+        # sqlglot writes SELECT … INTO as CREATE TABLE … AS for Snowflake; INTO :var is spelled here.
+        count = render(pending_count_query(merge)).replace("COUNT(*)", "COUNT(*) INTO :pending_rows", 1)  # the outer projection comes first
+        failed = exp.Sub(this=var("attempted"), expression=var("enriched_rows"))
+        lines = [
+            "DECLARE",
+            "  run_id VARCHAR DEFAULT UUID_STRING();",
+            "  pending_rows NUMBER DEFAULT 0;",
+            "  attempted NUMBER DEFAULT 0;",
+            "  enriched_rows NUMBER DEFAULT 0;",
+            "  skip_rows NUMBER DEFAULT 0;",
+            "  take_rows NUMBER DEFAULT 0;",
+            "BEGIN",
+            f"  {count};",
+            f"  {render(run_log_start(prompt, var('run_id'), var('pending_rows')))};",
+            "  WHILE (attempted < pending_rows) DO",
+            "    skip_rows := attempted - enriched_rows;",
+            f"    take_rows := LEAST({batch}, pending_rows - attempted);",
+            f"    {render(batch_merge(merge, var('skip_rows'), var('take_rows')))};",
+            "    enriched_rows := enriched_rows + SQLROWCOUNT;",
+            "    attempted := attempted + take_rows;",
+            "  END WHILE;",
+            f"  {render(run_log_finish(var('run_id'), var('enriched_rows'), failed))};",
+            "EXCEPTION",
+            "  WHEN OTHER THEN",
+            f"    {render(run_log_finish(var('run_id'), var('enriched_rows'), failed.copy(), var('SQLERRM')))};",
+            "    RAISE;",
+            "END",
+        ]
+        return exp.Command(this="DECLARE", expression=exp.Literal.string("\n".join(lines[1:])))
 
     def task_warehouse(self, options: dict[str, str]) -> exp.Expression | None:
         """The WAREHOUSE a task names: the target's, else the connection's; None for serverless.
@@ -220,17 +274,58 @@ class SnowflakeBackend(Backend):
             return [task_command("DROP", qualified_name, if_exists=True)]
         return super().drop_statements(kind, qualified_name)
 
-    def execute_tasks(self, loaded: LoadedProject, prompts: Sequence[str]) -> list[str]:
-        """`rulectl run` on Snowflake: EXECUTE TASK for each prompt's refresh task (runs asynchronously)."""
-        names = [p.item.name for p in loaded.prompts if not prompts or p.item.name.lower() in {x.lower() for x in prompts}]
-        if prompts and len(names) != len(set(x.lower() for x in prompts)):
+    # ------------------------------------------------------------ AI refreshes
+
+    def run_refreshes(self, loaded: LoadedProject, target: Any, prompts: Sequence[str], on_start=lambda task, total: None, on_row=lambda ok: None) -> list[RunResult]:
+        """`rulectl run` on Snowflake: a plain COMPLETE per model first (Snowflake's own error, when
+        TRY_COMPLETE would silently give NULL for every row), then EXECUTE TASK for each prompt's
+        refresh task. Snowflake runs it in the background; the task logs its counts in the run log."""
+        wanted = {x.lower() for x in prompts}
+        chosen = [p.item for p in loaded.prompts if not prompts or p.item.name.lower() in wanted]
+        if prompts and len(chosen) != len(wanted):
             raise RulectlError(f"unknown prompt in {', '.join(prompts)} (prompts: {', '.join(p.item.name for p in loaded.prompts)})")
-        messages = []
-        for name in names:
-            task = f"{loaded.config.schemas.ai}.REFRESH_{name}".upper()
+        failures = self.preflight(sorted({prompt.model for prompt in chosen}))
+        if failures:
+            raise RulectlError("Cortex COMPLETE fails, so a refresh would enrich nothing; nothing was run:\n" + "\n".join(f"  {m}: {e}" for m, e in failures.items()) + f"\n{CORTEX_HINT}")
+        results = []
+        for prompt in chosen:
+            task = f"{loaded.config.schemas.ai}.REFRESH_{prompt.name}".upper()
             self.execute(task_command("EXECUTE", task))
-            messages.append(f"{task}: started (EXECUTE TASK); Snowflake runs it in the background — see TASK_HISTORY")
-        return messages
+            results.append(RunResult(prompt.name, task, None, note="started (EXECUTE TASK); Snowflake runs it in the background — `rulectl status` shows its counts when it finishes"))
+        return results
+
+    def run_due_refreshes(self, loaded: LoadedProject, target: Any, now: Any) -> list[RunResult]:
+        raise RulectlError("this is a Snowflake target: Snowflake schedules its tasks itself (`rulectl status` shows their runs)")
+
+    def preflight(self, models: Sequence[str]) -> dict[str, str]:
+        """One plain COMPLETE call per model with a tiny prompt. TRY_COMPLETE (the task's call) turns a
+        model missing in the region, cross-region inference being off (the default), a missing
+        SNOWFLAKE.CORTEX_USER role or a model allow-list into NULL for every row; COMPLETE raises
+        Snowflake's own message instead. https://docs.snowflake.com/en/sql-reference/functions/try_complete-snowflake-cortex
+        https://docs.snowflake.com/en/user-guide/snowflake-cortex/cross-region-inference"""
+        failures = {}
+        for model in models:
+            try:
+                self.query(_preflight_query(model))
+            except Exception as error:
+                failures[model] = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return failures
+
+CORTEX_HINT = (
+    "Check that the model is available in the account's region (or enable cross-region inference: "
+    "ALTER ACCOUNT SET CORTEX_ENABLED_CROSS_REGION = 'ANY_REGION'), and that the role has SNOWFLAKE.CORTEX_USER."
+)
+
+
+@lru_cache(maxsize=1)
+def _preflight_template() -> exp.Expression:
+    return sqlglot.parse_one("SELECT SNOWFLAKE.CORTEX.COMPLETE('model', 'Reply with the single word OK.')", read="snowflake")
+
+
+def _preflight_query(model: str) -> exp.Expression:
+    tree = _preflight_template().copy()
+    next(tree.find_all(exp.Literal)).replace(exp.Literal.string(model))
+    return tree
 
 
 def task_command(verb: str, name: str, action: str = "", if_exists: bool = False) -> exp.Command:

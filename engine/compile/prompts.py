@@ -369,6 +369,7 @@ def prompt_objects(loaded: LoadedProject, warehouse: str | None = None, task_sta
             ("schedule", compiled.prompt.refresh.schedule.strip()),
             ("warehouse", (warehouse or "").upper()),
             ("compute", "serverless" if serverless else "warehouse"),
+            ("batch_rows", str(compiled.prompt.refresh.batch_rows)),
             ("state", state),
         )
         task_schema, task = compiled.task_name.split(".")

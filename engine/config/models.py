@@ -285,6 +285,7 @@ class Refresh(Model):
     schedule: str = Field("USING CRON 0 6 * * * UTC", description="Task schedule: `USING CRON <5 fields> <time zone>` or `<n> MINUTES`.")
     only_changed: bool = Field(True, description="Enrich only rows whose inputs or prompt version changed.")
     max_rows: int = Field(1000, ge=1, le=10_000_000, description="Cost guard: most rows enriched per run.")
+    batch_rows: int = Field(50, ge=1, le=100_000, description="Rows per committed batch: an interrupted or failing run keeps every batch before it.")
     state: Literal["started", "suspended"] | None = Field(None, description="Task state after apply (default: the target's task_state).")
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from engine.ai.cost import CostUnavailable, estimate_costs
+from engine.ai.run_log import run_warnings
 from engine.backends.base import Backend, DeployedState
 from engine.compile.objects import DesiredObject
 from engine.compile.project import compile_project
@@ -37,7 +38,7 @@ def _build_plan(loaded, backend, target, adopt, desired):
     desired = desired if desired is not None else compile_project(loaded, target)
     deployed = backend.introspect(managed_schemas(loaded))
     steps = diff(loaded.config.name, target, desired, deployed, frozenset(name.upper() for name in adopt))
-    notes: list[str] = _orphan_notes(deployed, managed_schemas(loaded)) + backend.task_compute_notes(desired)
+    notes: list[str] = _orphan_notes(deployed, managed_schemas(loaded)) + backend.task_compute_notes(desired) + run_warnings(loaded, backend)
     try:
         impact = segment_impact(loaded, backend, deployed, steps, desired)
     except ImpactUnavailable as reason:

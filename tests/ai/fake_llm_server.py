@@ -19,6 +19,7 @@ class FakeLLM:
         self.latency = latency
         self.hang_seconds = hang_seconds
         self.healthy = False
+        self.failing_all = False  # every request gets a 500 (a provider that is down)
         self.retry_after: str | None = "2"
         self.rate_limited_times = 1
         self.seen: dict[str, int] = {}  # prompt → times received
@@ -44,7 +45,7 @@ class FakeLLM:
                     times = fake.seen[prompt]
                 if fake.latency:
                     time.sleep(fake.latency)
-                fault = None if fake.healthy else next((f for f in ("FAULT_500", "FAULT_TIMEOUT", "FAULT_MALFORMED", "FAULT_EMPTY", "FAULT_429", "FAULT_REDIRECT") if f in prompt), None)
+                fault = "FAULT_500" if fake.failing_all else None if fake.healthy else next((f for f in ("FAULT_500", "FAULT_TIMEOUT", "FAULT_MALFORMED", "FAULT_EMPTY", "FAULT_429", "FAULT_REDIRECT") if f in prompt), None)
                 if fault == "FAULT_TIMEOUT":
                     time.sleep(fake.hang_seconds)
                 if fault == "FAULT_429" and times <= fake.rate_limited_times:

@@ -26,9 +26,12 @@ class FakeCortex:
     def __init__(self):
         self.calls = 0
         self.failing: set[str] = set()
+        self.raise_after: int | None = None  # calls after this many raise (a statement that fails late)
 
     def __call__(self, model: str, history: str, options: str) -> str | None:
         self.calls += 1
+        if self.raise_after is not None and self.calls > self.raise_after:
+            raise RuntimeError("Cortex service unavailable")
         if any(name in history for name in self.failing):
             return None
         return json.dumps({"choices": [{"messages": f"summary by {model}"}], "usage": {"prompt_tokens": 10, "completion_tokens": 5}})
@@ -87,3 +90,67 @@ def test_merge_enriches_changed_rows_only_and_never_stores_failures(project: Pat
     assert all(row[0] == assign_variant(compiled.salt, cid, weights) for cid, row in stored.items())
     assert second_calls == len(same_name)  # only the rows that failed are retried
     assert third_calls == 0 and final_rows == len(customers)
+
+
+def test_bounded_batches_keep_what_landed_when_a_late_batch_fails_and_the_run_log_says_so(project: Path):
+    """The statements of the task's script (run log, then the MERGE window by window, then the run
+    log again), with the values Snowflake Scripting would bind: NULL replies stay pending, a failure
+    in the third batch keeps the first two, and the next run asks only for the rest."""
+    import snowflake.connector
+    from sqlglot import exp
+
+    from engine.backends.base import RUN_LOG_DDL, run_log_finish, run_log_start
+    from engine.compile.refresh_batches import batch_merge
+
+    loaded = load_project(project)
+    objects = compile_project(loaded, "prod")
+    merge = next(o for o in objects if o.kind == "task").statement
+    customers = sample_rows("customer")
+    cortex = FakeCortex()
+    cortex.failing.add(customers[0]["customer_name"])  # its row stays pending (NULL reply)
+    number = exp.Literal.number
+
+    def refresh(cursor, run_id: str, batch: int, fail_from_call: int | None) -> tuple[int, int, int]:
+        # The script counts the pending rows first (pending_count_query, run by the local runner on
+        # DuckDB too); fakesnow cannot run that query on its own (its ARRAY_TO_STRING rewrite makes a
+        # lambda DuckDB 2 refuses), so the count comes from the rows already stored.
+        cursor.execute("SELECT COUNT(*) FROM AI.ACCOUNT_INSIGHTS")
+        pending = len(customers) - cursor.fetchone()[0]
+        cursor.execute(run_log_start("account_summary", exp.Literal.string(run_id), number(pending)).sql("snowflake"))
+        attempted = enriched = 0
+        error = None
+        try:
+            while attempted < pending:
+                take = min(batch, pending - attempted)
+                cortex.raise_after = fail_from_call
+                cursor.execute(batch_merge(merge, number(attempted - enriched), number(take)).sql("snowflake"))
+                enriched += sum(cursor.fetchone())  # rows inserted + rows updated
+                attempted += take
+        except Exception as failure:
+            error = str(failure).splitlines()[0]
+        cursor.execute(run_log_finish(exp.Literal.string(run_id), number(enriched), number(attempted - enriched), exp.Literal.string(error) if error else None).sql("snowflake"))
+        return pending, enriched, cortex.calls
+
+    with fakesnow.patch():
+        connection = snowflake.connector.connect(database="CUSTOMER_INTEL", schema="PUBLIC")
+        cortex.install(connection)
+        cursor = connection.cursor()
+        load_into_fakesnow(cursor, loaded, objects, kinds=("schema", "view", "table"))
+        cursor.execute("CREATE SCHEMA IF NOT EXISTS _RULECTL")
+        cursor.execute(RUN_LOG_DDL)
+
+        pending, enriched, calls = refresh(cursor, "r1", batch=40, fail_from_call=100)  # the third batch fails
+        cursor.execute("SELECT COUNT(*) FROM AI.ACCOUNT_INSIGHTS")
+        kept = cursor.fetchone()[0]
+        cortex.failing.clear()
+        before = cortex.calls
+        second = refresh(cursor, "r2", batch=40, fail_from_call=None)
+        cursor.execute("SELECT run_id, pending, enriched, failed, error IS NOT NULL, finished_at IS NOT NULL FROM _RULECTL.RUN_LOG ORDER BY run_id")
+        logged = cursor.fetchall()
+        connection.close()
+
+    same_name = sum(1 for c in customers if c["customer_name"] == customers[0]["customer_name"])
+    assert pending == len(customers) and enriched == kept and 80 - same_name <= kept < 80  # two batches of 40 kept, NULL replies not stored
+    assert calls == 80 + 21  # the third batch: 20 replies, then the call that fails; those 20 are lost, nothing else
+    assert second[0] == len(customers) - kept and cortex.calls - before == len(customers) - kept  # only rows without a reply
+    assert logged == [("r1", len(customers), kept, 80 - kept, True, True), ("r2", len(customers) - kept, len(customers) - kept, 0, False, True)]

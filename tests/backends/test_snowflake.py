@@ -27,7 +27,7 @@ def snowflake(monkeypatch) -> RecordingConnection:
 
 def issued(connection: RecordingConnection, start: int = 0) -> list[str]:
     """Statements that touch Snowflake objects (rulectl's own bookkeeping left out)."""
-    return [s for s in connection.statements[start:] if "_RULECTL" not in s]
+    return [s for s in connection.statements[start:] if "_RULECTL" not in s.split(" AS ")[0]]
 
 
 def test_introspection_is_one_query_per_schema_and_kind(project: Path, snowflake):
@@ -194,3 +194,66 @@ def test_run_executes_the_task(project: Path, snowflake):
 def test_unknown_prompt_for_run_is_a_clear_error(project: Path, snowflake):
     result = run("run", "nope", "--target", "prod", project=project)
     assert result.exit_code == 1 and "unknown prompt" in result.output and "Traceback" not in result.output
+
+
+def test_the_task_runs_a_script_that_logs_the_run_and_merges_in_bounded_batches(project: Path, snowflake):
+    assert run("apply", "--yes", "--target", "prod", project=project).exit_code == 0
+    body = snowflake.catalog.tasks["AI.REFRESH_ACCOUNT_SUMMARY"]["definition"]
+    lines = [line.strip() for line in body.split("\n")]  # not splitlines(): the MERGE holds U+0085 etc. in a literal
+    heads = [line.split(" ", 3)[:3] for line in lines]
+    assert lines[0] == "DECLARE run_id VARCHAR DEFAULT UUID_STRING();" and lines[-1] == "END"
+    assert [" ".join(h) for h in heads if h[0] in ("SELECT", "INSERT", "WHILE", "MERGE", "UPDATE", "END", "EXCEPTION", "RAISE;")] == [
+        "SELECT COUNT(*) INTO",
+        "INSERT INTO _RULECTL.RUN_LOG",
+        "WHILE (attempted <",
+        "MERGE INTO AI.ACCOUNT_INSIGHTS",
+        "END WHILE;",
+        "UPDATE _RULECTL.RUN_LOG SET",
+        "EXCEPTION",
+        "UPDATE _RULECTL.RUN_LOG SET",
+        "RAISE;",
+        "END",
+    ]
+    merge = next(line for line in lines if line.startswith("MERGE"))
+    assert "w.rulectl_row > :skip_rows AND w.rulectl_row <= (:skip_rows + :take_rows)" in merge
+    assert "take_rows := LEAST(50, pending_rows - attempted);" in lines
+    assert "error = :SQLERRM" in lines[-3] and "failed = :attempted - :enriched_rows" in lines[-3]
+
+
+def test_apply_calls_complete_once_per_model_and_reports_snowflakes_error(project: Path, snowflake):
+    error = "100351 (P0000): Request failed for external function COMPLETE$V6 with remote service error: 400 'model snowflake-arctic is not available in region AWS_EU_CENTRAL_1'"
+    snowflake.catalog.failing_models["snowflake-arctic"] = error
+    result = run("apply", "--yes", "--target", "prod", project=project)
+    assert result.exit_code == 0
+    assert snowflake.statements.count("SELECT SNOWFLAKE.CORTEX.COMPLETE('snowflake-arctic', 'Reply with the single word OK.')") == 1
+    assert "Cortex COMPLETE with model snowflake-arctic fails: " + error in " ".join(result.output.split())
+    again = len(snowflake.statements)
+    assert run("apply", "--yes", "--target", "prod", project=project).exit_code == 0
+    assert not [s for s in snowflake.statements[again:] if "CORTEX" in s]  # no task changed: no call
+
+
+def test_run_checks_complete_first_and_runs_nothing_when_it_fails(project: Path, snowflake):
+    assert run("apply", "--yes", "--target", "prod", project=project).exit_code == 0
+    start = len(snowflake.statements)
+    ok = run("run", "--target", "prod", project=project)
+    assert ok.exit_code == 0 and "rulectl status" in ok.output
+    assert snowflake.statements[start:] == [
+        "SELECT SNOWFLAKE.CORTEX.COMPLETE('snowflake-arctic', 'Reply with the single word OK.')",
+        "EXECUTE TASK AI.REFRESH_ACCOUNT_SUMMARY",
+    ]
+    snowflake.catalog.failing_models["snowflake-arctic"] = "Unknown model: snowflake-arctic"
+    refused = run("run", "--target", "prod", project=project)
+    assert refused.exit_code == 1 and "snowflake-arctic: Unknown model: snowflake-arctic" in refused.output and "CORTEX_USER" in refused.output
+    assert snowflake.catalog.executed_tasks == ["AI.REFRESH_ACCOUNT_SUMMARY"]  # nothing run the second time
+
+
+def test_status_and_plan_read_the_run_log_the_task_writes(project: Path, snowflake):
+    assert run("apply", "--yes", "--target", "prod", project=project).exit_code == 0
+    snowflake.duck.execute(
+        "INSERT INTO _RULECTL.RUN_LOG VALUES ('account_summary', 'r1', TIMESTAMP '2026-11-24 06:00:00', TIMESTAMP '2026-11-24 06:00:09', 180, 0, 180, NULL)"
+    )
+    status = run("status", "--target", "prod", project=project)
+    assert status.exit_code == 0 and "enriched none of its 180 pending row(s)" in " ".join(status.output.split())
+    assert any("enriched none" in note for note in workflow.plan(load_project(project), "prod").notes)
+    scheduler = run("scheduler", "--once", "--target", "prod", project=project)
+    assert scheduler.exit_code == 1 and "Snowflake schedules its tasks itself" in scheduler.output

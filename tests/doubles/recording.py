@@ -23,6 +23,7 @@ TASK_DDL = re.compile(
     re.S,
 )
 CURRENT_WAREHOUSE = re.compile(r"^SELECT CURRENT_WAREHOUSE\(\)$")
+COMPLETE = re.compile(r"^SELECT SNOWFLAKE\.CORTEX\.COMPLETE\('(?P<model>[^']*)', '[^']*'\)$")
 ALTER_TASK = re.compile(r"^ALTER TASK (?:IF EXISTS )?(?P<name>\S+) (?P<verb>SUSPEND|RESUME)$")
 DROP_TASK = re.compile(r"^DROP TASK IF EXISTS (?P<name>\S+)$")
 EXECUTE_TASK = re.compile(r"^EXECUTE TASK (?P<name>\S+)$")
@@ -38,6 +39,8 @@ class FakeCatalog:
     refuse_resume: set[str] = field(default_factory=set)  # tasks Snowflake would not resume
     executed_tasks: list[str] = field(default_factory=list)
     current_warehouse: str | None = "COMPUTE_WH"  # the connection's default warehouse
+    # model → the error Snowflake raises for a plain COMPLETE (e.g. not available in the region)
+    failing_models: dict[str, str] = field(default_factory=dict)
 
 
 class RecordingCursor:
@@ -79,7 +82,7 @@ class RecordingConnection:
     # ------------------------------------------------------------ answering
 
     def answer(self, sql: str) -> tuple[list[str], list[tuple]]:
-        for pattern, handler in ((SHOW, self._show), (TASK_DDL, self._create_task), (ALTER_TASK, self._alter_task), (DROP_TASK, self._drop_task), (EXECUTE_TASK, self._execute_task), (CURRENT_WAREHOUSE, self._current_warehouse)):
+        for pattern, handler in ((SHOW, self._show), (TASK_DDL, self._create_task), (ALTER_TASK, self._alter_task), (DROP_TASK, self._drop_task), (EXECUTE_TASK, self._execute_task), (CURRENT_WAREHOUSE, self._current_warehouse), (COMPLETE, self._complete)):
             match = pattern.match(sql)
             if match:
                 return handler(match)
@@ -165,6 +168,12 @@ class RecordingConnection:
         task.update(comment=match["comment"].replace("''", "'"), warehouse=match["warehouse"] or None, schedule=match["schedule"], definition=match["body"])
         self.catalog.tasks[name] = task
         return [], []
+
+    def _complete(self, match: re.Match) -> tuple[list, list]:
+        error = self.catalog.failing_models.get(match["model"])
+        if error:
+            raise RuntimeError(error)
+        return ["COMPLETE"], [("OK",)]
 
     def _current_warehouse(self, match: re.Match) -> tuple[list, list]:
         return ["CURRENT_WAREHOUSE()"], [(self.catalog.current_warehouse,)]

@@ -1,0 +1,74 @@
+"""The run log both targets write (one row per refresh run): each prompt's last run, and warnings for
+runs that enriched none of their pending rows — shown by `rulectl status` and in `plan`'s notes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlglot import exp
+
+from engine.backends.base import RUN_LOG, Backend
+from engine.compile.objects import table
+from engine.config.project import LoadedProject
+
+
+@dataclass(frozen=True)
+class LastRun:
+    """A prompt's most recent refresh run (`run_id` None: it never ran on this target)."""
+
+    prompt: str
+    run_id: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    pending: int | None = None
+    enriched: int | None = None
+    failed: int | None = None
+    error: str | None = None
+
+    @property
+    def state(self) -> str:
+        if self.run_id is None:
+            return "never run"
+        if self.error:
+            return "failed"
+        return "finished" if self.finished_at is not None else "running or killed"
+
+    @property
+    def warning(self) -> str | None:
+        """Why this run needs attention, if it does."""
+        if self.error:
+            return f"{self.prompt}: the last run failed: {self.error}"
+        if self.finished_at is not None and (self.pending or 0) > 0 and not self.enriched:
+            return (
+                f"{self.prompt}: the last run enriched none of its {self.pending} pending row(s) ({self.failed or 0} failed call(s)); "
+                "the model calls are failing — on Snowflake check the model's region and the CORTEX_USER role (`rulectl run` shows Snowflake's error)"
+            )
+        return None
+
+
+def last_runs_query() -> exp.Select:
+    """Each prompt's latest run: one query, however many prompts."""
+    columns = ["prompt", "run_id", "started_at", "finished_at", "pending", "enriched", "failed", "error"]
+    latest = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[exp.column("prompt")],
+        order=exp.Order(expressions=[exp.Ordered(this=exp.column("started_at"), desc=True)]),
+    )
+    ranked = exp.select(*columns, exp.alias_(latest, "latest")).from_(table(RUN_LOG))
+    return exp.select(*columns).from_(exp.Subquery(this=ranked, alias=exp.TableAlias(this=exp.to_identifier("r")))).where(exp.column("latest").eq(1))
+
+
+def last_runs(loaded: LoadedProject, backend: Backend) -> list[LastRun]:
+    """One LastRun per prompt of the project, in project order (never-run prompts included)."""
+    try:
+        rows = backend.query(last_runs_query())
+    except Exception:  # no run log yet (nothing applied, or applied by an older rulectl)
+        rows = []
+    number = lambda value: int(value) if value is not None else None  # noqa: E731 — NUMBER arrives as Decimal
+    found = {row[0].lower(): LastRun(row[0], row[1], row[2], row[3], number(row[4]), number(row[5]), number(row[6]), row[7]) for row in rows}
+    return [found.get(p.item.name.lower(), LastRun(p.item.name)) for p in loaded.prompts]
+
+
+def run_warnings(loaded: LoadedProject, backend: Backend) -> list[str]:
+    return [run.warning for run in last_runs(loaded, backend) if run.warning]
