@@ -44,7 +44,8 @@ def expected_by_customer() -> dict[str, dict]:
     for row in expected.values():
         row["days_to_renewal"] = (min(row["renewals"]) - today).days if row["renewals"] else None
         row["adoption_rate"] = row["module_count"] / 4.0
-        row["seat_utilization"] = row["users"] / row["seats"] if row["seats"] else None
+        # integers divide to 6 decimals in Snowflake (https://docs.snowflake.com/en/sql-reference/operators-arithmetic)
+        row["seat_utilization"] = round(row["users"] / row["seats"], 6) if row["seats"] else None
     return expected
 
 
