@@ -93,6 +93,7 @@ def measure_snowflake(objects: int, round_trip: float) -> dict:
         root = Path(tmp)
         make_project(root, objects)
         loaded = load_project(root)
+        connection.add_source_tables(loaded.config.sources)
         workflow.apply(loaded, "prod")
         connection.latency = round_trip
         backend = SnowflakeBackend(connection, "CUSTOMER_INTEL")

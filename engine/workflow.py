@@ -53,6 +53,7 @@ def apply(
     if saved_plan is not None and saved_plan.target != name:
         raise RulectlError(f"this plan was made for target `{saved_plan.target}`, not `{name}`; pass --target {saved_plan.target}")
     with connected(loaded, name) as backend:
+        refuse_missing_sources(loaded, backend)  # before the lock: a missing table changes nothing
         backend.acquire_lock(lock_holder())
         result = ApplyResult()
         try:
@@ -79,6 +80,14 @@ def _preflight_warnings(backend, desired, result: ApplyResult) -> list[str]:
     applied = {step.qualified_name.upper() for step in result.applied if step.kind == "task"}
     models = sorted({obj.details["compiled"].prompt.model for obj in desired if obj.kind == "task" and obj.qualified_name.upper() in applied and "compiled" in obj.details})
     return [f"Cortex COMPLETE with model {model} fails: {error}; refreshes would enrich nothing until this is fixed" for model, error in backend.preflight(models).items()]
+
+
+def refuse_missing_sources(loaded: LoadedProject, backend) -> None:
+    from engine.plan.source_check import source_steps
+
+    problems = source_steps(loaded, backend)
+    if problems:
+        raise RulectlError("the source tables are not as rulectl.yml declares them; nothing was changed:\n" + "\n".join(f"  {step.reason}" for step in problems))
 
 
 def unlock(loaded: LoadedProject, target: str | None = None) -> str | None:

@@ -201,6 +201,14 @@ class Backend(ABC):
     def introspect(self, schemas: Sequence[str]) -> DeployedState:
         """Deployed views, tables, tasks (and rulectl's records) in `schemas`."""
 
+    # what to do when a source table is missing, in this engine's terms
+    missing_source_hint = "check `table:` in rulectl.yml and that your role can read the table"
+
+    def source_columns(self, tables: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Columns (lower-case name → the engine's type) of each of `tables` (qualified, upper case)
+        that exists; one query per schema however many tables. Missing tables are left out."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """Release the connection."""
 

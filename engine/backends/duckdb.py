@@ -133,6 +133,22 @@ class DuckDBBackend(Backend):
 
     # ------------------------------------------------------------ introspection
 
+    missing_source_hint = "run `rulectl load` to fill the source tables from the sample CSVs (`sample:` in rulectl.yml)"
+
+    def source_columns(self, tables: Sequence[str]) -> dict[str, dict[str, str]]:
+        """One catalog query for every source table (SCHEMA.TABLE in this database file)."""
+        if not tables:
+            return {}
+        wanted = exp.Tuple(expressions=[exp.Literal.string(".".join(t.split(".")[-2:])) for t in tables]).sql("duckdb")
+        rows = self.query(
+            "SELECT upper(schema_name || '.' || table_name), lower(column_name), data_type FROM duckdb_columns() "
+            f"WHERE database_name = current_database() AND upper(schema_name || '.' || table_name) IN {wanted} ORDER BY column_index"
+        )
+        by_short: dict[str, dict[str, str]] = {}
+        for table_name, column, data_type in rows:
+            by_short.setdefault(table_name, {})[column] = data_type
+        return {t: by_short[".".join(t.split(".")[-2:])] for t in tables if ".".join(t.split(".")[-2:]) in by_short}
+
     def introspect(self, schemas: Sequence[str]) -> DeployedState:
         """Three catalog queries (schemas, views, tables with their columns) plus rulectl's state."""
         before = len(self.statements)

@@ -92,6 +92,30 @@ class SnowflakeBackend(Backend):
         records = self._records() if STATE_SCHEMA in existing else {}
         return DeployedState(objects, records, len(self.statements) - before)
 
+    def source_columns(self, tables: Sequence[str]) -> dict[str, dict[str, str]]:
+        """SHOW COLUMNS IN SCHEMA once per schema the sources live in (their own database, or the
+        target's). https://docs.snowflake.com/en/sql-reference/sql/show-columns"""
+        by_schema: dict[str, list[str]] = {}
+        for name in tables:
+            parts = name.upper().split(".")
+            schema = ".".join(parts[:-1]) if len(parts) == 3 else f"{self.database}.{parts[0]}"
+            by_schema.setdefault(schema, []).append(name)
+        found: dict[str, dict[str, str]] = {}
+        for schema, names in by_schema.items():
+            try:
+                rows = self._rows(f"SHOW COLUMNS IN SCHEMA {schema}")
+            except Exception as error:  # a schema that does not exist (or is not visible to the role)
+                if "does not exist" not in str(error).lower():
+                    raise
+                continue
+            columns: dict[str, dict[str, str]] = {}
+            for row in rows:
+                columns.setdefault(row["table_name"].upper(), {})[row["column_name"].lower()] = _column_type(row.get("data_type"))
+            for name in names:
+                if name.upper().split(".")[-1] in columns:
+                    found[name] = columns[name.upper().split(".")[-1]]
+        return found
+
     def _views(self, schema: str) -> dict:
         found = {}
         for row in self._rows(f"SHOW VIEWS IN SCHEMA {self.database}.{schema}"):

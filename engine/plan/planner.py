@@ -16,6 +16,7 @@ from engine.config.project import LoadedProject
 from engine.plan.diff import diff, make_plan
 from engine.plan.impact import ImpactUnavailable, SegmentImpact, segment_impact
 from engine.plan.model import Plan
+from engine.plan.source_check import source_steps
 
 
 def managed_schemas(loaded: LoadedProject) -> list[str]:
@@ -37,7 +38,11 @@ def build_plan(
 def _build_plan(loaded, backend, target, adopt, desired):
     desired = desired if desired is not None else compile_project(loaded, target)
     deployed = backend.introspect(managed_schemas(loaded))
-    steps = diff(loaded.config.name, target, desired, deployed, frozenset(name.upper() for name in adopt))
+    missing_sources = source_steps(loaded, backend)
+    steps = missing_sources + diff(loaded.config.name, target, desired, deployed, frozenset(name.upper() for name in adopt))
+    if missing_sources:  # nothing can be compared or estimated against tables that are not there
+        plan = make_plan(loaded.config.name, target, steps, deployed, notes=tuple(_orphan_notes(deployed, managed_schemas(loaded))))
+        return plan, desired, deployed
     notes: list[str] = _orphan_notes(deployed, managed_schemas(loaded)) + backend.task_compute_notes(desired) + run_warnings(loaded, backend)
     try:
         impact = segment_impact(loaded, backend, deployed, steps, desired)

@@ -12,6 +12,7 @@ from sqlglot import exp
 from engine.backends.duckdb import render_duckdb
 from engine.backends.duckdb_fixes import FixContext
 from engine.backends.snowflake import SnowflakeBackend
+from engine.config.loader import load_project
 from engine.expressions import utc_now
 from tests.conftest import run
 from tests.doubles.recording import RecordingConnection
@@ -33,7 +34,7 @@ def test_utc_now_on_snowflake_is_converted_and_typed():
 
 @pytest.mark.snowflake
 def test_state_tables_and_output_tables_use_explicit_ntz_types(project: Path, monkeypatch):
-    connection = RecordingConnection("CUSTOMER_INTEL")
+    connection = RecordingConnection("CUSTOMER_INTEL").add_source_tables(load_project(project).config.sources)
     monkeypatch.setattr(SnowflakeBackend, "from_target", classmethod(lambda cls, loaded, target: cls(connection, "CUSTOMER_INTEL")))
     assert run("apply", "--yes", "--target", "prod", project=project).exit_code == 0
     ddl = [s for s in connection.statements if s.startswith("CREATE TABLE")]

@@ -76,6 +76,14 @@ class RecordingConnection:
     def cursor(self) -> RecordingCursor:
         return RecordingCursor(self)
 
+    def add_source_tables(self, sources) -> "RecordingConnection":
+        """The project's source tables, as declared (`sources:` of rulectl.yml), exist in the catalog."""
+        for source in sources.values():
+            name = ".".join(source.table.upper().split(".")[-2:])
+            self.catalog.schemas.add(name.split(".")[0])
+            self.catalog.tables[name] = {"comment": None, "columns": [(c, t) for c, t in source.columns.items()]}
+        return self
+
     def close(self) -> None:
         pass
 

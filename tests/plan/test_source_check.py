@@ -1,0 +1,85 @@
+"""Sources are checked before anything is applied: a missing table, a missing column or a column of
+another type is a plan error that says what to do, and apply changes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from engine.backends.snowflake import SnowflakeBackend
+from engine.config.loader import load_project
+from engine.plan.source_check import source_steps, type_category
+from tests.conftest import edit, run
+from tests.doubles.recording import RecordingConnection
+
+
+def schemas(project: Path) -> list[str]:
+    database = project / ".rulectl" / "local.duckdb"
+    if not database.exists():
+        return []
+    connection = duckdb.connect(str(database))
+    try:
+        return [r[0] for r in connection.execute("SELECT schema_name FROM duckdb_schemas() WHERE NOT internal AND schema_name <> 'main'").fetchall()]
+    finally:
+        connection.close()
+
+
+def test_apply_before_load_names_the_missing_tables_and_creates_nothing(project: Path):
+    planned = run("plan", project=project)
+    assert planned.exit_code == 1
+    assert "table GOLD.CUSTOMER does not exist on this target; run `rulectl load`" in planned.output
+    applied = run("apply", "--yes", project=project)
+    assert applied.exit_code == 1 and "Traceback" not in applied.output
+    assert "GOLD.PRODUCTS does not exist" in applied.output and "nothing was changed" in applied.output
+    assert schemas(project) == []  # not even rulectl's own state schema
+
+
+def test_a_missing_column_is_named_with_a_suggestion(project: Path):
+    assert run("load", project=project).exit_code == 0
+    connection = duckdb.connect(str(project / ".rulectl" / "local.duckdb"))
+    connection.execute("ALTER TABLE GOLD.PRODUCTS RENAME COLUMN active_users TO active_user")
+    connection.close()
+    result = run("plan", project=project)
+    assert result.exit_code == 1
+    assert "column `active_users` is declared in rulectl.yml but GOLD.PRODUCTS has no such column; did you mean `active_user`?" in result.output
+    assert run("apply", "--yes", project=project).exit_code == 1
+    assert "ANALYTICS" not in schemas(project)
+
+
+def test_a_column_of_another_type_is_an_error_and_compatible_spellings_are_not(project: Path):
+    assert run("load", project=project).exit_code == 0
+    assert run("plan", project=project).exit_code == 0  # number(12,2) vs DECIMAL, integer vs INTEGER, date vs DATE
+    edit(project / "rulectl.yml", "population: integer", "population: date")
+    result = run("plan", project=project)
+    assert result.exit_code == 1
+    assert "column `population` is declared `date` (date) but GOLD.CUSTOMER has it as INTEGER (number)" in result.output
+
+
+@pytest.mark.parametrize(
+    "declared, actual, dialect, same",
+    [
+        ("number(12,2)", "DECIMAL(12,2)", "duckdb", True),
+        ("integer", "FIXED", "snowflake", True),  # SHOW COLUMNS spells NUMBER as FIXED
+        ("varchar", "TEXT", "snowflake", True),
+        ("float", "REAL", "snowflake", True),
+        ("date", "TIMESTAMP_NTZ", "snowflake", False),
+        ("varchar", "BIGINT", "duckdb", False),
+    ],
+)
+def test_type_categories(declared: str, actual: str, dialect: str, same: bool):
+    assert (type_category(declared, "snowflake") == type_category(actual, dialect)) is same
+
+
+@pytest.mark.snowflake
+def test_snowflake_checks_every_source_schema_with_one_show_columns(project: Path):
+    loaded = load_project(project)
+    connection = RecordingConnection("CUSTOMER_INTEL").add_source_tables(loaded.config.sources)
+    backend = SnowflakeBackend(connection, "CUSTOMER_INTEL")
+    assert source_steps(loaded, backend) == []
+    assert backend.statements == ["SHOW COLUMNS IN SCHEMA CUSTOMER_INTEL.GOLD"]  # two tables, one query
+    del connection.catalog.tables["GOLD.PRODUCTS"]
+    problems = source_steps(loaded, backend)
+    assert [p.qualified_name for p in problems] == ["GOLD.PRODUCTS"]
+    assert "check `table:` in rulectl.yml and that your role can read the table" in problems[0].reason
