@@ -323,6 +323,57 @@ def init(
             out.print(f"added source `{source.name}` ({source.table}, {len(source.columns)} columns, {source.grain_text}) to rulectl.yml", markup=False)
 
 
+@app.command("explain")
+def explain_customer(
+    customer: str = typer.Argument(..., help="A customer key, or part of its display name."),
+    project: Path = ProjectOption,
+    target: Optional[str] = TargetOption,
+    as_json: bool = typer.Option(False, "--json", help="Print the explanation as JSON."),
+) -> None:
+    """Why a customer has its metrics, segments and AI output: every rule true/false/NULL and why."""
+    import dataclasses
+    import json
+
+    from engine import workflow
+
+    with user_errors():
+        explanation = workflow.explain_customer(_load(project), target, customer)
+        if as_json:
+            print(json.dumps(dataclasses.asdict(explanation), indent=2, default=str))
+        else:
+            print_explanation(explanation)
+
+
+def print_explanation(explanation) -> None:
+    from engine.lint.findings import format_value
+
+    title = f"{explanation.name} ({explanation.key})" if explanation.name not in (None, explanation.key) else str(explanation.key)
+    out.print(title, style="bold", markup=False)
+    out.print("  " + ", ".join(f"{k} = {format_value(v)}" for k, v in explanation.columns.items()), markup=False)
+    out.print("\nmetrics", style="bold")
+    for metric in explanation.metrics:
+        rows = f"  [{metric.rows} row(s) of {metric.source}{', as ' + metric.same_rows_as if metric.same_rows_as else ''}]" if metric.rows is not None else ""
+        out.print(f"  {metric.name} = {format_value(metric.value)}    {metric.definition}{rows}", markup=False)
+        for sample in metric.sample:
+            out.print("      " + ", ".join(f"{k}: {format_value(v)}" for k, v in sample.items()), markup=False)
+    for seg in explanation.segmentations:
+        out.print(f"\n{seg.name} = {format_value(seg.label)}  (match: {seg.match})", style="bold", markup=False)
+        for rule in seg.rules:
+            mark = "→" if rule.won else " "
+            inputs = ", ".join(f"{k} = {format_value(v)}" for k, v in rule.inputs.items())
+            out.print(f"  {mark} {rule.segment}: {rule.when}    {rule.why}  [{inputs}]  {rule.at}", markup=False)
+        if seg.match == "first" and not any(rule.won for rule in seg.rules):
+            out.print(f"  → no rule is true, so the default applies: {format_value(seg.default)}", markup=False)
+    out.print("\nAI output", style="bold")
+    for ai in explanation.ai:
+        if ai.missing:
+            out.print(f"  {ai.prompt}: {ai.missing}", markup=False)
+            continue
+        version = "current version" if ai.current else "an older version of the prompt"
+        out.print(f"  {ai.prompt}: variant {ai.variant}, prompt version {ai.prompt_version} ({version}), {ai.provider}/{ai.model}, {ai.generated_at}", markup=False)
+        out.print("    " + (ai.response or "").replace("\n", "\n    "), markup=False)
+
+
 @app.command()
 def unlock(project: Optional[Path] = ProjectOption, target: Optional[str] = TargetOption) -> None:
     """Release the apply lock left behind by an apply that died."""

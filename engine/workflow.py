@@ -217,3 +217,11 @@ def import_sources(loaded: LoadedProject, target: str, tables: list[str], key: s
         path.write_text(before)
         raise RulectlError("the imported sources do not validate, so rulectl.yml was left as it was:\n" + "\n".join(str(p) for p in errors.problems)) from None
     return imported
+
+
+def explain_customer(loaded: LoadedProject, target: str | None, customer: str):
+    """Metrics, rule verdicts and latest AI output for one customer (key or part of its name)."""
+    from engine.explain import explain
+
+    with connected(loaded, target_name(loaded, target)) as backend:
+        return explain(loaded, backend, customer)
