@@ -375,6 +375,41 @@ def print_explanation(explanation) -> None:
 
 
 @app.command()
+def history(
+    project: Path = ProjectOption,
+    target: Optional[str] = TargetOption,
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many applies to show."),
+    as_json: bool = typer.Option(False, "--json", help="Print the history as JSON."),
+) -> None:
+    """What was applied to the target: when, by whom, from which git commit, by which plan."""
+    import dataclasses
+    import json
+
+    from engine import workflow
+
+    with user_errors():
+        applies = workflow.history(_load(project), target, limit)
+        if as_json:
+            print(json.dumps([dataclasses.asdict(a) | {"failed": a.failed} for a in applies], indent=2, default=str))
+        else:
+            print_history(applies)
+
+
+def print_history(applies) -> None:
+    if not applies:
+        out.print("nothing has been applied to this target yet", markup=False)
+        return
+    for applied in applies:
+        who = applied.applied_by or "(not recorded)"
+        commit = f", commit {applied.git_commit[:12]}{'+dirty' if applied.git_commit.endswith('+dirty') else ''}" if applied.git_commit else ""
+        outcome = "FAILED" if applied.failed else "applied"
+        out.print(f"{applied.applied_at}  plan {applied.plan_id}  {outcome} by {who}{commit}: {len(applied.steps)} step(s)", markup=False)
+        for step in applied.steps:
+            message = f" — {step.message}" if step.message else ""
+            out.print(f"    {step.status:<8} {step.action} {step.kind} {step.qualified_name}{message}", markup=False)
+
+
+@app.command()
 def unlock(project: Optional[Path] = ProjectOption, target: Optional[str] = TargetOption) -> None:
     """Release the apply lock left behind by an apply that died."""
     from engine import workflow

@@ -64,6 +64,7 @@ def apply(
             check_applicable(current, allow_destructive)
             if not current.has_changes or not confirm(current):
                 return current, result
+            _record_apply(loaded, backend, current, name)
             try:
                 apply_steps(current, desired, backend, on_step, result)
             finally:
@@ -88,6 +89,20 @@ def refuse_missing_sources(loaded: LoadedProject, backend) -> None:
     problems = source_steps(loaded, backend)
     if problems:
         raise RulectlError("the source tables are not as rulectl.yml declares them; nothing was changed:\n" + "\n".join(f"  {step.reason}" for step in problems))
+
+
+def _record_apply(loaded: LoadedProject, backend, plan: Plan, target: str) -> None:
+    from engine.provenance import applied_by, git_commit
+
+    backend.write_apply(plan.plan_id, applied_by(backend.session_user()), git_commit(loaded.root), target)
+
+
+def history(loaded: LoadedProject, target: str | None = None, limit: int = 20):
+    """The latest applies on the target, newest first, each with its steps."""
+    from engine.apply_history import read_history
+
+    with connected(loaded, target_name(loaded, target)) as backend:
+        return read_history(backend, limit)
 
 
 def unlock(loaded: LoadedProject, target: str | None = None) -> str | None:

@@ -15,8 +15,7 @@ from tests.lint.test_target_checks import data_project
 
 @pytest.fixture
 def deployed_example(project: Path) -> Path:
-    with (project / "rulectl.yml").open("a") as handle:
-        handle.write("display: {name: customer_name}\n")
+    assert "name: customer_name" in (project / "rulectl.yml").read_text()  # display.name
     for command in (["load"], ["apply", "--yes"], ["run"]):
         assert run(*command, project=project).exit_code == 0
     return project

@@ -27,6 +27,11 @@ STATE_SCHEMA = "_RULECTL"
 LOCK_TABLE = f"{STATE_SCHEMA}.APPLY_LOCK"
 RUN_LOG = f"{STATE_SCHEMA}.RUN_LOG"
 # One row per AI refresh run, written by the local runner and by the Snowflake task alike.
+APPLIES = f"{STATE_SCHEMA}.APPLIES"  # one row per apply: who, from which git commit, which plan
+APPLIES_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {APPLIES} (plan_id VARCHAR, applied_at TIMESTAMP_NTZ, applied_by VARCHAR, "
+    "git_commit VARCHAR, target VARCHAR)"
+)
 RUN_LOG_DDL = (
     f"CREATE TABLE IF NOT EXISTS {RUN_LOG} (prompt VARCHAR, run_id VARCHAR, started_at TIMESTAMP_NTZ, "
     "finished_at TIMESTAMP_NTZ, pending NUMBER, enriched NUMBER, failed NUMBER, error VARCHAR)"
@@ -316,6 +321,7 @@ class Backend(ABC):
             f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.HISTORY (applied_at TIMESTAMP_NTZ, plan_id VARCHAR, action VARCHAR, "
             "kind VARCHAR, qualified_name VARCHAR, fingerprint VARCHAR, status VARCHAR, message VARCHAR)",
             RUN_LOG_DDL,
+            APPLIES_DDL,
         ):
             self.execute(sqlglot.parse_one(sql, read="snowflake"))  # rendered per engine (TIMESTAMP_NTZ → TIMESTAMP on DuckDB)
 
@@ -338,6 +344,16 @@ class Backend(ABC):
         values = [plan_id, action, kind, qualified_name, fingerprint, status, message[:2000]]
         row = exp.Tuple(expressions=[timestamp_literal()] + [exp.Literal.string(v) if v is not None else exp.null() for v in values])
         self.execute(exp.insert(exp.values([row]), table(f"{STATE_SCHEMA}.HISTORY")))
+
+    def session_user(self) -> str | None:
+        """The engine's own user name (Snowflake: CURRENT_USER()); None where the engine has none."""
+        return str(self.query(exp.select(exp.func("CURRENT_USER")))[0][0])
+
+    def write_apply(self, plan_id: str, applied_by: str, git_commit: str | None, target: str) -> None:
+        """Who applied `plan_id`, from which commit of the project, to which target."""
+        values = [exp.Literal.string(plan_id), timestamp_literal(), exp.Literal.string(applied_by)]
+        values += [exp.Literal.string(git_commit) if git_commit else exp.null(), exp.Literal.string(target)]
+        self.execute(exp.insert(exp.values([exp.Tuple(expressions=values)]), table(APPLIES)))
 
     def acquire_lock(self, holder: str) -> None:
         """CREATE TABLE (without IF NOT EXISTS) is atomic on both engines: the second apply fails."""

@@ -125,6 +125,9 @@ class DuckDBBackend(Backend):
             "definition VARCHAR, schedule VARCHAR, state VARCHAR, last_run_at TIMESTAMP, last_status VARCHAR)"  # UTC
         )
 
+    def session_user(self) -> str | None:
+        return None  # a local file has no users: the OS user is recorded
+
     def _snowflake_type(self, data_type: str, precision: Any, scale: Any) -> str:
         """DuckDB's type names (DECIMAL(12,2), BIGINT, …) in Snowflake's spelling."""
         if data_type.upper().startswith("DECIMAL") and precision is not None:
