@@ -50,6 +50,21 @@ app = typer.Typer(
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"rulectl {version('rulectl')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="Print rulectl's version and exit."),
+) -> None:
+    """Business rules as YAML → validated, planned, scheduled Snowflake analytics and AI enrichment."""
+
 ProjectOption = typer.Option(None, "--project", "-p", help="Project directory (holds rulectl.yml); default: the nearest one from here upwards.", file_okay=False)
 TargetOption = typer.Option(None, "--target", "-t", help="Target from rulectl.yml (default: default_target).")
 
@@ -186,7 +201,7 @@ def apply(
 ) -> None:
     """Apply the plan (a saved one, or a fresh one after showing it and asking)."""
     from engine import workflow
-    from engine.plan.plan_text import render_plan, summary_line
+    from engine.plan.plan_text import render_plan, render_segment_impact, summary_line
 
     def confirm(made) -> bool:
         if plan_file is not None or yes:
@@ -207,6 +222,8 @@ def apply(
             out.print(summary_line(made))
         elif result.applied:
             out.print(f"Apply complete: {len(result.applied)} step(s), {result.statements} statement(s).")
+            if made.segment_moves or made.segment_sizes:  # what the analyst's change did to customers
+                render_segment_impact(made, out)
             for warning in result.warnings:
                 err.print(f"warning: {warning}", markup=False)
         else:
@@ -616,12 +633,13 @@ def experiment_report(
 def demo(project: Optional[Path] = ProjectOption, customers: int = typer.Option(3, "--show", help="How many customers' insights to print.")) -> None:
     """The main job on the local target: load samples → apply → segment summary → AI refresh → insights."""
     from engine import workflow
+    from engine.backends.registry import target_backend_class
     from engine.terminal_output import print_insights, print_segment_sizes
 
     with user_errors():
         loaded = _load(project)
         local = loaded.config.default_target
-        if loaded.config.targets[local].engine != "duckdb":
+        if not target_backend_class(loaded, local).loads_samples:
             raise RulectlError("`rulectl demo` runs on the local DuckDB target; set default_target to it")
         for table in workflow.load_sample_data(loaded, local):
             out.print(f"loaded {table.rows:,} rows into {table.table}")

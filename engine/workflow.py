@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from engine.backends.base import RunResult
-from engine.backends.registry import open_backend, target_name
+from engine.backends.registry import open_backend, target_backend_class, target_name
 from engine.config.project import LoadedProject
 from engine.errors import RulectlError
 from engine.plan.apply import ApplyResult, apply_steps, check_applicable, check_current, lock_holder, record_definitions
@@ -172,8 +172,8 @@ def load_sample_data(loaded: LoadedProject, target: str | None):
     from engine.sample_data import load_samples
 
     name = target_name(loaded, target)
-    if loaded.config.targets[name].engine != "duckdb":
-        raise RulectlError(f"`rulectl load` fills local DuckDB targets only; `{name}` is a {loaded.config.targets[name].engine} target")
+    if not target_backend_class(loaded, name).loads_samples:
+        raise RulectlError(f"`rulectl load` fills local DuckDB targets only; `{name}` is a {loaded.config.targets[name].engine} target whose sources are already there")
     with connected(loaded, name) as backend:
         return load_samples(loaded, backend)
 

@@ -19,6 +19,7 @@ import sqlglot
 from sqlglot import exp
 
 from engine.compile.objects import DesiredObject, table
+from engine.config.project import LoadedProject
 from engine.errors import RulectlError
 from engine.expressions import utc_now
 
@@ -169,6 +170,7 @@ class Backend(ABC):
     """
 
     dialect: str = "snowflake"
+    loads_samples = False  # `rulectl load` fills this engine's source tables from sample CSVs
     max_union_branches: int | None = None  # None: one query however many branches
 
     def __init__(self) -> None:
@@ -205,6 +207,29 @@ class Backend(ABC):
     @abstractmethod
     def introspect(self, schemas: Sequence[str]) -> DeployedState:
         """Deployed views, tables, tasks (and rulectl's records) in `schemas`."""
+
+    @classmethod
+    def from_target(cls, loaded: LoadedProject, target: str, read_only: bool = False) -> "Backend":
+        """Connect to the target named `target` of the project."""
+        raise NotImplementedError
+
+    @classmethod
+    def for_rendering(cls, loaded: LoadedProject, target: str) -> "Backend":
+        """A backend that only renders SQL (no connection), for `rulectl compile`."""
+        raise NotImplementedError
+
+    def compiled_text(self, obj: DesiredObject, comment: str) -> str:
+        """What `rulectl compile` shows for one object: the first-deploy DDL apply would send,
+        ownership COMMENT included; tasks as CREATE TASK … AS <body>."""
+        if obj.kind == "view":
+            statement = self.view_statements(obj, comment, exists=False)[0]
+        elif obj.kind == "table":
+            statement = self.table_statements(obj, comment)[0]
+        elif obj.kind == "task":
+            statement = self.task_create(obj, comment, pretty=True)
+        else:
+            statement = obj.statement
+        return statement if isinstance(statement, str) else self.to_sql(statement, pretty=True)
 
     # what to do when a source table is missing, in this engine's terms
     missing_source_hint = "check `table:` in rulectl.yml and that your role can read the table"

@@ -17,6 +17,7 @@ from sqlglot import exp
 from engine.backends.base import STATE_SCHEMA, Backend, DeployedObject, DeployedState, ManagedRecord, RunResult
 from engine.backends.duckdb_fixes import FixContext, apply_fixes, modern_lambda_syntax
 from engine.compile.objects import DesiredObject
+from engine.config.project import LoadedProject
 from engine.errors import RulectlError
 
 
@@ -49,6 +50,25 @@ class DuckDBBackend(Backend):
             if "lock" in str(error).lower():
                 raise RulectlError(f"{self.path} is in use by another rulectl process (another apply or run?); wait for it to finish and try again") from None
             raise RulectlError(f"cannot open the local database {self.path}: {error}") from None
+
+    loads_samples = True
+
+    @classmethod
+    def from_target(cls, loaded: LoadedProject, target: str, read_only: bool = False) -> "DuckDBBackend":
+        from engine.backends.registry import date_columns, fixed_point_scales
+
+        path = loaded.root / (loaded.config.targets[target].path or f".rulectl/{target}.duckdb")
+        return cls(path, date_columns(loaded), read_only=read_only, fixed_point_scales=fixed_point_scales(loaded))
+
+    @classmethod
+    def for_rendering(cls, loaded: LoadedProject, target: str) -> "DuckDBBackend":
+        from engine.backends.registry import date_columns, fixed_point_scales
+
+        return cls(":memory:", date_columns(loaded), fixed_point_scales=fixed_point_scales(loaded))
+
+    def compiled_text(self, obj: DesiredObject, comment: str) -> str:
+        """What `rulectl compile` shows: the object's SQL as DuckDB runs it, rulectl's fixes applied."""
+        return render_duckdb(obj.statement, self.context, pretty=True)
 
     def to_sql(self, tree: exp.Expression, pretty: bool = False) -> str:
         return render_duckdb(tree, self.context, pretty=pretty)

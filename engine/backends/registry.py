@@ -74,18 +74,30 @@ def _scale(data_type) -> int | None:
     return None
 
 
+# engine name (rulectl.yml `engine:`) → "module:class" of its backend, imported when first used so
+# a DuckDB-only run never imports the Snowflake connector
+BACKENDS: dict[str, str] = {
+    "duckdb": "engine.backends.duckdb:DuckDBBackend",
+    "snowflake": "engine.backends.snowflake:SnowflakeBackend",
+}
+
+
+def backend_class(engine: str) -> type[Backend]:
+    import importlib
+
+    module, _, name = BACKENDS[engine].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def target_backend_class(loaded: LoadedProject, requested: str | None = None) -> type[Backend]:
+    return backend_class(loaded.config.targets[target_name(loaded, requested)].engine)
+
+
 def open_backend(loaded: LoadedProject, requested: str | None = None, read_only: bool = False) -> Backend:
     """Connect to the target named `requested` (or the default target)."""
     name = target_name(loaded, requested)
-    target = loaded.config.targets[name]
-    if target.engine == "duckdb":
-        from engine.backends.duckdb import DuckDBBackend
-
-        path = loaded.root / (target.path or f".rulectl/{name}.duckdb")
-        return DuckDBBackend(path, date_columns(loaded), read_only=read_only, fixed_point_scales=fixed_point_scales(loaded))
-    from engine.backends.snowflake import SnowflakeBackend
-
-    return SnowflakeBackend.from_target(loaded, name)
+    options = {"read_only": True} if read_only else {}
+    return target_backend_class(loaded, name).from_target(loaded, name, **options)
 
 
 def engine_errors() -> tuple[type[BaseException], ...]:

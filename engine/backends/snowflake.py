@@ -33,7 +33,11 @@ class SnowflakeBackend(Backend):
         self._connection_warehouse: str | None = None  # asked on first use
 
     @classmethod
-    def from_target(cls, loaded: LoadedProject, target: str) -> "SnowflakeBackend":
+    def for_rendering(cls, loaded: LoadedProject, target: str) -> "SnowflakeBackend":
+        return cls(connection=None, database=loaded.config.targets[target].database or "")
+
+    @classmethod
+    def from_target(cls, loaded: LoadedProject, target: str, read_only: bool = False) -> "SnowflakeBackend":
         from engine.backends.snowflake_config import connect_arguments, read_connection
 
         settings = loaded.config.targets[target]
