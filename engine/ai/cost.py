@@ -1,15 +1,21 @@
 """What the next AI refresh would cost: rows to enrich, estimated tokens and credits, computed on the
-target with the planned SQL (the new views inlined as CTEs), before anything runs."""
+target with the planned SQL (the new views inlined as CTEs), before anything runs.
+
+Only prompts the plan affects are estimated (their task, output table or any view upstream of their
+input changes), so a plan's cost follows the size of the change, not the number of prompts.
+Output tokens are estimated from the mean output length of the prompt's earlier replies where the
+output table has them; `max_tokens` × rows is reported as what it is, a ceiling."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlglot import exp
 
-from engine.backends.base import Backend, DeployedState
+from engine.backends.base import Backend, DeployedObject, DeployedState
 from engine.compile.metrics import METRICS_VIEW
-from engine.compile.objects import DesiredObject
+from engine.compile.objects import DesiredObject, table
 from engine.compile.prompts import OUTPUT_COLUMNS, CompiledPrompt
 from engine.compile.segments import PLANNED_METRICS, PLANNED_SEGMENTS, SEGMENTS_VIEW, with_planned_views
 from engine.config.project import LoadedProject
@@ -45,6 +51,14 @@ class AiCost:
     credits: float
     usd: float
     model: str
+    output_tokens_ceiling: int = 0  # rows × max_tokens: what the replies can cost at most
+    observed_replies: int = 0  # earlier replies the output estimate comes from (0: none, output_tokens is the ceiling)
+    credits_ceiling: float = 0.0
+
+    @property
+    def output_estimated(self) -> bool:
+        """True when output_tokens comes from earlier replies, False when it is the ceiling."""
+        return self.observed_replies > 0
 
 
 
@@ -59,39 +73,68 @@ def credits_per_million(loaded: LoadedProject, model: str) -> float:
     return DEFAULT_CREDITS_PER_MILLION_TOKENS.get(model, FALLBACK_CREDITS_PER_MILLION_TOKENS)
 
 
-def estimate_costs(loaded: LoadedProject, backend: Backend, desired: list[DesiredObject], deployed: DeployedState) -> list[AiCost]:
-    """All prompts in one UNION ALL query, so plan's round trips do not grow with prompts — except
-    where the engine plans long unions slowly (`backend.max_union_branches`), then in batches."""
-    prompts: list[CompiledPrompt] = [obj.details["compiled"] for obj in desired if obj.kind == "task" and "compiled" in obj.details]
+def estimate_costs(
+    loaded: LoadedProject, backend: Backend, desired: list[DesiredObject], deployed: DeployedState, changing: Collection[str] | None = None
+) -> list[AiCost]:
+    """The prompts the plan affects (all when `changing` is None), in one UNION ALL query, so plan's
+    round trips do not grow with prompts — except where the engine plans long unions slowly
+    (`backend.max_union_branches`), then in batches."""
+    tasks = [obj for obj in desired if obj.kind == "task" and "compiled" in obj.details]
+    if changing is not None:
+        affected = _affected(desired, {name.upper() for name in changing})
+        tasks = [obj for obj in tasks if obj.qualified_name.upper() in affected]
+    prompts: list[CompiledPrompt] = [obj.details["compiled"] for obj in tasks]
     batch = backend.max_union_branches or len(prompts) or 1
     rows: dict[int, tuple] = {}
     for first in range(0, len(prompts), batch):
         rows.update(_estimate_batch(loaded, backend, prompts, range(first, min(first + batch, len(prompts))), deployed))
-    return [_cost(loaded, compiled, int(rows[i][0] or 0), int(rows[i][1] or 0)) for i, compiled in enumerate(prompts)]
+    return [_cost(loaded, compiled, *rows[i]) for i, compiled in enumerate(prompts)]
+
+
+def _affected(desired: list[DesiredObject], changing: set[str]) -> set[str]:
+    """Names of the objects that change or read, directly or through other objects, one that does."""
+    by_name = {obj.qualified_name.upper(): obj for obj in desired}
+    memo: dict[str, bool] = {}
+
+    def reaches(name: str) -> bool:
+        if name not in memo:
+            memo[name] = False  # cycles are impossible in a valid project; this guards anyway
+            obj = by_name.get(name)
+            memo[name] = name in changing or (obj is not None and any(reaches(d.upper()) for d in obj.depends_on))
+        return memo[name]
+
+    return {name for name in by_name if reaches(name)}
 
 
 def _estimate_batch(loaded: LoadedProject, backend: Backend, prompts: list[CompiledPrompt], indexes: range, deployed: DeployedState) -> dict[int, tuple]:
-    parts = [
-        _estimate_query(loaded, prompts[index], output_deployed=deployed.get("table", prompts[index].output_table) is not None, index=index)
-        for index in indexes
-    ]
+    parts = [_estimate_query(loaded, prompts[index], deployed.get("table", prompts[index].output_table), index=index) for index in indexes]
     union: exp.Query = parts[0]
     for part in parts[1:]:  # built by hand: exp.union() copies both sides every time (quadratic)
         union = exp.Union(this=union, expression=part, distinct=False)
     query = with_planned_views(exp.select(exp.Star()).from_(exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("estimates")))), loaded)
     try:
-        return {int(index): (total, chars) for index, total, chars in backend.query(query)}
+        return {
+            int(index): (int(total or 0), int(chars or 0), int(replies or 0), float(mean_output) if mean_output is not None else None)
+            for index, total, chars, replies, mean_output in backend.query(query)
+        }
     except Exception as error:
         raise CostUnavailable(str(error).splitlines()[0]) from None
 
 
-def _cost(loaded: LoadedProject, compiled: CompiledPrompt, total: int, chars: int) -> AiCost:
+def _cost(loaded: LoadedProject, compiled: CompiledPrompt, total: int, chars: int, replies: int, mean_output: float | None) -> AiCost:
     cap = compiled.prompt.refresh.max_rows
     rows = min(total, cap)
     input_tokens = (chars * rows // total // CHARS_PER_TOKEN) if total else 0
-    output_tokens = rows * (compiled.prompt.options.max_tokens or DEFAULT_OUTPUT_TOKENS)
-    credits = (input_tokens + output_tokens) / 1_000_000 * credits_per_million(loaded, compiled.prompt.model)
-    return AiCost(compiled.prompt.name, rows, cap, input_tokens, output_tokens, round(credits, 6), round(credits * loaded.config.credit_price_usd, 4), compiled.prompt.model)
+    max_tokens = compiled.prompt.options.max_tokens or DEFAULT_OUTPUT_TOKENS
+    ceiling = rows * max_tokens
+    observed = replies if mean_output is not None else 0
+    output_tokens = min(ceiling, round(rows * mean_output)) if observed else ceiling
+    rate = credits_per_million(loaded, compiled.prompt.model) / 1_000_000
+    credits, credits_ceiling = (input_tokens + output_tokens) * rate, (input_tokens + ceiling) * rate
+    return AiCost(
+        compiled.prompt.name, rows, cap, input_tokens, output_tokens, round(credits, 6), round(credits * loaded.config.credit_price_usd, 4),
+        compiled.prompt.model, ceiling, observed, round(credits_ceiling, 6),
+    )
 
 
 def _empty_output_table(key: str) -> exp.Select:
@@ -101,8 +144,32 @@ def _empty_output_table(key: str) -> exp.Select:
     return exp.select(*columns).where(exp.false())
 
 
-def _estimate_query(loaded: LoadedProject, compiled: CompiledPrompt, output_deployed: bool, index: int) -> exp.Select:
-    """COUNT and prompt size of the pending rows, uncapped, against the planned views."""
+HISTORY_COLUMNS = {"prompt_name", "response", "output_tokens"}
+
+
+def _history(compiled: CompiledPrompt, output: DeployedObject | None) -> exp.Select:
+    """One row: how many replies the prompt has stored, and their mean output tokens (the
+    provider's count, else the reply's length at CHARS_PER_TOKEN) — NULL without history."""
+    if output is None or not HISTORY_COLUMNS <= {name.lower() for name, _ in output.columns}:
+        return exp.select(exp.Literal.number(0).as_("replies"), exp.cast(exp.null(), "DOUBLE").as_("mean_output"))
+    tokens = sf_func(
+        "COALESCE",
+        exp.column("output_tokens", table="h"),
+        exp.Div(this=sf_func("LENGTH", exp.column("response", table="h")), expression=exp.Literal.number(CHARS_PER_TOKEN)),
+    )
+    mine = exp.and_(
+        exp.column("prompt_name", table="h").eq(exp.Literal.string(compiled.prompt.name)),
+        exp.not_(exp.column("response", table="h").is_(exp.null())),
+    )
+    return exp.select(sf_func("COUNT", exp.Star()).as_("replies"), sf_func("AVG", tokens).as_("mean_output")).from_(
+        exp.alias_(table(compiled.output_table), "h", table=True)
+    ).where(mine)
+
+
+def _estimate_query(loaded: LoadedProject, compiled: CompiledPrompt, output: DeployedObject | None, index: int) -> exp.Select:
+    """COUNT and prompt size of the pending rows, uncapped, against the planned views, beside the
+    prompt's reply history."""
+    output_deployed = output is not None
     pending = compiled.pending_query.copy()
     pending.set("limit", None)
     pending.set("order", None)
@@ -121,6 +188,8 @@ def _estimate_query(loaded: LoadedProject, compiled: CompiledPrompt, output_depl
 
     pending = pending.transform(rewrite, copy=False)
     size = sf_func("SUM", exp.Add(this=sf_func("LENGTH", exp.column("system_text", table="x")), expression=sf_func("LENGTH", exp.column("prompt_text", table="x"))))
-    return exp.select(exp.Literal.number(index).as_("prompt_index"), sf_func("COUNT", exp.Star()).as_("pending_rows"), size.as_("prompt_chars")).from_(
-        exp.Subquery(this=pending, alias=exp.TableAlias(this=exp.to_identifier("x")))
-    )
+    history = exp.Subquery(this=_history(compiled, output), alias=exp.TableAlias(this=exp.to_identifier("h")))
+    return exp.select(
+        exp.Literal.number(index).as_("prompt_index"), sf_func("COUNT", exp.Star()).as_("pending_rows"), size.as_("prompt_chars"),
+        sf_func("MAX", exp.column("replies", table="h")).as_("replies"), sf_func("MAX", exp.column("mean_output", table="h")).as_("mean_output"),
+    ).from_(exp.Subquery(this=pending, alias=exp.TableAlias(this=exp.to_identifier("x")))).join(history, join_type="cross")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -19,20 +20,33 @@ class DesiredObject:
     """One object rulectl manages, as Snowflake-dialect SQL plus what plan needs to know about it.
 
     `statement` is a plain CREATE (no OR REPLACE, no COMMENT): each backend adds those its own way.
+    `build` is that statement, or a function that builds it when first needed. With a function,
+    `fingerprint_source` must be given: text that determines the statement completely (the
+    settings it is built from, plus a stamp of the compiler's output), so plan fingerprints the
+    object without building it.
     """
 
     kind: ObjectKind
     schema: str
     name: str
-    statement: exp.Expression
+    build: exp.Expression | Callable[[], exp.Expression]
     depends_on: tuple[str, ...] = ()
     columns: tuple[tuple[str, str], ...] = ()  # tables: (name, Snowflake type) in order
     options: tuple[tuple[str, str], ...] = ()  # tasks: schedule, warehouse, … (part of the fingerprint)
     details: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    fingerprint_source: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.build, exp.Expression) and self.fingerprint_source is None:
+            raise ValueError(f"{self.qualified_name}: a lazily built statement needs a fingerprint_source")
 
     @property
     def qualified_name(self) -> str:
         return self.name if self.kind == "schema" else f"{self.schema}.{self.name}"
+
+    @cached_property
+    def statement(self) -> exp.Expression:
+        return self.build if isinstance(self.build, exp.Expression) else self.build()
 
     @cached_property
     def canonical_sql(self) -> str:
@@ -41,6 +55,8 @@ class DesiredObject:
     @cached_property
     def fingerprint(self) -> str:
         extra = "".join(f"\n{key}={value}" for key, value in self.options + self.columns)
+        if self.fingerprint_source is not None:
+            return hashlib.sha256(f"{self.kind}\n{self.fingerprint_source}{extra}".encode()).hexdigest()[:16]
         return hashlib.sha256((self.canonical_sql + extra).encode()).hexdigest()[:16]
 
     def sql(self, pretty: bool = True) -> str:

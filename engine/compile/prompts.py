@@ -127,6 +127,48 @@ class CompiledPrompt:
     def merge(self) -> exp.Expression:
         return merge_statement(self)
 
+    @cached_property
+    def fingerprint_source(self) -> str:
+        """Everything the MERGE is built from, as stable text, plus `merge_stamp()`: equal text,
+        equal MERGE, without building it."""
+        settings = {
+            "compiler": merge_stamp(),
+            "prompt": self.prompt.model_dump(mode="json"),
+            "key": self.key,
+            "input_view": self.input_view,
+            "output_table": self.output_table,
+            "task_name": self.task_name,
+            "variants": [vars(spec) for spec in self.variants],
+            "fields": list(self.fields),
+            "array_fields": sorted(self.array_fields),
+            "salt": self.salt,
+        }
+        return json.dumps(settings, sort_keys=True, default=str)
+
+
+@lru_cache(maxsize=1)
+def merge_stamp() -> str:
+    """A hash of the MERGEs this compiler builds for fixed sample prompts covering every setting
+    that shapes the SQL (only_changed on and off, one and two variants, array fields, options).
+    It changes when a rulectl or sqlglot upgrade changes the SQL, so a task's settings-based
+    fingerprint follows its SQL. A new prompt setting that shapes the MERGE belongs in the samples."""
+    digest = hashlib.sha256()
+    for only_changed in (True, False):
+        for experiment in (None, {"salt": "s", "variants": [{"name": "a", "weight": 40}, {"name": "b", "weight": 60, "template": "B {x}", "system": "S"}]}):
+            prompt = Prompt.model_validate({
+                "name": "stamp_prompt", "input": "customer_segments", "key": "id", "template": "A {x} {y}", "output": "out",
+                "options": {"temperature": 0.5, "top_p": 0.9, "max_tokens": 10}, "refresh": {"only_changed": only_changed, "max_rows": 7},
+                "experiment": experiment,
+            })
+            declared = prompt.experiment.variants if prompt.experiment else [None]
+            variants = tuple(
+                VariantSpec(v.name if v else "default", v.weight if v else 100, (v and v.template) or prompt.template, (v and v.system) or DEFAULT_SYSTEM, "version")
+                for v in declared
+            )
+            sample = CompiledPrompt(prompt, "id", "S.V", "S.O", "S.T", variants, ("x", "y"), frozenset({"y"}), "salt")
+            digest.update(sample.merge.sql(dialect=DIALECT).encode())
+    return digest.hexdigest()[:16]
+
 
 def prompt_version(model: str, options: dict, system: str, template: str) -> str:
     """Hash of everything that shapes the model's answer; stored with every output row."""
@@ -375,8 +417,11 @@ def prompt_objects(loaded: LoadedProject, warehouse: str | None = None, task_sta
         task_schema, task = compiled.task_name.split(".")
         objects.append(
             DesiredObject(
-                "task", task_schema, task, compiled.merge, (compiled.input_view, compiled.output_table), (), options,
+                "task", task_schema, task, lambda compiled=compiled: compiled.merge, (compiled.input_view, compiled.output_table), (), options,
                 details={"prompt": compiled.prompt.name, "compiled": compiled},
+                # the MERGE is built only for tasks that apply, show or estimate: a plan of 500
+                # unchanged prompts fingerprints their settings instead of rendering 500 MERGEs
+                fingerprint_source=compiled.fingerprint_source,
             )
         )
     return objects
@@ -396,11 +441,26 @@ def output_table_object(loaded: LoadedProject, output_table: str, sharing: list[
     spine = loaded.config.sources[spine_name(loaded)]
     key_type = next((t for c, t in spine.columns.items() if c.lower() == key), "VARCHAR")
     columns = ((key, key_type.upper()),) + OUTPUT_COLUMNS
-    column_defs = [exp.ColumnDef(this=exp.to_identifier(name), kind=exp.DataType.build(kind, dialect=DIALECT)) for name, kind in columns]
     schema, name = output_table.split(".")
-    create = exp.Create(this=exp.Schema(this=table(output_table), expressions=column_defs), kind="TABLE")
     details = {"prompts": tuple(c.prompt.name for c in sharing)}
-    return DesiredObject("table", schema, name, create, (), tuple((n.lower(), t) for n, t in columns), details=details)
+    # built when applied or shown; the fingerprint covers the name and columns (DesiredObject adds
+    # the columns) and how this compiler writes a CREATE TABLE
+    return DesiredObject(
+        "table", schema, name, lambda: output_table_statement(output_table, columns), (), tuple((n.lower(), t) for n, t in columns),
+        details=details, fingerprint_source=f"{table_stamp()}\n{output_table}",
+    )
+
+
+def output_table_statement(output_table: str, columns: tuple[tuple[str, str], ...]) -> exp.Create:
+    column_defs = [exp.ColumnDef(this=exp.to_identifier(name), kind=exp.DataType.build(kind, dialect=DIALECT)) for name, kind in columns]
+    return exp.Create(this=exp.Schema(this=table(output_table), expressions=column_defs), kind="TABLE")
+
+
+@lru_cache(maxsize=1)
+def table_stamp() -> str:
+    """A hash of the CREATE TABLE this compiler writes for a sample output table (see merge_stamp)."""
+    sample = output_table_statement("S.T", (("id", "VARCHAR"),) + OUTPUT_COLUMNS)
+    return hashlib.sha256(sample.sql(dialect=DIALECT).encode()).hexdigest()[:16]
 
 
 _SAFE_SCHEDULE = re.compile(r"^[A-Za-z0-9 */,\-_+:]+$")

@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.syntax import Syntax
 from rich.text import Text
 
+from engine.ai.cost import AiCost
 from engine.plan.model import SYMBOLS, Action, Plan, SegmentMove
 
 
@@ -30,15 +31,9 @@ def render_plan(plan: Plan, console: Console, show_noop: bool = False) -> None:
     render_segment_impact(plan, console)
     if plan.ai_costs:
         console.print()
-        console.print(Text("Next AI refresh:", style="bold"))
+        console.print(Text("Next AI refresh (prompts this plan affects):", style="bold"))
         for cost in plan.ai_costs:
-            capped = f" (capped at max_rows {cost.capped_at})" if cost.rows >= cost.capped_at else ""
-            console.print(
-                f"  {cost.prompt}: {cost.rows} row{'s' if cost.rows != 1 else ''} to enrich{capped}, "
-                f"~{cost.input_tokens:,} input + ~{cost.output_tokens:,} output tokens on {cost.model}, "
-                f"~{cost.credits:.4f} credits (~${cost.usd:.2f})",
-                markup=False,
-            )
+            console.print(f"  {cost.prompt}: {_cost_text(cost)}", markup=False)
     for note in plan.notes:
         console.print(Text(f"note: {note}", style="yellow"))
     console.print()
@@ -79,6 +74,21 @@ def _move_text(move: SegmentMove) -> str:
     source = move.from_label if move.from_label is not None else "(none)"
     target = move.to_label if move.to_label is not None else "(none)"
     return f"{customers}: {source} → {target}{example}"
+
+
+def _cost_text(cost: AiCost) -> str:
+    rows = f"{cost.rows:,} row{'s' if cost.rows != 1 else ''} to enrich"
+    capped = f" (capped at max_rows {cost.capped_at:,})" if cost.rows >= cost.capped_at else ""
+    if cost.output_estimated:
+        return (
+            f"{rows}{capped}, ~{cost.input_tokens:,} input + ~{cost.output_tokens:,} output tokens on {cost.model} "
+            f"(output from the mean of {cost.observed_replies:,} earlier replies), ~{cost.credits:.4f} credits (~${cost.usd:.2f}); "
+            f"ceiling at max_tokens: {cost.output_tokens_ceiling:,} output tokens, {cost.credits_ceiling:.4f} credits"
+        )
+    return (
+        f"{rows}{capped}, ~{cost.input_tokens:,} input tokens + at most {cost.output_tokens_ceiling:,} output tokens on {cost.model} "
+        f"(max_tokens ceiling: no earlier replies to estimate from), at most ~{cost.credits_ceiling:.4f} credits (~${cost.usd:.2f})"
+    )
 
 
 def summary_line(plan: Plan) -> Text:

@@ -49,7 +49,7 @@ def _build_plan(loaded, backend, target, adopt, desired):
     except ImpactUnavailable as reason:
         impact, notes = SegmentImpact(), notes + [f"segment impact not computed: the deployed views could not be compared ({reason})"]
     try:
-        costs = estimate_costs(loaded, backend, desired, deployed)
+        costs = estimate_costs(loaded, backend, desired, deployed, changing={s.qualified_name for s in steps if s.changes})
     except CostUnavailable as reason:
         costs, notes = [], notes + [f"AI refresh cost not estimated ({reason}); are the source tables there? (`rulectl load` fills them on a local target)"]
     plan = make_plan(loaded.config.name, target, steps, deployed, segment_moves=impact.moves, segment_sizes=impact.sizes, segment_warnings=impact.warnings, ai_costs=tuple(costs), notes=tuple(notes))

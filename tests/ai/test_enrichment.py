@@ -164,21 +164,55 @@ def test_provider_faults_are_never_stored_and_are_retried_next_run(project: Path
 
 def test_max_rows_caps_a_run_and_the_rest_follow_next_time(project: Path):
     edit(project / "prompts" / "account_summary.yml", "max_rows: 1000", "max_rows: 50")
-    setup_project(project)
-    cost = workflow.plan(load_project(project)).ai_costs[0]
+    assert run("load", project=project).exit_code == 0
+    cost = workflow.plan(load_project(project)).ai_costs[0]  # before the first apply: no replies yet
     assert (cost.rows, cost.capped_at) == (50, 50)
-    assert cost.output_tokens == 50 * 300 and cost.input_tokens > 0 and cost.credits > 0
+    assert cost.output_tokens == cost.output_tokens_ceiling == 50 * 300 and not cost.output_estimated
+    assert cost.input_tokens > 0 and cost.credits == cost.credits_ceiling > 0
+    setup_project(project)
     customers = len(sample_rows("customer"))
     calls = [refresh(project).calls for _ in range(5)]
     assert calls == [50, 50, 50, customers - 150, 0]
 
 
 def test_plan_shows_the_cost_of_the_next_refresh(project: Path):
-    setup_project(project)
+    customers = len(sample_rows("customer"))
+    assert run("load", project=project).exit_code == 0
     shown = run("plan", project=project).output
-    assert f"account_summary: {len(sample_rows('customer'))} rows to enrich" in shown and "credits" in shown
+    assert f"account_summary: {customers} rows to enrich" in shown and f"at most {customers * 300:,} output tokens" in shown
+    assert "max_tokens ceiling" in shown
+    setup_project(project)
     refresh(project)
-    assert workflow.plan(load_project(project)).ai_costs[0].rows == 0
+    assert workflow.plan(load_project(project)).ai_costs == ()  # nothing changed: nothing to estimate
+
+
+def test_output_tokens_are_estimated_from_earlier_replies(project: Path):
+    setup_project(project)
+    refresh(project)
+    replies = duckdb.connect(str(project / ".rulectl" / "local.duckdb"))
+    try:
+        count, mean = replies.execute(
+            "SELECT COUNT(*), AVG(COALESCE(output_tokens, LENGTH(response) / 4)) FROM AI.ACCOUNT_INSIGHTS WHERE prompt_name = 'account_summary'"
+        ).fetchone()
+    finally:
+        replies.close()
+    edit(project / "prompts" / "account_summary.yml", "Write a three-sentence", "Write a two-sentence")
+    cost = workflow.plan(load_project(project)).ai_costs[0]
+    assert cost.observed_replies == count > 0 and cost.output_estimated
+    assert cost.output_tokens == min(cost.output_tokens_ceiling, round(cost.rows * mean)) < cost.output_tokens_ceiling
+    assert cost.credits < cost.credits_ceiling
+    shown = run("plan", project=project).output
+    assert f"mean of {count:,} earlier replies" in shown and f"ceiling at max_tokens: {cost.output_tokens_ceiling:,}" in shown
+
+
+def test_only_prompts_the_plan_affects_are_estimated(project: Path):
+    second = project / "prompts" / "renewal_note.yml"
+    second.write_text((project / "prompts" / "account_summary.yml").read_text().replace("name: account_summary", "name: renewal_note").replace("output: ACCOUNT_INSIGHTS", "output: RENEWAL_NOTES"))
+    setup_project(project)
+    edit(second, "Write a three-sentence", "Write a two-sentence")
+    assert [c.prompt for c in workflow.plan(load_project(project)).ai_costs] == ["renewal_note"]
+    edit(project / "rules" / "segments.yml", "when: module_count >= 2", "when: module_count >= 3")
+    assert sorted(c.prompt for c in workflow.plan(load_project(project)).ai_costs) == ["account_summary", "renewal_note"]  # both read the segments
 
 
 def test_dropping_an_output_table_needs_allow_destructive(project: Path):
