@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 from pathlib import Path
 
 import duckdb
@@ -31,10 +32,13 @@ def test_ctrl_c_keeps_the_committed_batches_and_the_next_run_calls_only_the_rest
     setup_project(project)
     customers = len(sample_rows("customer"))
     replies = {"n": 0}
+    lock = threading.Lock()  # on_row runs on the provider's worker threads
 
     def on_row(ok: bool) -> None:
-        replies["n"] += 1
-        if replies["n"] == 25:  # the user presses Ctrl-C after 25 replies
+        with lock:
+            replies["n"] += 1
+            press = replies["n"] == 25  # the user presses Ctrl-C once, after 25 replies
+        if press:
             os.kill(os.getpid(), signal.SIGINT)
 
     with FakeLLM() as server:
