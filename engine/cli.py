@@ -161,6 +161,7 @@ def plan(
     adopt: list[str] = typer.Option([], "--adopt", help="Take over an existing object rulectl does not own (SCHEMA.NAME)."),
     show_noop: bool = typer.Option(False, "--all", help="Also list objects that are up to date."),
     show_sql: bool = typer.Option(False, "--sql", help="Also print the exact statements apply would send, step by step."),
+    moves: Optional[Path] = typer.Option(None, "--moves", help="Write every customer whose segment would change (key, name, from, to) to this CSV file."),
 ) -> None:
     """Show what apply would do: create / replace / alter / drop / drift per object."""
     from engine import workflow
@@ -184,6 +185,10 @@ def plan(
                     out.file.write(statement + ";\n")
             if output:
                 out.print(f"saved the plan to {output}; apply it with `rulectl apply {output}`")
+        if moves and not made.errors:
+            written = workflow.save_customer_moves(loaded, target, moves)
+            note = f"wrote {written} customer move(s) to {moves}" if written is not None else f"no segments are deployed yet, so nobody moves; wrote an empty {moves}"
+            (err if as_json else out).print(note, markup=False)
         if made.errors:
             raise typer.Exit(1)
         if detailed_exitcode and made.has_changes:

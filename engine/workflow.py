@@ -91,6 +91,16 @@ def refuse_missing_sources(loaded: LoadedProject, backend) -> None:
         raise RulectlError("the source tables are not as rulectl.yml declares them; nothing was changed:\n" + "\n".join(f"  {step.reason}" for step in problems))
 
 
+def save_customer_moves(loaded: LoadedProject, target: str | None, path: Path) -> int | None:
+    """Write every customer the plan would move to a CSV; the number written, None when nothing is deployed yet."""
+    from engine.plan.customer_moves import customer_moves, save_moves
+
+    with connected(loaded, target_name(loaded, target)) as backend:
+        moves = customer_moves(loaded, backend)
+    save_moves(moves or [], path)
+    return None if moves is None else len(moves)
+
+
 def _record_apply(loaded: LoadedProject, backend, plan: Plan, target: str) -> None:
     from engine.provenance import applied_by, git_commit
 
