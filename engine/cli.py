@@ -571,6 +571,7 @@ def insights(
     customer: Optional[str] = typer.Option(None, "--customer", help="A customer key, or part of a display name."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="How many customers (default: 5 panels, every row with --json)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per customer instead of panels."),
+    where: Optional[str] = typer.Option(None, "--where", help="Filter on output fields and customer columns, e.g. \"risk = 'high'\"."),
 ) -> None:
     """AI output beside each customer's segments and display columns, largest first; stale output is marked."""
     import dataclasses
@@ -582,7 +583,7 @@ def insights(
     with user_errors():
         loaded = _load(project)
         rows, stale = workflow.read_insights_with_staleness(
-            loaded, target, prompt=prompt, segment=segment, customer=customer, limit=limit or (None if as_json else 5)
+            loaded, target, prompt=prompt, segment=segment, customer=customer, where=where, limit=limit or (None if as_json else 5)
         )
         if as_json:
             for row in rows:

@@ -71,8 +71,12 @@ def print_insights(console: Console, loaded: LoadedProject, rows: Sequence, stal
                 body.append("\n")
             if output.stale:
                 body.append("[stale: made before this customer's inputs changed; `rulectl run` refreshes it] ", style="yellow")
-            body.append(output.response or "")
-            body.append("\n")
+            if output.fields:
+                for name, value in output.fields.items():
+                    body.append(f"{name}: ", style="bold")
+                    body.append(_field_text(value) + "\n")
+            else:
+                body.append((output.response or "") + "\n")
             label = OFFLINE_LABEL if output.provider == "offline" else (output.provider or "")
             subtitles.append(f"{output.prompt}: variant {output.variant} · {label}")
         body.rstrip()
@@ -90,3 +94,9 @@ def json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
     return str(value)
+
+
+def _field_text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "".join(f"\n  • {item}" for item in value) or "none"
+    return format_value(value) if not isinstance(value, str) else value

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlglot import exp
@@ -14,7 +14,8 @@ from engine.compile.objects import table
 from engine.config.models import Prompt
 from engine.config.project import INSIGHTS_VIEW, Located, LoadedProject, display_name_column, entity_key, segment_labels
 from engine.errors import RulectlError, did_you_mean
-from engine.expressions import sf_func
+from engine.compile.structured_outputs import output_columns
+from engine.expressions import ExpressionError, parse_expression, sf_func
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class PromptOutput:
     prompt_version: str | None
     generated_at: Any
     stale: bool  # made from inputs that have changed since: rerun `rulectl run` to refresh
+    fields: dict[str, Any] = field(default_factory=dict)  # typed `outputs:` fields, by name
 
 
 @dataclass(frozen=True)
@@ -64,15 +66,17 @@ def insights(
     segment: str | None = None,
     customer: str | None = None,
     limit: int | None = 5,
+    where: str | None = None,
 ) -> list[Insight]:
-    """Customers with AI output (for `prompt`, or any prompt), largest first by the size metric."""
+    """Customers with AI output (for `prompt`, or any prompt), largest first by the size metric;
+    `where` filters on output fields and customer columns (an analyst expression, parsed and rebuilt)."""
     if not loaded.prompts:
         raise RulectlError("the project has no prompts (prompts/*.yml), so there is no AI output to show")
     prompts = [find_prompt(loaded, prompt).item] if prompt else [p.item for p in loaded.prompts]
     columns = customer_columns(loaded)
     selected = [exp.column(name, table="i") for name in columns]
     for p in prompts:
-        selected += [exp.column(prompt_column(p.name, c), table="i") for c in PROMPT_COLUMNS + ("stale",)]
+        selected += [exp.column(prompt_column(p.name, c), table="i") for c in _prompt_cells(p)]
     has_output = [exp.column(prompt_column(p.name, "response"), table="i").is_(exp.null()).not_() for p in prompts]
     query = exp.select(*selected).from_(exp.alias_(table(f"{loaded.config.schemas.ai}.{INSIGHTS_VIEW}"), "i", table=True))
     query = query.where(exp.or_(*has_output))
@@ -80,6 +84,8 @@ def insights(
         query = query.where(_in_segment(loaded, segment), copy=False)
     if customer:
         query = query.where(_is_customer(loaded, customer), copy=False)
+    if where:
+        query = query.where(_analyst_filter(loaded, prompts, where), copy=False)
     query = query.order_by(*_largest_first(loaded), copy=False)
     if limit is not None:
         query = query.limit(limit, copy=False)
@@ -144,13 +150,44 @@ def _insight(loaded: LoadedProject, backend: Backend, columns: list[str], prompt
     match = {s.item.name.lower(): s.item.match for s in loaded.segmentations}
     segments = {name: backend.array_value(values[name]) if how == "all" else values[name] for name, how in match.items()}
     outputs = []
-    width = len(PROMPT_COLUMNS) + 1
-    for index, p in enumerate(prompts):
-        cells = row[len(columns) + index * width: len(columns) + (index + 1) * width]
-        if cells[0] is not None:
-            outputs.append(PromptOutput(p.name, *cells[:-1], stale=bool(cells[-1])))
+    start = len(columns)
+    for p in prompts:
+        cells = dict(zip(_prompt_cells(p), row[start:start + len(_prompt_cells(p))]))
+        start += len(_prompt_cells(p))
+        if cells["response"] is None:
+            continue
+        fields = {name: backend.array_value(cells[name]) if kind == "ARRAY" else cells[name] for name, kind in output_columns(p)}
+        outputs.append(PromptOutput(p.name, *(cells[c] for c in PROMPT_COLUMNS), stale=bool(cells["stale"]), fields=fields))
     key, name = entity_key(loaded), display_name_column(loaded)
     display = loaded.config.display
     shown_names = ([display.size.metric.lower()] if display.size else []) + [c.lower() for c in display.columns]
     shown = {column: values[column] for column in dict.fromkeys(shown_names) if column not in match}
     return Insight(str(values[key]), str(values[name]) if values[name] is not None else None, segments, shown, tuple(outputs))
+
+
+def _prompt_cells(prompt: Prompt) -> tuple[str, ...]:
+    """The wide view's columns for one prompt, without the `<prompt>_` prefix."""
+    return PROMPT_COLUMNS + ("stale",) + tuple(name for name, _ in output_columns(prompt))
+
+
+def _analyst_filter(loaded: LoadedProject, prompts: list[Prompt], text: str) -> exp.Expression:
+    """`--where`: an expression over output fields (of the prompts shown) and customer columns,
+    parsed like every analyst expression and rebuilt with the view's column names."""
+    names = {column: column for column in customer_columns(loaded)}
+    for p in prompts:
+        for name, _ in output_columns(p):
+            if name in names and names[name] != prompt_column(p.name, name):
+                raise RulectlError(f"--where: `{name}` is a field of several prompts; pick one with --prompt")
+            names[name] = prompt_column(p.name, name)
+    try:
+        parsed = parse_expression(text)
+    except ExpressionError as error:
+        raise RulectlError(f"--where: {error}") from None
+    if parsed.has_aggregate:
+        raise RulectlError("--where compares each customer's values; it cannot contain an aggregate")
+    for used in parsed.column_names:
+        if used not in names:
+            raise RulectlError(f"--where: `{used}` is not an output field or customer column{did_you_mean(used, names)} (you can use: {', '.join(names)})")
+    return parsed.tree.copy().transform(
+        lambda node: exp.column(names[node.name.lower()], table="i") if isinstance(node, exp.Column) else node
+    )

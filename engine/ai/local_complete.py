@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
-from engine.ai.providers.base import CompletionFailed, CompletionRequest, Provider
+from engine.ai.providers.base import CompletionFailed, CompletionRequest, Provider, schema_problem, structured_schema
 
 FUNCTION_NAME = "rulectl_complete"
 
@@ -80,6 +80,12 @@ class LocalComplete:
             return None
         except Exception as error:  # a provider bug must not abort the whole refresh
             self.stats.add(False, f"{type(error).__name__}: {error}")
+            self.on_row(False)
+            return None
+        schema = structured_schema(request.options)
+        problem = schema_problem(completion.text, schema) if schema is not None else None
+        if problem is not None:  # never stored: the row stays pending, the run counts a failure
+            self.stats.add(False, f"reply does not satisfy the outputs schema ({problem})")
             self.on_row(False)
             return None
         self.stats.add(True)

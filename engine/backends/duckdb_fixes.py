@@ -187,14 +187,39 @@ def _struct_value(struct: exp.Expression, key: str, raw: bool = False):
 
 
 def _options_json(options: exp.Expression) -> str:
+    """The options object as the JSON text the local provider reads (nested objects and arrays
+    included: `response_format` carries a JSON schema)."""
     import json
 
-    values = {}
-    for pair in getattr(options, "expressions", []):
-        if isinstance(pair, exp.PropertyEQ) and isinstance(pair.expression, exp.Literal):
-            literal = pair.expression
-            values[pair.this.name] = literal.this if literal.is_string else float(literal.this) if "." in literal.this else int(literal.this)
-    return json.dumps(values, sort_keys=True)
+    value = _json_value(options)
+    return json.dumps(value if isinstance(value, dict) else {}, sort_keys=True)
+
+
+def _json_value(node: exp.Expression):
+    if isinstance(node, exp.Struct):
+        return {pair.this.name: _json_value(pair.expression) for pair in node.expressions if isinstance(pair, exp.PropertyEQ)}
+    if isinstance(node, exp.Array):
+        return [_json_value(item) for item in node.expressions]
+    if isinstance(node, exp.Boolean):
+        return bool(node.this)
+    if isinstance(node, exp.Neg):
+        return -_json_value(node.this)
+    if isinstance(node, exp.Literal):
+        return node.this if node.is_string else float(node.this) if "." in node.this or "e" in node.this.lower() else int(node.this)
+    return None
+
+
+def untyped_array_is_a_text_list(tree: exp.Expression, context: FixContext) -> exp.Expression:
+    """Snowflake's ARRAY holds any values; rulectl stores only lists of text in it (match-all labels,
+    list output fields). DuckDB needs an element type: ARRAY → VARCHAR[] (in DDL and casts; a JSON
+    array casts to VARCHAR[] element by element)."""
+
+    def fix(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.ARRAY and not node.expressions:
+            return exp.DataType.build("VARCHAR[]", dialect="duckdb")
+        return node
+
+    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
 
 
 def variant_text_is_unquoted(tree: exp.Expression, context: FixContext) -> exp.Expression:
@@ -305,6 +330,7 @@ DUCKDB_FIXES: tuple[Fix, ...] = (
     division_keeps_snowflake_scale,  # before the zero guard, which hides the divisor's type
     division_by_zero_fails,
     listagg_of_nulls_is_empty,
+    untyped_array_is_a_text_list,
 )
 
 

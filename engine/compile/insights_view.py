@@ -11,10 +11,11 @@ from sqlglot import exp
 
 from engine.compile.objects import DesiredObject, referenced_tables, table
 from engine.compile.prompts import CompiledPrompt, rendered_inputs_query, stored_outputs_query
+from engine.compile.structured_outputs import output_columns
 from engine.compile.segments import SEGMENTS_VIEW
 from engine.config.project import INSIGHTS_VIEW, LoadedProject, display_name_column, entity_key
 
-# Per prompt, these output-table columns appear in the view as `<prompt>_<column>`.
+# Per prompt, these output-table columns (and its `outputs:` fields) appear as `<prompt>_<column>`.
 PROMPT_COLUMNS = ("response", "variant", "provider", "model", "prompt_version", "generated_at")
 
 
@@ -42,6 +43,7 @@ def insights_view(loaded: LoadedProject, compiled_prompts: list[CompiledPrompt])
         stored, current = f"o{index}", f"c{index}"
         name = compiled.prompt.name
         query.select(*(exp.column(column, table=stored).as_(prompt_column(name, column)) for column in PROMPT_COLUMNS), copy=False)
+        query.select(*(exp.column(field, table=stored).as_(prompt_column(name, field)) for field, _ in output_columns(compiled.prompt)), copy=False)
         # stale: an output exists but the prompt input it was made from is no longer the current one
         stale = exp.column("input_hash", table=stored).neq(exp.column("input_hash", table=current))
         query.select(exp.alias_(stale, prompt_column(name, "stale")), copy=False)

@@ -21,6 +21,7 @@ from engine.config.project import LoadedProject
 from engine.config.models import Prompt
 from engine.config.project import spine_name
 from engine.config.semantics import PLACEHOLDER
+from engine.compile.structured_outputs import STRUCTURED, VALID, literal_tree, output_columns, response_format, structured_output_path, typed_reply_query
 from engine.compile.variants import bucket_of_digest_sql, salted_digest_sql
 from engine.expressions import sf_func, utc_now, DIALECT
 
@@ -167,11 +168,23 @@ def merge_stamp() -> str:
             )
             sample = CompiledPrompt(prompt, "id", "S.V", "S.O", "S.T", variants, ("x", "y"), frozenset({"y"}), "salt")
             digest.update(sample.merge.sql(dialect=DIALECT).encode())
+    structured = Prompt.model_validate({
+        "name": "stamp_prompt", "input": "customer_segments", "key": "id", "template": "A {x}", "output": "out",
+        "outputs": {kind: {"type": kind, **extra} for kind, extra in (
+            ("text", {"max_length": 9}), ("number", {"minimum": 0, "maximum": 1}), ("integer", {}), ("boolean", {}),
+            ("label", {"labels": ["a", "b"]}), ("list", {"max_items": 2}),
+        )},
+    })
+    sample = CompiledPrompt(structured, "id", "S.V", "S.O", "S.T", (VariantSpec("default", 100, "A {x}", DEFAULT_SYSTEM, "version"),), ("x",), frozenset(), "salt")
+    digest.update(sample.merge.sql(dialect=DIALECT).encode())
     return digest.hexdigest()[:16]
 
 
 def prompt_version(model: str, options: dict, system: str, template: str) -> str:
-    """Hash of everything that shapes the model's answer; stored with every output row."""
+    """Hash of everything that shapes the model's answer; stored with every output row.
+
+    `options` includes the structured-output schema (response_format), so changing a field
+    re-enriches every row."""
     payload = json.dumps({"model": model, "options": options, "system": system, "template": template}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
@@ -179,7 +192,7 @@ def prompt_version(model: str, options: dict, system: str, template: str) -> str
 def compile_prompt(loaded: LoadedProject, located_prompt) -> CompiledPrompt:
     prompt: Prompt = located_prompt.item
     schemas = loaded.config.schemas
-    options = prompt.options.model_dump(exclude_none=True)
+    options = completion_options(prompt)
     experiment = prompt.experiment
     declared = experiment.variants if experiment else []
     variants = []
@@ -353,10 +366,19 @@ def _cumulative(variants: tuple[VariantSpec, ...]) -> list[int]:
     return bounds
 
 
+def completion_options(prompt: Prompt) -> dict:
+    """The options object sent with every call: temperature and friends, and for a prompt with
+    `outputs:` the JSON schema as `response_format`
+    (https://docs.snowflake.com/en/user-guide/snowflake-cortex/complete-structured-outputs)."""
+    options: dict = prompt.options.model_dump(exclude_none=True)
+    if prompt.outputs:
+        options["response_format"] = response_format(prompt.outputs)
+    return options
+
+
 def options_object(options: dict) -> exp.Expression:
     """OBJECT_CONSTRUCT('temperature', 0.2, …) in the shape sqlglot itself parses it to."""
-    pairs = [exp.PropertyEQ(this=exp.Literal.string(name), expression=exp.Literal.number(value)) for name, value in options.items()]
-    return exp.Struct(expressions=pairs)
+    return literal_tree(options)
 
 
 @lru_cache(maxsize=1)
@@ -370,7 +392,7 @@ def merge_statement(compiled: CompiledPrompt) -> exp.Expression:
         "__output__": table(compiled.output_table),
         "__pending__": exp.Subquery(this=compiled.pending_query.copy()),
         "__model__": exp.Literal.string(prompt.model),
-        "__options__": options_object(prompt.options.model_dump(exclude_none=True)),
+        "__options__": options_object(completion_options(prompt)),
         "__prompt_name__": exp.Literal.string(prompt.name),
         "__utc_now__": utc_now(),
     }
@@ -392,7 +414,29 @@ def merge_statement(compiled: CompiledPrompt) -> exp.Expression:
             return exp.to_identifier(compiled.key)
         return node
 
-    return tree.transform(replace, copy=False)  # the template was copied above
+    merge = tree.transform(replace, copy=False)  # the template was copied above
+    return with_output_fields(merge, compiled) if prompt.outputs else merge
+
+
+def with_output_fields(merge: exp.Merge, compiled: CompiledPrompt) -> exp.Merge:
+    """The MERGE of a prompt with `outputs:`: replies typed field by field, stored only when every
+    field satisfies the schema, each field written to its own column."""
+    outputs = compiled.prompt.outputs or {}
+    source = merge.args["using"].this  # SELECT … FROM (replies) AS r WHERE r.response …
+    replies = source.args["from_"].this
+    replies.this.select(structured_output_path(exp.column("reply_json", table="j")).as_(STRUCTURED), copy=False)
+    replies.set("this", typed_reply_query(replies.this, compiled.key, outputs))
+    fields = [name.lower() for name in outputs]
+    source.select(*(exp.column(name, table="r") for name in fields), copy=False)
+    source.where(exp.column(VALID, table="r"), copy=False)
+    for when in merge.args["whens"].expressions:
+        action = when.args["then"]
+        if isinstance(action, exp.Update):
+            action.set("expressions", action.expressions + [exp.column(n, table="t").eq(exp.column(n, table="s")) for n in fields])
+        elif isinstance(action, exp.Insert):
+            action.this.set("expressions", action.this.expressions + [exp.column(n) for n in fields])
+            action.expression.set("expressions", action.expression.expressions + [exp.column(n, table="s") for n in fields])
+    return merge
 
 
 def prompt_objects(loaded: LoadedProject, warehouse: str | None = None, task_state: str = "started", serverless: bool = False) -> list[DesiredObject]:
@@ -440,7 +484,10 @@ def output_table_object(loaded: LoadedProject, output_table: str, sharing: list[
     key = sharing[0].key
     spine = loaded.config.sources[spine_name(loaded)]
     key_type = next((t for c, t in spine.columns.items() if c.lower() == key), "VARCHAR")
-    columns = ((key, key_type.upper()),) + OUTPUT_COLUMNS
+    fields: dict[str, str] = {}
+    for compiled in sharing:  # validation made sure a field shared by two prompts has one type
+        fields.update(output_columns(compiled.prompt))
+    columns = ((key, key_type.upper()),) + OUTPUT_COLUMNS + tuple(fields.items())
     schema, name = output_table.split(".")
     details = {"prompts": tuple(c.prompt.name for c in sharing)}
     # built when applied or shown; the fingerprint covers the name and columns (DesiredObject adds

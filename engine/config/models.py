@@ -319,6 +319,34 @@ class Experiment(Model):
         return variants
 
 
+class OutputField(Model):
+    """One typed field of a structured reply: a column of the output table, checked before storing."""
+
+    type: Literal["text", "number", "integer", "boolean", "label", "list"] = Field(
+        description="text, number, integer, boolean, label (one of `labels`) or list (of text)."
+    )
+    description: str | None = Field(None, max_length=1000, description="What the model should put here (sent in the JSON schema).")
+    max_length: int | None = Field(None, ge=1, le=100_000, description="text: at most this many characters.")
+    minimum: float | None = Field(None, description="number, integer: the smallest allowed value.")
+    maximum: float | None = Field(None, description="number, integer: the largest allowed value.")
+    labels: list[str] | None = Field(None, min_length=1, description="label: the allowed values.")
+    max_items: int | None = Field(None, ge=1, le=1000, description="list: at most this many items.")
+
+    @model_validator(mode="after")
+    def _settings_fit_the_type(self) -> "OutputField":
+        allowed = {"text": {"max_length"}, "number": {"minimum", "maximum"}, "integer": {"minimum", "maximum"}, "label": {"labels"}, "list": {"max_items"}, "boolean": set()}[self.type]
+        for setting in ("max_length", "minimum", "maximum", "labels", "max_items"):
+            if getattr(self, setting) is not None and setting not in allowed:
+                raise ValueError(f"`{setting}` does not apply to a {self.type} field" + (f" (it takes {', '.join(sorted(allowed))})" if allowed else ""))
+        if self.type == "label" and not self.labels:
+            raise ValueError("a label field needs `labels:` (the values the model may choose from)")
+        if self.labels is not None and len(set(self.labels)) != len(self.labels):
+            raise ValueError("`labels` lists a value twice")
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise ValueError(f"`minimum` {self.minimum} is above `maximum` {self.maximum}")
+        return self
+
+
 class Prompt(Model):
     """prompts/*.yml: one prompt template, its model, output table, refresh schedule and experiment."""
 
@@ -333,6 +361,18 @@ class Prompt(Model):
     output: str = Field(description="Table in the ai schema that keeps the replies.")
     refresh: Refresh = Field(default_factory=Refresh, description="When and how much to enrich.")
     experiment: Experiment | None = Field(None, description="A/B variants of the prompt.")
+    outputs: dict[str, OutputField] | None = Field(
+        None, description="Structured reply: field name → type. Sent as a JSON schema; each field becomes a typed column."
+    )
+
+    @field_validator("outputs")
+    @classmethod
+    def _output_names(cls, value: dict[str, OutputField] | None) -> dict[str, OutputField] | None:
+        if value is not None and not value:
+            raise ValueError("`outputs:` needs at least one field (or leave it out for a free-text reply)")
+        for name in value or {}:
+            check_identifier(name, "output field")
+        return value
 
     @field_validator("name", "output", "key")
     @classmethod

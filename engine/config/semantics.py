@@ -205,6 +205,7 @@ def _repeat_condition_hint(other: Segmentation, when: ParsedExpression) -> str:
 def _check_prompts(loaded: LoadedProject) -> list[Problem]:
     problems: list[Problem] = []
     names: set[str] = set()
+    field_types: dict[str, dict[str, tuple[str, str]]] = {}  # output table → field → (type, prompt)
     for located in loaded.prompts:
         prompt = located.item
         if prompt.name.lower() in names:
@@ -212,6 +213,7 @@ def _check_prompts(loaded: LoadedProject) -> list[Problem]:
         if prompt.output.upper() == INSIGHTS_VIEW:
             problems.append(located.problem(f"`output`: {INSIGHTS_VIEW} is the wide insights view rulectl builds; name the table something else (e.g. ACCOUNT_INSIGHTS)", "output"))
         names.add(prompt.name.lower())
+        problems += _check_outputs(located, field_types.setdefault(prompt.output.upper(), {}))
         if prompt.input.lower() not in INPUT_VIEWS:
             problems.append(located.problem(f"`input` must be a view rulectl builds: {' or '.join(INPUT_VIEWS)}{did_you_mean(prompt.input, INPUT_VIEWS)}", "input"))
             continue
@@ -299,4 +301,25 @@ def _check_rule_tests(loaded: LoadedProject) -> list[Problem]:
                     problems.append(located.problem(f"`expect`: `{column}` holds one value, not a list", "expect", index, column))
                 elif name in list_valued and not isinstance(value, list):
                     problems.append(located.problem(f"`expect`: `{column}` is a `match: all` segmentation; expect a list of labels, e.g. [{value}] or []", "expect", index, column))
+    return problems
+
+
+# Columns every output table has (compile/prompts.py OUTPUT_COLUMNS) plus the key: a field cannot reuse them.
+BOOKKEEPING_COLUMNS = ("prompt_name", "variant", "prompt_version", "input_hash", "response", "model", "provider", "input_tokens", "output_tokens", "generated_at")
+
+
+def _check_outputs(located: Located[Prompt], table_fields: dict[str, tuple[str, str]]) -> list[Problem]:
+    """Output fields are new columns of the output table: not a bookkeeping column or the key, and
+    one type per name among the prompts that share the table."""
+    prompt = located.item
+    problems: list[Problem] = []
+    for name, field in (prompt.outputs or {}).items():
+        lowered = name.lower()
+        if lowered in BOOKKEEPING_COLUMNS or lowered == prompt.key.lower() or lowered.startswith("rulectl_"):
+            problems.append(located.problem(f"output field `{name}` is a column rulectl keeps itself; name it something else (e.g. `{lowered}_text`)", "outputs", name))
+            continue
+        other = table_fields.setdefault(lowered, (field.type, prompt.name))
+        if other[0] != field.type:
+            problems.append(located.problem(
+                f"output field `{name}` is a {field.type} here but a {other[0]} in prompt `{other[1]}`, which writes the same table {prompt.output}; use one type or another name", "outputs", name, "type"))
     return problems

@@ -58,6 +58,9 @@ class FakeLLM:
                 if fault == "FAULT_MALFORMED":
                     return self._send(200, b'{"choices": [ this is not json')
                 text = "" if fault == "FAULT_EMPTY" else f"Summary from {body['model']}: " + prompt.split("customer_name: ", 1)[-1].split("\n", 1)[0]
+                schema = (body.get("response_format") or {}).get("json_schema", {}).get("schema")
+                if schema is not None:
+                    text = structured_reply(schema, body["model"], prompt, broken=not fake.healthy)
                 reply = {"model": body["model"], "choices": [{"message": {"role": "assistant", "content": text}}], "usage": {"prompt_tokens": 50, "completion_tokens": 20}}
                 self._send(200, json.dumps(reply).encode())
 
@@ -88,6 +91,31 @@ class FakeLLM:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def structured_reply(schema: dict, model: str, prompt: str, broken: bool) -> str:
+    """A reply to a structured request: conforming JSON, unless the prompt carries NOT_JSON (plain
+    text) or BAD_SCHEMA (JSON with a label outside its enum and a field missing) and faults are on."""
+    if broken and "NOT_JSON" in prompt:
+        return "Sure! Here is the summary you asked for."
+    reply = {}
+    for name, field in schema["properties"].items():
+        if "enum" in field:
+            reply[name] = field["enum"][-1]
+        elif field["type"] == "string":
+            reply[name] = f"{name} from {model}"
+        elif field["type"] in ("number", "integer"):
+            reply[name] = field.get("maximum", 7)
+        elif field["type"] == "boolean":
+            reply[name] = True
+        else:
+            reply[name] = [f"{name} 1 from {model}", f"{name} 2 from {model}"][: field.get("maxItems", 2)]
+    if broken and "BAD_SCHEMA" in prompt:
+        first_enum = next((n for n, f in schema["properties"].items() if "enum" in f), None)
+        if first_enum:
+            reply[first_enum] = "not one of the labels"
+        reply.pop(next(iter(reply)))
+    return json.dumps(reply)
 
 
 def main() -> None:

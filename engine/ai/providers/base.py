@@ -44,3 +44,26 @@ class Provider(ABC):
 def estimate_tokens(text: str) -> int:
     """Rough token count (about four characters per token for English), used for cost estimates."""
     return max(1, (len(text) + 3) // 4)
+
+
+def structured_schema(options: dict) -> dict | None:
+    """The JSON schema a structured reply must satisfy (Cortex's `response_format` option), if any."""
+    response_format = options.get("response_format")
+    return response_format.get("schema") if isinstance(response_format, dict) else None
+
+
+def schema_problem(text: str, schema: dict) -> str | None:
+    """Why `text` is not a JSON document satisfying `schema`, or None when it is."""
+    import json
+
+    import jsonschema
+
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return "the reply is not JSON"
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(document))
+    if error is None:
+        return None
+    where = "/".join(str(part) for part in error.absolute_path) or "the reply"
+    return f"{where}: {error.message}"[:300]

@@ -6,9 +6,10 @@ column is `offline`, so nothing downstream can mistake it for a model's summary.
 
 from __future__ import annotations
 
+import json
 import re
 
-from engine.ai.providers.base import Completion, CompletionRequest, Provider, estimate_tokens
+from engine.ai.providers.base import Completion, CompletionRequest, Provider, estimate_tokens, structured_schema
 from engine.compile.prompts import neutralize
 
 LABEL = "[offline stand-in, not AI output]"
@@ -25,6 +26,9 @@ class OfflineProvider(Provider):
         # every field the prompt declared, in its order: the stand-in knows no project's names
         facts = "; ".join(f"{key.replace('_', ' ')}: {value}" for key, value in fields.items()) or "no fields"
         text = f"{LABEL} Based on {facts}. Configure an LLM provider in rulectl.yml (llm: provider: openai) for real summaries."
+        schema = structured_schema(request.options)
+        if schema is not None:
+            text = json.dumps(stand_in_for(schema, f"{LABEL} Based on {facts}."))
         return Completion(text, "offline", estimate_tokens(request.system + request.prompt), estimate_tokens(text))
 
 
@@ -35,3 +39,23 @@ def _data_lines(prompt: str) -> list[str]:
     # Only "\n" separates fields (rulectl writes it between them); splitlines() would also split on
     # VT, FF, NEL, U+2028 … inside a value and let it forge a field.
     return prompt[start + len("<data>"):end].strip("\n").split("\n")
+
+
+def stand_in_for(schema: dict, text: str) -> dict:
+    """A reply that satisfies `schema`, every text saying it is a stand-in: labels take the first
+    allowed value, numbers their minimum (or 0), booleans false, lists one labelled item."""
+    reply = {}
+    for name, field in schema.get("properties", {}).items():
+        kind = field.get("type")
+        if "enum" in field:
+            reply[name] = field["enum"][0]
+        elif kind == "string":
+            reply[name] = text[: field.get("maxLength", len(text))]
+        elif kind in ("number", "integer"):
+            value = min(field.get("minimum", 0), field.get("maximum", float("inf")))
+            reply[name] = int(value) if kind == "integer" else value
+        elif kind == "boolean":
+            reply[name] = False
+        else:
+            reply[name] = [LABEL][: field.get("maxItems", 1)]
+    return reply

@@ -18,7 +18,7 @@ import time
 import urllib.parse
 from datetime import datetime, timezone
 
-from engine.ai.providers.base import Completion, CompletionFailed, CompletionRequest, Provider, estimate_tokens
+from engine.ai.providers.base import Completion, CompletionFailed, CompletionRequest, Provider, estimate_tokens, structured_schema
 from engine.config.models import LLMSettings
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -51,6 +51,11 @@ class OpenAIProvider(Provider):
             "messages": [{"role": "system", "content": request.system}, {"role": "user", "content": request.prompt}],
             **{k: v for k, v in request.options.items() if k in ("temperature", "top_p", "max_tokens")},
         }
+        schema = structured_schema(request.options)
+        if schema is not None:
+            # OpenAI-compatible structured outputs (OpenAI, Ollama, vLLM, llama.cpp server):
+            # https://platform.openai.com/docs/guides/structured-outputs
+            body["response_format"] = {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema, "strict": True}}
         last: _Retryable | None = None
         for attempt in range(self.settings.retries + 1):
             if last is not None:
