@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import uuid
 
-import sqlglot
 
 from engine.backends.base import DeployedObject, DeployedState, ManagedRecord, now_utc
 from engine.compile.objects import DesiredObject
+from engine.plan.sql_diff import sql_diff
 from engine.plan.model import Action, Plan, Step
 
 REPLACEABLE = {"view", "task"}  # safe to replace in place; tables hold paid-for data
@@ -120,18 +119,10 @@ def _missing_columns(obj: DesiredObject, current: DeployedObject) -> tuple[tuple
 
 
 def _sql_diff(record: ManagedRecord | None, obj: DesiredObject) -> str | None:
-    """Unified diff of the pretty Snowflake SQL: what rulectl last applied vs what apply would create."""
+    """Diff of the changed parts: what rulectl last applied vs what apply would create."""
     if record is None or not record.applied_sql:
         return None
-    try:
-        before_sql = sqlglot.parse_one(record.applied_sql, read="snowflake").sql(dialect="snowflake", pretty=True)
-    except Exception:  # recorded by another rulectl version: shown as it is
-        before_sql = record.applied_sql
-    after_sql = obj.sql(pretty=True)
-    if before_sql == after_sql:
-        return None
-    lines = difflib.unified_diff(before_sql.splitlines(), after_sql.splitlines(), "deployed", "planned", lineterm="", n=2)
-    return "\n".join(lines)
+    return sql_diff(record.applied_sql, obj.canonical_sql)
 
 
 def make_plan(project: str, target: str, steps: list[Step], deployed: DeployedState, **extra) -> Plan:

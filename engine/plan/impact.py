@@ -68,20 +68,19 @@ def segment_impact(loaded: LoadedProject, backend: Backend, deployed: DeployedSt
     if segments_action not in CHANGING and metrics_action not in CHANGING:
         return SegmentImpact()
     segments_record = deployed.record("view", segments_name)
-    old_projections = _projections(segments_record.applied_sql if segments_record else None)
+    old_view = DeployedSelect(segments_record.applied_sql) if segments_record and segments_record.applied_sql else None
     metrics_changed = metrics_action in CHANGING
     changed_columns: set[str] | None = set()
     if metrics_changed:
         changed_columns = None if metrics_action == Action.DRIFT else _changed_metric_columns(deployed, metrics_name, desired)
     compared = [
         located.item for located in loaded.segmentations
-        if _may_change(located.item, old_projections, changed_columns, trust_deployed=segments_action != Action.DRIFT)
+        if _may_change(located.item, old_view, changed_columns, trust_deployed=segments_action != Action.DRIFT)
     ]
     if not compared:
         return SegmentImpact()
-    old_columns = set(old_projections or {})
-    single_scan = not metrics_changed and segments_action == Action.REPLACE and old_projections is not None
-    query = _impact_query(loaded, compared, old_columns, segments_name, metrics_name, single_scan, metrics_changed, desired)
+    single_scan = not metrics_changed and segments_action == Action.REPLACE and old_view is not None
+    query = _impact_query(loaded, compared, old_view, segments_name, metrics_name, single_scan, metrics_changed, desired)
     try:
         rows = backend.query(query)
     except Exception as error:  # e.g. the deployed view was edited by hand and no longer compiles
@@ -92,18 +91,21 @@ def segment_impact(loaded: LoadedProject, backend: Backend, deployed: DeployedSt
 # ------------------------------------------------------------ which segmentations can change
 
 
-def _projections(applied_sql: str | None) -> dict[str, str] | None:
-    """Output column → its expression's SQL, for a view rulectl applied (None when unknown)."""
-    if not applied_sql:
-        return None
-    try:
-        create = sqlglot.parse_one(applied_sql, read=DIALECT)
-    except Exception:
-        return None
-    query = create.expression if isinstance(create, exp.Create) else create
-    if not isinstance(query, exp.Select):
-        return None
-    return {item.alias_or_name.lower(): _unaliased(item).sql(dialect=DIALECT) for item in query.expressions}
+@dataclass(frozen=True)
+class DeployedSelect:
+    """The compact SQL rulectl applied for a view, asked about its output columns by text search.
+
+    Both that text and the planned columns come from the same generator, so a column whose planned
+    `<expression> AS <name>` occurs verbatim is unchanged; anything else (another sqlglot version, a
+    reformatted text) reads as changed, which costs a comparison but never hides a move. No parse:
+    the deployed view of 100 segmentations is 40,000 characters."""
+
+    sql: str
+
+    def defines(self, name: str, expression_sql: str | None = None) -> bool:
+        """Whether the view has output column `name` (computed as `expression_sql`, if given)."""
+        head = f"{expression_sql} AS {name}" if expression_sql is not None else f" AS {name}"
+        return any(f"{head}{tail}" in self.sql for tail in (",", " FROM "))
 
 
 def _unaliased(item: exp.Expression) -> exp.Expression:
@@ -114,11 +116,11 @@ def _label_sql(segmentation: Segmentation) -> str:
     return _unaliased(segmentation_columns(segmentation)[0]).sql(dialect=DIALECT)
 
 
-def _may_change(segmentation: Segmentation, old_projections: dict[str, str] | None, changed_columns: set[str] | None, trust_deployed: bool) -> bool:
+def _may_change(segmentation: Segmentation, old_view: DeployedSelect | None, changed_columns: set[str] | None, trust_deployed: bool) -> bool:
     """False only when provably unchanged: same label SQL as deployed, over unchanged metric columns."""
-    if not trust_deployed or old_projections is None or changed_columns is None:
+    if not trust_deployed or old_view is None or changed_columns is None:
         return True
-    if old_projections.get(segmentation.name.lower()) != _label_sql(segmentation):
+    if not old_view.defines(segmentation.name.lower(), _label_sql(segmentation)):
         return True
     read = {name for rule in segmentation.rules for name in parse_expression(rule.when).column_names}
     return bool(read & changed_columns)
@@ -171,7 +173,7 @@ def _column_lineage(statement: exp.Expression) -> dict[str, str] | None:
 def _impact_query(
     loaded: LoadedProject,
     compared: list[Segmentation],
-    old_columns: set[str],
+    old_view: DeployedSelect | None,
     segments_name: str,
     metrics_name: str,
     single_scan: bool,
@@ -186,7 +188,7 @@ def _impact_query(
     sets: list[exp.Expression] = []
     for index, segmentation in enumerate(compared):
         name = segmentation.name.lower()
-        old = exp.column(name, table=old_alias) if name in old_columns or not old_columns else exp.null()
+        old = exp.column(name, table=old_alias) if old_view is None or old_view.defines(name) else exp.null()
         if not single_scan:
             # a customer the new metrics no longer list has no new labels (not the default)
             missing_old = exp.column(key, table=OLD_ALIAS).is_(exp.null())

@@ -204,3 +204,21 @@ def _rendered(plan: Plan) -> str:
     console = Console(record=True, width=200)
     render_plan(plan, console)
     return console.export_text()
+
+
+@pytest.mark.parametrize(
+    "shape, edits",
+    [
+        ("renamed", [("total_contract_value >= 30000", "total_contract_value >= 20000"), ("open_tickets >= 2", "open_tickets >= 1")]),
+        ("minimal", [("weekly_visits >= 1", "weekly_visits >= 2")]),
+    ],
+)
+def test_other_project_shapes_report_what_apply_does(tmp_path: Path, shape: str, edits: list[tuple[str, str]]):
+    from tests.test_project_shapes import copy_shape
+
+    root = applied(copy_shape(shape, tmp_path))
+    rules = next(path for path in (root / "rules").glob("*.yml") if edits[0][0] in path.read_text())
+    for old, new in edits:
+        edit(rules, old, new)
+    plan = check_plan_matches_apply(root)
+    assert plan.segment_moves and plan.segment_sizes
