@@ -8,6 +8,7 @@ sqlglot's type annotator. Anything it cannot tell is `unknown` and never an erro
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -56,7 +57,9 @@ def category(data_type: exp.DataType | None) -> str:
     return UNKNOWN
 
 
+@functools.lru_cache(maxsize=1024)
 def declared_category(type_text: str) -> str:
+    """Cached: a project declares a handful of type texts, read once per metric and column."""
     try:
         return category(exp.DataType.build(type_text, dialect=DIALECT))
     except Exception:  # an invalid type is reported by the source checks
