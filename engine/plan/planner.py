@@ -12,11 +12,13 @@ from engine.ai.run_log import run_warnings
 from engine.backends.base import Backend, DeployedState
 from engine.compile.objects import DesiredObject
 from engine.compile.project import compile_project
+from engine.compile.segments import SEGMENTS_VIEW
 from engine.config.project import LoadedProject
 from engine.plan.diff import diff, make_plan
 from engine.plan.impact import ImpactUnavailable, SegmentImpact, segment_impact
 from engine.plan.model import Plan
 from engine.plan.source_check import source_steps
+from engine.plan.view_checks import check_planned_views, failed_steps, planned_segments_fail, query_failure
 
 
 def managed_schemas(loaded: LoadedProject) -> list[str]:
@@ -44,14 +46,29 @@ def _build_plan(loaded, backend, target, adopt, desired):
         plan = make_plan(loaded.config.name, target, steps, deployed, notes=tuple(_orphan_notes(deployed, managed_schemas(loaded))))
         return plan, desired, deployed
     notes: list[str] = _orphan_notes(deployed, managed_schemas(loaded)) + backend.task_compute_notes(desired) + run_warnings(loaded, backend)
+    view_failures = check_planned_views(loaded, backend, desired, steps)
+    if view_failures:  # impact and cost read the same SQL: one error per broken view says it all
+        steps = failed_steps(steps, {f.qualified_name: f.reason for f in view_failures})
+        plan = make_plan(loaded.config.name, target, steps, deployed, notes=tuple(notes))
+        return plan, desired, deployed
+    failures: dict[str, str] = {}
     try:
         impact = segment_impact(loaded, backend, deployed, steps, desired)
     except ImpactUnavailable as reason:
-        impact, notes = SegmentImpact(), notes + [f"segment impact not computed: the deployed views could not be compared ({reason})"]
+        impact = SegmentImpact()
+        broken = planned_segments_fail(loaded, backend)
+        if broken is None:  # the deployed view is what fails; apply replaces it
+            notes.append(f"segment impact not computed: the deployed views could not be compared ({reason}); apply replaces them")
+        else:
+            segments = f"{loaded.config.schemas.analytics}.{SEGMENTS_VIEW}".upper()
+            failures[segments] = query_failure(loaded, backend, "the planned segments view", broken)
     try:
         costs = estimate_costs(loaded, backend, desired, deployed, changing={s.qualified_name for s in steps if s.changes})
     except CostUnavailable as reason:
-        costs, notes = [], notes + [f"AI refresh cost not estimated ({reason}); are the source tables there? (`rulectl load` fills them on a local target)"]
+        costs = []
+        failure = query_failure(loaded, backend, "the AI refresh estimate", str(reason))
+        failures.update({obj.qualified_name.upper(): failure for obj in desired if obj.kind == "task"})
+    steps = failed_steps(steps, failures)
     plan = make_plan(loaded.config.name, target, steps, deployed, segment_moves=impact.moves, segment_sizes=impact.sizes, segment_warnings=impact.warnings, ai_costs=tuple(costs), notes=tuple(notes))
     return plan, desired, deployed
 

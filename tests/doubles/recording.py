@@ -18,6 +18,9 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
+from engine.backends.duckdb import render_duckdb
+from engine.backends.duckdb_fixes import FixContext
+
 TASK_DDL = re.compile(
     r"^CREATE (?P<or_alter>OR ALTER )?TASK (?P<name>\S+)(?: WAREHOUSE=(?P<warehouse>\S+))? SCHEDULE='(?P<schedule>[^']*)' COMMENT='(?P<comment>(?:[^']|'')*)' AS (?P<body>.*)$",
     re.S,
@@ -73,9 +76,6 @@ class RecordingConnection:
         self.catalog = FakeCatalog()
         self.duck = duckdb.connect()
 
-    def cursor(self) -> RecordingCursor:
-        return RecordingCursor(self)
-
     def add_source_tables(self, sources) -> "RecordingConnection":
         """The project's source tables, as declared (`sources:` of rulectl.yml), exist in the catalog."""
         for source in sources.values():
@@ -96,10 +96,13 @@ class RecordingConnection:
                 return handler(match)
         tree = sqlglot.parse_one(sql, read="snowflake")
         if self._is_managed_ddl(tree):
+            self._mirror(tree)
             return self._ddl(tree, sql)
         if isinstance(tree, exp.Create) and tree.kind == "SCHEMA":
             self.catalog.schemas.add((tree.this.name or tree.this.db).upper())
-        result = self.duck.execute(sqlglot.transpile(sql, read="snowflake", write="duckdb")[0])
+        # rulectl's own Snowflake → DuckDB rendering: Snowflake accepts what sqlglot alone would
+        # translate into SQL DuckDB refuses (e.g. `x -> …` lambdas for ARRAY_CONSTRUCT_COMPACT)
+        result = self.duck.execute(render_duckdb(tree, FixContext()))
         if result.description is None:
             return [], []
         return [d[0] for d in result.description], result.fetchall()
@@ -111,6 +114,18 @@ class RecordingConnection:
         if isinstance(target, exp.Schema):
             target = target.this
         return isinstance(target, exp.Table) and target.db.upper() != "_RULECTL" and (not isinstance(tree, exp.Create) or tree.kind in ("VIEW", "TABLE"))
+
+    def _mirror(self, tree: exp.Expression) -> None:
+        """Managed views and tables also exist in DuckDB, so queries that read deployed objects
+        (segment impact, the AI cost estimate) run as they would on Snowflake."""
+        if isinstance(tree, exp.Comment):
+            return
+        clean = tree.copy()
+        if isinstance(clean, exp.Create):
+            clean.set("properties", None)
+            if clean.kind == "VIEW":
+                clean.set("replace", True)  # the catalog above answers "already exists" as Snowflake would
+        self.duck.execute(render_duckdb(clean, FixContext()))
 
     def _ddl(self, tree: exp.Expression, sql: str) -> tuple[list, list]:
         catalog = self.catalog

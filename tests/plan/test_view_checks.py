@@ -1,0 +1,94 @@
+"""A broken view never deploys: every planned view is checked on the target (LIMIT 0, one query for
+all of them), a failure is a plan error naming the object and the rulectl file:line, exit 1, nothing
+applied — on the local DuckDB target (executed) and on the Snowflake path (recording connection)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from engine.backends.snowflake import SnowflakeBackend
+from tests.conftest import edit, run
+from tests.doubles.recording import RecordingConnection
+
+BROKEN = "DATEDIFF('year', customer_since, CURRENT_DATE)"
+UNKNOWN_FUNCTION = "YEARS_SINCE(customer_since)"  # valid SQL, typed `unknown` offline: only the target can tell
+
+
+def line_of(path: Path, text: str) -> int:
+    return next(i + 1 for i, line in enumerate(path.read_text().splitlines()) if text in line)
+
+
+def analytics_views(project: Path) -> list:
+    connection = duckdb.connect(str(project / ".rulectl" / "local.duckdb"), read_only=True)
+    try:
+        return connection.execute("SELECT view_name FROM duckdb_views() WHERE schema_name IN ('ANALYTICS', 'AI')").fetchall()
+    finally:
+        connection.close()
+
+
+def test_a_view_the_target_refuses_fails_plan_and_apply_with_file_and_line(project: Path):
+    assert run("load", project=project).exit_code == 0
+    metrics = project / "rules" / "metrics.yml"
+    edit(metrics, BROKEN, UNKNOWN_FUNCTION)
+    assert run("validate", project=project).exit_code == 0
+    line = line_of(metrics, UNKNOWN_FUNCTION)
+    planned = run("plan", project=project)
+    assert planned.exit_code == 1, planned.output
+    assert f"ANALYTICS.CUSTOMER_METRICS  (rules/metrics.yml:{line}: the target refuses this view: Catalog Error: Scalar Function with name years_since does not exist!" in planned.output
+    assert "fix the `expr` there; nothing is applied until the target accepts it" in planned.output
+    applied = run("apply", "--yes", project=project)
+    assert applied.exit_code == 1 and f"rules/metrics.yml:{line}:" in applied.output and "nothing was changed" in applied.output
+    assert analytics_views(project) == []
+
+
+def test_a_zero_divisor_in_the_data_is_a_plan_error_not_a_note(project: Path):
+    products = project / "data" / "sample_inputs" / "products.csv"
+    edit(products, "C0000001,GL,active,17220.40,6,0,", "C0000001,GL,active,17220.40,0,0,")
+    edit(products, "C0000001,AR,active,6997.97,2,0,", "C0000001,AR,active,6997.97,0,0,")
+    metrics = project / "rules" / "metrics.yml"
+    edit(metrics, "SUM(active_users) / NULLIF(SUM(seats), 0)", "SUM(active_users) / SUM(seats)")
+    assert run("load", project=project).exit_code == 0
+    planned = run("plan", project=project)
+    assert planned.exit_code == 1, planned.output
+    line = line_of(metrics, "SUM(active_users) / SUM(seats)")
+    assert f"warning: rules/metrics.yml:{line}: `expr`: the divisor `SUM(seats)` can be zero" in planned.output
+    assert (
+        f"rules/metrics.yml:{line}: the AI refresh estimate fails on the target: Invalid Input Error: Division by zero; "
+        "a divisor is zero for some customer; write DIV0(a, b), DIV0NULL(a, b) or a / NULLIF(b, 0)"
+    ) in planned.output
+    assert run("apply", "--yes", project=project).exit_code == 1
+    assert analytics_views(project) == []
+
+
+@pytest.fixture
+def snowflake(monkeypatch) -> RecordingConnection:
+    connection = RecordingConnection("CUSTOMER_INTEL")
+    monkeypatch.setattr(SnowflakeBackend, "from_target", classmethod(lambda cls, loaded, target: cls(connection.add_source_tables(loaded.config.sources), "CUSTOMER_INTEL")))
+    return connection
+
+
+def check_queries(connection: RecordingConnection) -> list[str]:
+    return [s for s in connection.statements if "rulectl_planned_" in s]
+
+
+@pytest.mark.snowflake
+def test_snowflake_path_checks_every_planned_view_in_one_query(project: Path, snowflake):
+    result = run("plan", "--target", "prod", project=project)
+    assert result.exit_code == 0, result.output
+    [check] = check_queries(snowflake)  # four planned views, one round trip
+    assert check.startswith("WITH rulectl_planned_") and check.endswith("LIMIT 0")
+
+
+@pytest.mark.snowflake
+def test_snowflake_path_refuses_a_broken_view_before_any_ddl(project: Path, snowflake):
+    metrics = project / "rules" / "metrics.yml"
+    edit(metrics, BROKEN, UNKNOWN_FUNCTION)
+    result = run("apply", "--yes", "--target", "prod", project=project)
+    assert result.exit_code == 1
+    assert f"ANALYTICS.CUSTOMER_METRICS: rules/metrics.yml:{line_of(metrics, UNKNOWN_FUNCTION)}: the target refuses this view:" in result.output
+    assert not [s for s in snowflake.statements if s.startswith(("CREATE", "ALTER", "DROP")) and "_RULECTL" not in s]  # only the apply lock
+    probes = [s for s in snowflake.statements if "YEARS_SINCE" in s.upper()]
+    assert len(probes) <= 8  # bounded: one per failing view plus one per expression until the culprit
