@@ -77,12 +77,20 @@ class RecordingConnection:
         self.duck = duckdb.connect()
 
     def add_source_tables(self, sources) -> "RecordingConnection":
-        """The project's source tables, as declared (`sources:` of rulectl.yml), exist in the catalog."""
+        """The project's source tables, as declared (`sources:` of rulectl.yml), exist in the catalog
+        and, empty, in DuckDB (plan checks every planned view against them). Not recorded."""
         for source in sources.values():
             name = ".".join(source.table.upper().split(".")[-2:])
             self.catalog.schemas.add(name.split(".")[0])
             self.catalog.tables[name] = {"comment": None, "columns": [(c, t) for c, t in source.columns.items()]}
+            target = exp.to_table(name, dialect="snowflake")
+            self.duck.execute(f"CREATE SCHEMA IF NOT EXISTS {target.db}")
+            columns = [exp.ColumnDef(this=exp.to_identifier(c), kind=exp.DataType.build(t, dialect="snowflake")) for c, t in source.columns.items()]
+            self.duck.execute(exp.Create(this=exp.Schema(this=target, expressions=columns), kind="TABLE", exists=True).sql("duckdb"))
         return self
+
+    def cursor(self) -> RecordingCursor:
+        return RecordingCursor(self)
 
     def close(self) -> None:
         pass
