@@ -9,6 +9,7 @@ from engine.backends.base import DeployedObject, DeployedState, ManagedRecord, n
 from engine.compile.objects import DesiredObject
 from engine.plan.sql_diff import sql_diff
 from engine.plan.model import Action, Plan, Step
+from engine.plan.prompt_diff import prompt_diff
 
 REPLACEABLE = {"view", "task"}  # safe to replace in place; tables hold paid-for data
 
@@ -100,12 +101,12 @@ def _drift(obj: DesiredObject, current: DeployedObject, record: ManagedRecord | 
     if obj.kind == "task" and current.state and declared_state and current.state != declared_state:
         reason = f"task is {current.state} but declared {declared_state} (suspended by hand or by Snowflake after failures); apply replaces and {'resumes' if declared_state == 'started' else 'suspends'} it"
         return Step(Action.DRIFT, obj.kind, obj.qualified_name, obj.fingerprint, reason)
-    return Step(Action.DRIFT, obj.kind, obj.qualified_name, obj.fingerprint, "changed by hand since rulectl applied it; apply restores the declared definition", sql_diff=_sql_diff(record, obj))
+    return Step(Action.DRIFT, obj.kind, obj.qualified_name, obj.fingerprint, "changed by hand since rulectl applied it; apply restores the declared definition", sql_diff=_sql_diff(record, obj), prompt_diff=_prompt_diff(record, obj))
 
 
 def _change(obj: DesiredObject, current: DeployedObject, record: ManagedRecord | None, reason: str, adopt: bool = False) -> Step:
     if obj.kind in REPLACEABLE:
-        return Step(Action.REPLACE, obj.kind, obj.qualified_name, obj.fingerprint, reason, sql_diff=_sql_diff(record, obj), adopt=adopt)
+        return Step(Action.REPLACE, obj.kind, obj.qualified_name, obj.fingerprint, reason, sql_diff=_sql_diff(record, obj), adopt=adopt, prompt_diff=_prompt_diff(record, obj))
     missing = _missing_columns(obj, current)
     extra = [name for name, _ in current.columns if name not in {n for n, _ in obj.columns}]
     if extra:
@@ -116,6 +117,14 @@ def _change(obj: DesiredObject, current: DeployedObject, record: ManagedRecord |
 def _missing_columns(obj: DesiredObject, current: DeployedObject) -> tuple[tuple[str, str], ...]:
     have = {name.lower() for name, _ in current.columns}
     return tuple((name, kind) for name, kind in obj.columns if name.lower() not in have)
+
+
+def _prompt_diff(record: ManagedRecord | None, obj: DesiredObject) -> str | None:
+    """For a refresh task: what changed in its prompt, in the prompt's own terms."""
+    compiled = obj.details.get("compiled")
+    if obj.kind != "task" or compiled is None or record is None:
+        return None
+    return prompt_diff(record.applied_sql, compiled)
 
 
 def _sql_diff(record: ManagedRecord | None, obj: DesiredObject) -> str | None:

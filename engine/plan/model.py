@@ -43,6 +43,7 @@ class Step:
     destructive: bool = False
     add_columns: tuple[tuple[str, str], ...] = ()
     sql_diff: str | None = None
+    prompt_diff: str | None = None  # tasks: the prompt's model, options, system text and template, deployed vs planned
     adopt: bool = False
 
     @property

@@ -26,8 +26,11 @@ def render_plan(plan: Plan, console: Console, show_noop: bool = False) -> None:
         if step.destructive:
             line.append("  DESTRUCTIVE", style="bold red")
         console.print(line)
-        if step.sql_diff:
-            console.print(Syntax(step.sql_diff, "diff", theme="ansi_dark", background_color="default"), soft_wrap=True)
+        # a changed prompt reads better as its template, system text and options than as the
+        # task's MERGE (where it is a hash and a string literal); JSON keeps both
+        shown_diff = step.prompt_diff or step.sql_diff
+        if shown_diff:
+            console.print(Syntax(shown_diff, "diff", theme="ansi_dark", background_color="default"), soft_wrap=True)
     render_segment_impact(plan, console)
     if plan.ai_costs:
         console.print()

@@ -1,0 +1,107 @@
+"""What changed in a prompt, in the analyst's terms: a diff of its model, options, and each variant's
+system text and template — rather than a hash inside the refresh task's MERGE.
+
+The deployed side is read back from the MERGE rulectl recorded when it applied the task (the
+template, system text and options enter that SQL only as literals, so they can be found again);
+the planned side comes from the compiled prompt. Pure: nothing is sent to the target."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from engine.compile.prompts import DATA_RULE, CompiledPrompt
+from engine.expressions import DIALECT
+
+ALL_CUSTOMERS = "(every customer)"  # the one "variant" of a prompt without an experiment
+
+
+def prompt_text(model: str, options: dict[str, Any], variants: dict[str, tuple[str, str]]) -> str:
+    """A prompt as plain text, one block per variant: what the diff compares."""
+    lines = [f"model: {model}", f"options: {json.dumps(options, sort_keys=True)}"]
+    for name, (system, template) in variants.items():
+        lines.append(f"variant {name}:")
+        lines += ["  system:"] + [f"    {line}" for line in system.splitlines()]
+        lines += ["  template:"] + [f"    {line}" for line in template.splitlines()]
+    return "\n".join(lines)
+
+
+def planned_prompt_text(compiled: CompiledPrompt) -> str:
+    prompt = compiled.prompt
+    single = len(compiled.variants) == 1
+    variants = {ALL_CUSTOMERS if single else spec.name: (spec.system, spec.template) for spec in compiled.variants}
+    return prompt_text(prompt.model, prompt.options.model_dump(exclude_none=True), variants)
+
+
+def deployed_prompt_text(applied_sql: str) -> str | None:
+    """The prompt as a recorded MERGE says it was; None when the SQL is not a MERGE rulectl wrote."""
+    try:
+        tree = sqlglot.parse_one(applied_sql, read=DIALECT)
+    except Exception:
+        return None
+    aliases: dict[str, exp.Expression] = {}
+    for alias in tree.find_all(exp.Alias):
+        aliases.setdefault(alias.alias, alias.this)
+    prompt, system = aliases.get("prompt_text"), aliases.get("system_text")
+    if not isinstance(prompt, exp.DPipe) or system is None:
+        return None
+    templates, systems = _by_variant(prompt.expression), _by_variant(system)
+    model, options = _model_and_options(tree)
+    if templates is None or systems is None or model is None or templates.keys() != systems.keys():
+        return None
+    suffix = "\n\n" + DATA_RULE
+    variants = {name: (systems[name].removesuffix(suffix), templates[name]) for name in templates}
+    return prompt_text(model, options, variants)
+
+
+def _by_variant(node: exp.Expression) -> dict[str, str] | None:
+    """A literal (one variant) or CASE v.variant WHEN 'name' THEN 'text' … (an experiment)."""
+    if isinstance(node, exp.Literal) and node.is_string:
+        return {ALL_CUSTOMERS: node.this}
+    if isinstance(node, exp.Case):
+        values = {}
+        for branch in node.args.get("ifs") or []:
+            when, then = branch.this, branch.args.get("true")
+            if not (isinstance(when, exp.Literal) and isinstance(then, exp.Literal)):
+                return None
+            values[when.this] = then.this
+        return values
+    return None
+
+
+def _model_and_options(tree: exp.Expression) -> tuple[str | None, dict[str, Any]]:
+    """The COMPLETE call's model (its first argument) and options (the object that is not a message)."""
+    for struct in tree.find_all(exp.Struct):
+        pairs = [p for p in struct.expressions if isinstance(p, exp.PropertyEQ)]
+        keys = [p.this.this if isinstance(p.this, exp.Literal) else p.this.name for p in pairs]
+        if "role" in keys:
+            continue
+        call = struct.parent
+        arguments = call.expressions if call is not None else []
+        model = arguments[0].this if arguments and isinstance(arguments[0], exp.Literal) else None
+        options = {key: _number(pair.expression) for key, pair in zip(keys, pairs)}
+        return model, options
+    return None, {}
+
+
+def _number(node: exp.Expression) -> Any:
+    if isinstance(node, exp.Literal) and not node.is_string:
+        text = node.this
+        return int(text) if text.lstrip("-").isdigit() else float(text)
+    return node.sql(dialect=DIALECT)
+
+
+def prompt_diff(applied_sql: str | None, compiled: CompiledPrompt) -> str | None:
+    """Unified diff of the prompt as deployed vs as planned; None when unknown or unchanged."""
+    if not applied_sql:
+        return None
+    before = deployed_prompt_text(applied_sql)
+    after = planned_prompt_text(compiled)
+    if before is None or before == after:
+        return None
+    lines = difflib.unified_diff(before.splitlines(), after.splitlines(), "deployed prompt", "planned prompt", lineterm="", n=2)
+    return "\n".join(lines)
