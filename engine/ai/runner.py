@@ -115,6 +115,9 @@ def run_task(
                 rows = backend.query(batch_merge(merge, exp.Literal.number(attempted - enriched), exp.Literal.number(take)))
                 enriched += int(rows[0][0]) if rows and rows[0] and rows[0][0] is not None else 0
                 attempted += take
+        except KeyboardInterrupt:
+            error = "stopped by a second Ctrl-C: the batch in flight was lost, earlier batches are kept"
+            raise
         except Exception as failure:
             error = str(failure).splitlines()[0] if str(failure) else type(failure).__name__
             raise RulectlError(f"task {task.qualified_name} failed: {error}; the {enriched} row(s) enriched before it are kept") from None

@@ -205,8 +205,9 @@ class SnowflakeBackend(Backend):
         bounded batches (each its own committed statement, so a late failure keeps earlier batches)
         and logs the counts — or Snowflake's error, re-raised so the task run shows as failed.
 
-        A task may run a Snowflake Scripting block: https://docs.snowflake.com/en/sql-reference/sql/create-task
-        (AS sql: "procedural logic using Snowflake Scripting"); variables in SQL take a colon:
+        A task may run Snowflake Scripting: https://docs.snowflake.com/en/sql-reference/sql/create-task
+        (AS sql: "procedural logic using Snowflake Scripting", its examples run a DECLARE block
+        through EXECUTE IMMEDIATE); variables in SQL take a colon:
         https://docs.snowflake.com/en/developer-guide/snowflake-scripting/variables ; SELECT … INTO :var:
         https://docs.snowflake.com/en/sql-reference/constructs/into ; SQLROWCOUNT and SQLERRM:
         https://docs.snowflake.com/en/developer-guide/snowflake-scripting/dml-status ,
@@ -223,7 +224,7 @@ class SnowflakeBackend(Backend):
         # sqlglot writes SELECT … INTO as CREATE TABLE … AS for Snowflake; INTO :var is spelled here.
         count = render(pending_count_query(merge)).replace("COUNT(*)", "COUNT(*) INTO :pending_rows", 1)  # the outer projection comes first
         failed = exp.Sub(this=var("attempted"), expression=var("enriched_rows"))
-        lines = [
+        block = [
             "DECLARE",
             "  run_id VARCHAR DEFAULT UUID_STRING();",
             "  pending_rows NUMBER DEFAULT 0;",
@@ -246,9 +247,15 @@ class SnowflakeBackend(Backend):
             "  WHEN OTHER THEN",
             f"    {render(run_log_finish(var('run_id'), var('enriched_rows'), failed.copy(), var('SQLERRM')))};",
             "    RAISE;",
-            "END",
+            "END;",
         ]
-        return exp.Command(this="DECLARE", expression=exp.Literal.string("\n".join(lines[1:])))
+        # The block runs as the task's one statement: EXECUTE IMMEDIATE of the block as a string,
+        # dollar-quoted for readability unless the text itself holds $$ (then a quoted literal).
+        # https://docs.snowflake.com/en/sql-reference/sql/execute-immediate (a block is one statement)
+        # https://docs.snowflake.com/en/sql-reference/data-types-text#dollar-quoted-string-constants
+        text = "\n".join(block)
+        quoted = f"$$\n{text}\n$$" if "$$" not in text else exp.Literal.string(text).sql(dialect="snowflake")
+        return exp.Command(this="EXECUTE", expression=exp.Literal.string(f"IMMEDIATE {quoted}"))
 
     def task_warehouse(self, options: dict[str, str]) -> exp.Expression | None:
         """The WAREHOUSE a task names: the target's, else the connection's; None for serverless.

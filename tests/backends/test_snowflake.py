@@ -201,8 +201,8 @@ def test_the_task_runs_a_script_that_logs_the_run_and_merges_in_bounded_batches(
     body = snowflake.catalog.tasks["AI.REFRESH_ACCOUNT_SUMMARY"]["definition"]
     lines = [line.strip() for line in body.split("\n")]  # not splitlines(): the MERGE holds U+0085 etc. in a literal
     heads = [line.split(" ", 3)[:3] for line in lines]
-    assert lines[0] == "DECLARE run_id VARCHAR DEFAULT UUID_STRING();" and lines[-1] == "END"
-    assert [" ".join(h) for h in heads if h[0] in ("SELECT", "INSERT", "WHILE", "MERGE", "UPDATE", "END", "EXCEPTION", "RAISE;")] == [
+    assert lines[:3] == ["EXECUTE IMMEDIATE $$", "DECLARE", "run_id VARCHAR DEFAULT UUID_STRING();"] and lines[-2:] == ["END;", "$$"]
+    assert [" ".join(h) for h in heads if h[0] in ("SELECT", "INSERT", "WHILE", "MERGE", "UPDATE", "END", "END;", "EXCEPTION", "RAISE;")] == [
         "SELECT COUNT(*) INTO",
         "INSERT INTO _RULECTL.RUN_LOG",
         "WHILE (attempted <",
@@ -212,12 +212,13 @@ def test_the_task_runs_a_script_that_logs_the_run_and_merges_in_bounded_batches(
         "EXCEPTION",
         "UPDATE _RULECTL.RUN_LOG SET",
         "RAISE;",
-        "END",
+        "END;",
     ]
     merge = next(line for line in lines if line.startswith("MERGE"))
     assert "w.rulectl_row > :skip_rows AND w.rulectl_row <= (:skip_rows + :take_rows)" in merge
     assert "take_rows := LEAST(50, pending_rows - attempted);" in lines
-    assert "error = :SQLERRM" in lines[-3] and "failed = :attempted - :enriched_rows" in lines[-3]
+    on_error = lines[lines.index("EXCEPTION") + 2]
+    assert "error = :SQLERRM" in on_error and "failed = :attempted - :enriched_rows" in on_error
 
 
 def test_apply_calls_complete_once_per_model_and_reports_snowflakes_error(project: Path, snowflake):
@@ -257,3 +258,17 @@ def test_status_and_plan_read_the_run_log_the_task_writes(project: Path, snowfla
     assert any("enriched none" in note for note in workflow.plan(load_project(project), "prod").notes)
     scheduler = run("scheduler", "--once", "--target", "prod", project=project)
     assert scheduler.exit_code == 1 and "Snowflake schedules its tasks itself" in scheduler.output
+
+
+def test_a_template_holding_dollar_dollar_is_quoted_not_dollar_quoted(project: Path):
+    import sqlglot
+    from sqlglot import exp
+
+    from engine.compile.project import compile_project
+
+    edit(project / "prompts" / "account_summary.yml", "then two recommended next actions.", "then two recommended next actions worth $$.")
+    task = next(o for o in compile_project(load_project(project), "prod") if o.kind == "task")
+    script = SnowflakeBackend(None, "CUSTOMER_INTEL").refresh_script(task).sql("snowflake")
+    assert script.startswith("EXECUTE IMMEDIATE '")
+    block = sqlglot.parse_one("SELECT " + script.removeprefix("EXECUTE IMMEDIATE "), read="snowflake").selects[0]
+    assert isinstance(block, exp.Literal) and block.this.startswith("DECLARE\n") and "worth $$." in block.this
