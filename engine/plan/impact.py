@@ -269,7 +269,7 @@ def _summarize(compared: list[Segmentation], rows: list[tuple]) -> SegmentImpact
     sizes: list[SegmentSizeChange] = []
     warnings: list[str] = []
     for index, segmentation in enumerate(compared):
-        groups = [(row[count + 2 * index], row[count + 2 * index + 1], row[-1], {n for n in row[-3:-1] if n is not None}) for row in rows if row[index] == 0]
+        groups = [(row[count + 2 * index], row[count + 2 * index + 1], row[-1], {str(n) for n in row[-3:-1] if n is not None}) for row in rows if row[index] == 0]
         counter: Counter[tuple[str, str | None, str | None]] = Counter()
         examples: dict[tuple[str, str | None, str | None], set[str]] = {}
         before: Counter[str | None] = Counter()
