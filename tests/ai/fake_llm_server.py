@@ -59,7 +59,7 @@ class FakeLLM:
                     return self._send(200, b'{"choices": [ this is not json')
                 text = "" if fault == "FAULT_EMPTY" else f"Summary from {body['model']}: " + prompt.split("customer_name: ", 1)[-1].split("\n", 1)[0]
                 schema = (body.get("response_format") or {}).get("json_schema", {}).get("schema")
-                if schema is not None:
+                if schema is not None and fault != "FAULT_EMPTY":
                     text = structured_reply(schema, body["model"], prompt, broken=not fake.healthy)
                 reply = {"model": body["model"], "choices": [{"message": {"role": "assistant", "content": text}}], "usage": {"prompt_tokens": 50, "completion_tokens": 20}}
                 self._send(200, json.dumps(reply).encode())
@@ -99,11 +99,12 @@ def structured_reply(schema: dict, model: str, prompt: str, broken: bool) -> str
     if broken and "NOT_JSON" in prompt:
         return "Sure! Here is the summary you asked for."
     reply = {}
+    who = prompt.split("customer_name: ", 1)[-1].split("\n", 1)[0] if "customer_name: " in prompt else ""
     for name, field in schema["properties"].items():
         if "enum" in field:
             reply[name] = field["enum"][-1]
         elif field["type"] == "string":
-            reply[name] = f"{name} from {model}"
+            reply[name] = f"{name} from {model}" + (f": {who}" if who else "")
         elif field["type"] in ("number", "integer"):
             reply[name] = field.get("maximum", 7)
         elif field["type"] == "boolean":

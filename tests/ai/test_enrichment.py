@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import csv
 import hashlib
 from pathlib import Path
@@ -92,7 +94,8 @@ def test_offline_output_is_labelled_as_a_stand_in(project: Path):
     setup_project(project)
     refresh(project)
     rows = output_rows(project).values()
-    assert all(row[4] == "offline" and row[3].startswith("[offline stand-in, not AI output]") for row in rows)
+    # the example's prompt has `outputs:`: the response is the reply's JSON, every text field labelled
+    assert all(row[4] == "offline" and json.loads(row[3])["summary"].startswith("[offline stand-in, not AI output]") for row in rows)
     shown = run("insights", "-n", "2", project=project).output
     assert "OFFLINE STAND-IN (not AI output)" in shown
 
@@ -153,13 +156,13 @@ def test_provider_faults_are_never_stored_and_are_retried_next_run(project: Path
         stored = output_rows(project)
         assert "C0000005" not in stored
         assert first.failures == 1 and first.enriched == first.pending - 1
-        assert all(row[4] == "openai" and row[3].startswith("Summary from llama3.1") for row in stored.values())
+        assert all(row[4] == "openai" and json.loads(row[3])["summary"].startswith("summary from llama3.1") for row in stored.values())
 
         server.healthy = True
         server.requests.clear()
         second = refresh(project)
         assert (second.pending, second.calls, second.failures) == (1, 1, 0)
-        assert output_rows(project)["C0000005"][3] == f"Summary from llama3.1: City of {fault}"
+        assert json.loads(output_rows(project)["C0000005"][3])["summary"] == f"summary from llama3.1: City of {fault}"
 
 
 def test_max_rows_caps_a_run_and_the_rest_follow_next_time(project: Path):

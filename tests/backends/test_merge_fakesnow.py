@@ -26,6 +26,7 @@ class FakeCortex:
     def __init__(self):
         self.calls = 0
         self.failing: set[str] = set()
+        self.off_schema: set[str] = set()  # names whose structured reply breaks the schema (a label not allowed)
         self.raise_after: int | None = None  # calls after this many raise (a statement that fails late)
 
     def __call__(self, model: str, history: str, options: str) -> str | None:
@@ -34,7 +35,14 @@ class FakeCortex:
             raise RuntimeError("Cortex service unavailable")
         if any(name in history for name in self.failing):
             return None
-        return json.dumps({"choices": [{"messages": f"summary by {model}"}], "usage": {"prompt_tokens": 10, "completion_tokens": 5}})
+        usage = {"prompt_tokens": 10, "completion_tokens": 5}
+        if "response_format" in options.lower():  # fakesnow upper-cases OBJECT_CONSTRUCT keys
+            # with a JSON schema Cortex answers in structured_output, not choices
+            # https://docs.snowflake.com/en/user-guide/snowflake-cortex/complete-structured-outputs
+            risk = "unknown" if any(name in history for name in self.off_schema) else "medium"
+            payload = {"summary": f"summary by {model}", "next_actions": ["call the treasurer", "plan training"], "risk": risk}
+            return json.dumps({"model": model, "structured_output": [{"raw_message": payload, "type": "json"}], "usage": usage})
+        return json.dumps({"choices": [{"messages": f"summary by {model}"}], "usage": usage})
 
     def install(self, connection, reply_type: str = "text") -> None:
         """`reply_type` "variant": the reply is a JSON object (fakesnow's VARIANT is DuckDB JSON);
@@ -60,6 +68,8 @@ def test_merge_enriches_changed_rows_only_and_never_stores_failures(project: Pat
     failing = customers[4]["customer_name"]
     cortex = FakeCortex()
     cortex.failing.add(failing)
+    off_schema = customers[6]["customer_name"]
+    cortex.off_schema.add(off_schema)
     with fakesnow.patch():
         connection = snowflake.connector.connect(database="CUSTOMER_INTEL", schema="PUBLIC")
         cortex.install(connection, reply_type)
@@ -68,11 +78,12 @@ def test_merge_enriches_changed_rows_only_and_never_stores_failures(project: Pat
 
         cursor.execute(merge)
         first_calls = cortex.calls
-        cursor.execute("SELECT customer_id, variant, response, provider, model, input_tokens, generated_at FROM AI.ACCOUNT_INSIGHTS")
+        cursor.execute("SELECT customer_id, variant, response, provider, model, input_tokens, generated_at, summary, risk, next_actions FROM AI.ACCOUNT_INSIGHTS")
         stored = {row[0]: row[1:] for row in cursor.fetchall()}
         utc_now = datetime.now(timezone.utc).replace(tzinfo=None)
 
         cortex.failing.clear()
+        cortex.off_schema.clear()
         cursor.execute(merge)
         second_calls = cortex.calls - first_calls
         cursor.execute(merge)
@@ -81,10 +92,12 @@ def test_merge_enriches_changed_rows_only_and_never_stores_failures(project: Pat
         final_rows = cursor.fetchone()[0]
         connection.close()
 
-    same_name = {c["customer_id"] for c in customers if c["customer_name"] == failing}
+    same_name = {c["customer_id"] for c in customers if c["customer_name"] in (failing, off_schema)}
     assert first_calls == len(customers)
-    assert set(stored) == {c["customer_id"] for c in customers} - same_name  # failures not stored
-    assert all(row[1] == "summary by snowflake-arctic" and row[2] == "snowflake-cortex" and row[3] == "snowflake-arctic" and row[4] == 10 for row in stored.values())
+    assert set(stored) == {c["customer_id"] for c in customers} - same_name  # failures and off-schema replies not stored
+    assert all(row[2] == "snowflake-cortex" and row[3] == "snowflake-arctic" and row[4] == 10 for row in stored.values())
+    assert all(json.loads(row[1])["risk"] == "medium" and row[6] == "summary by snowflake-arctic" and row[7] == "medium" for row in stored.values())
+    assert all(json.loads(row[8]) == ["call the treasurer", "plan training"] for row in stored.values())  # an ARRAY column
     assert all(abs((row[5] - utc_now).total_seconds()) < 120 for row in stored.values())  # UTC, no offset
     weights = [(v.name, v.weight) for v in compiled.variants]
     assert all(row[0] == assign_variant(compiled.salt, cid, weights) for cid, row in stored.items())

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run
+from tests.conftest import REPO, run
 
 METRICS_HEAD = "metrics:\n  - name: total_arr\n    source: products\n    expr: SUM(arr)\n"
 
@@ -116,6 +116,9 @@ CASES = [
     ("serverless tasks and a warehouse", "rulectl.yml", None, None, "contradict each other"),
 ]
 
+# The example prompt's `outputs:` section, replaced whole by the outputs cases
+OUTPUTS_BLOCK = "outputs:" + (REPO / "prompts" / "account_summary.yml").read_text().split("\noutputs:", 1)[1]
+
 # Edits to the example project's own files: (case id) → (old text, new text, expected line)
 EDITS = {
     "entity is not a key-grain source": ("entity: customer ", "entity: products ", 4),
@@ -135,13 +138,13 @@ EDITS = {
     "display size not a metric": ("{metric: total_arr,", "{metric: total_ar,", 31),
     "display column unknown": ("columns: [state, modules_owned]", "columns: [state, modules]", 32),
     "display size format": ("format: currency", "format: dollars", 31),
-    "outputs unknown type": ("output: ACCOUNT_INSIGHTS\n", "output: ACCOUNT_INSIGHTS\noutputs: {risk: {type: category}}\n", 14),
-    "outputs label without labels": ("output: ACCOUNT_INSIGHTS\n", "output: ACCOUNT_INSIGHTS\noutputs: {risk: {type: label}}\n", 14),
-    "outputs setting of another type": ("output: ACCOUNT_INSIGHTS\n", "output: ACCOUNT_INSIGHTS\noutputs: {risk: {type: text, labels: [low, high]}}\n", 14),
-    "outputs reuse a bookkeeping column": ("output: ACCOUNT_INSIGHTS\n", "output: ACCOUNT_INSIGHTS\noutputs: {response: {type: text}}\n", 14),
-    "outputs minimum above maximum": ("output: ACCOUNT_INSIGHTS\n", "output: ACCOUNT_INSIGHTS\noutputs: {health: {type: number, minimum: 5, maximum: 1}}\n", 14),
-    "outputs empty": ("output: ACCOUNT_INSIGHTS\n", "output: ACCOUNT_INSIGHTS\noutputs: {}\n", 14),
-    "outputs misspelled setting": ("output: ACCOUNT_INSIGHTS\n", "output: ACCOUNT_INSIGHTS\noutputs: {risk: {type: label, lables: [low]}}\n", 14),
+    "outputs unknown type": (OUTPUTS_BLOCK, "outputs: {risk: {type: category}}\n", 28),
+    "outputs label without labels": (OUTPUTS_BLOCK, "outputs: {risk: {type: label}}\n", 28),
+    "outputs setting of another type": (OUTPUTS_BLOCK, "outputs: {risk: {type: text, labels: [low, high]}}\n", 28),
+    "outputs reuse a bookkeeping column": (OUTPUTS_BLOCK, "outputs: {response: {type: text}}\n", 28),
+    "outputs minimum above maximum": (OUTPUTS_BLOCK, "outputs: {health: {type: number, minimum: 5, maximum: 1}}\n", 28),
+    "outputs empty": (OUTPUTS_BLOCK, "outputs: {}\n", 28),
+    "outputs misspelled setting": (OUTPUTS_BLOCK, "outputs: {risk: {type: label, lables: [low]}}\n", 28),
     "output named like the insights view": ("output: ACCOUNT_INSIGHTS", "output: CUSTOMER_INSIGHTS", 13),
     "prompt duplicate variant": ("    - name: action_first\n", "    - name: control\n", 22),
     "prompt variant placeholder": ("Tier: {account_tier}. Opportunities: {opportunities}.\n        Modules", "Tier: {tier}. Opportunities: {opportunities}.\n        Modules", 25),
