@@ -191,22 +191,10 @@ def _options_json(options: exp.Expression) -> str:
     included: `response_format` carries a JSON schema)."""
     import json
 
-    value = _json_value(options)
+    from engine.compile.structured_outputs import literal_value
+
+    value = literal_value(options)
     return json.dumps(value if isinstance(value, dict) else {}, sort_keys=True)
-
-
-def _json_value(node: exp.Expression):
-    if isinstance(node, exp.Struct):
-        return {pair.this.name: _json_value(pair.expression) for pair in node.expressions if isinstance(pair, exp.PropertyEQ)}
-    if isinstance(node, exp.Array):
-        return [_json_value(item) for item in node.expressions]
-    if isinstance(node, exp.Boolean):
-        return bool(node.this)
-    if isinstance(node, exp.Neg):
-        return -_json_value(node.this)
-    if isinstance(node, exp.Literal):
-        return node.this if node.is_string else float(node.this) if "." in node.this or "e" in node.this.lower() else int(node.this)
-    return None
 
 
 def untyped_array_is_a_text_list(tree: exp.Expression, context: FixContext) -> exp.Expression:

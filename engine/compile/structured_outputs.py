@@ -78,6 +78,29 @@ def literal_tree(value: Any) -> exp.Expression:
     return exp.Literal.string(str(value))
 
 
+def literal_value(node: exp.Expression) -> Any:
+    """The Python value of a tree `literal_tree` built (read back from recorded SQL, or turned into
+    the options JSON the local provider reads); None for anything else."""
+    if isinstance(node, exp.Struct):
+        return {_key(pair.this): literal_value(pair.expression) for pair in node.expressions if isinstance(pair, exp.PropertyEQ)}
+    if isinstance(node, exp.Array):
+        return [literal_value(item) for item in node.expressions]
+    if isinstance(node, exp.Boolean):
+        return bool(node.this)
+    if isinstance(node, exp.Neg):
+        inner = literal_value(node.this)
+        return -inner if isinstance(inner, (int, float)) else None
+    if isinstance(node, exp.Literal):
+        if node.is_string:
+            return node.this
+        return int(node.this) if node.this.lstrip("-").isdigit() else float(node.this)
+    return None
+
+
+def _key(node: exp.Expression) -> str:
+    return node.this if isinstance(node, exp.Literal) else node.name
+
+
 BASE_COLUMNS = ("variant", "prompt_version", "input_hash", "model", "provider", "input_tokens", "output_tokens")
 STRUCTURED = "rulectl_structured"  # Cortex's structured_output[0].raw_message, when it answered so
 PAYLOAD = "rulectl_payload"

@@ -14,7 +14,8 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from engine.compile.prompts import DATA_RULE, CompiledPrompt
+from engine.compile.prompts import DATA_RULE, CompiledPrompt, completion_options
+from engine.compile.structured_outputs import literal_value
 from engine.expressions import DIALECT
 
 ALL_CUSTOMERS = "(every customer)"  # the one "variant" of a prompt without an experiment
@@ -22,7 +23,12 @@ ALL_CUSTOMERS = "(every customer)"  # the one "variant" of a prompt without an e
 
 def prompt_text(model: str, options: dict[str, Any], variants: dict[str, tuple[str, str]]) -> str:
     """A prompt as plain text, one block per variant: what the diff compares."""
+    options = dict(options)
+    schema = (options.pop("response_format", None) or {}).get("schema") or {}
     lines = [f"model: {model}", f"options: {json.dumps(options, sort_keys=True)}"]
+    if schema:  # one line per output field, so a changed field reads as one changed line
+        lines.append("outputs:")
+        lines += [f"  {name}: {json.dumps(field, sort_keys=True)}" for name, field in schema.get("properties", {}).items()]
     for name, (system, template) in variants.items():
         lines.append(f"variant {name}:")
         lines += ["  system:"] + [f"    {line}" for line in system.splitlines()]
@@ -34,7 +40,7 @@ def planned_prompt_text(compiled: CompiledPrompt) -> str:
     prompt = compiled.prompt
     single = len(compiled.variants) == 1
     variants = {ALL_CUSTOMERS if single else spec.name: (spec.system, spec.template) for spec in compiled.variants}
-    return prompt_text(prompt.model, prompt.options.model_dump(exclude_none=True), variants)
+    return prompt_text(prompt.model, completion_options(prompt), variants)
 
 
 def deployed_prompt_text(applied_sql: str) -> str | None:
@@ -83,16 +89,8 @@ def _model_and_options(tree: exp.Expression) -> tuple[str | None, dict[str, Any]
         call = struct.parent
         arguments = call.expressions if call is not None else []
         model = arguments[0].this if arguments and isinstance(arguments[0], exp.Literal) else None
-        options = {key: _number(pair.expression) for key, pair in zip(keys, pairs)}
-        return model, options
+        return model, literal_value(struct)
     return None, {}
-
-
-def _number(node: exp.Expression) -> Any:
-    if isinstance(node, exp.Literal) and not node.is_string:
-        text = node.this
-        return int(text) if text.lstrip("-").isdigit() else float(text)
-    return node.sql(dialect=DIALECT)
 
 
 def prompt_diff(applied_sql: str | None, compiled: CompiledPrompt) -> str | None:
