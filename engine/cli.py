@@ -619,20 +619,25 @@ def experiment_report(
         table = Table(title=f"experiment report: {prompt}")
         for column in ("variant", "rows", "chars", "in tok", "out tok"):
             table.add_column(column, justify="right" if column != "variant" else "left")
-        with_outcome = any(s.outcome_rate is not None or s.ci_low is not None for s in stats)
+        with_mean = any(s.outcome_mean is not None for s in stats)
+        with_outcome = not with_mean and any(s.outcome_rate is not None or s.ci_low is not None for s in stats)
+        if with_mean:
+            table.add_column("outcome mean", justify="right")
         if with_outcome:
             for column in ("outcome", "95% CI", "p"):
                 table.add_column(column, justify="right")
         for s in stats:
             cells = [s.variant, str(s.rows), f"{s.mean_chars:.0f}", f"{s.mean_input_tokens:.0f}", f"{s.mean_output_tokens:.0f}"]
+            if with_mean:
+                cells.append(f"{s.outcome_mean:.3g}" if s.outcome_mean is not None else "-")
             if with_outcome:
                 rate = f"{s.outcome_rate:.1%}" if s.outcome_rate is not None else "-"
                 cells += [rate, f"{s.ci_low:.1%}–{s.ci_high:.1%}", f"{s.p_value:.3f}" if s.p_value is not None else "-"]
             table.add_row(*cells)
         out.print(table, soft_wrap=False)
         out.print("chars, in tok, out tok: means per row; p: two-proportion z-test against the first variant", markup=False)
-        if not with_outcome:
-            out.print("set `experiment.outcome` to a boolean column of the input view to compare outcome rates", markup=False)
+        if not with_outcome and not with_mean:
+            out.print("set `experiment.outcome` (a condition over input columns and output fields, e.g. risk = 'high') to compare outcome rates", markup=False)
 
 
 @app.command()

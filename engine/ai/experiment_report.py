@@ -14,7 +14,8 @@ from engine.compile.objects import table
 from engine.compile.prompts import compile_prompt, stored_outputs_query
 from engine.config.project import LoadedProject
 from engine.errors import RulectlError
-from engine.expressions import sf_func
+from engine.config.models import Prompt
+from engine.expressions import parse_expression, sf_func
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class VariantStats:
     ci_low: float | None = None
     ci_high: float | None = None
     p_value: float | None = None  # two-proportion z-test against the first variant
+    outcome_mean: float | None = None  # when the outcome is a number output field
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -53,10 +55,29 @@ def two_proportion_p_value(s1: int, n1: int, s2: int, n2: int) -> float | None:
     return math.erfc(abs(z) / math.sqrt(2))
 
 
+@dataclass(frozen=True)
+class OutcomeMeasure:
+    tree: exp.Expression  # over o (this prompt's output rows) and s (its input view)
+    is_mean: bool  # a number field compared by its mean, not a true/false rate
+
+
+def outcome_measure(prompt: Prompt) -> OutcomeMeasure | None:
+    """`experiment.outcome` rebuilt over the report's tables: output fields from o, input columns from s."""
+    text = prompt.experiment.outcome if prompt.experiment else None
+    if not text:
+        return None
+    fields = {name.lower(): field for name, field in (prompt.outputs or {}).items()}
+    tree = parse_expression(text).tree.copy().transform(
+        lambda node: exp.column(node.name.lower(), table="o" if node.name.lower() in fields else "s") if isinstance(node, exp.Column) else node
+    )
+    single = fields.get(text.strip().lower())
+    return OutcomeMeasure(tree, is_mean=single is not None and single.type in ("number", "integer"))
+
+
 def experiment_report(loaded: LoadedProject, backend: Backend, prompt: str) -> list[VariantStats]:
     located = find_prompt(loaded, prompt)
     compiled = compile_prompt(loaded, located)
-    outcome = located.item.experiment.outcome.lower() if located.item.experiment and located.item.experiment.outcome else None
+    outcome = outcome_measure(located.item)
     o = lambda c: exp.column(c, table="o")  # noqa: E731
     items = [
         o("variant"), sf_func("COUNT", exp.Star()), sf_func("AVG", sf_func("LENGTH", o("response"))),
@@ -65,8 +86,11 @@ def experiment_report(loaded: LoadedProject, backend: Backend, prompt: str) -> l
     # this prompt's rows only: several prompts may share one output table
     query = exp.select(*items).from_(exp.Subquery(this=stored_outputs_query(compiled), alias=exp.TableAlias(this=exp.to_identifier("o"))))
     if outcome:
-        success = exp.Case(ifs=[exp.If(this=exp.column(outcome, table="s"), true=exp.Literal.number(1))], default=exp.Literal.number(0))
-        query = query.select(sf_func("SUM", success), copy=False).join(
+        if outcome.is_mean:  # a number field: its mean per variant
+            measure = sf_func("AVG", outcome.tree)
+        else:
+            measure = sf_func("SUM", exp.Case(ifs=[exp.If(this=outcome.tree, true=exp.Literal.number(1))], default=exp.Literal.number(0)))
+        query = query.select(measure, copy=False).join(
             exp.alias_(table(compiled.input_view), "s", table=True), on=exp.column(compiled.key, table="s").eq(o(compiled.key)), join_type="left"
         )
     query = query.group_by(o("variant"))
@@ -80,7 +104,9 @@ def experiment_report(loaded: LoadedProject, backend: Backend, prompt: str) -> l
         row = rows.get(spec.name, (spec.name, 0, None, None, None, 0))
         n = int(row[1])
         base = dict(variant=spec.name, rows=n, mean_chars=float(row[2] or 0), mean_input_tokens=float(row[3] or 0), mean_output_tokens=float(row[4] or 0))
-        if outcome:
+        if outcome and outcome.is_mean:
+            stats.append(VariantStats(**base, outcome_mean=float(row[5]) if row[5] is not None else None))
+        elif outcome:
             successes = int(row[5] or 0)
             low, high = wilson_interval(successes, n)
             p_value = None if control is None else two_proportion_p_value(successes, n, control[0], control[1])

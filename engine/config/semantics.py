@@ -231,8 +231,8 @@ def _check_prompts(loaded: LoadedProject) -> list[Problem]:
             seen_variants.add(variant.name.lower())
             if variant.template:
                 problems += _check_placeholders(located, ("experiment", "variants", index, "template"), variant.template, columns)
-        if prompt.experiment and prompt.experiment.outcome and prompt.experiment.outcome.lower() not in columns:
-            problems.append(located.problem(f"`outcome`: `{prompt.experiment.outcome}` is not a column of {prompt.input}{did_you_mean(prompt.experiment.outcome, columns)}", "experiment", "outcome"))
+        if prompt.experiment and prompt.experiment.outcome:
+            problems += _check_outcome(located, columns)
         schedule_error = check_schedule(prompt.refresh.schedule)
         if schedule_error:
             problems.append(located.problem(f"`schedule`: {schedule_error}", "refresh", "schedule"))
@@ -323,3 +323,22 @@ def _check_outputs(located: Located[Prompt], table_fields: dict[str, tuple[str, 
             problems.append(located.problem(
                 f"output field `{name}` is a {field.type} here but a {other[0]} in prompt `{other[1]}`, which writes the same table {prompt.output}; use one type or another name", "outputs", name, "type"))
     return problems
+
+
+def _check_outcome(located: Located[Prompt], columns: list[str]) -> list[Problem]:
+    """`experiment.outcome`: an expression over the input's columns and the prompt's output fields
+    (e.g. `owns_cr`, `risk = 'high'`), parsed like every analyst expression."""
+    prompt = located.item
+    outcome = prompt.experiment.outcome if prompt.experiment else None
+    known = columns + [name.lower() for name in prompt.outputs or {}]
+    try:
+        parsed = parse_expression(outcome or "")
+    except ExpressionError as error:
+        return [located.problem(f"`outcome`: {error}", "experiment", "outcome")]
+    if parsed.has_aggregate:
+        return [located.problem("`outcome` is decided per customer; it cannot contain an aggregate", "experiment", "outcome")]
+    return [
+        located.problem(f"`outcome`: `{used}` is not a column of {prompt.input} or an output field{did_you_mean(used, known)}", "experiment", "outcome")
+        for used in parsed.column_names
+        if used not in known
+    ]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from engine.config.expression_types import (
     BOOLEAN,
+    NUMBER,
     TEXT,
     UNKNOWN,
     ExpressionTypeError,
@@ -43,7 +44,15 @@ def type_check(loaded: LoadedProject) -> TypeReport:
     for located in loaded.prompts:
         experiment = located.item.experiment
         if experiment and experiment.outcome:
-            kind = view_types.get(experiment.outcome.lower(), UNKNOWN)
+            fields = {name.lower(): OUTPUT_FIELD_TYPES[f.type] for name, f in (located.item.outputs or {}).items()}
+            parsed = _parsed(experiment.outcome)
+            try:
+                kind = expression_type(parsed.tree, {**view_types, **fields}) if parsed is not None else UNKNOWN
+            except ExpressionTypeError as error:
+                report.errors.append(located.problem(f"`outcome`: {error}", "experiment", "outcome"))
+                continue
+            if kind == NUMBER and experiment.outcome.strip().lower() in fields:
+                continue  # a number field: the report compares its mean per variant
             if kind not in (BOOLEAN, UNKNOWN):
                 report.errors.append(located.problem(
                     f"`outcome`: `{experiment.outcome}` is {'text' if kind == TEXT else 'a ' + kind}, but an outcome must be true or false per customer; "
@@ -51,6 +60,10 @@ def type_check(loaded: LoadedProject) -> TypeReport:
                     "experiment", "outcome",
                 ))
     return report
+
+
+# output field type (prompts' `outputs:`) → expression type
+OUTPUT_FIELD_TYPES = {"text": TEXT, "label": TEXT, "number": NUMBER, "integer": NUMBER, "boolean": BOOLEAN, "list": UNKNOWN}
 
 
 def _metric_types(loaded: LoadedProject, report: TypeReport) -> TypeEnv:

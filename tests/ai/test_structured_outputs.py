@@ -148,3 +148,33 @@ def test_removing_a_field_is_destructive(renamed: Path):
     edit(renamed / "prompts" / "recommended_action.yml", "  talking_points: {type: list, max_items: 3}\n", "")
     refused = run("apply", "--yes", project=renamed)
     assert refused.exit_code == 1 and "--allow-destructive" in refused.output
+
+
+def test_experiment_report_takes_an_output_field_as_the_outcome(renamed: Path):
+    prompt = renamed / "prompts" / "recommended_action.yml"
+    edit(prompt, "  salt: action-2026\n", "  salt: action-2026\n  outcome: urgency = 'now' AND region = 'West'\n")
+    assert run("load", project=renamed).exit_code == 0
+    assert run("apply", "--yes", project=renamed).exit_code == 0
+    with FakeLLM() as server:
+        server.healthy = True
+        use_openai(renamed, server.base_url)
+        refresh(renamed)
+        report = json.loads(run("experiment", "report", "recommended_action", "--json", project=renamed).output)
+        successes = sum(round(v["outcome_rate"] * v["rows"]) for v in report if v["rows"])
+        assert successes == 2  # every reply says "now"; A1 and A3 are in the West
+
+        edit(prompt, "  outcome: urgency = 'now' AND region = 'West'\n", "  outcome: confidence\n")
+        with prompt.open("a") as handle:
+            handle.write("  confidence: {type: number, minimum: 0, maximum: 0.8}\n")
+        assert run("apply", "--yes", project=renamed).exit_code == 0
+        refresh(renamed)
+        report = json.loads(run("experiment", "report", "recommended_action", "--json", project=renamed).output)
+        assert all(v["outcome_mean"] == pytest.approx(0.8) for v in report if v["rows"])  # the mean of a number field
+        shown = run("experiment", "report", "recommended_action", project=renamed).output
+        assert "outcome mean" in shown and "0.8" in shown
+
+
+def test_an_outcome_naming_an_unknown_field_is_a_validation_error(renamed: Path):
+    edit(renamed / "prompts" / "recommended_action.yml", "  salt: action-2026\n", "  salt: action-2026\n  outcome: urgncy = 'now'\n")
+    result = run("validate", project=renamed)
+    assert result.exit_code == 1 and "prompts/recommended_action.yml:" in result.output and "did you mean `urgency`" in result.output
