@@ -432,13 +432,31 @@ def print_history(applies) -> None:
 
 
 @app.command()
-def unlock(project: Optional[Path] = ProjectOption, target: Optional[str] = TargetOption) -> None:
-    """Release the apply lock left behind by an apply that died."""
+def unlock(
+    project: Optional[Path] = ProjectOption,
+    target: Optional[str] = TargetOption,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Release without asking."),
+) -> None:
+    """Release the apply lock left behind by an apply that died (shows who holds it first)."""
     from engine import workflow
 
+    def confirm(holder) -> bool:
+        out.print(f"the apply lock is held by {holder.describe()}", markup=False)
+        if yes:
+            return True
+        if not sys.stdin.isatty() and not _stdin_has_data():
+            raise RulectlError("unlock needs confirmation: run it in a terminal, or pass --yes")
+        return typer.confirm("Release it? Only do this if that apply is no longer running.", default=False)
+
     with user_errors():
-        holder = workflow.unlock(_load(project), target)
-        out.print(f"apply lock released (it was {holder})" if holder else "no apply lock is held on this target; nothing to release")
+        holder, released = workflow.unlock(_load(project), target, confirm)
+        if holder is None:
+            out.print("no apply lock is held on this target; nothing to release")
+        elif released:
+            out.print("apply lock released")
+        else:
+            out.print("the apply lock was kept", markup=False)
+            raise typer.Exit(1)
 
 
 @app.command()

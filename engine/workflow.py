@@ -3,6 +3,7 @@ prints; tests and benchmarks call these functions directly."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,9 +12,10 @@ from engine.backends.base import RunResult
 from engine.backends.registry import open_backend, target_backend_class, target_name
 from engine.config.project import LoadedProject
 from engine.errors import RulectlError
-from engine.plan.apply import ApplyResult, apply_steps, check_applicable, check_current, lock_holder, record_definitions
+from engine.backends.base import LockHolder
+from engine.plan.apply import ApplyResult, apply_steps, check_applicable, check_current
 from engine.plan.model import Plan, Step
-from engine.plan.planner import build_plan, managed_schemas
+from engine.plan.planner import build_plan
 
 
 @contextmanager
@@ -36,6 +38,9 @@ def plan_with_sql(loaded: LoadedProject, target: str | None = None, adopt: Itera
     name = target_name(loaded, target)
     with connected(loaded, name) as backend:
         made, desired, _ = build_plan(loaded, backend, name, adopt)
+        holder = backend.lock_holder()
+        if holder is not None:  # e.g. left by an apply that was killed: say so before anyone applies
+            made = dataclasses.replace(made, notes=made.notes + (f"the apply lock is held by {holder.describe()}. {holder.advice()}",))
         return made, (explain_steps(made, desired, backend) if with_sql else [])
 
 
@@ -54,7 +59,7 @@ def apply(
         raise RulectlError(f"this plan was made for target `{saved_plan.target}`, not `{name}`; pass --target {saved_plan.target}")
     with connected(loaded, name) as backend:
         refuse_missing_sources(loaded, backend)  # before the lock: a missing table changes nothing
-        backend.acquire_lock(lock_holder())
+        backend.acquire_lock(LockHolder.this_process(saved_plan.plan_id if saved_plan else None))
         result = ApplyResult()
         try:
             current, desired, deployed = build_plan(loaded, backend, name, adopt)
@@ -65,10 +70,9 @@ def apply(
             if not current.has_changes or not confirm(current):
                 return current, result
             _record_apply(loaded, backend, current, name)
-            try:
-                apply_steps(current, desired, backend, on_step, result)
-            finally:
-                record_definitions(backend, managed_schemas(loaded), desired, result)
+            if saved_plan is None:
+                backend.note_lock_plan(current.plan_id)
+            apply_steps(current, desired, backend, on_step, result)
             result.warnings.extend(_preflight_warnings(backend, desired, result))
             return current, result
         finally:
@@ -115,13 +119,15 @@ def history(loaded: LoadedProject, target: str | None = None, limit: int = 20):
         return read_history(backend, limit)
 
 
-def unlock(loaded: LoadedProject, target: str | None = None) -> str | None:
-    """Release the apply lock; returns who held it, or None when nothing was held."""
+def unlock(loaded: LoadedProject, target: str | None = None, confirm: Callable[[LockHolder], bool] = lambda holder: True) -> tuple[LockHolder | None, bool]:
+    """(holder, released): release the apply lock once `confirm(holder)` agrees; (None, False)
+    when there is no lock."""
     with connected(loaded, target_name(loaded, target)) as backend:
-        holder = backend.held_lock()
-        if holder is not None:
-            backend.release_lock()
-        return holder
+        holder = backend.lock_holder()
+        if holder is None or not confirm(holder):
+            return holder, False
+        backend.release_lock()
+        return holder, True
 
 
 def load_plan_file(path: Path) -> Plan:

@@ -9,6 +9,8 @@ The defaults here are Snowflake's; DuckDBBackend overrides what DuckDB spells di
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +39,54 @@ RUN_LOG_DDL = (
     f"CREATE TABLE IF NOT EXISTS {RUN_LOG} (prompt VARCHAR, run_id VARCHAR, started_at TIMESTAMP_NTZ, "
     "finished_at TIMESTAMP_NTZ, pending NUMBER, enriched NUMBER, failed NUMBER, error VARCHAR)"
 )
+RECORD_MERGE = f"""
+MERGE INTO {STATE_SCHEMA}.OBJECTS AS o
+USING (SELECT __kind__ AS kind, __name__ AS qualified_name, __fingerprint__ AS fingerprint, __hash__ AS definition_hash,
+              __plan__ AS plan_id, __at__ AS applied_at, __sql__ AS applied_sql) AS r
+ON o.kind = r.kind AND o.qualified_name = r.qualified_name
+WHEN MATCHED THEN UPDATE SET fingerprint = r.fingerprint, definition_hash = r.definition_hash, plan_id = r.plan_id,
+  applied_at = r.applied_at, applied_sql = r.applied_sql
+WHEN NOT MATCHED THEN INSERT (kind, qualified_name, fingerprint, definition_hash, plan_id, applied_at, applied_sql)
+  VALUES (r.kind, r.qualified_name, r.fingerprint, r.definition_hash, r.plan_id, r.applied_at, r.applied_sql)
+"""
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who took the apply lock: user, host, process, the plan being applied, and since when (UTC)."""
+
+    user: str
+    host: str
+    pid: int | None
+    plan_id: str | None
+    since: datetime | None
+
+    @classmethod
+    def this_process(cls, plan_id: str | None = None) -> "LockHolder":
+        return cls(os.environ.get("USER") or os.environ.get("USERNAME") or "someone", socket.gethostname(), os.getpid(), plan_id, None)
+
+    def describe(self) -> str:
+        process = f"pid {self.pid}" if self.pid else "unknown process"
+        plan = f"plan {self.plan_id}" if self.plan_id else "plan not made yet"
+        since = f" since {self.since:%Y-%m-%d %H:%M:%S} UTC" if isinstance(self.since, datetime) else ""
+        return f"{self.user}@{self.host} ({process}, {plan}){since}"
+
+    def process_is_gone(self) -> bool:
+        """True only when we can tell: the holder ran on this host and its process no longer exists."""
+        if self.host != socket.gethostname() or not self.pid:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:  # exists, owned by someone else
+            return False
+        return False
+
+    def advice(self) -> str:
+        if self.process_is_gone():
+            return "That process is no longer running on this host: the apply died. Release the lock with `rulectl unlock`."
+        return "If that apply is no longer running (it was killed), release the lock with `rulectl unlock`."
 
 
 @dataclass(frozen=True)
@@ -122,6 +172,12 @@ class ManagedRecord:
     definition_hash: str | None
     plan_id: str
     applied_sql: str | None = None  # the canonical Snowflake SQL rulectl applied (for plan's SQL diff)
+
+    @property
+    def unfinished(self) -> bool:
+        """Apply recorded its intent but was stopped (killed, or a statement failed) before the
+        object landed and its definition hash was written: the next apply completes it."""
+        return self.definition_hash is None
 
 
 @dataclass(frozen=True)
@@ -350,20 +406,35 @@ class Backend(ABC):
         ):
             self.execute(sqlglot.parse_one(sql, read="snowflake"))  # rendered per engine (TIMESTAMP_NTZ → TIMESTAMP on DuckDB)
 
-    def write_record(self, kind: str, qualified_name: str, fingerprint: str | None, definition_hash: str | None, plan_id: str, applied_sql: str | None = None) -> None:
+    def write_record(
+        self, kind: str, qualified_name: str, fingerprint: str, definition_hash: str | None, plan_id: str, applied_sql: str | None = None
+    ) -> None:
+        """Upsert rulectl's record of one object in ONE statement (a MERGE), so a kill leaves either
+        the old record or the new one, never none. `definition_hash=None` marks the object as
+        unfinished: apply writes that intent before it touches the object, and the hash once the
+        object has landed, so any prefix of create / tag / record is recognised as rulectl's.
+        https://docs.snowflake.com/en/sql-reference/sql/merge"""
+        values = {
+            "__kind__": exp.Literal.string(kind),
+            "__name__": exp.Literal.string(qualified_name),
+            "__fingerprint__": exp.Literal.string(fingerprint),
+            "__hash__": exp.Literal.string(definition_hash) if definition_hash else exp.cast(exp.null(), "VARCHAR"),
+            "__plan__": exp.Literal.string(plan_id),
+            "__at__": timestamp_literal(),
+            "__sql__": exp.Literal.string(applied_sql) if applied_sql else exp.cast(exp.null(), "VARCHAR"),
+        }
+        merge = sqlglot.parse_one(RECORD_MERGE, read="snowflake")
+        self.execute(merge.transform(lambda node: values[node.name].copy() if isinstance(node, exp.Column) and node.name in values else node, copy=False))
+
+    def forget_record(self, kind: str, qualified_name: str) -> None:
+        """After a drop: one DELETE (a kill before it leaves a record the next plan finishes dropping)."""
         where = exp.and_(exp.column("kind").eq(exp.Literal.string(kind)), exp.column("qualified_name").eq(exp.Literal.string(qualified_name)))
         self.execute(exp.delete(table(f"{STATE_SCHEMA}.OBJECTS"), where=where))
-        if fingerprint is None:
-            return
-        values = [kind, qualified_name, fingerprint, definition_hash, plan_id]
-        row = exp.Tuple(expressions=[exp.Literal.string(v) if v is not None else exp.null() for v in values] + [timestamp_literal(), exp.Literal.string(applied_sql) if applied_sql else exp.null()])
-        self.execute(exp.insert(exp.values([row]), table(f"{STATE_SCHEMA}.OBJECTS")))
 
-    def set_definition_hashes(self, hashes: dict[tuple[str, str], str]) -> None:
-        """After apply: remember how the target spells each applied object, to notice hand edits."""
-        for (kind, qualified_name), definition_hash in hashes.items():
-            where = exp.and_(exp.column("kind").eq(exp.Literal.string(kind)), exp.column("qualified_name").eq(exp.Literal.string(qualified_name)))
-            self.execute(exp.update(table(f"{STATE_SCHEMA}.OBJECTS"), {"definition_hash": exp.Literal.string(definition_hash)}, where=where))
+    def describe(self, kind: str, qualified_name: str) -> DeployedObject | None:
+        """One object as `introspect` reports it (a query or two, whatever the number of objects):
+        apply records its definition hash the moment it lands."""
+        raise NotImplementedError
 
     def write_history(self, plan_id: str, action: str, kind: str, qualified_name: str, fingerprint: str | None, status: str, message: str = "") -> None:
         values = [plan_id, action, kind, qualified_name, fingerprint, status, message[:2000]]
@@ -380,33 +451,50 @@ class Backend(ABC):
         values += [exp.Literal.string(git_commit) if git_commit else exp.null(), exp.Literal.string(target)]
         self.execute(exp.insert(exp.values([exp.Tuple(expressions=values)]), table(APPLIES)))
 
-    def acquire_lock(self, holder: str) -> None:
-        """CREATE TABLE (without IF NOT EXISTS) is atomic on both engines: the second apply fails."""
+    # ------------------------------------------------------------ the apply lock
+
+    def acquire_lock(self, holder: LockHolder) -> None:
+        """One CREATE TABLE … AS SELECT (without IF NOT EXISTS): atomic on both engines, so the
+        second apply fails and a kill leaves either no lock or a lock that names its holder.
+        https://docs.snowflake.com/en/sql-reference/sql/create-table#create-table-as-select-also-referred-to-as-ctas"""
         self.ensure_state_tables()
+        row = exp.select(
+            exp.Literal.string(holder.user).as_("holder_user"),
+            exp.Literal.string(holder.host).as_("host"),
+            exp.Literal.number(holder.pid or 0).as_("pid"),
+            (exp.Literal.string(holder.plan_id) if holder.plan_id else exp.cast(exp.null(), "VARCHAR")).as_("plan_id"),
+            timestamp_literal().as_("since"),
+        )
         try:
-            self.execute(sqlglot.parse_one(f"CREATE TABLE {LOCK_TABLE} (holder VARCHAR, since TIMESTAMP_NTZ)", read="snowflake"))
-        except Exception:
-            since = self._lock_holder()
-            raise RulectlError(
-                f"another apply is in progress ({since}); nothing was changed. If that apply died, run `rulectl unlock`."
-            ) from None
-        holder_row = exp.Tuple(expressions=[exp.Literal.string(holder), timestamp_literal()])
-        self.execute(exp.insert(exp.values([holder_row]), table(LOCK_TABLE)))
+            self.execute(exp.Create(this=table(LOCK_TABLE), kind="TABLE", expression=row))
+        except Exception as error:
+            current = self.lock_holder()
+            if current is None:  # no lock there: the failure is something else (privilege, network)
+                message = str(error).splitlines()[0] if str(error) else type(error).__name__
+                raise RulectlError(f"could not take the apply lock ({LOCK_TABLE}): {message}; nothing was changed") from None
+            raise RulectlError(f"another apply is in progress: the lock is held by {current.describe()}; nothing was changed. {current.advice()}") from None
 
-    def _lock_holder(self) -> str:
-        try:
-            rows = self.query(f"SELECT holder, since FROM {LOCK_TABLE}")
-            return f"held by {rows[0][0]} since {rows[0][1]}" if rows else "lock just taken"
-        except Exception:
-            return "lock held"
+    def note_lock_plan(self, plan_id: str) -> None:
+        """Name the plan in the lock once it is made (a kill before this leaves the lock without it)."""
+        self.execute(exp.update(table(LOCK_TABLE), {"plan_id": exp.Literal.string(plan_id)}))
 
-    def held_lock(self) -> str | None:
-        """Who holds the apply lock ("held by … since …"), or None when no apply holds it."""
+    def lock_holder(self) -> LockHolder | None:
+        """Who holds the apply lock, or None when there is no lock. Errors other than "no such
+        table" propagate: they are not evidence that the target is unlocked."""
+        if not self._lock_exists():
+            return None
         try:
-            rows = self.query(f"SELECT holder, since FROM {LOCK_TABLE}")
-        except Exception:
-            return None  # no lock table: nobody holds the lock
-        return f"held by {rows[0][0]} since {rows[0][1]}" if rows else "held"
+            rows = self.query(f"SELECT holder_user, host, pid, plan_id, since FROM {LOCK_TABLE}")
+        except Exception:  # a lock written by an older rulectl (holder, since)
+            return LockHolder("an older rulectl", "unknown host", None, None, None)
+        if not rows:
+            return LockHolder("an apply that had just started", "unknown host", None, None, None)
+        user, host, pid, plan_id, since = rows[0]
+        return LockHolder(user, host, int(pid) if pid else None, plan_id, since)
+
+    def _lock_exists(self) -> bool:
+        """Whether _RULECTL.APPLY_LOCK exists (each backend asks its own catalog)."""
+        raise NotImplementedError
 
     def release_lock(self) -> None:
         self.execute(f"DROP TABLE IF EXISTS {LOCK_TABLE}")

@@ -14,7 +14,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from engine.backends.base import STATE_SCHEMA, Backend, DeployedObject, DeployedState, ManagedRecord, RunResult
+from engine.backends.base import LOCK_TABLE, STATE_SCHEMA, Backend, DeployedObject, DeployedState, ManagedRecord, RunResult
 from engine.backends.duckdb_fixes import FixContext, apply_fixes, modern_lambda_syntax
 from engine.compile.objects import DesiredObject
 from engine.config.project import LoadedProject
@@ -177,26 +177,58 @@ class DuckDBBackend(Backend):
         before = len(self.statements)
         names = [s.upper() for s in schemas] + [STATE_SCHEMA]
         in_schemas = exp.Tuple(expressions=[exp.Literal.string(s) for s in names]).sql("duckdb")
+        where = f"upper(schema_name) IN {in_schemas}"
         objects: dict[tuple[str, str], DeployedObject] = {}
-        for (name,) in self.query(f"SELECT schema_name FROM duckdb_schemas() WHERE upper(schema_name) IN {in_schemas} AND database_name = current_database()"):
+        for (name,) in self.query(f"SELECT schema_name FROM duckdb_schemas() WHERE {where} AND database_name = current_database()"):
             objects[("schema", name.upper())] = DeployedObject("schema", name.upper(), name.upper())
-        for schema, name, comment, sql in self.query(
-            "SELECT schema_name, view_name, comment, sql FROM duckdb_views() "
-            f"WHERE NOT internal AND upper(schema_name) IN {in_schemas} AND database_name = current_database()"
-        ):
-            view = DeployedObject("view", schema.upper(), name.upper(), comment or None, sql)
-            objects[("view", view.qualified_name)] = view
-        for schema, name, comment, columns in self.query(
-            "SELECT t.schema_name, t.table_name, t.comment, list([c.column_name, c.data_type] ORDER BY c.column_index) "
-            "FROM duckdb_tables() t JOIN duckdb_columns() c ON c.table_oid = t.table_oid "
-            f"WHERE upper(t.schema_name) IN {in_schemas} AND t.database_name = current_database() GROUP BY ALL"
-        ):
-            table_obj = DeployedObject("table", schema.upper(), name.upper(), comment or None, None, tuple((c[0].lower(), c[1]) for c in columns))
-            objects[("table", table_obj.qualified_name)] = table_obj
+        objects.update(self._views(where))
+        objects.update(self._tables(where))
         records = self._read_records(objects)
         for key in [k for k in objects if k[1].startswith(STATE_SCHEMA)]:
             objects.pop(key)  # rulectl's own bookkeeping is not part of the plan
         return DeployedState(objects, records, len(self.statements) - before)
+
+    def describe(self, kind: str, qualified_name: str) -> DeployedObject | None:
+        if kind == "schema":
+            rows = self.query(f"SELECT schema_name FROM duckdb_schemas() WHERE upper(schema_name) = {_literal(qualified_name.upper())} AND database_name = current_database()")
+            return DeployedObject("schema", qualified_name.upper(), qualified_name.upper()) if rows else None
+        schema, name = qualified_name.upper().split(".")
+        where = f"upper(schema_name) = {_literal(schema)} AND upper({'task_name' if kind == 'task' else kind + '_name'}) = {_literal(name)}"
+        found = {"view": self._views, "table": self._tables, "task": self._tasks}[kind](where)
+        return found.get((kind, f"{schema}.{name}"))
+
+    def _views(self, where: str) -> dict[tuple[str, str], DeployedObject]:
+        found = {}
+        for schema, name, comment, sql in self.query(
+            f"SELECT schema_name, view_name, comment, sql FROM duckdb_views() WHERE NOT internal AND {where} AND database_name = current_database()"
+        ):
+            view = DeployedObject("view", schema.upper(), name.upper(), comment or None, sql)
+            found[("view", view.qualified_name)] = view
+        return found
+
+    def _tables(self, where: str) -> dict[tuple[str, str], DeployedObject]:
+        found = {}
+        for schema, name, comment, columns in self.query(
+            "SELECT t.schema_name, t.table_name, t.comment, list([c.column_name, c.data_type] ORDER BY c.column_index) "
+            "FROM (SELECT * FROM duckdb_tables() WHERE " + where + " AND database_name = current_database()) t "
+            "JOIN duckdb_columns() c ON c.table_oid = t.table_oid GROUP BY ALL"
+        ):
+            table_obj = DeployedObject("table", schema.upper(), name.upper(), comment or None, None, tuple((c[0].lower(), c[1]) for c in columns))
+            found[("table", table_obj.qualified_name)] = table_obj
+        return found
+
+    def _tasks(self, where: str = "TRUE") -> dict[tuple[str, str], DeployedObject]:
+        found = {}
+        for schema, name, comment, definition, schedule, state in self.query(
+            f"SELECT schema_name, task_name, comment, definition, schedule, state FROM {STATE_SCHEMA}.TASKS WHERE {where}"
+        ):
+            task = DeployedObject("task", schema.upper(), name.upper(), comment, f"{schedule}\n{definition}", (), state)
+            found[("task", task.qualified_name)] = task
+        return found
+
+    def _lock_exists(self) -> bool:
+        schema, name = LOCK_TABLE.split(".")
+        return bool(self.query(f"SELECT 1 FROM duckdb_tables() WHERE schema_name = {_literal(schema)} AND table_name = {_literal(name)} AND database_name = current_database()"))
 
     def _read_records(self, objects: dict[tuple[str, str], DeployedObject]) -> dict[tuple[str, str], ManagedRecord]:
         records: dict[tuple[str, str], ManagedRecord] = {}
@@ -206,9 +238,9 @@ class DuckDBBackend(Backend):
             ):
                 records[(kind, qualified.upper())] = ManagedRecord(kind, qualified.upper(), fingerprint, definition_hash, plan_id, applied_sql)
         if ("table", f"{STATE_SCHEMA}.TASKS") in objects:
-            for schema, name, comment, definition, schedule, state in self.query(
-                f"SELECT schema_name, task_name, comment, definition, schedule, state FROM {STATE_SCHEMA}.TASKS"
-            ):
-                task = DeployedObject("task", schema.upper(), name.upper(), comment, f"{schedule}\n{definition}", (), state)
-                objects[("task", task.qualified_name)] = task
+            objects.update(self._tasks())
         return records
+
+
+def _literal(value: str) -> str:
+    return exp.Literal.string(value).sql("duckdb")

@@ -15,7 +15,7 @@ from functools import lru_cache
 import sqlglot
 from sqlglot import exp
 
-from engine.backends.base import STATE_SCHEMA, Backend, DeployedObject, DeployedState, ManagedRecord, RunResult, run_log_finish, run_log_start
+from engine.backends.base import LOCK_TABLE, STATE_SCHEMA, Backend, DeployedObject, DeployedState, ManagedRecord, RunResult, run_log_finish, run_log_start
 from engine.compile.objects import DesiredObject, table
 from engine.compile.prompts import schedule_literal
 from engine.compile.refresh_batches import DEFAULT_BATCH_ROWS, batch_merge, pending_count_query
@@ -120,17 +120,41 @@ class SnowflakeBackend(Backend):
                     found[name] = columns[name.upper().split(".")[-1]]
         return found
 
-    def _views(self, schema: str) -> dict:
+    def describe(self, kind: str, qualified_name: str) -> DeployedObject | None:
+        """SHOW … LIKE 'NAME' IN SCHEMA: one object, in the row shape introspect reads. LIKE is
+        case-insensitive and `_` is a wildcard, so rows are matched by exact name afterwards.
+        https://docs.snowflake.com/en/sql-reference/sql/show-views"""
+        if kind == "schema":
+            rows = self._rows(f"SHOW SCHEMAS LIKE {_like(qualified_name)} IN DATABASE {self.database}")
+            found = any(row["name"].upper() == qualified_name.upper() for row in rows)
+            return DeployedObject("schema", qualified_name.upper(), qualified_name.upper()) if found else None
+        schema, name = qualified_name.upper().split(".")
+        like = f" LIKE {_like(name)}"
+        found = {"view": self._views, "table": self._tables, "task": self._tasks}[kind](schema, like)
+        return found.get((kind, f"{schema}.{name}"))
+
+    def _lock_exists(self) -> bool:
+        schema, name = LOCK_TABLE.split(".")
+        existing = {row["name"].upper() for row in self._rows(f"SHOW SCHEMAS LIKE {_like(schema)} IN DATABASE {self.database}")}
+        if schema not in existing:
+            return False
+        return any(row["name"].upper() == name for row in self._rows(f"SHOW TABLES LIKE {_like(name)} IN SCHEMA {self.database}.{schema}"))
+
+    def _views(self, schema: str, like: str = "") -> dict:
         found = {}
-        for row in self._rows(f"SHOW VIEWS IN SCHEMA {self.database}.{schema}"):
+        for row in self._rows(f"SHOW VIEWS{like} IN SCHEMA {self.database}.{schema}"):
             view = DeployedObject("view", schema, row["name"].upper(), row.get("comment") or None, row.get("text"))
             found[("view", view.qualified_name)] = view
         return found
 
-    def _tables(self, schema: str) -> dict:
+    def _tables(self, schema: str, like: str = "") -> dict:
         columns: dict[str, list[tuple[str, str]]] = {}
-        tables = self._rows(f"SHOW TABLES IN SCHEMA {self.database}.{schema}")
-        for row in self._rows(f"SHOW COLUMNS IN SCHEMA {self.database}.{schema}"):
+        tables = self._rows(f"SHOW TABLES{like} IN SCHEMA {self.database}.{schema}")
+        if like and not tables:
+            return {}
+        # one table: its own columns (https://docs.snowflake.com/en/sql-reference/sql/show-columns)
+        where = f"TABLE {self.database}.{schema}.{tables[0]['name'].upper()}" if like and len(tables) == 1 else f"SCHEMA {self.database}.{schema}"
+        for row in self._rows(f"SHOW COLUMNS IN {where}"):
             columns.setdefault(row["table_name"].upper(), []).append((row["column_name"].lower(), _column_type(row.get("data_type"))))
         found = {}
         for row in tables:
@@ -139,9 +163,9 @@ class SnowflakeBackend(Backend):
             found[("table", table_obj.qualified_name)] = table_obj
         return found
 
-    def _tasks(self, schema: str) -> dict:
+    def _tasks(self, schema: str, like: str = "") -> dict:
         found = {}
-        for row in self._rows(f"SHOW TASKS IN SCHEMA {self.database}.{schema}"):
+        for row in self._rows(f"SHOW TASKS{like} IN SCHEMA {self.database}.{schema}"):
             # SHOW TASKS: state is lower case ('started'/'suspended'); predecessors is a JSON list of
             # quoted names; booleans come as 'true'/'false' strings.
             # https://docs.snowflake.com/en/sql-reference/sql/show-tasks
@@ -368,6 +392,10 @@ def task_command(verb: str, name: str, action: str = "", if_exists: bool = False
     Only rulectl's own validated names and fixed keywords go in; never analyst text."""
     words = ["TASK", "IF EXISTS" if if_exists else "", table(name).sql(dialect="snowflake"), action]
     return exp.Command(this=verb, expression=exp.Literal.string(" ".join(w for w in words if w)))
+
+
+def _like(name: str) -> str:
+    return exp.Literal.string(name.upper()).sql("snowflake")
 
 
 def _column_type(data_type: Any) -> str:

@@ -3,8 +3,6 @@ is recorded at once, so a failure leaves a state from which the next plan shows 
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -46,10 +44,6 @@ def check_current(plan: Plan, desired: list[DesiredObject], state_fingerprint: s
             raise RulectlError(f"the project changed since this plan was made ({step.qualified_name}); nothing was changed. Run `rulectl plan` again.")
 
 
-def lock_holder() -> str:
-    return f"{os.environ.get('USER', 'someone')}@{socket.gethostname()} pid {os.getpid()}"
-
-
 def apply_steps(
     plan: Plan,
     desired: list[DesiredObject],
@@ -67,11 +61,8 @@ def apply_steps(
     changes = [s for s in plan.steps if s.action in APPLYING]
     for index, step in enumerate(changes, start=1):
         obj = by_name.get(step.qualified_name.upper())
-        statements = _statements_for(step, obj, backend, plan.project)
         try:
-            for statement in statements:
-                backend.execute(statement)
-                result.statements += 1
+            _apply_step(step, obj, backend, plan, result)
         except Exception as error:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             backend.write_history(plan.plan_id, step.action.value, step.kind, step.qualified_name, step.fingerprint, "failed", message)
@@ -79,12 +70,42 @@ def apply_steps(
                 f"step {index} of {len(changes)} failed: {step.action.value} {step.kind} {step.qualified_name}: {message}\n"
                 f"{len(result.applied)} earlier step(s) were applied and recorded; run `rulectl plan` to see what remains."
             ) from None
-        applied_sql = obj.canonical_sql if obj is not None else None
-        backend.write_record(step.kind, step.qualified_name.upper(), step.fingerprint, None, plan.plan_id, applied_sql)
         backend.write_history(plan.plan_id, step.action.value, step.kind, step.qualified_name, step.fingerprint, "applied")
         result.applied.append(step)
         on_step(step)
     return result
+
+
+def _apply_step(step: Step, obj: DesiredObject | None, backend: Backend, plan: Plan, result: ApplyResult) -> None:
+    """Record the intent, change the object, then record how the target spells it.
+
+    Every prefix of this sequence is recognisable on the next plan: an intent record (no definition
+    hash) marks the object as rulectl's and unfinished, whatever state the DDL reached, and the next
+    apply completes it; each record write is one statement (see Backend.write_record).
+    """
+    name = step.qualified_name.upper()
+    statements = _statements_for(step, obj, backend, plan.project)
+    if step.action is Action.DROP:
+        _run(statements, backend, result)
+        backend.forget_record(step.kind, name)
+        return
+    assert obj is not None and step.fingerprint is not None
+    if step.kind != "schema":  # schemas carry no tag and are never dropped: nothing to recognise
+        backend.write_record(step.kind, name, step.fingerprint, None, plan.plan_id, obj.canonical_sql)
+    _run(statements, backend, result)
+    landed = backend.describe(step.kind, name)
+    if landed is None:
+        raise RulectlError(f"{step.kind} {name} is not on the target after its statements ran")
+    declared = dict(obj.options).get("state") if step.kind == "task" else None
+    if declared and landed.state != declared:  # Snowflake can refuse to resume a task
+        result.warnings.append(f"task {name} is {landed.state or 'in an unknown state'} but declared {declared}; check it with SHOW TASKS and `rulectl plan`")
+    backend.write_record(step.kind, name, step.fingerprint, landed.definition_hash, plan.plan_id, obj.canonical_sql)
+
+
+def _run(statements: list, backend: Backend, result: ApplyResult) -> None:
+    for statement in statements:
+        backend.execute(statement)
+        result.statements += 1
 
 
 def explain_steps(plan: Plan, desired: list[DesiredObject], backend: Backend) -> list[tuple[Step, list[str]]]:
@@ -115,28 +136,3 @@ def _statements_for(step: Step, obj: DesiredObject | None, backend: Backend, pro
     if obj.kind == "task":
         return backend.task_statements(obj, comment, exists=step.action is not Action.CREATE)
     raise RulectlError(f"rulectl cannot apply objects of kind {obj.kind}")
-
-
-def record_definitions(backend: Backend, schemas: list[str], desired: list[DesiredObject], result: ApplyResult) -> None:
-    """One introspection after apply: how the target now spells each applied object, and whether
-    every applied task is in its declared state (Snowflake can refuse to resume a task)."""
-    applied = result.applied
-    if not applied:
-        return
-    deployed = backend.introspect(schemas)
-    declared = {obj.qualified_name.upper(): dict(obj.options).get("state") for obj in desired if obj.kind == "task"}
-    for step in applied:
-        if step.kind != "task" or step.action is Action.DROP:
-            continue
-        task = deployed.get("task", step.qualified_name)
-        want = declared.get(step.qualified_name.upper())
-        if task is None or (want and task.state != want):
-            result.warnings.append(f"task {step.qualified_name} is {task.state if task else 'missing'} but declared {want}; check it with SHOW TASKS and `rulectl plan`")
-    hashes = {}
-    for step in applied:
-        if step.action is Action.DROP:
-            continue
-        current = deployed.get(step.kind, step.qualified_name)
-        if current is not None:
-            hashes[(step.kind, step.qualified_name.upper())] = current.definition_hash
-    backend.set_definition_hashes(hashes)

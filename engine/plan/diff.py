@@ -31,6 +31,13 @@ def diff(
             destructive = deployed_obj.kind == "table"
             reason = "no longer in the project" + (" — the table's data would be lost" if destructive else "")
             steps.append(Step(Action.DROP, deployed_obj.kind, deployed_obj.qualified_name, None, reason, destructive))
+    for key, record in deployed.records.items():
+        schema = record.qualified_name.split(".")[0]
+        if key in wanted or key in deployed.objects or record.kind == "schema" or ("schema", schema) not in deployed.objects:
+            continue
+        # the object is gone but rulectl's record is not (an apply stopped between DROP and forgetting
+        # it, or between recording its intent and creating it): drop-if-exists and forget the record
+        steps.append(Step(Action.DROP, record.kind, record.qualified_name, None, "left over from an unfinished apply: only rulectl's record remains"))
     return steps
 
 
@@ -72,8 +79,14 @@ def _step_for(project: str, obj: DesiredObject, deployed: DeployedState, adopt: 
     if obj.kind == "schema":
         return Step(Action.NOOP if current else Action.CREATE, kind, name, fingerprint, "exists" if current else "new schema")
     if current is None:
+        if record is not None and record.unfinished:
+            return Step(Action.CREATE, kind, name, fingerprint, f"an earlier apply (plan {record.plan_id}) stopped before creating it")
         reason = "was dropped outside rulectl; will be created again" if record else "new"
         return Step(Action.CREATE, kind, name, fingerprint, reason)
+    if record is not None and record.unfinished:
+        # rulectl recorded its intent before touching the object: whatever the earlier apply did to
+        # it (created, tagged, half-altered), it is rulectl's, and no hand edit is assumed
+        return _change(obj, current, record, f"an earlier apply (plan {record.plan_id}) stopped before finishing it; apply completes it")
     if not _owned_by(project, current, record):
         if not adopt:
             owner = current.owner

@@ -30,7 +30,7 @@ COMPLETE = re.compile(r"^SELECT SNOWFLAKE\.CORTEX\.COMPLETE\('(?P<model>[^']*)',
 ALTER_TASK = re.compile(r"^ALTER TASK (?:IF EXISTS )?(?P<name>\S+) (?P<verb>SUSPEND|RESUME)$")
 DROP_TASK = re.compile(r"^DROP TASK IF EXISTS (?P<name>\S+)$")
 EXECUTE_TASK = re.compile(r"^EXECUTE TASK (?P<name>\S+)$")
-SHOW = re.compile(r"^SHOW (?P<kind>SCHEMAS|VIEWS|TABLES|COLUMNS|TASKS) IN (?:DATABASE|SCHEMA) (?P<where>\S+)$")
+SHOW = re.compile(r"^SHOW (?P<kind>SCHEMAS|VIEWS|TABLES|COLUMNS|TASKS)(?: LIKE '(?P<like>[^']*)')? IN (?P<scope>DATABASE|SCHEMA|TABLE) (?P<where>\S+)$")
 
 
 @dataclass
@@ -165,10 +165,19 @@ class RecordingConnection:
     def _show(self, match: re.Match) -> tuple[list[str], list[tuple]]:
         kind, where = match["kind"], match["where"].upper()
         catalog = self.catalog
+        # LIKE: case-insensitive, `_` any one character, `%` any run (Snowflake's SHOW … LIKE)
+        like = re.compile("^" + re.escape(match["like"] or "%").replace("%", ".*").replace("_", ".") + "$", re.I) if match["like"] else None
+        named = lambda name: like is None or bool(like.match(name))  # noqa: E731
         if kind == "SCHEMAS":
-            return ["created_on", "name", "database_name"], [(None, s, self.database) for s in sorted(catalog.schemas | {"_RULECTL"} if self._has_state() else catalog.schemas)]
-        schema = where.split(".")[-1]
-        in_schema = lambda items: sorted((n, v) for n, v in items.items() if n.split(".")[0] == schema)  # noqa: E731
+            return ["created_on", "name", "database_name"], [(None, s, self.database) for s in sorted(catalog.schemas | {"_RULECTL"} if self._has_state() else catalog.schemas) if named(s)]
+        if match["scope"] == "TABLE":
+            schema, only = where.split(".")[-2:]
+        else:
+            schema, only = where.split(".")[-1], None
+        in_schema = lambda items: sorted((n, v) for n, v in items.items() if n.split(".")[0] == schema and named(n.split(".")[1]) and only in (None, n.split(".")[1]))  # noqa: E731
+        if kind == "TABLES" and schema == "_RULECTL":  # rulectl's own tables live in the DuckDB behind
+            names = [n for (n,) in self.duck.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = '_RULECTL'").fetchall() if named(n)]
+            return ["created_on", "name", "database_name", "schema_name", "kind", "comment"], [(None, n, self.database, schema, "TABLE", None) for n in names]
         if kind == "VIEWS":
             return ["created_on", "name", "database_name", "schema_name", "comment", "text"], [(None, n.split(".")[1], self.database, schema, v["comment"], v["text"]) for n, v in in_schema(catalog.views)]
         if kind == "TABLES":

@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 
 from engine import workflow
+from engine.backends.base import LockHolder
 from engine.backends.duckdb import DuckDBBackend
 from engine.backends.registry import open_backend
 from engine.config.loader import load_project
@@ -185,10 +186,11 @@ def test_second_concurrent_apply_is_refused_and_changes_nothing(project: Path):
     run("load", project=project)
     loaded = load_project(project)
     holder = open_backend(loaded)
-    holder.acquire_lock("the first apply")
+    holder.acquire_lock(LockHolder("alice", "build-host", 4242, "abc123", None))
     try:
         result = run("apply", "--yes", project=project)
-        assert result.exit_code == 1 and "another apply is in progress" in result.output and "the first apply" in result.output
+        assert result.exit_code == 1 and "another apply is in progress" in result.output
+        assert "held by alice@build-host (pid 4242, plan abc123) since 20" in result.output and "rulectl unlock" in result.output
         assert not query(project, "SELECT * FROM duckdb_views() WHERE schema_name = 'ANALYTICS'")
     finally:
         holder.release_lock()
