@@ -19,8 +19,10 @@ from engine.plan.planner import build_plan
 
 
 @contextmanager
-def connected(loaded: LoadedProject, target: str | None):
-    backend = open_backend(loaded, target)
+def connected(loaded: LoadedProject, target: str | None, read_only: bool = False):
+    """The target's backend for one command; commands that only read pass read_only=True (a local
+    database is then opened read-only, and not created when it does not exist)."""
+    backend = open_backend(loaded, target, read_only=read_only)
     try:
         yield backend
     finally:
@@ -36,7 +38,7 @@ def plan_with_sql(loaded: LoadedProject, target: str | None = None, adopt: Itera
     from engine.plan.apply import explain_steps
 
     name = target_name(loaded, target)
-    with connected(loaded, name) as backend:
+    with connected(loaded, name, read_only=True) as backend:
         made, desired, _ = build_plan(loaded, backend, name, adopt)
         holder = backend.lock_holder()
         if holder is not None:  # e.g. left by an apply that was killed: say so before anyone applies
@@ -166,21 +168,21 @@ def read_insights_with_staleness(loaded: LoadedProject, target: str | None, **fi
     """Insights rows and, per prompt, how many stored outputs are stale — in one connection."""
     from engine.ai.insights import insights, stale_counts
 
-    with connected(loaded, target_name(loaded, target)) as backend:
+    with connected(loaded, target_name(loaded, target), read_only=True) as backend:
         return insights(loaded, backend, **filters), stale_counts(loaded, backend)
 
 
 def read_experiment(loaded: LoadedProject, target: str | None, prompt: str):
     from engine.ai.experiment_report import experiment_report
 
-    with connected(loaded, target_name(loaded, target)) as backend:
+    with connected(loaded, target_name(loaded, target), read_only=True) as backend:
         return experiment_report(loaded, backend, prompt)
 
 
 def segment_summary(loaded: LoadedProject, target: str | None):
     from engine.segment_sizes import segment_sizes
 
-    with connected(loaded, target_name(loaded, target)) as backend:
+    with connected(loaded, target_name(loaded, target), read_only=True) as backend:
         return segment_sizes(loaded, backend)
 
 
@@ -211,7 +213,7 @@ def lint(loaded: LoadedProject, target: str | None = None, max_share: float = 0.
     findings = lint_rules(loaded)
     if target is not None:
         name = target_name(loaded, target)
-        with connected(loaded, name) as backend:
+        with connected(loaded, name, read_only=True) as backend:
             findings += lint_target(loaded, backend, name, max_share)
     return sorted(findings, key=lambda f: (f.file, f.line))
 

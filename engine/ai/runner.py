@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import duckdb
 import sqlglot
 from sqlglot import exp
 
@@ -43,7 +44,7 @@ class LocalTask:
 def deployed_tasks(backend: DuckDBBackend) -> list[LocalTask]:
     try:
         rows = backend.query(f"SELECT schema_name, task_name, definition, schedule, state, last_run_at FROM {STATE_SCHEMA}.TASKS ORDER BY 1, 2")
-    except Exception:
+    except duckdb.CatalogException:  # never applied; any other failure (a damaged file) is reported
         return []
     return [LocalTask(*row) for row in rows]
 

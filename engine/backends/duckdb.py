@@ -30,6 +30,32 @@ def render_duckdb(tree: exp.Expression, context: FixContext, pretty: bool = Fals
     return sql
 
 
+DUCKDB_HEADER_BYTES = 3 * 4096
+DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB file
+DAMAGE_SIGNS = ("Corrupt database file", "checksum", "Could not read enough bytes", "not a valid DuckDB database file")
+REBUILD = (
+    "Restore it from a backup, or move it away and rebuild it with `rulectl load` and `rulectl apply` "
+    "(AI output stored in it would have to be generated again)"
+)
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+def _refuse_foreign_file(path: Path) -> None:
+    """A file that is not a DuckDB database (or not a regular file) is never opened, let alone
+    overwritten: DuckDB's own message does not say which file or what to do."""
+    if not path.exists():
+        return
+    if not path.is_file():
+        raise RulectlError(f"{path} is not a regular file; point the target's `path:` at a DuckDB database file")
+    with path.open("rb") as handle:
+        head = handle.read(12)
+    if head and (len(head) < 12 or head[8:12] != DUCKDB_MAGIC):
+        raise RulectlError(f"{path} is not a DuckDB database (damaged, or another program's file); rulectl did not touch it. {REBUILD}")
+
+
 class DuckDBBackend(Backend):
     """DuckDB file target. `date_columns` names the DATE columns of the sources (for fixes)."""
 
@@ -43,13 +69,41 @@ class DuckDBBackend(Backend):
         super().__init__()
         self.path = Path(path)
         self.context = FixContext(date_columns=date_columns, fixed_point_scales=fixed_point_scales)
+        if read_only and not self.path.exists():
+            # nothing deployed yet: a read-only command sees an empty database and creates no file
+            self.connection = duckdb.connect(":memory:")
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _refuse_foreign_file(self.path)
+        replays_log = self.path.with_name(self.path.name + ".wal").exists()
         try:
             self.connection = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.IOException as error:
+        except duckdb.Error as error:
             if "lock" in str(error).lower():
                 raise RulectlError(f"{self.path} is in use by another rulectl process (another apply or run?); wait for it to finish and try again") from None
-            raise RulectlError(f"cannot open the local database {self.path}: {error}") from None
+            raise RulectlError(f"{self.path} cannot be opened as a DuckDB database: {_first_line(error)}. {REBUILD}") from None
+        if not replays_log:
+            self._refuse_truncated_file()
+
+    def _refuse_truncated_file(self) -> None:
+        """A truncated file opens (its catalog sits at the front) and fails, or worse answers
+        "nothing deployed", only when a missing block is read: compare its size with the blocks in
+        use first. Layout: three 4 KiB headers, then blocks of `block_size`.
+        https://duckdb.org/docs/stable/internals/storage
+        Skipped when a write-ahead log sat beside the file: replaying it (after a crash) allocates
+        blocks the file does not have yet."""
+        size = self.path.stat().st_size
+        if size == 0:
+            return
+        try:
+            _, _, block_size, _, used_blocks, *_ = self.connection.execute("PRAGMA database_size").fetchone()
+        except duckdb.Error as error:
+            self.connection.close()
+            raise RulectlError(f"{self.path} is damaged: {_first_line(error)}. {REBUILD}") from None
+        expected = DUCKDB_HEADER_BYTES + int(used_blocks) * int(block_size)  # free blocks at the end need not be written
+        if size < expected:
+            self.connection.close()
+            raise RulectlError(f"{self.path} is damaged: it holds {size:,} bytes but its header counts {expected:,} (a truncated copy?). {REBUILD}")
 
     loads_samples = True
 
@@ -74,7 +128,12 @@ class DuckDBBackend(Backend):
         return render_duckdb(tree, self.context, pretty=pretty)
 
     def _run(self, sql: str) -> list[tuple[Any, ...]]:
-        result = self.connection.execute(sql)
+        try:
+            result = self.connection.execute(sql)
+        except duckdb.Error as error:
+            if any(sign in str(error) for sign in DAMAGE_SIGNS):
+                raise RulectlError(f"{self.path} is damaged: {_first_line(error)}. {REBUILD}") from None
+            raise
         try:
             return result.fetchall()
         except duckdb.InvalidInputException:
