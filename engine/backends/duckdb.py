@@ -69,6 +69,9 @@ class DuckDBBackend(Backend):
         super().__init__()
         self.path = Path(path)
         self.context = FixContext(date_columns=date_columns, fixed_point_scales=fixed_point_scales)
+        if str(path) == ":memory:":
+            self.connection = duckdb.connect(":memory:")
+            return
         if read_only and not self.path.exists():
             # nothing deployed yet: a read-only command sees an empty database and creates no file
             self.connection = duckdb.connect(":memory:")
