@@ -115,7 +115,7 @@ def test_renamed_compiles_for_snowflake_with_its_own_names(renamed: Path):
 def test_renamed_plans_on_snowflake_through_the_recording_connection(renamed: Path, monkeypatch):
     loaded = load_project(renamed)
     connection = RecordingConnection("CUSTOMER_AI").add_source_tables(loaded.config.sources)
-    monkeypatch.setattr(SnowflakeBackend, "from_target", classmethod(lambda cls, loaded, target: cls(connection, "CUSTOMER_AI")))
+    monkeypatch.setattr(SnowflakeBackend, "from_target", classmethod(lambda cls, loaded, target, **options: cls(connection, "CUSTOMER_AI")))
     plan = workflow.plan(loaded, "prod")
     assert not plan.errors
     assert {s.qualified_name for s in plan.changes} >= {"ENRICHED.CUSTOMER_AI_INSIGHTS", "ENRICHED.REFRESH_ACCOUNT_SUMMARY", "ENRICHED.REFRESH_RECOMMENDED_ACTION", "ENRICHED.CUSTOMER_INSIGHTS"}

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.snowflake
 def snowflake(monkeypatch, project: Path) -> RecordingConnection:
     """Every `--target prod` connection goes to one recording connection holding the source tables."""
     connection = RecordingConnection("CUSTOMER_INTEL").add_source_tables(load_project(project).config.sources)
-    monkeypatch.setattr(SnowflakeBackend, "from_target", classmethod(lambda cls, loaded, target: cls(connection, "CUSTOMER_INTEL")))
+    monkeypatch.setattr(SnowflakeBackend, "from_target", classmethod(lambda cls, loaded, target, **options: cls(connection, "CUSTOMER_INTEL")))
     return connection
 
 

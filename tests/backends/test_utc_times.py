@@ -35,7 +35,7 @@ def test_utc_now_on_snowflake_is_converted_and_typed():
 @pytest.mark.snowflake
 def test_state_tables_and_output_tables_use_explicit_ntz_types(project: Path, monkeypatch):
     connection = RecordingConnection("CUSTOMER_INTEL").add_source_tables(load_project(project).config.sources)
-    monkeypatch.setattr(SnowflakeBackend, "from_target", classmethod(lambda cls, loaded, target: cls(connection, "CUSTOMER_INTEL")))
+    monkeypatch.setattr(SnowflakeBackend, "from_target", classmethod(lambda cls, loaded, target, **options: cls(connection, "CUSTOMER_INTEL")))
     assert run("apply", "--yes", "--target", "prod", project=project).exit_code == 0
     ddl = [s for s in connection.statements if s.startswith("CREATE TABLE")]
     assert ddl and all(" TIMESTAMP," not in s and " TIMESTAMP)" not in s for s in ddl)
