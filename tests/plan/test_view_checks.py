@@ -66,7 +66,7 @@ def test_a_zero_divisor_in_the_data_is_a_plan_error_not_a_note(project: Path):
 @pytest.fixture
 def snowflake(monkeypatch) -> RecordingConnection:
     connection = RecordingConnection("CUSTOMER_INTEL")
-    monkeypatch.setattr(SnowflakeBackend, "from_target", classmethod(lambda cls, loaded, target: cls(connection.add_source_tables(loaded.config.sources), "CUSTOMER_INTEL")))
+    monkeypatch.setattr(SnowflakeBackend, "from_target", classmethod(lambda cls, loaded, target, **options: cls(connection.add_source_tables(loaded.config.sources), "CUSTOMER_INTEL")))
     return connection
 
 
