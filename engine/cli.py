@@ -139,13 +139,17 @@ def compile(
 
 
 @app.command()
-def load(project: Optional[Path] = ProjectOption, target: Optional[str] = TargetOption) -> None:
+def load(
+    project: Optional[Path] = ProjectOption,
+    target: Optional[str] = TargetOption,
+    allow_empty: bool = typer.Option(False, "--allow-empty", help="Load a CSV with a header and no rows (empties its table)."),
+) -> None:
     """Load the sample CSVs into the source tables of a local (DuckDB) target."""
     from engine import workflow
 
     with user_errors():
         loaded = _load(project)
-        for table in workflow.load_sample_data(loaded, target):
+        for table in workflow.load_sample_data(loaded, target, allow_empty):
             out.print(f"loaded {table.rows:>8,} rows into {table.table} (source {table.source})")
         for name in (n for n, s in loaded.config.sources.items() if not s.sample):
             out.print(f"skipped source {name}: it has no `sample:` CSV in rulectl.yml", markup=False)

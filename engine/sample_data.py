@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlglot import exp
 
 from engine.backends.base import Backend
 from engine.config.models import Source
 from engine.config.project import LoadedProject
+from engine.csv_checks import check_sample
 from engine.errors import RulectlError
 
 
@@ -30,11 +32,13 @@ def source_table_statements(source: Source) -> list[exp.Expression]:
     return [schema, exp.Create(this=exp.Schema(this=target, expressions=column_defs), kind="TABLE", replace=True)]
 
 
-def load_samples(loaded: LoadedProject, backend: Backend) -> list[LoadedTable]:
+def load_samples(loaded: LoadedProject, backend: Backend, allow_empty: bool = False) -> list[LoadedTable]:
     """Replace each source table with its `sample:` CSV, typed as declared in rulectl.yml.
 
-    One transaction: a bad file leaves every source table as it was.
+    Every file is checked first (engine.csv_checks), then loaded in one transaction: a bad file
+    leaves every source table as it was.
     """
+    check_samples(loaded, allow_empty)
     backend.execute("BEGIN TRANSACTION")
     try:
         results = _load_all(loaded, backend)
@@ -45,6 +49,22 @@ def load_samples(loaded: LoadedProject, backend: Backend) -> list[LoadedTable]:
     return results
 
 
+def check_samples(loaded: LoadedProject, allow_empty: bool = False) -> None:
+    """Each source's sample CSV, checked against its declared columns and grain before any load."""
+    for name, source in loaded.config.sources.items():
+        if source.sample:
+            check_sample(_sample_path(loaded, name, source.sample), source.sample, name, source, allow_empty)
+
+
+def _sample_path(loaded: LoadedProject, name: str, sample: str) -> Path:
+    path = loaded.root / sample
+    if not path.exists():
+        raise RulectlError(f"rulectl.yml: sources.{name}.sample: {sample} not found")
+    if not path.is_file():
+        raise RulectlError(f"rulectl.yml: sources.{name}.sample: {sample} is not a regular file")
+    return path
+
+
 def _load_all(loaded: LoadedProject, backend: Backend) -> list[LoadedTable]:
     if not any(source.sample for source in loaded.config.sources.values()):
         raise RulectlError("no source has a `sample:` CSV to load; add e.g. `sample: data/customer.csv` to a source in rulectl.yml")
@@ -52,9 +72,7 @@ def _load_all(loaded: LoadedProject, backend: Backend) -> list[LoadedTable]:
     for name, source in loaded.config.sources.items():
         if not source.sample:
             continue
-        csv_path = loaded.root / source.sample
-        if not csv_path.exists():
-            raise RulectlError(f"rulectl.yml: sources.{name}.sample: {source.sample} not found")
+        csv_path = _sample_path(loaded, name, source.sample)
         target = exp.to_table(source.table, dialect="snowflake")
         for statement in source_table_statements(source):
             backend.execute(statement)
@@ -73,20 +91,7 @@ def _load_all(loaded: LoadedProject, backend: Backend) -> list[LoadedTable]:
         try:
             backend.execute(exp.insert(select, target))
         except Exception as error:  # the engine's own message names the bad value
-            raise RulectlError(f"{source.sample}: cannot load into {source.table}: {_csv_hint(csv_path) or str(error).splitlines()[0]}") from None
+            raise RulectlError(f"{source.sample}: cannot load into {source.table}: {str(error).splitlines()[0]}") from None
         count = backend.query(exp.select(exp.func("COUNT", exp.Star())).from_(target.copy()))[0][0]
         results.append(LoadedTable(name, source.table, count))
     return results
-
-
-def _csv_hint(csv_path) -> str | None:
-    """What is wrong with a CSV the engine could not read, where rulectl can tell (DuckDB's sniffer
-    only says it could not detect the dialect)."""
-    with open(csv_path, "rb") as handle:
-        data = handle.read(1 << 20)
-    windows, unix = data.count(b"\r\n"), data.count(b"\n") - data.count(b"\r\n")
-    if windows and unix:
-        kinds = [b"\r\n" if line.endswith(b"\r") else b"\n" for line in data.split(b"\n")[:-1]]
-        line = next(i + 1 for i, kind in enumerate(kinds) if kind != kinds[0])
-        return f"the file mixes Windows (CRLF) and Unix (LF) line endings (from line {line}); save it with one kind of line ending"
-    return None

@@ -186,14 +186,14 @@ def segment_summary(loaded: LoadedProject, target: str | None):
         return segment_sizes(loaded, backend)
 
 
-def load_sample_data(loaded: LoadedProject, target: str | None):
+def load_sample_data(loaded: LoadedProject, target: str | None, allow_empty: bool = False):
     from engine.sample_data import load_samples
 
     name = target_name(loaded, target)
     if not target_backend_class(loaded, name).loads_samples:
         raise RulectlError(f"`rulectl load` fills local DuckDB targets only; `{name}` is a {loaded.config.targets[name].engine} target whose sources are already there")
     with connected(loaded, name) as backend:
-        return load_samples(loaded, backend)
+        return load_samples(loaded, backend, allow_empty)
 
 
 def run_due_tasks(loaded: LoadedProject, target: str | None, now=None) -> list[RunResult]:
