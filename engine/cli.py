@@ -614,6 +614,22 @@ def insights(
             print_insights(out, loaded, rows, stale)
 
 
+@app.command()
+def export(
+    project: Optional[Path] = ProjectOption,
+    target: Optional[str] = TargetOption,
+    fmt: str = typer.Option("parquet", "--format", "-f", help="parquet or csv (Power BI), hyper (a Tableau extract)."),
+    out_dir: Path = typer.Option(Path("export"), "--out", "-o", help="Directory to write the file into.", file_okay=False),
+) -> None:
+    """Customer-level insights (segments, display columns, AI output) as a file for BI tools, types kept."""
+    from engine import workflow
+
+    with user_errors():
+        loaded = _load(project)
+        written = workflow.export_insights(loaded, target, fmt.lower(), out_dir)
+        out.print(f"wrote {written.rows:,} rows × {written.columns} columns of {written.view} to {written.path}")
+
+
 experiment_app = typer.Typer(cls=UsageErrorsExitOne, help="Compare prompt variants.", no_args_is_help=True)
 app.add_typer(experiment_app, name="experiment")
 

@@ -179,6 +179,14 @@ def read_experiment(loaded: LoadedProject, target: str | None, prompt: str):
         return experiment_report(loaded, backend, prompt)
 
 
+def export_insights(loaded: LoadedProject, target: str | None, fmt: str, out_dir: Path):
+    """Write the customer-level insights for BI tools (`rulectl export`)."""
+    from engine.bi_export import export_insights as write_export
+
+    with connected(loaded, target_name(loaded, target)) as backend:
+        return write_export(loaded, backend, fmt, out_dir)
+
+
 def segment_summary(loaded: LoadedProject, target: str | None):
     from engine.segment_sizes import segment_sizes
 

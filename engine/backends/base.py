@@ -15,10 +15,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlglot
 from sqlglot import exp
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 from engine.compile.objects import DesiredObject, table
 from engine.config.project import LoadedProject
@@ -255,6 +258,17 @@ class Backend(ABC):
         sql = statement if isinstance(statement, str) else self.to_sql(statement)
         self.statements.append(sql)
         return self._run(sql)
+
+    def query_arrow(self, statement: exp.Expression | str) -> pa.Table:
+        """Run one query and return its rows as an Arrow table with the engine's own column types
+        (lower-case names), for exports that must keep types; recorded in `statements` like `query`."""
+        sql = statement if isinstance(statement, str) else self.to_sql(statement)
+        self.statements.append(sql)
+        return self._run_arrow(sql)
+
+    def _run_arrow(self, sql: str) -> pa.Table:
+        """Send one query and return its rows as Arrow."""
+        raise NotImplementedError
 
     @abstractmethod
     def _run(self, sql: str) -> list[tuple[Any, ...]]:

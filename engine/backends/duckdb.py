@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import sqlglot
 from sqlglot import exp
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 from engine.backends.base import LOCK_TABLE, STATE_SCHEMA, Backend, DeployedObject, DeployedState, ManagedRecord, RunResult
 from engine.backends.duckdb_fixes import FixContext, apply_fixes, modern_lambda_syntax
@@ -141,6 +144,10 @@ class DuckDBBackend(Backend):
             return result.fetchall()
         except duckdb.InvalidInputException:
             return []  # statements without a result set
+
+    def _run_arrow(self, sql: str) -> pa.Table:
+        # a relation's to_arrow_table, not the DB-API cursor's (which copies the rows once more)
+        return self.connection.sql(sql).to_arrow_table()
 
     def close(self) -> None:
         self.connection.close()

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 from engine.backends.base import LOCK_TABLE, STATE_SCHEMA, Backend, DeployedObject, DeployedState, ManagedRecord, RunResult, run_log_finish, run_log_start
 from engine.compile.objects import DesiredObject, table
@@ -67,6 +70,23 @@ class SnowflakeBackend(Backend):
             return [d[0].lower() for d in cursor.description], list(cursor.fetchall())
         finally:
             cursor.close()
+
+    def _run_arrow(self, sql: str) -> pa.Table:
+        """The connector's Arrow result keeps Snowflake's types (NUMBER(p, s) as decimal, TIMESTAMP_NTZ
+        as timestamp); it returns None for no rows, so an empty result is built from the description.
+        https://docs.snowflake.com/en/developer-guide/python-connector/python-connector-api#fetch_arrow_all"""
+        import pyarrow as pa
+
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(sql)
+            names = [d[0].lower() for d in cursor.description or ()]
+            result = cursor.fetch_arrow_all()
+        finally:
+            cursor.close()
+        if result is None:
+            return pa.table({name: pa.array([], pa.string()) for name in names})
+        return result.rename_columns(names)
 
     def _rows(self, sql: str) -> list[dict[str, Any]]:
         """Run a SHOW command and return its rows keyed by lower-case column name."""

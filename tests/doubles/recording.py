@@ -64,6 +64,15 @@ class RecordingCursor:
     def fetchall(self) -> list[tuple]:
         return self._rows
 
+    def fetch_arrow_all(self):
+        """Like the connector: upper-case column names, and None (not an empty table) for no rows."""
+        import pyarrow as pa
+
+        if not self._rows:
+            return None
+        names = [d[0].upper() for d in self.description or ()]
+        return pa.Table.from_pylist([dict(zip(names, row)) for row in self._rows])
+
     def close(self) -> None:
         pass
 
