@@ -399,6 +399,10 @@ class Backend(ABC):
         """Plan notes saying where refresh tasks run, for engines that offer a choice (none here)."""
         return []
 
+    def semantic_view_statements(self, obj: DesiredObject, comment: str) -> list[exp.Expression | str]:
+        """Create or replace a semantic view (only Snowflake has them; validation keeps them there)."""
+        raise RulectlError(f"this target cannot hold the semantic view {obj.qualified_name}; `semantic_view:` is a snowflake target setting")
+
     def drop_statements(self, kind: str, qualified_name: str) -> list[exp.Expression | str]:
         return [exp.Drop(tables=[table(qualified_name)], kind=kind.upper(), exists=True)]
 

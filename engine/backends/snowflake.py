@@ -29,10 +29,12 @@ from engine.errors import RulectlError
 class SnowflakeBackend(Backend):
     dialect = "snowflake"
 
-    def __init__(self, connection: Any, database: str):
+    def __init__(self, connection: Any, database: str, semantic_views: bool = False):
         super().__init__()
         self.connection = connection
         self.database = database.upper()
+        # only a target with `semantic_view: true` is asked for them: one more SHOW per schema
+        self.semantic_views = semantic_views
         self._connection_warehouse: str | None = None  # asked on first use
 
     @classmethod
@@ -53,7 +55,7 @@ class SnowflakeBackend(Backend):
         except Exception as error:  # the connector's message names the problem, never the secret
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise RulectlError(f"cannot connect with connection `{connection_settings.name}` from {connection_settings.source}: {message}") from None
-        return cls(connection, settings.database or "")
+        return cls(connection, settings.database or "", semantic_views=settings.semantic_view)
 
     # ------------------------------------------------------------ running SQL
 
@@ -113,6 +115,8 @@ class SnowflakeBackend(Backend):
             objects.update(self._views(schema))
             objects.update(self._tables(schema))
             objects.update(self._tasks(schema))
+            if self.semantic_views:
+                objects.update(self._semantic_views(schema))
         records = self._records() if STATE_SCHEMA in existing else {}
         return DeployedState(objects, records, len(self.statements) - before)
 
@@ -181,6 +185,15 @@ class SnowflakeBackend(Backend):
             name = row["name"].upper()
             table_obj = DeployedObject("table", schema, name, row.get("comment") or None, None, tuple(columns.get(name, ())))
             found[("table", table_obj.qualified_name)] = table_obj
+        return found
+
+    def _semantic_views(self, schema: str) -> dict:
+        """SHOW SEMANTIC VIEWS gives name and comment (the owner tag), not the definition.
+        https://docs.snowflake.com/en/sql-reference/sql/show-semantic-views"""
+        found = {}
+        for row in self._rows(f"SHOW SEMANTIC VIEWS IN SCHEMA {self.database}.{schema}"):
+            view = DeployedObject("semantic_view", schema, row["name"].upper(), row.get("comment") or None)
+            found[("semantic_view", view.qualified_name)] = view
         return found
 
     def _tasks(self, schema: str, like: str = "") -> dict:
@@ -348,9 +361,17 @@ class SnowflakeBackend(Backend):
                 ] = None
         return list(notes)
 
+    def semantic_view_statements(self, obj: DesiredObject, comment: str) -> list[exp.Expression | str]:
+        """CREATE OR REPLACE … COMMENT = '<owner tag>' COPY GRANTS: replaced in place, grants kept.
+        https://docs.snowflake.com/en/sql-reference/sql/create-semantic-view (COMMENT, COPY GRANTS)"""
+        body = obj.statement.expression  # SEMANTIC VIEW <name> TABLES (…) … built by compile
+        return [exp.Command(this="CREATE", expression=f"OR REPLACE {body} COMMENT = {exp.Literal.string(comment).sql('snowflake')} COPY GRANTS")]
+
     def drop_statements(self, kind: str, qualified_name: str) -> list[exp.Expression | str]:
         if kind == "task":
             return [task_command("DROP", qualified_name, if_exists=True)]
+        if kind == "semantic_view":
+            return [exp.Command(this="DROP", expression=f"SEMANTIC VIEW IF EXISTS {table(qualified_name).sql('snowflake')}")]
         return super().drop_statements(kind, qualified_name)
 
     # ------------------------------------------------------------ AI refreshes

@@ -12,7 +12,7 @@ from sqlglot import exp
 
 from engine.expressions import DIALECT
 
-ObjectKind = Literal["schema", "view", "table", "task"]
+ObjectKind = Literal["schema", "view", "table", "task", "semantic_view"]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from engine.compile.metrics import metrics_view
 from engine.compile.objects import DesiredObject
 from engine.compile.prompts import prompt_objects
 from engine.compile.segments import segments_view
+from engine.compile.semantic_view import semantic_view
 from engine.config.project import LoadedProject
 
 
@@ -20,7 +21,8 @@ def schema_object(name: str) -> DesiredObject:
 def compile_project(loaded: LoadedProject, target: str | None = None) -> list[DesiredObject]:
     """Every object rulectl manages for this project, each after the objects it depends on.
 
-    The target matters only for tasks (its warehouse and declared task state).
+    The target matters only for tasks (its warehouse and declared task state) and for the opt-in
+    semantic view.
     """
     schemas = loaded.config.schemas
     settings = loaded.config.targets.get(target or loaded.config.default_target)
@@ -38,4 +40,6 @@ def compile_project(loaded: LoadedProject, target: str | None = None) -> list[De
     compiled_prompts = [obj.details["compiled"] for obj in prompt_objs if "compiled" in obj.details]
     if compiled_prompts:
         objects.append(insights_view(loaded, compiled_prompts))
+    if settings is not None and settings.semantic_view:
+        objects.append(semantic_view(loaded))
     return objects

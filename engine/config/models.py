@@ -101,6 +101,9 @@ class Target(Model):
     # differently and need the EXECUTE MANAGED TASK privilege, so they are only used when asked for.
     # https://docs.snowflake.com/en/user-guide/tasks-intro (serverless vs user-managed compute)
     serverless_tasks: bool = Field(False, description="Run refresh tasks serverless instead of on a warehouse.")
+    # Opt-in: a CREATE SEMANTIC VIEW needs the CREATE SEMANTIC VIEW privilege on the schema.
+    # https://docs.snowflake.com/en/user-guide/views-semantic/sql (privileges)
+    semantic_view: bool = Field(False, description="Also deploy a Snowflake semantic view (CUSTOMER_SEMANTICS) of the metrics and segmentations, for BI tools and Cortex Analyst.")
 
     @field_validator("database", "warehouse", "role")
     @classmethod
@@ -115,6 +118,8 @@ class Target(Model):
             raise ValueError("a snowflake target needs `database:` (the database rulectl deploys into)")
         if self.serverless_tasks and self.warehouse:
             raise ValueError("`serverless_tasks: true` and `warehouse:` contradict each other: tasks run either serverless or on a warehouse; remove one")
+        if self.semantic_view and self.engine != "snowflake":
+            raise ValueError("`semantic_view: true` needs a snowflake target (DuckDB has no semantic views); remove it here, or export for BI tools with `rulectl export`")
         return self
 
 

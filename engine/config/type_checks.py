@@ -66,6 +66,11 @@ def type_check(loaded: LoadedProject) -> TypeReport:
 OUTPUT_FIELD_TYPES = {"text": TEXT, "label": TEXT, "number": NUMBER, "integer": NUMBER, "boolean": BOOLEAN, "list": UNKNOWN}
 
 
+def metric_types(loaded: LoadedProject) -> TypeEnv:
+    """Each metric's type (number, text, date, timestamp, boolean or unknown), problems ignored."""
+    return _metric_types(loaded, TypeReport())
+
+
 def _metric_types(loaded: LoadedProject, report: TypeReport) -> TypeEnv:
     """Each metric's type, derived metrics after the metrics they read (cycles stay unknown)."""
     by_name = {m.item.name.lower(): m for m in loaded.metrics}

@@ -135,4 +135,6 @@ def _statements_for(step: Step, obj: DesiredObject | None, backend: Backend, pro
         return backend.add_column_statements(obj, step.add_columns, comment)
     if obj.kind == "task":
         return backend.task_statements(obj, comment, exists=step.action is not Action.CREATE)
+    if obj.kind == "semantic_view":
+        return backend.semantic_view_statements(obj, comment)
     raise RulectlError(f"rulectl cannot apply objects of kind {obj.kind}")

@@ -11,7 +11,7 @@ from engine.plan.sql_diff import sql_diff
 from engine.plan.model import Action, Plan, Step
 from engine.plan.prompt_diff import prompt_diff
 
-REPLACEABLE = {"view", "task"}  # safe to replace in place; tables hold paid-for data
+REPLACEABLE = {"view", "task", "semantic_view"}  # safe to replace in place; tables hold paid-for data
 
 
 def diff(

@@ -114,6 +114,7 @@ CASES = [
     ("prompt schedule singular hour", "prompts/account_summary.yml", None, None, "write `<n> MINUTES`, `<n> HOURS`, `<n> SECONDS`"),
     ("prompt schedule beyond eight days", "prompts/account_summary.yml", None, None, "up to 11520 minutes"),
     ("serverless tasks and a warehouse", "rulectl.yml", None, None, "contradict each other"),
+    ("semantic view on a local target", "rulectl.yml", None, None, "`semantic_view: true` needs a snowflake target (DuckDB has no semantic views)"),
 ]
 
 # The example prompt's `outputs:` section, replaced whole by the outputs cases
@@ -159,6 +160,7 @@ EDITS = {
     "prompt schedule singular hour": ("USING CRON 0 6 * * * UTC", "1 HOUR", 15),
     "prompt schedule beyond eight days": ("USING CRON 0 6 * * * UTC", "20000 MINUTES", 15),
     "serverless tasks and a warehouse": ("    warehouse: AI_WH", "    warehouse: AI_WH\n    serverless_tasks: true", 10),
+    "semantic view on a local target": ("    path: .rulectl/local.duckdb\n", "    path: .rulectl/local.duckdb\n    semantic_view: true\n", 6),
 }
 
 

@@ -30,7 +30,9 @@ COMPLETE = re.compile(r"^SELECT SNOWFLAKE\.CORTEX\.COMPLETE\('(?P<model>[^']*)',
 ALTER_TASK = re.compile(r"^ALTER TASK (?:IF EXISTS )?(?P<name>\S+) (?P<verb>SUSPEND|RESUME)$")
 DROP_TASK = re.compile(r"^DROP TASK IF EXISTS (?P<name>\S+)$")
 EXECUTE_TASK = re.compile(r"^EXECUTE TASK (?P<name>\S+)$")
-SHOW = re.compile(r"^SHOW (?P<kind>SCHEMAS|VIEWS|TABLES|COLUMNS|TASKS)(?: LIKE '(?P<like>[^']*)')? IN (?P<scope>DATABASE|SCHEMA|TABLE) (?P<where>\S+)$")
+SHOW = re.compile(r"^SHOW (?P<kind>SCHEMAS|VIEWS|TABLES|COLUMNS|TASKS|SEMANTIC VIEWS)(?: LIKE '(?P<like>[^']*)')? IN (?P<scope>DATABASE|SCHEMA|TABLE) (?P<where>\S+)$")
+SEMANTIC_VIEW_DDL = re.compile(r"^CREATE OR REPLACE SEMANTIC VIEW (?P<name>\S+) .* COMMENT = '(?P<comment>(?:[^'\\]|\\.)*)' COPY GRANTS$", re.S)
+DROP_SEMANTIC_VIEW = re.compile(r"^DROP SEMANTIC VIEW IF EXISTS (?P<name>\S+)$")
 
 
 @dataclass
@@ -39,6 +41,7 @@ class FakeCatalog:
     views: dict[str, dict] = field(default_factory=dict)
     tables: dict[str, dict] = field(default_factory=dict)
     tasks: dict[str, dict] = field(default_factory=dict)
+    semantic_views: dict[str, dict] = field(default_factory=dict)
     refuse_resume: set[str] = field(default_factory=set)  # tasks Snowflake would not resume
     executed_tasks: list[str] = field(default_factory=list)
     current_warehouse: str | None = "COMPUTE_WH"  # the connection's default warehouse
@@ -107,7 +110,7 @@ class RecordingConnection:
     # ------------------------------------------------------------ answering
 
     def answer(self, sql: str) -> tuple[list[str], list[tuple]]:
-        for pattern, handler in ((SHOW, self._show), (TASK_DDL, self._create_task), (ALTER_TASK, self._alter_task), (DROP_TASK, self._drop_task), (EXECUTE_TASK, self._execute_task), (CURRENT_WAREHOUSE, self._current_warehouse), (COMPLETE, self._complete)):
+        for pattern, handler in ((SHOW, self._show), (TASK_DDL, self._create_task), (ALTER_TASK, self._alter_task), (DROP_TASK, self._drop_task), (EXECUTE_TASK, self._execute_task), (CURRENT_WAREHOUSE, self._current_warehouse), (COMPLETE, self._complete), (SEMANTIC_VIEW_DDL, self._semantic_view), (DROP_SEMANTIC_VIEW, self._drop_semantic_view)):
             match = pattern.match(sql)
             if match:
                 return handler(match)
@@ -189,6 +192,8 @@ class RecordingConnection:
             return ["created_on", "name", "database_name", "schema_name", "kind", "comment"], [(None, n, self.database, schema, "TABLE", None) for n in names]
         if kind == "VIEWS":
             return ["created_on", "name", "database_name", "schema_name", "comment", "text"], [(None, n.split(".")[1], self.database, schema, v["comment"], v["text"]) for n, v in in_schema(catalog.views)]
+        if kind == "SEMANTIC VIEWS":
+            return ["created_on", "name", "kind", "database_name", "schema_name", "comment"], [(None, n.split(".")[1], "SEMANTIC_VIEW", self.database, schema, v["comment"]) for n, v in in_schema(catalog.semantic_views)]
         if kind == "TABLES":
             return ["created_on", "name", "database_name", "schema_name", "kind", "comment"], [(None, n.split(".")[1], self.database, schema, "TABLE", v["comment"]) for n, v in in_schema(catalog.tables)]
         if kind == "COLUMNS":
@@ -223,6 +228,14 @@ class RecordingConnection:
         if error:
             raise RuntimeError(error)
         return ["COMPLETE"], [("OK",)]
+
+    def _semantic_view(self, match: re.Match) -> tuple[list, list]:
+        self.catalog.semantic_views[match["name"].upper()] = {"comment": match["comment"].replace("\\'", "'"), "text": match.group(0)}
+        return [], []
+
+    def _drop_semantic_view(self, match: re.Match) -> tuple[list, list]:
+        self.catalog.semantic_views.pop(match["name"].upper(), None)
+        return [], []
 
     def _current_warehouse(self, match: re.Match) -> tuple[list, list]:
         return ["CURRENT_WAREHOUSE()"], [(self.catalog.current_warehouse,)]
