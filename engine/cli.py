@@ -151,7 +151,9 @@ def load(
         loaded = _load(project)
         for table in workflow.load_sample_data(loaded, target, allow_empty):
             out.print(f"loaded {table.rows:>8,} rows into {table.table} (source {table.source})")
-        for name in (n for n, s in loaded.config.sources.items() if not s.sample):
+        from engine.config.enrichments import declared_sources
+
+        for name in (n for n, s in declared_sources(loaded.config).items() if not s.sample):
             out.print(f"skipped source {name}: it has no `sample:` CSV in rulectl.yml", markup=False)
 
 
@@ -520,6 +522,8 @@ def _print_run_results(results) -> None:
         line = f"{result.task}: {result.enriched} row(s) enriched with {result.calls} model call(s)"
         if result.failures:
             line += f"; {result.failures} call(s) failed and stay pending for the next run ({result.errors[0] if result.errors else 'see provider'})"
+        if result.note:
+            line += f" — {result.note}"
         out.print(line, markup=False)
 
 

@@ -144,9 +144,12 @@ def load_plan_file(path: Path) -> Plan:
 def run_refreshes(loaded: LoadedProject, target: str | None, prompts: list[str], on_start=lambda task, total: None, on_row=lambda ok: None) -> list[RunResult]:
     """Run the deployed refresh tasks now: each backend says how (local runner, EXECUTE TASK)."""
     from engine.ai.insights import find_prompt
+    from engine.config.enrichments import sentiment_sources
 
+    enrichments = sentiment_sources(loaded.config)
     for prompt in prompts:  # a prompt that does not exist is a typo, not a missing deployment
-        find_prompt(loaded, prompt)
+        if prompt.lower() not in enrichments:  # `<source>_sentiment` runs that source's scoring task
+            find_prompt(loaded, prompt)
     name = target_name(loaded, target)
     with connected(loaded, name) as backend:
         return backend.run_refreshes(loaded, loaded.config.targets[name], prompts, on_start, on_row)

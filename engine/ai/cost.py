@@ -17,13 +17,16 @@ from engine.backends.base import Backend, DeployedObject, DeployedState
 from engine.compile.metrics import METRICS_VIEW
 from engine.compile.objects import DesiredObject, table
 from engine.compile.prompts import OUTPUT_COLUMNS, CompiledPrompt
+from engine.compile.refresh_batches import pending_subquery
 from engine.compile.segments import PLANNED_METRICS, PLANNED_SEGMENTS, SEGMENTS_VIEW, with_planned_views
+from engine.config.enrichments import sentiment_sources
 from engine.config.project import LoadedProject
 from engine.expressions import sf_func
 
 # Credits per million tokens (input and output alike) for Cortex COMPLETE. Defaults from Snowflake's
 # Service Consumption Table (https://www.snowflake.com/legal-files/CreditConsumptionTable.pdf);
 # override per model with `pricing:` in rulectl.yml, since contracts and the table change.
+SENTIMENT_MODEL = "cortex-sentiment"  # the `pricing:` key of SNOWFLAKE.CORTEX.SENTIMENT
 DEFAULT_CREDITS_PER_MILLION_TOKENS = {
     "snowflake-arctic": 0.84,
     "mistral-large2": 1.95,
@@ -33,6 +36,8 @@ DEFAULT_CREDITS_PER_MILLION_TOKENS = {
     "llama3.1-405b": 3.0,
     "llama3.3-70b": 1.21,
     "snowflake-llama-3.3-70b": 0.29,
+    # SNOWFLAKE.CORTEX.SENTIMENT bills input tokens only (a score comes back, no text)
+    SENTIMENT_MODEL: 0.08,
 }
 FALLBACK_CREDITS_PER_MILLION_TOKENS = 2.0
 DEFAULT_OUTPUT_TOKENS = 300  # when the prompt sets no max_tokens: a cautious per-row ceiling
@@ -88,7 +93,65 @@ def estimate_costs(
     rows: dict[int, tuple] = {}
     for first in range(0, len(prompts), batch):
         rows.update(_estimate_batch(loaded, backend, prompts, range(first, min(first + batch, len(prompts))), deployed))
-    return [_cost(loaded, compiled, *rows[i]) for i, compiled in enumerate(prompts)]
+    enrichments = [obj for obj in desired if obj.kind == "task" and obj.details.get("enrichment") == "sentiment"]
+    if changing is not None:
+        enrichments = [obj for obj in enrichments if obj.qualified_name.upper() in affected]
+    costs = [_cost(loaded, compiled, *rows[i]) for i, compiled in enumerate(prompts)]
+    return costs + [_sentiment_cost(loaded, backend, obj, deployed) for obj in enrichments]
+
+
+def _sentiment_cost(loaded: LoadedProject, backend: Backend, task: DesiredObject, deployed: DeployedState) -> AiCost:
+    """Rows whose text is new or changed (uncapped) and their size, from the task's own pending
+    query; an output table not created yet reads as empty (every row is pending)."""
+    pending = pending_subquery(task.statement).this.copy()
+    pending.set("limit", None)
+    pending.set("order", None)
+    output = task.depends_on[0].upper()
+    if deployed.get("table", output) is None:
+        pending = pending.transform(lambda node: _empty_like(node, output, task.details["keys"]), copy=False)
+    size = sf_func("SUM", sf_func("LENGTH", exp.column("text_value", table="x")))
+    query = exp.select(sf_func("COUNT", exp.Star()), size).from_(exp.Subquery(this=pending, alias=exp.TableAlias(this=exp.to_identifier("x"))))
+    try:
+        total, chars = backend.query(query)[0]
+    except Exception as error:
+        raise CostUnavailable(str(error).splitlines()[0]) from None
+    total, chars = int(total or 0), int(chars or 0)
+    cap = int(task.details["max_rows"])
+    rows = min(total, cap)
+    tokens = (chars * rows // total // CHARS_PER_TOKEN) if total else 0
+    credits = tokens / 1_000_000 * credits_per_million(loaded, SENTIMENT_MODEL)
+    usd = credits * loaded.config.credit_price_usd
+    return AiCost(task.details["prompt"], rows, cap, tokens, 0, round(credits, 6), round(usd, 4), SENTIMENT_MODEL, credits_ceiling=round(credits, 6))
+
+
+def _without_absent_score_tables(query: exp.Select, loaded: LoadedProject, deployed: DeployedState) -> exp.Select:
+    """Score tables (enrichments) that apply has not created yet read as empty: metrics over them
+    are NULL until the first scoring run, which is what the planned views will show too."""
+    absent = {}
+    for name in sentiment_sources(loaded.config):
+        source = loaded.config.sources[name]
+        if deployed.get("table", source.table.upper()) is None:
+            absent[source.table.upper()] = tuple(source.columns.items())
+    if not absent:
+        return query
+
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and node.db and f"{node.db}.{node.name}".upper() in absent:
+            columns = absent[f"{node.db}.{node.name}".upper()]
+            empty = exp.select(*(exp.alias_(exp.cast(exp.null(), exp.DataType.build(kind, dialect="snowflake")), column) for column, kind in columns)).where(exp.false())
+            return exp.Subquery(this=empty, alias=exp.TableAlias(this=exp.to_identifier(node.alias or node.name)))
+        return node
+
+    return query.transform(rewrite, copy=False)
+
+
+def _empty_like(node: exp.Expression, output: str, keys: tuple[tuple[str, str], ...]) -> exp.Expression:
+    """The not-yet-created score table as an empty relation with its key and input_hash columns."""
+    if isinstance(node, exp.Table) and f"{node.db}.{node.name}".upper() == output:
+        columns = [exp.alias_(exp.cast(exp.null(), exp.DataType.build(kind, dialect="snowflake")), name) for name, kind in keys + (("input_hash", "VARCHAR"),)]
+        empty = exp.select(*columns).where(exp.false())
+        return exp.Subquery(this=empty, alias=exp.TableAlias(this=exp.to_identifier(node.alias or "o")))
+    return node
 
 
 def _affected(desired: list[DesiredObject], changing: set[str]) -> set[str]:
@@ -112,6 +175,7 @@ def _estimate_batch(loaded: LoadedProject, backend: Backend, prompts: list[Compi
     for part in parts[1:]:  # built by hand: exp.union() copies both sides every time (quadratic)
         union = exp.Union(this=union, expression=part, distinct=False)
     query = with_planned_views(exp.select(exp.Star()).from_(exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("estimates")))), loaded)
+    query = _without_absent_score_tables(query, loaded, deployed)
     try:
         return {
             int(index): (int(total or 0), int(chars or 0), int(replies or 0), float(mean_output) if mean_output is not None else None)

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlglot import exp
 
+from engine.config.enrichments import sentiment_sources
 from engine.backends.base import RUN_LOG, Backend
 from engine.compile.objects import table
 from engine.config.project import LoadedProject
@@ -67,7 +68,9 @@ def last_runs(loaded: LoadedProject, backend: Backend) -> list[LastRun]:
         rows = []
     number = lambda value: int(value) if value is not None else None  # noqa: E731 — NUMBER arrives as Decimal
     found = {row[0].lower(): LastRun(row[0], row[1], row[2], row[3], number(row[4]), number(row[5]), number(row[6]), row[7]) for row in rows}
-    return [found.get(p.item.name.lower(), LastRun(p.item.name)) for p in loaded.prompts]
+    # enrichment tasks (`<source>_sentiment`) log their runs under their own name, like prompts
+    names = [p.item.name for p in loaded.prompts] + list(sentiment_sources(loaded.config))
+    return [found.get(name.lower(), LastRun(name)) for name in names]
 
 
 def run_warnings(loaded: LoadedProject, backend: Backend) -> list[str]:

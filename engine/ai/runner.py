@@ -18,6 +18,7 @@ import sqlglot
 from sqlglot import exp
 
 from engine.ai.local_complete import LocalComplete
+from engine.ai.local_sentiment import ANALYSER, LocalSentiment
 from engine.ai.providers import make_provider
 from engine.backends.base import RUN_LOG_DDL, STATE_SCHEMA, RunResult, run_log_finish, run_log_start
 from engine.backends.duckdb import DuckDBBackend
@@ -105,6 +106,8 @@ def run_task(
     on_start(task, pending)
     complete = LocalComplete(make_provider(llm), llm.concurrency, on_row)
     complete.register(backend.connection)
+    sentiment = LocalSentiment()  # row-level enrichment tasks call it instead of COMPLETE
+    sentiment.register(backend.connection)
     run_id = exp.Literal.string(str(uuid.uuid4()))
     backend.execute(sqlglot.parse_one(RUN_LOG_DDL, read="snowflake"))  # targets applied before the run log existed
     backend.execute(run_log_start(prompt, run_id, exp.Literal.number(pending)))
@@ -123,12 +126,14 @@ def run_task(
             error = str(failure).splitlines()[0] if str(failure) else type(failure).__name__
             raise RulectlError(f"task {task.qualified_name} failed: {error}; the {enriched} row(s) enriched before it are kept") from None
         finally:
-            failed = complete.stats.failures
+            failed = complete.stats.failures + sentiment.stats.failures
             backend.execute(run_log_finish(run_id, exp.Literal.number(enriched), exp.Literal.number(failed), exp.Literal.string(error[:2000]) if error else None))
             status = f"error: {error}" if error else (f"{failed} failed call(s) left pending" if failed else "ok")
             _record_run(backend, task, "interrupted" if stop.requested else status)
-    stats = complete.stats
-    return RunResult(prompt, task.qualified_name, pending, enriched, stats.calls, stats.failures, tuple(stats.errors), interrupted=stop.requested)
+    calls, failures = complete.stats.calls + sentiment.stats.calls, complete.stats.failures + sentiment.stats.failures
+    errors = tuple(complete.stats.errors + sentiment.stats.errors)
+    note = f"scored by {ANALYSER}" if sentiment.stats.calls else ""
+    return RunResult(prompt, task.qualified_name, pending, enriched, calls, failures, errors, interrupted=stop.requested, note=note)
 
 
 def _record_run(backend: DuckDBBackend, task: LocalTask, status: str) -> None:

@@ -179,6 +179,25 @@ def cortex_complete_to_local_function(tree: exp.Expression, context: FixContext)
     return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
 
 
+def cortex_sentiment_to_local_function(tree: exp.Expression, context: FixContext) -> exp.Expression:
+    """SNOWFLAKE.CORTEX.SENTIMENT(text) → `rulectl_sentiment(text)`, the local analyser registered on
+    the connection (ai/local_sentiment.py): a DOUBLE in −1 … 1 like Cortex's FLOAT, NULL on no text.
+    https://docs.snowflake.com/en/sql-reference/functions/sentiment-snowflake-cortex
+    """
+
+    def fix(node: exp.Expression) -> exp.Expression:
+        if not (isinstance(node, exp.Dot) and isinstance(node.expression, exp.Anonymous)):
+            return node
+        if node.this.sql(dialect="snowflake").upper() != "SNOWFLAKE.CORTEX" or node.expression.name.upper() != "SENTIMENT":
+            return node
+        return exp.Anonymous(this=SENTIMENT_FUNCTION, expressions=[argument.copy() for argument in node.expression.expressions])
+
+    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
+
+
+SENTIMENT_FUNCTION = "rulectl_sentiment"  # = engine.ai.local_sentiment.FUNCTION_NAME (backends do not import ai)
+
+
 def _struct_value(struct: exp.Expression, key: str, raw: bool = False):
     for pair in getattr(struct, "expressions", []):
         if isinstance(pair, exp.PropertyEQ) and pair.this.name == key:
@@ -307,6 +326,7 @@ def listagg_of_nulls_is_empty(tree: exp.Expression, context: FixContext) -> exp.
 
 DUCKDB_FIXES: tuple[Fix, ...] = (
     cortex_complete_to_local_function,  # first: it reads the OBJECT_CONSTRUCT messages as written
+    cortex_sentiment_to_local_function,
     variant_text_is_unquoted,
     keep_date_type,
     object_construct_drops_nulls,

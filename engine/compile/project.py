@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from engine.compile.enrichments import enrichment_objects
 from engine.compile.insights_view import insights_view
 from engine.compile.metrics import metrics_view
 from engine.compile.objects import DesiredObject
@@ -29,6 +30,12 @@ def compile_project(loaded: LoadedProject, target: str | None = None) -> list[De
     objects = [schema_object(schemas.analytics)]
     if schemas.ai != schemas.analytics:
         objects.append(schema_object(schemas.ai))
+    objects += enrichment_objects(
+        loaded,
+        settings.warehouse if settings else None,
+        settings.task_state if settings else "started",
+        serverless=settings.serverless_tasks if settings else False,
+    )
     objects += [metrics_view(loaded), segments_view(loaded)]
     prompt_objs = prompt_objects(
         loaded,

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from engine.config.enrichments import with_enrichment_sources
 from engine.config.models import Metric, Project, Prompt, RulesFile, RuleTest, RuleTestsFile, Segmentation
 from engine.config.project import Located, LoadedProject
 from engine.config.semantics import check_project, project_warnings
@@ -45,6 +46,8 @@ def load_project(root: Path) -> LoadedProject:
     problems: list[Problem] = []
     project_doc = _read(root / PROJECT_FILE, root, problems)
     project = _validate(project_doc, Project, (), problems) if project_doc else None
+    if project is not None:  # enrichments are sources too (`<source>_sentiment`), for metrics to read
+        project = dataclasses.replace(project, item=with_enrichment_sources(project.item))
     metrics: list[Located[Metric]] = []
     segmentations: list[Located[Segmentation]] = []
     for rules_path in sorted((root / "rules").glob("*.y*ml")):

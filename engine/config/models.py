@@ -135,6 +135,22 @@ class Schemas(Model):
         return check_identifier(value, "schema")
 
 
+class Sentiment(Model):
+    """Sentiment of a text column, one score per source row, materialized by rulectl."""
+
+    text: str = Field(description="The text column to score (e.g. a ticket body or a survey answer).")
+    schedule: str = Field("USING CRON 0 6 * * * UTC", description="When the scoring task runs: `USING CRON <5 fields> <time zone>` or `<n> MINUTES`.")
+    max_rows: int = Field(10_000, ge=1, le=10_000_000, description="Cost guard: most rows scored per run.")
+    batch_rows: int = Field(500, ge=1, le=100_000, description="Rows per committed batch.")
+
+
+class Enrichments(Model):
+    """Row-level AI functions on a source; each becomes a table keyed like the source and a
+    derived source (`<source>_<function>`) that metrics aggregate like any other."""
+
+    sentiment: Sentiment | None = Field(None, description="Score a text column from −1 (negative) to 1 (positive): Cortex SENTIMENT on Snowflake, the local VADER analyser on DuckDB.")
+
+
 class Source(Model):
     """A table rulectl reads, its grain and its columns."""
 
@@ -144,6 +160,7 @@ class Source(Model):
     columns: dict[str, str] = Field(description="Column name → Snowflake type (varchar, integer, number(12,2), date, …).")
     sample: str | None = Field(None, description="CSV file with sample rows that `rulectl load` puts into a local target.")
     description: str | None = Field(None, description="What this is, for the people who read the YAML.")
+    enrich: Enrichments | None = Field(None, description="Row-level AI functions rulectl materializes for this source, e.g. `sentiment: {text: body}`; metrics read them from the source `<name>_sentiment`.")
 
     @field_validator("table")
     @classmethod

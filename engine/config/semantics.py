@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from engine.config.enrichments import is_derived, sentiment_source_name, sentiment_sources, sentiment_table
 from engine.config.schedules import check_schedule
 from engine.config.project import INPUT_VIEWS, INSIGHTS_VIEW, entity_key, Located, LoadedProject, input_view_columns, spine_columns, spine_name
 from engine.config.models import Metric, Prompt, Segmentation
@@ -46,7 +47,11 @@ def _check_sources(loaded: LoadedProject) -> list[Problem]:
         targets = loaded.config.targets
         problems.append(project.problem(f"default_target `{loaded.config.default_target}` is not one of the targets ({', '.join(targets)}){did_you_mean(loaded.config.default_target, targets)}", "default_target"))
     spine = loaded.config.sources[spine_name(loaded)]
+    derived = sentiment_sources(loaded.config)
+    problems += _check_enrichments(loaded, derived)
     for name, source in loaded.config.sources.items():
+        if is_derived(loaded.config, name):
+            continue  # made by rulectl from its parent source, which is checked itself
         for column, type_text in source.columns.items():
             try:
                 exp.DataType.build(type_text, dialect="snowflake")
@@ -64,6 +69,34 @@ def _parse(located: Located, field: str, text: str, problems: list[Problem]) -> 
     except ExpressionError as error:
         problems.append(located.problem(f"`{field}`: {error}", field))
         return None
+
+
+def _check_enrichments(loaded: LoadedProject, derived: dict[str, str]) -> list[Problem]:
+    """`enrich: {sentiment: {text: …}}`: a text column of the source, a valid schedule, a free name."""
+    from sqlglot import exp
+
+    problems: list[Problem] = []
+    project = loaded.project
+    for name in derived.values():
+        source = loaded.config.sources[name]
+        sentiment = source.enrich.sentiment
+        where = ("sources", name, "enrich", "sentiment")
+        if sentiment.text not in source.columns:
+            problems.append(project.problem(f"`text`: `{sentiment.text}` is not a column of source `{name}`{did_you_mean(sentiment.text, list(source.columns))}; name the column that holds the text to score", *where, "text"))
+        else:
+            try:
+                declared = exp.DataType.build(source.columns[sentiment.text], dialect="snowflake")
+            except Exception:
+                declared = None  # an unknown type is reported with the columns
+            if declared is not None and not declared.is_type(*exp.DataType.TEXT_TYPES):
+                problems.append(project.problem(f"`text`: column `{sentiment.text}` is {source.columns[sentiment.text]}, not text; sentiment scores a varchar column", *where, "text"))
+        schedule_error = check_schedule(sentiment.schedule)
+        if schedule_error:
+            problems.append(project.problem(f"`schedule`: {schedule_error}", *where, "schedule"))
+        taken = loaded.config.sources.get(sentiment_source_name(name))
+        if taken is not None and taken.table != sentiment_table(loaded.config, name):
+            problems.append(project.problem(f"source `{sentiment_source_name(name)}` already exists, but rulectl names the sentiment of `{name}` so; rename that source", *where))
+    return problems
 
 
 def _check_metrics(loaded: LoadedProject) -> list[Problem]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from engine.config.enrichments import declared_sources
 from engine.backends.base import Backend
 from engine.config.expression_types import UNKNOWN, category
 from engine.config.project import LoadedProject
@@ -28,7 +29,8 @@ def type_category(type_text: str, dialect: str) -> str:
 
 def source_steps(loaded: LoadedProject, backend: Backend) -> list[Step]:
     """One ERROR step per missing table, missing column or incompatible type (none when all is well)."""
-    sources = {source.table.upper(): (name, source) for name, source in loaded.config.sources.items()}
+    # sources made from enrichments are tables rulectl creates itself, not inputs to check
+    sources = {source.table.upper(): (name, source) for name, source in declared_sources(loaded.config).items()}
     found = backend.source_columns(list(sources))
     steps: list[Step] = []
     for table_name, (name, source) in sources.items():

@@ -142,3 +142,12 @@ def test_listagg_of_only_nulls_is_an_empty_string():
     setup = "CREATE TABLE v AS SELECT * FROM (VALUES ('k1', NULL), ('k1', NULL), ('k2', ''), ('k2', 'x')) t(k, s)"
     rows = run_snowflake_sql("SELECT k, LISTAGG(DISTINCT s, '|') WITHIN GROUP (ORDER BY s) FROM v GROUP BY k ORDER BY k", setup)
     assert rows == [("k1", ""), ("k2", "|x")]
+
+
+def test_cortex_sentiment_becomes_the_local_analyser():
+    connection = duckdb.connect()
+    connection.create_function("rulectl_sentiment", lambda text: -0.5 if "bad" in text else 0.5, [str], float)
+    tree = sqlglot.parse_one("SELECT SNOWFLAKE.CORTEX.SENTIMENT(p.text_value) AS sentiment FROM (SELECT 'bad day' AS text_value) AS p", read="snowflake")
+    assert connection.execute(render_duckdb(tree, FixContext())).fetchall() == [(-0.5,)]
+    other = sqlglot.parse_one("SELECT SNOWFLAKE.CORTEX.SUMMARIZE(x) FROM t", read="snowflake")
+    assert "rulectl_sentiment" not in render_duckdb(other, FixContext())

@@ -115,10 +115,21 @@ CASES = [
     ("prompt schedule beyond eight days", "prompts/account_summary.yml", None, None, "up to 11520 minutes"),
     ("serverless tasks and a warehouse", "rulectl.yml", None, None, "contradict each other"),
     ("semantic view on a local target", "rulectl.yml", None, None, "`semantic_view: true` needs a snowflake target (DuckDB has no semantic views)"),
+    ("sentiment of an unknown column", "rulectl.yml", None, None, "`text`: `bodyy` is not a column of source `support_tickets`; did you mean `body`"),
+    ("sentiment of a date column", "rulectl.yml", None, None, "`text`: column `opened_on` is date, not text; sentiment scores a varchar column"),
+    ("sentiment schedule nonsense", "rulectl.yml", None, None, "`schedule`: `hourly` is not a task schedule"),
+    ("sentiment unknown key", "rulectl.yml", None, None, "unknown key `txt`"),
 ]
 
 # The example prompt's `outputs:` section, replaced whole by the outputs cases
 OUTPUTS_BLOCK = "outputs:" + (REPO / "prompts" / "account_summary.yml").read_text().split("\noutputs:", 1)[1]
+
+# a support-tickets source with a sentiment enrichment, inserted before `display:` (line 34: `sentiment:`)
+TICKETS = (
+    "  support_tickets:\n    table: SUPPORT.TICKETS\n    grain: [customer_id, ticket_id]\n"
+    "    columns: {{customer_id: varchar, ticket_id: varchar, opened_on: date, body: varchar}}\n"
+    "    enrich:\n      sentiment: {}\ndisplay:"
+)
 
 # Edits to the example project's own files: (case id) → (old text, new text, expected line)
 EDITS = {
@@ -160,6 +171,10 @@ EDITS = {
     "prompt schedule singular hour": ("USING CRON 0 6 * * * UTC", "1 HOUR", 15),
     "prompt schedule beyond eight days": ("USING CRON 0 6 * * * UTC", "20000 MINUTES", 15),
     "serverless tasks and a warehouse": ("    warehouse: AI_WH", "    warehouse: AI_WH\n    serverless_tasks: true", 10),
+    "sentiment of an unknown column": ("display:", TICKETS.format("{text: bodyy}"), 34),
+    "sentiment of a date column": ("display:", TICKETS.format("{text: opened_on}"), 34),
+    "sentiment schedule nonsense": ("display:", TICKETS.format("{text: body, schedule: hourly}"), 34),
+    "sentiment unknown key": ("display:", TICKETS.format("{txt: body}"), 34),
     "semantic view on a local target": ("    path: .rulectl/local.duckdb\n", "    path: .rulectl/local.duckdb\n    semantic_view: true\n", 6),
 }
 
