@@ -154,7 +154,7 @@ class SnowflakeBackend(Backend):
             return DeployedObject("schema", qualified_name.upper(), qualified_name.upper()) if found else None
         schema, name = qualified_name.upper().split(".")
         like = f" LIKE {_like(name)}"
-        found = {"view": self._views, "table": self._tables, "task": self._tasks}[kind](schema, like)
+        found = {"view": self._views, "table": self._tables, "task": self._tasks, "semantic_view": self._semantic_views}[kind](schema, like)
         return found.get((kind, f"{schema}.{name}"))
 
     def _lock_exists(self) -> bool:
@@ -187,11 +187,11 @@ class SnowflakeBackend(Backend):
             found[("table", table_obj.qualified_name)] = table_obj
         return found
 
-    def _semantic_views(self, schema: str) -> dict:
+    def _semantic_views(self, schema: str, like: str = "") -> dict:
         """SHOW SEMANTIC VIEWS gives name and comment (the owner tag), not the definition.
         https://docs.snowflake.com/en/sql-reference/sql/show-semantic-views"""
         found = {}
-        for row in self._rows(f"SHOW SEMANTIC VIEWS IN SCHEMA {self.database}.{schema}"):
+        for row in self._rows(f"SHOW SEMANTIC VIEWS{like} IN SCHEMA {self.database}.{schema}"):
             view = DeployedObject("semantic_view", schema, row["name"].upper(), row.get("comment") or None)
             found[("semantic_view", view.qualified_name)] = view
         return found
