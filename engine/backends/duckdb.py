@@ -59,6 +59,12 @@ def _refuse_foreign_file(path: Path) -> None:
         raise RulectlError(f"{path} is not a DuckDB database (damaged, or another program's file); rulectl did not touch it. {REBUILD}")
 
 
+# The wide insights view joins two relations per prompt; DuckDB refuses expressions nested deeper
+# than 1,000 by default (`max_expression_depth`), which a project of a few hundred prompts reaches.
+# https://duckdb.org/docs/stable/configuration/overview
+CONNECTION_SETTINGS = {"max_expression_depth": 20000}
+
+
 class DuckDBBackend(Backend):
     """DuckDB file target. `date_columns` names the DATE columns of the sources (for fixes)."""
 
@@ -73,17 +79,17 @@ class DuckDBBackend(Backend):
         self.path = Path(path)
         self.context = FixContext(date_columns=date_columns, fixed_point_scales=fixed_point_scales)
         if str(path) == ":memory:":
-            self.connection = duckdb.connect(":memory:")
+            self.connection = duckdb.connect(":memory:", config=CONNECTION_SETTINGS)
             return
         if read_only and not self.path.exists():
             # nothing deployed yet: a read-only command sees an empty database and creates no file
-            self.connection = duckdb.connect(":memory:")
+            self.connection = duckdb.connect(":memory:", config=CONNECTION_SETTINGS)
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _refuse_foreign_file(self.path)
         replays_log = self.path.with_name(self.path.name + ".wal").exists()
         try:
-            self.connection = duckdb.connect(str(self.path), read_only=read_only)
+            self.connection = duckdb.connect(str(self.path), read_only=read_only, config=CONNECTION_SETTINGS)
         except duckdb.Error as error:
             if "lock" in str(error).lower():
                 raise RulectlError(f"{self.path} is in use by another rulectl process (another apply or run?); wait for it to finish and try again") from None

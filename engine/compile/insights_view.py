@@ -7,13 +7,18 @@ stale (made from inputs that have changed since).
 
 from __future__ import annotations
 
+import hashlib
+import json
+from functools import lru_cache
+
 from sqlglot import exp
 
-from engine.compile.objects import DesiredObject, referenced_tables, table
+from engine.compile.objects import DesiredObject, table
 from engine.compile.prompts import CompiledPrompt, rendered_inputs_query, stored_outputs_query
 from engine.compile.structured_outputs import output_columns
 from engine.compile.segments import SEGMENTS_VIEW
 from engine.config.project import INSIGHTS_VIEW, LoadedProject, display_name_column, entity_key
+from engine.expressions import DIALECT
 
 # Per prompt, these output-table columns (and its `outputs:` fields) appear as `<prompt>_<column>`.
 PROMPT_COLUMNS = ("response", "variant", "provider", "model", "prompt_version", "generated_at")
@@ -35,10 +40,26 @@ def prompt_column(prompt: str, column: str) -> str:
 
 
 def insights_view(loaded: LoadedProject, compiled_prompts: list[CompiledPrompt]) -> DesiredObject:
-    schema = loaded.config.schemas.ai
-    key = entity_key(loaded)
-    segments = exp.alias_(table(f"{loaded.config.schemas.analytics}.{SEGMENTS_VIEW}"), "s", table=True)
-    query = exp.select(*(exp.column(name, table="s") for name in customer_columns(loaded))).from_(segments, copy=False)
+    """The wide view, built only when applied or shown: a plan fingerprints its settings (every
+    prompt's settings, the customer columns) plus a stamp of how this compiler writes it."""
+    schemas = loaded.config.schemas
+    key, columns = entity_key(loaded), customer_columns(loaded)
+    view = f"{schemas.ai}.{INSIGHTS_VIEW}"
+    segments = f"{schemas.analytics}.{SEGMENTS_VIEW}".upper()
+    settings = json.dumps(
+        {"stamp": insights_stamp(), "view": view, "segments": segments, "key": key, "columns": columns,
+         "prompts": [compiled.fingerprint_source for compiled in compiled_prompts]},
+        sort_keys=True,
+    )
+    depends = tuple(dict.fromkeys([segments] + [name for c in compiled_prompts for name in (c.output_table, c.input_view)]))
+    return DesiredObject(
+        "view", schemas.ai, INSIGHTS_VIEW, lambda: insights_view_statement(view, segments, key, columns, compiled_prompts), depends,
+        fingerprint_source=settings,
+    )
+
+
+def insights_view_statement(view: str, segments_view: str, key: str, columns: list[str], compiled_prompts: list[CompiledPrompt]) -> exp.Create:
+    query = exp.select(*(exp.column(name, table="s") for name in columns)).from_(exp.alias_(table(segments_view), "s", table=True), copy=False)
     for index, compiled in enumerate(compiled_prompts):
         stored, current = f"o{index}", f"c{index}"
         name = compiled.prompt.name
@@ -52,8 +73,23 @@ def insights_view(loaded: LoadedProject, compiled_prompts: list[CompiledPrompt])
             exp.Subquery(this=rendered_inputs_query(compiled), alias=exp.TableAlias(this=exp.to_identifier("r"))), copy=False
         )
         query.join(_aliased(current_hashes, current), on=_same_key(compiled.key, current, key), join_type="left", copy=False)
-    statement = exp.Create(this=table(f"{schema}.{INSIGHTS_VIEW}"), kind="VIEW", expression=query)
-    return DesiredObject("view", schema, INSIGHTS_VIEW, statement, referenced_tables(statement))
+    return exp.Create(this=table(view), kind="VIEW", expression=query)
+
+
+@lru_cache(maxsize=1)
+def insights_stamp() -> str:
+    """A hash of the view this compiler writes for a sample prompt (see prompts.merge_stamp): it
+    changes when a rulectl or sqlglot upgrade changes the view's SQL, so its fingerprint follows."""
+    from engine.compile.prompts import DEFAULT_SYSTEM, VariantSpec
+    from engine.config.models import Prompt
+
+    prompt = Prompt.model_validate({
+        "name": "stamp_prompt", "input": "customer_segments", "key": "id", "template": "A {x}", "output": "out",
+        "outputs": {"f": {"type": "list", "max_items": 2}},
+    })
+    sample = CompiledPrompt(prompt, "id", "S.V", "S.O", "S.T", (VariantSpec("default", 100, "A {x}", DEFAULT_SYSTEM, "version"),), ("x",), frozenset(), "salt")
+    statement = insights_view_statement("S.W", "S.SEG", "id", ["id", "name", "tier"], [sample])
+    return hashlib.sha256(statement.sql(dialect=DIALECT).encode()).hexdigest()[:16]
 
 
 def _aliased(query: exp.Select, alias: str) -> exp.Subquery:
