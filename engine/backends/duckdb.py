@@ -61,8 +61,9 @@ def _refuse_foreign_file(path: Path) -> None:
 
 # The wide insights view joins two relations per prompt; DuckDB refuses expressions nested deeper
 # than 1,000 by default (`max_expression_depth`), which a project of a few hundred prompts reaches.
-# https://duckdb.org/docs/stable/configuration/overview
-CONNECTION_SETTINGS = {"max_expression_depth": 20000}
+# A session setting, not a connect() config: DuckDB refuses a second connection to the same file
+# with a different configuration. https://duckdb.org/docs/stable/configuration/overview
+SESSION_SETTINGS = "SET max_expression_depth = 20000"
 
 
 class DuckDBBackend(Backend):
@@ -79,23 +80,24 @@ class DuckDBBackend(Backend):
         self.path = Path(path)
         self.context = FixContext(date_columns=date_columns, fixed_point_scales=fixed_point_scales)
         if str(path) == ":memory:":
-            self.connection = duckdb.connect(":memory:", config=CONNECTION_SETTINGS)
+            self.connection = duckdb.connect(":memory:")
             return
         if read_only and not self.path.exists():
             # nothing deployed yet: a read-only command sees an empty database and creates no file
-            self.connection = duckdb.connect(":memory:", config=CONNECTION_SETTINGS)
+            self.connection = duckdb.connect(":memory:")
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _refuse_foreign_file(self.path)
         replays_log = self.path.with_name(self.path.name + ".wal").exists()
         try:
-            self.connection = duckdb.connect(str(self.path), read_only=read_only, config=CONNECTION_SETTINGS)
+            self.connection = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.Error as error:
             if "lock" in str(error).lower():
                 raise RulectlError(f"{self.path} is in use by another rulectl process (another apply or run?); wait for it to finish and try again") from None
             raise RulectlError(f"{self.path} cannot be opened as a DuckDB database: {_first_line(error)}. {REBUILD}") from None
         if not replays_log:
             self._refuse_truncated_file()
+        self.connection.execute(SESSION_SETTINGS)
 
     def _refuse_truncated_file(self) -> None:
         """A truncated file opens (its catalog sits at the front) and fails, or worse answers

@@ -48,7 +48,7 @@ def insights_view(loaded: LoadedProject, compiled_prompts: list[CompiledPrompt])
     segments = f"{schemas.analytics}.{SEGMENTS_VIEW}".upper()
     settings = json.dumps(
         {"stamp": insights_stamp(), "view": view, "segments": segments, "key": key, "columns": columns,
-         "prompts": [compiled.fingerprint_source for compiled in compiled_prompts]},
+         "prompts": [_view_settings(compiled) for compiled in compiled_prompts]},
         sort_keys=True,
     )
     depends = tuple(dict.fromkeys([segments] + [name for c in compiled_prompts for name in (c.output_table, c.input_view)]))
@@ -56,6 +56,16 @@ def insights_view(loaded: LoadedProject, compiled_prompts: list[CompiledPrompt])
         "view", schemas.ai, INSIGHTS_VIEW, lambda: insights_view_statement(view, segments, key, columns, compiled_prompts), depends,
         fingerprint_source=settings,
     )
+
+
+def _view_settings(compiled: CompiledPrompt) -> dict:
+    """What of a prompt shapes the view: its rendered inputs (for staleness) and its output columns
+    — not its schedule or cost guard, which only its task uses."""
+    return {
+        "name": compiled.prompt.name, "key": compiled.key, "input_view": compiled.input_view, "output_table": compiled.output_table,
+        "variants": [vars(spec) for spec in compiled.variants], "fields": list(compiled.fields),
+        "array_fields": sorted(compiled.array_fields), "salt": compiled.salt, "outputs": list(output_columns(compiled.prompt)),
+    }
 
 
 def insights_view_statement(view: str, segments_view: str, key: str, columns: list[str], compiled_prompts: list[CompiledPrompt]) -> exp.Create:
