@@ -212,7 +212,9 @@ def now_utc() -> datetime:
 def timestamp_literal() -> exp.Expression:
     """The current UTC time as an explicit TIMESTAMP_NTZ literal (no offset, whatever the session's
     zone or TIMESTAMP_TYPE_MAPPING says). https://docs.snowflake.com/en/sql-reference/parameters#timestamp-type-mapping"""
-    return exp.cast(exp.Literal.string(now_utc().replace(tzinfo=None).isoformat(sep=" ")), exp.DataType.build("TIMESTAMP_NTZ", dialect="snowflake"))
+    # microseconds kept: two applies within one second must still be told apart (history order)
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    return exp.cast(exp.Literal.string(now.isoformat(sep=" ")), exp.DataType.build("TIMESTAMP_NTZ", dialect="snowflake"))
 
 
 class Backend(ABC):
