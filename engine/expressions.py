@@ -89,6 +89,10 @@ class ParsedExpression:
         return self.tree.copy()
 
 
+# A rule or metric is a line or two; a cap keeps a pasted megabyte from costing seconds to parse.
+MAX_EXPRESSION_CHARS = 20_000
+
+
 @functools.lru_cache(maxsize=65536)
 def parse_expression(text: str) -> ParsedExpression:
     """Parse `text` as one Snowflake SQL expression; raise ExpressionError with a readable reason.
@@ -97,10 +101,14 @@ def parse_expression(text: str) -> ParsedExpression:
     """
     if not isinstance(text, str) or not text.strip():
         raise ExpressionError("the expression is empty")
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise ExpressionError(f"the expression is {len(text):,} characters long; rulectl takes at most {MAX_EXPRESSION_CHARS:,} (split it into metrics that build on each other)")
     try:
         statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
     except (ParseError, TokenError) as error:
         raise ExpressionError(_number_hint(text) or f"not valid SQL: {_first_error(error)}") from None
+    except RecursionError:
+        raise ExpressionError("the expression is nested too deeply (too many parentheses or operators inside each other); split it into metrics") from None
     if len(statements) != 1:
         raise ExpressionError("write a single expression; `;` and multiple statements are not allowed")
     tree = statements[0]

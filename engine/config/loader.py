@@ -81,14 +81,34 @@ def load_project(root: Path) -> LoadedProject:
 
 def _read(path: Path, root: Path, problems: list[Problem]) -> LocatedDocument | None:
     display = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-    if not path.exists():
-        problems.append(Problem(display, 1, f"{display} not found; run rulectl from the project directory or pass --project"))
+    refused = _not_a_project_file(path, root)
+    if refused is not None:
+        problems.append(Problem(display, 1, f"{display} {refused}"))
         return None
     try:
         return load_located(path, display)
     except YamlProblem as error:
         problems.append(error.problem)
         return None
+
+
+def _not_a_project_file(path: Path, root: Path) -> str | None:
+    """Why `path` cannot be read as a project file (None when it can): rulectl reads regular files
+    inside the project only, so a symlink to a directory, a loop or a link out of the project is
+    refused with a message instead of a traceback."""
+    try:
+        resolved = path.resolve(strict=True)
+    except RuntimeError:  # Python < 3.13 reports a symlink loop this way
+        return "is a symbolic link that points at itself (a loop); replace it with the file"
+    except OSError:
+        if path.is_symlink():
+            return "is a symbolic link whose target does not exist (or is a loop); replace it with the file"
+        return "not found; run rulectl from the project directory or pass --project"
+    if not resolved.is_file():
+        return "is not a regular file (a directory?); rulectl reads YAML files here"
+    if not resolved.is_relative_to(root.resolve()):
+        return f"links outside the project ({resolved}); copy the file into the project instead"
+    return None
 
 
 def _validate(doc: LocatedDocument, model: type[ModelT], path: tuple[Any, ...], problems: list[Problem]) -> Located[ModelT] | None:

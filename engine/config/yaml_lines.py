@@ -12,6 +12,13 @@ from engine.errors import Problem
 
 Path_ = tuple[Any, ...]
 
+# Hostile input bounds. Aliases are expanded where they are used, so a "billion laughs" file of a
+# few lines would build billions of values: the whole document may build at most MAX_VALUES values
+# (a 1,000-metric project builds about 10,000), nested at most MAX_DEPTH levels deep.
+MAX_VALUES = 200_000
+MAX_DEPTH = 64
+MAX_FILE_BYTES = 5_000_000
+
 
 @dataclass
 class LocatedDocument:
@@ -40,6 +47,8 @@ class YamlProblem(Exception):
 
 def load_located(path: Path, display_name: str) -> LocatedDocument:
     """Parse one YAML file; raise YamlProblem with file:line for anything unreadable."""
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise YamlProblem(Problem(display_name, 1, f"the file is larger than {MAX_FILE_BYTES // 1_000_000} MB; split it into several files under rules/ or prompts/"))
     raw = path.read_bytes()
     text = _decode(raw, display_name)
     if not text.strip() or all(l.strip().startswith("#") or not l.strip() for l in text.splitlines()):
@@ -48,8 +57,10 @@ def load_located(path: Path, display_name: str) -> LocatedDocument:
     try:
         node = loader.get_single_node()
         doc = LocatedDocument(display_name, None)
-        doc.data = _build(node, (), doc, loader)
+        doc.data = _build(node, (), doc, loader, [MAX_VALUES])
         return doc
+    except RecursionError:
+        raise YamlProblem(Problem(display_name, 1, f"the YAML is nested too deeply (more than {MAX_DEPTH} levels); rulectl files are a few levels deep")) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else 1
@@ -80,8 +91,14 @@ def _hint_for(reason: str, text: str, line: int) -> str:
     return " (check the indentation and that every `key: value` has a space after the colon)"
 
 
-def _build(node: yaml.Node, path: Path_, doc: LocatedDocument, loader: yaml.SafeLoader) -> Any:
-    doc.lines[path] = node.start_mark.line + 1
+def _build(node: yaml.Node, path: Path_, doc: LocatedDocument, loader: yaml.SafeLoader, budget: list[int]) -> Any:
+    line = node.start_mark.line + 1
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise YamlProblem(Problem(doc.file, line, f"the file expands to more than {MAX_VALUES:,} values (aliases `*name` repeat what they point at); write the values out instead"))
+    if len(path) > MAX_DEPTH:
+        raise YamlProblem(Problem(doc.file, line, f"the YAML is nested more than {MAX_DEPTH} levels deep; rulectl files are a few levels deep"))
+    doc.lines[path] = line
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         result: dict[Any, Any] = {}
@@ -91,11 +108,11 @@ def _build(node: yaml.Node, path: Path_, doc: LocatedDocument, loader: yaml.Safe
                 raise YamlProblem(Problem(doc.file, key_node.start_mark.line + 1, "a mapping key must be a plain name"))
             if key in result:
                 raise YamlProblem(Problem(doc.file, key_node.start_mark.line + 1, f"duplicate key `{key}`; each key may appear once in a mapping"))
-            result[key] = _build(value_node, path + (key,), doc, loader)
+            result[key] = _build(value_node, path + (key,), doc, loader, budget)
             doc.lines[path + (key,)] = key_node.start_mark.line + 1
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, path + (index,), doc, loader) for index, item in enumerate(node.value)]
+        return [_build(item, path + (index,), doc, loader, budget) for index, item in enumerate(node.value)]
     if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
         doc.block_scalars.add(path)
     return loader.construct_object(node, deep=True)
