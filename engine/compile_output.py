@@ -16,7 +16,7 @@ def compiled_sql(loaded: LoadedProject, requested_target: str | None) -> Iterato
     name = target_name(loaded, requested_target)
     renderer = target_backend_class(loaded, name).for_rendering(loaded, name)
     try:
-        for obj in compile_project(loaded, name):
+        for obj in renderer.as_deployed(compile_project(loaded, name)):  # the fingerprint apply would tag it with
             yield obj, renderer.compiled_text(obj, owner_tag(loaded.config.name, obj.fingerprint))
     finally:
         renderer.close()

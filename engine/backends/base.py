@@ -290,6 +290,18 @@ class Backend(ABC):
         """A backend that only renders SQL (no connection), for `rulectl compile`."""
         raise NotImplementedError
 
+    def as_deployed(self, desired: Sequence[DesiredObject]) -> list[DesiredObject]:
+        """The desired objects as this backend deploys them: each stamped with `backend_stamp(obj)`,
+        so its fingerprint also covers what the backend wraps around its statement. Plan, apply and
+        `rulectl compile` fingerprint these, never the bare compiled objects."""
+        return [obj.stamped(self.backend_stamp(obj)) for obj in desired]
+
+    def backend_stamp(self, obj: DesiredObject) -> str:
+        """A hash of what this backend adds around `obj`'s statement when it deploys it (the same for
+        every object of a kind, so it costs nothing per object); empty when it deploys the
+        statement as it is, which leaves the object's fingerprint as compile made it."""
+        return ""
+
     def compiled_text(self, obj: DesiredObject, comment: str) -> str:
         """What `rulectl compile` shows for one object: the first-deploy DDL apply would send,
         ownership COMMENT included; tasks as CREATE TASK … AS <body>."""

@@ -6,11 +6,11 @@ plus SHOW SCHEMAS and rulectl's own records — a count that does not grow with 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
-
-from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
@@ -221,6 +221,27 @@ class SnowflakeBackend(Backend):
 
     # ------------------------------------------------------------ tasks
 
+    def backend_stamp(self, obj: DesiredObject) -> str:
+        """Tasks: a stamp of the CREATE TASK and the Scripting block this backend wraps around the
+        compiled MERGE (see `task_wrapper_stamp`); other objects are deployed as compiled."""
+        return self.task_wrapper_stamp if obj.kind == "task" else ""
+
+    @cached_property
+    def task_wrapper_stamp(self) -> str:
+        """A hash of the task DDL this backend writes for fixed sample MERGEs, covering every option
+        that shapes it (named warehouse or serverless, batch size given or default, a pending query
+        with and without ORDER BY/LIMIT). The MERGE itself is fingerprinted by compile; this covers
+        the rest of what Snowflake runs, so an upgrade that changes the wrapper (the run log, the
+        batching loop, the EXECUTE IMMEDIATE quoting) redeploys every task instead of planning "no
+        changes" while the old wrapper keeps running. Built once per backend, from samples only: no
+        query is sent and no project MERGE is built."""
+        digest = hashlib.sha256()
+        for merge in _wrapper_sample_merges():
+            for options in _WRAPPER_SAMPLE_OPTIONS:
+                sample = DesiredObject("task", "S", "REFRESH_STAMP", merge, (), (), options, details={"prompt": "stamp"})
+                digest.update(self.to_sql(self.task_create(sample, "rulectl:stamp:0")).encode())
+        return digest.hexdigest()[:16]
+
     def task_statements(self, obj: DesiredObject, comment: str, exists: bool) -> list[exp.Expression | str]:
         """Suspend → alter in place → resume (when declared started); a new task is created suspended.
 
@@ -417,6 +438,24 @@ class SnowflakeBackend(Backend):
             except Exception as error:
                 failures[model] = str(error).splitlines()[0] if str(error) else type(error).__name__
         return failures
+
+_WRAPPER_SAMPLE_OPTIONS = (
+    (("schedule", "5 MINUTES"), ("warehouse", "W"), ("compute", "warehouse"), ("batch_rows", "7"), ("state", "started")),
+    (("schedule", "USING CRON 0 6 * * * UTC"), ("warehouse", ""), ("compute", "serverless"), ("state", "suspended")),
+)
+
+
+@lru_cache(maxsize=1)
+def _wrapper_sample_merges() -> tuple[exp.Expression, ...]:
+    """MERGEs in the shape compile writes (pending rows in a subquery aliased `p`), with and
+    without the ORDER BY … LIMIT the batching rewrites."""
+    merge = (
+        "MERGE INTO S.O AS t USING (SELECT p.id, SNOWFLAKE.CORTEX.TRY_COMPLETE('m', p.prompt_text) AS reply FROM ({pending}) AS p) AS s "
+        "ON t.id = s.id WHEN MATCHED THEN UPDATE SET t.reply = s.reply WHEN NOT MATCHED THEN INSERT (id, reply) VALUES (s.id, s.reply)"
+    )
+    pending = ("SELECT id, prompt_text FROM S.V ORDER BY id LIMIT 7", "SELECT id, prompt_text FROM S.V")
+    return tuple(sqlglot.parse_one(merge.format(pending=query), read="snowflake") for query in pending)
+
 
 CORTEX_HINT = (
     "Check that the model is available in the account's region (or enable cross-region inference: "

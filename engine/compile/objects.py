@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,12 @@ class DesiredObject:
     `fingerprint_source` must be given: text that determines the statement completely (the
     settings it is built from, plus a stamp of the compiler's output), so plan fingerprints the
     object without building it.
+
+    `backend_stamp` is set by the target's backend (`Backend.as_deployed`), never by compile: a
+    stamp of what that backend wraps around the statement when it deploys it (Snowflake runs a
+    task's MERGE inside its own script). It is part of the fingerprint, so a rulectl upgrade that
+    changes the wrapper redeploys the objects; empty (and then absent from the hash) where the
+    backend deploys the statement as it is.
     """
 
     kind: ObjectKind
@@ -35,6 +42,7 @@ class DesiredObject:
     options: tuple[tuple[str, str], ...] = ()  # tasks: schedule, warehouse, … (part of the fingerprint)
     details: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     fingerprint_source: str | None = None
+    backend_stamp: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.build, exp.Expression) and self.fingerprint_source is None:
@@ -55,9 +63,17 @@ class DesiredObject:
     @cached_property
     def fingerprint(self) -> str:
         extra = "".join(f"\n{key}={value}" for key, value in self.options + self.columns)
+        if self.backend_stamp:  # empty: the fingerprint objects had before backends stamped them
+            extra += f"\nbackend={self.backend_stamp}"
         if self.fingerprint_source is not None:
             return hashlib.sha256(f"{self.kind}\n{self.fingerprint_source}{extra}".encode()).hexdigest()[:16]
         return hashlib.sha256((self.canonical_sql + extra).encode()).hexdigest()[:16]
+
+    def stamped(self, backend_stamp: str) -> "DesiredObject":
+        """This object with the backend's stamp (itself when the stamp is already that)."""
+        if backend_stamp == self.backend_stamp:
+            return self
+        return dataclasses.replace(self, backend_stamp=backend_stamp)
 
     def sql(self, pretty: bool = True) -> str:
         return self.statement.sql(dialect=DIALECT, pretty=True) if pretty else self.canonical_sql

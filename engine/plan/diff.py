@@ -102,7 +102,16 @@ def _step_for(project: str, obj: DesiredObject, deployed: DeployedState, adopt: 
         return _drift(obj, current, record)
     if (record.fingerprint if record else deployed_fingerprint) == fingerprint:
         return Step(Action.NOOP, kind, name, fingerprint, "up to date")
-    return _change(obj, current, record, "definition changed")
+    return _change(obj, current, record, _changed_reason(obj, record))
+
+
+def _changed_reason(obj: DesiredObject, record: ManagedRecord | None) -> str:
+    """A task whose MERGE is what rulectl applied changed in how it runs, not in what it runs: its
+    options, or what the backend wraps around the MERGE (see Backend.backend_stamp) — after a
+    rulectl upgrade, every task once. Said so, since its SQL diff is empty."""
+    if obj.kind == "task" and record is not None and record.applied_sql == obj.canonical_sql:
+        return "same MERGE; its schedule, warehouse, state or rulectl's task script differs"
+    return "definition changed"
 
 
 def _drift(obj: DesiredObject, current: DeployedObject, record: ManagedRecord | None) -> Step:

@@ -38,7 +38,8 @@ def build_plan(
 
 
 def _build_plan(loaded, backend, target, adopt, desired):
-    desired = desired if desired is not None else compile_project(loaded, target)
+    # fingerprinted as the backend deploys them (e.g. Snowflake's task wrapper is part of a task's)
+    desired = backend.as_deployed(desired if desired is not None else compile_project(loaded, target))
     deployed = backend.introspect(managed_schemas(loaded))
     missing_sources = source_steps(loaded, backend)
     steps = missing_sources + diff(loaded.config.name, target, desired, deployed, frozenset(name.upper() for name in adopt))

@@ -87,7 +87,8 @@ def test_first_apply_issues_exactly_these_statements_then_nothing(project: Path,
 def _fingerprint(project: Path, name: str) -> str:
     from engine.compile.project import compile_project
 
-    return next(o.fingerprint for o in compile_project(load_project(project), "prod") if o.qualified_name == name)
+    desired = SnowflakeBackend(None, "CUSTOMER_INTEL").as_deployed(compile_project(load_project(project), "prod"))
+    return next(o.fingerprint for o in desired if o.qualified_name == name)
 
 
 def test_changed_view_is_replaced_with_copy_grants(project: Path, snowflake):
