@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sqlglot
@@ -80,10 +81,17 @@ class ParsedExpression:
         return any(True for _ in self.tree.find_all(exp.AggFunc))
 
     def columns_outside_aggregates(self) -> list[str]:
-        return [c.name.lower() for c in self.tree.find_all(exp.Column) if not c.find_ancestor(exp.AggFunc)]
+        return [node.name.lower() for node in self._outside_aggregates() if isinstance(node, exp.Column)]
 
     def nested_aggregates(self) -> bool:
-        return any(agg.find_ancestor(exp.AggFunc) for agg in self.tree.find_all(exp.AggFunc))
+        outer = [node for node in self._outside_aggregates() if isinstance(node, exp.AggFunc)]
+        return any(inner is not agg for agg in outer for inner in agg.find_all(exp.AggFunc))
+
+    def _outside_aggregates(self) -> Iterator[exp.Expression]:
+        """Every node not inside an aggregate (the outermost aggregates included), in one walk that
+        stops at aggregates: asking each column for an aggregate ancestor walks up the whole chain
+        of a long `a + b + …`, quadratic in the number of terms."""
+        return self.tree.bfs(prune=lambda node: isinstance(node, exp.AggFunc))
 
     def copy(self) -> exp.Expression:
         return self.tree.copy()

@@ -22,6 +22,8 @@ TypeEnv = dict[str, str]  # lower-case column or metric name → one of the cate
 
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ)
 _ARITHMETIC = (exp.Mul, exp.Div, exp.Mod, exp.IntDiv)
+_PLUS_MINUS = (exp.Add, exp.Sub)
+_CONNECTIVES = (exp.And, exp.Or, exp.Xor)
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
 _PLAIN_NUMBER = re.compile(r"^\s*[-+]?\d+(\.\d+)?\s*$")
 
@@ -100,13 +102,17 @@ class _Typer:
             return method(node)
         if isinstance(node, _COMPARISONS):
             return self._comparison(node)
-        if isinstance(node, (exp.And, exp.Or, exp.Xor)):
-            for operand in (node.this, node.expression):
-                self._condition(operand, node)
+        if isinstance(node, _CONNECTIVES):
+            spine = _left_spine(node, _CONNECTIVES)
+            self._condition(spine[-1].this, spine[-1])
+            for step in reversed(spine):
+                self._condition(step.expression, step)
             return BOOLEAN
         if isinstance(node, _ARITHMETIC):
-            for operand in (node.this, node.expression):
-                self._numeric(operand, node)
+            spine = _left_spine(node, _ARITHMETIC)
+            self._numeric(spine[-1].this, spine[-1])
+            for step in reversed(spine):  # each step's left side is arithmetic below it: a number
+                self._numeric(step.expression, step)
             return NUMBER
         if isinstance(node, (exp.Like, exp.ILike, exp.RegexpLike, exp.Is)):
             self._children(node)
@@ -159,7 +165,14 @@ class _Typer:
         return self._plus_minus(node)
 
     def _plus_minus(self, node: exp.Binary) -> str:
-        left, right = self.type_of(node.this), self.type_of(node.expression)
+        spine = _left_spine(node, _PLUS_MINUS)
+        kind = self.type_of(spine[-1].this)
+        for step in reversed(spine):
+            kind = self._plus_minus_step(step, kind, self.type_of(step.expression))
+        return kind
+
+    def _plus_minus_step(self, node: exp.Binary, left: str, right: str) -> str:
+        """The type of `left ± right`, each side already typed."""
         if DATE in (left, right) or TIMESTAMP in (left, right):
             # https://docs.snowflake.com/en/sql-reference/operators-arithmetic: date - date is a number of days
             if isinstance(node, exp.Sub) and {left, right} <= {DATE, TIMESTAMP}:
@@ -247,6 +260,16 @@ class _Typer:
             return category(annotate_types(probe, dialect=DIALECT).type)
         except Exception:  # the annotator does not know every function; unknown is never an error
             return UNKNOWN
+
+
+def _left_spine(node: exp.Binary, kinds: tuple[type, ...]) -> list[exp.Binary]:
+    """`node` and the operators of `kinds` down its left side: `a + b + c + …` parses as a chain one
+    level deeper per term, so a few hundred terms typed by recursion would exceed Python's
+    recursion limit (and the parser takes up to the 20,000-character cap). Typed in a loop instead."""
+    spine = [node]
+    while isinstance(spine[-1].this, kinds):
+        spine.append(spine[-1].this)
+    return spine
 
 
 _PROBE_TYPES = {NUMBER: "DOUBLE", TEXT: "VARCHAR", DATE: "DATE", TIMESTAMP: "TIMESTAMP", BOOLEAN: "BOOLEAN"}
