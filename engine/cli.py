@@ -619,6 +619,32 @@ def insights(
 
 
 @app.command()
+def search(
+    query: str = typer.Argument(..., help="What the customers you look for say or need, e.g. \"budget cuts, worried about renewal\"."),
+    project: Optional[Path] = ProjectOption,
+    target: Optional[str] = TargetOption,
+    limit: int = typer.Option(10, "--limit", "-n", min=1, max=1000, help="How many customers."),
+    segment: Optional[str] = typer.Option(None, "--segment", help="Only customers in this segment."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per customer."),
+) -> None:
+    """Customers whose embedded text (`search:` in rulectl.yml) is nearest the query, with their segments."""
+    import dataclasses
+    import json
+
+    from engine import workflow
+    from engine.terminal_output import json_default, print_search
+
+    with user_errors():
+        loaded = _load(project)
+        result = workflow.search_customers(loaded, target, query, limit, segment)
+        if as_json:
+            for match in result.matches:
+                print(json.dumps({**dataclasses.asdict(match), "model": result.model, "embedder": result.embedder}, default=json_default))
+        else:
+            print_search(out, loaded, result)
+
+
+@app.command()
 def export(
     project: Optional[Path] = ProjectOption,
     target: Optional[str] = TargetOption,

@@ -87,6 +87,32 @@ def print_insights(console: Console, loaded: LoadedProject, rows: Sequence, stal
             console.print(f"note: {count:,} {prompt} output(s) are stale (inputs changed since they were made); `rulectl run` refreshes them", markup=False)
 
 
+def print_search(console: Console, loaded: LoadedProject, result) -> None:
+    """Nearest customers first: similarity, segments, display columns and the text that matched."""
+    size = loaded.config.display.size
+    formats = {size.metric.lower(): size.format} if size else {}
+    headings = {size.metric.lower(): size_heading(size)} if size else {}
+    console.print(f"embedded by {result.embedder}", style="dim", markup=False)
+    if not result.matches:
+        console.print(f"no customer is embedded by `{result.model}` yet (or none is in that segment); run `rulectl run customer_embeddings`", markup=False)
+    for rank, match in enumerate(result.matches, 1):
+        facts = [f"{name}: {format_value(value)}" for name, value in match.segments.items()]
+        facts += [f"{headings.get(name, name)}: {format_value(value, formats.get(name, 'number'))}" for name, value in match.shown.items()]
+        body = Text(" · ".join(facts) + "\n", style="bold")
+        body.append(_shortened(match.text, 400))
+        title = f"{rank}. {match.name} ({match.key})" if match.name and match.name != match.key else f"{rank}. {match.key}"
+        console.print(Panel(body, title=title, title_align="left", subtitle=f"similarity {match.similarity:.3f}", subtitle_align="right"), soft_wrap=False)
+    if result.not_embedded is None:
+        console.print("note: could not count the customers waiting to be embedded", markup=False)
+    elif result.not_embedded:
+        console.print(f"note: {result.not_embedded:,} customer(s) have new or changed text not embedded yet; `rulectl run customer_embeddings` embeds them", markup=False)
+
+
+def _shortened(text: str, limit: int) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def json_default(value: Any) -> Any:
     """json.dumps fallback: exact numbers (Decimal) as numbers, times and the rest as text."""
     from decimal import Decimal

@@ -144,11 +144,11 @@ def load_plan_file(path: Path) -> Plan:
 def run_refreshes(loaded: LoadedProject, target: str | None, prompts: list[str], on_start=lambda task, total: None, on_row=lambda ok: None) -> list[RunResult]:
     """Run the deployed refresh tasks now: each backend says how (local runner, EXECUTE TASK)."""
     from engine.ai.insights import find_prompt
-    from engine.config.enrichments import sentiment_sources
+    from engine.config.enrichments import enrichment_tasks
 
-    enrichments = sentiment_sources(loaded.config)
+    enrichments = enrichment_tasks(loaded.config)
     for prompt in prompts:  # a prompt that does not exist is a typo, not a missing deployment
-        if prompt.lower() not in enrichments:  # `<source>_sentiment` runs that source's scoring task
+        if prompt.lower() not in enrichments:  # `<source>_sentiment`, `customer_embeddings`: their tasks
             find_prompt(loaded, prompt)
     name = target_name(loaded, target)
     with connected(loaded, name) as backend:
@@ -180,6 +180,15 @@ def read_experiment(loaded: LoadedProject, target: str | None, prompt: str):
 
     with connected(loaded, target_name(loaded, target), read_only=True) as backend:
         return experiment_report(loaded, backend, prompt)
+
+
+def search_customers(loaded: LoadedProject, target: str | None, query: str, limit: int, segment: str | None):
+    """`rulectl search`: the customers nearest the query (read-only)."""
+    from engine.ai.search import search_customers as nearest
+
+    name = target_name(loaded, target)
+    with connected(loaded, name, read_only=True) as backend:
+        return nearest(loaded, backend, loaded.config.targets[name], query, limit, segment)
 
 
 def export_insights(loaded: LoadedProject, target: str | None, fmt: str, out_dir: Path):

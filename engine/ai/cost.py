@@ -20,6 +20,7 @@ from engine.compile.prompts import OUTPUT_COLUMNS, CompiledPrompt
 from engine.compile.refresh_batches import pending_subquery
 from engine.compile.segments import PLANNED_METRICS, PLANNED_SEGMENTS, SEGMENTS_VIEW, with_planned_views
 from engine.config.enrichments import sentiment_sources
+from engine.config.search import OFFLINE_EMBEDDER
 from engine.config.project import LoadedProject
 from engine.expressions import sf_func
 
@@ -38,6 +39,12 @@ DEFAULT_CREDITS_PER_MILLION_TOKENS = {
     "snowflake-llama-3.3-70b": 0.29,
     # SNOWFLAKE.CORTEX.SENTIMENT bills input tokens only (a score comes back, no text)
     SENTIMENT_MODEL: 0.08,
+    # AI_EMBED bills input tokens only; the 768-dimension models (search:)
+    # https://docs.snowflake.com/en/user-guide/snowflake-cortex/aisql-cost
+    "snowflake-arctic-embed-m-v1.5": 0.03,
+    "snowflake-arctic-embed-m": 0.03,
+    "e5-base-v2": 0.03,
+    OFFLINE_EMBEDDER: 0.0,  # the local stand-in costs nothing
 }
 FALLBACK_CREDITS_PER_MILLION_TOKENS = 2.0
 DEFAULT_OUTPUT_TOKENS = 300  # when the prompt sets no max_tokens: a cautious per-row ceiling
@@ -59,6 +66,7 @@ class AiCost:
     output_tokens_ceiling: int = 0  # rows × max_tokens: what the replies can cost at most
     observed_replies: int = 0  # earlier replies the output estimate comes from (0: none, output_tokens is the ceiling)
     credits_ceiling: float = 0.0
+    kind: str = "prompt"  # prompt (COMPLETE), score (SENTIMENT) or embed (AI_EMBED): what a row costs
 
     @property
     def output_estimated(self) -> bool:
@@ -93,17 +101,18 @@ def estimate_costs(
     rows: dict[int, tuple] = {}
     for first in range(0, len(prompts), batch):
         rows.update(_estimate_batch(loaded, backend, prompts, range(first, min(first + batch, len(prompts))), deployed))
-    enrichments = [obj for obj in desired if obj.kind == "task" and obj.details.get("enrichment") == "sentiment"]
+    enrichments = [obj for obj in desired if obj.kind == "task" and obj.details.get("enrichment") in ("sentiment", "embedding")]
     if changing is not None:
         enrichments = [obj for obj in enrichments if obj.qualified_name.upper() in affected]
     costs = [_cost(loaded, compiled, *rows[i]) for i, compiled in enumerate(prompts)]
-    return costs + [_sentiment_cost(loaded, backend, obj, deployed) for obj in enrichments]
+    return costs + [_input_only_cost(loaded, backend, obj, deployed) for obj in enrichments]
 
 
-def _sentiment_cost(loaded: LoadedProject, backend: Backend, task: DesiredObject, deployed: DeployedState) -> AiCost:
-    """Rows whose text is new or changed (uncapped) and their size, from the task's own pending
-    query; an output table not created yet reads as empty (every row is pending)."""
-    pending = pending_subquery(task.statement).this.copy()
+def _input_only_cost(loaded: LoadedProject, backend: Backend, task: DesiredObject, deployed: DeployedState) -> AiCost:
+    """A sentiment or embedding task: rows whose text is new or changed (uncapped) and their size,
+    from the task's own pending query; tables not created yet read as empty, views as planned."""
+    embedding = task.details["enrichment"] == "embedding"
+    pending = (_planned_embedding_pending(loaded, task, deployed) if embedding else pending_subquery(task.statement).this).copy()
     pending.set("limit", None)
     pending.set("order", None)
     output = task.depends_on[0].upper()
@@ -111,6 +120,8 @@ def _sentiment_cost(loaded: LoadedProject, backend: Backend, task: DesiredObject
         pending = pending.transform(lambda node: _empty_like(node, output, task.details["keys"]), copy=False)
     size = sf_func("SUM", sf_func("LENGTH", exp.column("text_value", table="x")))
     query = exp.select(sf_func("COUNT", exp.Star()), size).from_(exp.Subquery(this=pending, alias=exp.TableAlias(this=exp.to_identifier("x"))))
+    if embedding:
+        query = _without_absent_score_tables(with_planned_views(query, loaded), loaded, deployed)
     try:
         total, chars = backend.query(query)[0]
     except Exception as error:
@@ -119,9 +130,23 @@ def _sentiment_cost(loaded: LoadedProject, backend: Backend, task: DesiredObject
     cap = int(task.details["max_rows"])
     rows = min(total, cap)
     tokens = (chars * rows // total // CHARS_PER_TOKEN) if total else 0
-    credits = tokens / 1_000_000 * credits_per_million(loaded, SENTIMENT_MODEL)
+    model = task.details["model"] if embedding else SENTIMENT_MODEL
+    credits = tokens / 1_000_000 * credits_per_million(loaded, model)
     usd = credits * loaded.config.credit_price_usd
-    return AiCost(task.details["prompt"], rows, cap, tokens, 0, round(credits, 6), round(usd, 4), SENTIMENT_MODEL, credits_ceiling=round(credits, 6))
+    return AiCost(task.details["prompt"], rows, cap, tokens, 0, round(credits, 6), round(usd, 4), model, credits_ceiling=round(credits, 6), kind="embed" if embedding else "score")
+
+
+def _planned_embedding_pending(loaded: LoadedProject, task: DesiredObject, deployed: DeployedState) -> exp.Select:
+    """The embedding task's pending rows over the planned segments (a CTE), with prompt output
+    tables not created yet contributing no text: what the task would embed right after apply."""
+    from engine.compile.search import customer_text_query, embedding_merge
+
+    reads = [name for name in task.depends_on[1:] if name.upper() != f"{loaded.config.schemas.analytics}.{SEGMENTS_VIEW}".upper()]
+    absent = {name.upper() for name in reads if deployed.get("table", name.upper()) is None}
+    texts = customer_text_query(loaded, exp.to_table(PLANNED_SEGMENTS), absent_outputs=absent)
+    key = task.details["keys"][0][0]
+    merge = embedding_merge(texts, task.depends_on[0], key, task.details["model"], int(task.details["max_rows"]))
+    return pending_subquery(merge).this
 
 
 def _without_absent_score_tables(query: exp.Select, loaded: LoadedProject, deployed: DeployedState) -> exp.Select:

@@ -81,7 +81,7 @@ def insights(
     query = exp.select(*selected).from_(exp.alias_(table(f"{loaded.config.schemas.ai}.{INSIGHTS_VIEW}"), "i", table=True))
     query = query.where(exp.or_(*has_output))
     if segment:
-        query = query.where(_in_segment(loaded, segment), copy=False)
+        query = query.where(in_segment(loaded, segment), copy=False)
     if customer:
         query = query.where(_is_customer(loaded, customer), copy=False)
     if where:
@@ -119,11 +119,12 @@ def loaded_view_name(query: exp.Expression) -> str:
     return f"{found.db}.{found.name}" if found is not None else INSIGHTS_VIEW
 
 
-def _in_segment(loaded: LoadedProject, requested: str) -> exp.Expression:
+def in_segment(loaded: LoadedProject, requested: str, alias: str = "i") -> exp.Expression:
+    """The customer (a row aliased `alias` with a column per segmentation) carries label `requested`."""
     literal = exp.Literal.string(known_segment(loaded, requested))
     matches = []
     for located in loaded.segmentations:
-        column = exp.column(located.item.name.lower(), table="i")
+        column = exp.column(located.item.name.lower(), table=alias)
         if located.item.match == "all":
             matches.append(exp.ArrayContains(this=column, expression=exp.cast(literal.copy(), "VARIANT")))
         else:

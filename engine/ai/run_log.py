@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlglot import exp
 
-from engine.config.enrichments import sentiment_sources
+from engine.config.enrichments import enrichment_tasks
 from engine.backends.base import RUN_LOG, Backend
 from engine.compile.objects import table
 from engine.config.project import LoadedProject
@@ -68,8 +68,8 @@ def last_runs(loaded: LoadedProject, backend: Backend) -> list[LastRun]:
         rows = []
     number = lambda value: int(value) if value is not None else None  # noqa: E731 — NUMBER arrives as Decimal
     found = {row[0].lower(): LastRun(row[0], row[1], row[2], row[3], number(row[4]), number(row[5]), number(row[6]), row[7]) for row in rows}
-    # enrichment tasks (`<source>_sentiment`) log their runs under their own name, like prompts
-    names = [p.item.name for p in loaded.prompts] + list(sentiment_sources(loaded.config))
+    # enrichment tasks (`<source>_sentiment`, `customer_embeddings`) log runs under their own name, like prompts
+    names = [p.item.name for p in loaded.prompts] + list(enrichment_tasks(loaded.config))
     return [found.get(name.lower(), LastRun(name)) for name in names]
 
 

@@ -18,6 +18,7 @@ import sqlglot
 from sqlglot import exp
 
 from engine.ai.local_complete import LocalComplete
+from engine.ai.local_embed import OFFLINE_LABEL, LocalEmbed
 from engine.ai.local_sentiment import ANALYSER, LocalSentiment
 from engine.ai.providers import make_provider
 from engine.backends.base import RUN_LOG_DDL, STATE_SCHEMA, RunResult, run_log_finish, run_log_start
@@ -104,10 +105,14 @@ def run_task(
     prompt = task.name.removeprefix("REFRESH_").lower()
     pending = pending_count(backend, merge)
     on_start(task, pending)
-    complete = LocalComplete(make_provider(llm), llm.concurrency, on_row)
+    provider = make_provider(llm)
+    complete = LocalComplete(provider, llm.concurrency, on_row)
     complete.register(backend.connection)
     sentiment = LocalSentiment()  # row-level enrichment tasks call it instead of COMPLETE
     sentiment.register(backend.connection)
+    embed = LocalEmbed(provider if hasattr(provider, "embed") else None, llm.concurrency, on_row)  # the search task calls it
+    embed.register(backend.connection)
+    helpers = (complete, sentiment, embed)
     run_id = exp.Literal.string(str(uuid.uuid4()))
     backend.execute(sqlglot.parse_one(RUN_LOG_DDL, read="snowflake"))  # targets applied before the run log existed
     backend.execute(run_log_start(prompt, run_id, exp.Literal.number(pending)))
@@ -126,13 +131,13 @@ def run_task(
             error = str(failure).splitlines()[0] if str(failure) else type(failure).__name__
             raise RulectlError(f"task {task.qualified_name} failed: {error}; the {enriched} row(s) enriched before it are kept") from None
         finally:
-            failed = complete.stats.failures + sentiment.stats.failures
+            failed = sum(helper.stats.failures for helper in helpers)
             backend.execute(run_log_finish(run_id, exp.Literal.number(enriched), exp.Literal.number(failed), exp.Literal.string(error[:2000]) if error else None))
             status = f"error: {error}" if error else (f"{failed} failed call(s) left pending" if failed else "ok")
             _record_run(backend, task, "interrupted" if stop.requested else status)
-    calls, failures = complete.stats.calls + sentiment.stats.calls, complete.stats.failures + sentiment.stats.failures
-    errors = tuple(complete.stats.errors + sentiment.stats.errors)
-    note = f"scored by {ANALYSER}" if sentiment.stats.calls else ""
+    calls, failures = sum(h.stats.calls for h in helpers), sum(h.stats.failures for h in helpers)
+    errors = tuple(error for helper in helpers for error in helper.stats.errors)
+    note = f"scored by {ANALYSER}" if sentiment.stats.calls else f"embedded by {OFFLINE_LABEL}" if embed.offline_calls else ""
     return RunResult(prompt, task.qualified_name, pending, enriched, calls, failures, errors, interrupted=stop.requested, note=note)
 
 

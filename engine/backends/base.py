@@ -253,6 +253,10 @@ class Backend(ABC):
             return list(json.loads(value))
         return list(value)
 
+    def serve_locally(self, function: Any) -> None:
+        """Make a local stand-in for a Cortex function (ai/local_*.py: anything with
+        `register(connection)`) callable by this engine's SQL. Snowflake runs Cortex itself."""
+
     def execute(self, statement: exp.Expression | str) -> None:
         self.query(statement)
 

@@ -162,6 +162,9 @@ class DuckDBBackend(Backend):
 
     # ------------------------------------------------------------ AI refreshes: rulectl runs the tasks
 
+    def serve_locally(self, function) -> None:
+        function.register(self.connection)
+
     def run_refreshes(self, loaded, target, prompts: Sequence[str], on_start=lambda task, total: None, on_row=lambda ok: None) -> list[RunResult]:
         """Run the deployed tasks now through the target's provider; stop after a Ctrl-C'd task."""
         from engine.ai.runner import deployed_tasks, select_tasks
@@ -180,9 +183,12 @@ class DuckDBBackend(Backend):
     def _run_tasks(self, loaded, target, tasks, on_start=lambda task, total: None, on_row=lambda ok: None) -> list[RunResult]:
         from engine.ai.runner import run_task
 
+        from engine.config.enrichments import enrichment_tasks, run_stage
+
         batch_rows = {f"REFRESH_{p.item.name}".upper(): p.item.refresh.batch_rows for p in loaded.prompts}
+        batch_rows.update({f"REFRESH_{name}".upper(): rows for name, rows in enrichment_tasks(loaded.config).items()})
         results: list[RunResult] = []
-        for task in tasks:
+        for task in sorted(tasks, key=lambda task: run_stage(loaded.config, task.name)):  # stable: by name within a stage
             results.append(run_task(self, task, target.llm, on_start, on_row, batch_rows.get(task.name.upper(), 50)))
             if results[-1].interrupted:
                 break

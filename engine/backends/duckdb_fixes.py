@@ -196,6 +196,49 @@ def cortex_sentiment_to_local_function(tree: exp.Expression, context: FixContext
 
 
 SENTIMENT_FUNCTION = "rulectl_sentiment"  # = engine.ai.local_sentiment.FUNCTION_NAME (backends do not import ai)
+EMBED_FUNCTION = "rulectl_embed"  # = engine.ai.local_embed.FUNCTION_NAME
+
+
+def cortex_embed_to_local_function(tree: exp.Expression, context: FixContext) -> exp.Expression:
+    """AI_EMBED(model, text) → `rulectl_embed(model, text)`, the local embedder registered on the
+    connection (ai/local_embed.py): a FLOAT list, NULL when the call failed.
+    https://docs.snowflake.com/en/sql-reference/functions/ai_embed"""
+
+    def fix(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.AIEmbed) or (isinstance(node, exp.Anonymous) and node.name.upper() == "AI_EMBED"):
+            return exp.Anonymous(this=EMBED_FUNCTION, expressions=[argument.copy() for argument in node.expressions])
+        return node
+
+    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
+
+
+def vector_is_a_float_list(tree: exp.Expression, context: FixContext) -> exp.Expression:
+    """VECTOR(FLOAT, n) → FLOAT[] (sqlglot writes `VECTOR(DOUBLE, n)`, which DuckDB does not have).
+    A list, not FLOAT[n]: a local embedding endpoint's models differ in dimension, and rows of two
+    models are never compared (search filters on the model).
+    https://docs.snowflake.com/en/sql-reference/data-types-vector"""
+
+    def fix(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.VECTOR:
+            return exp.DataType(this=exp.DataType.Type.ARRAY, expressions=[exp.DataType.build("FLOAT")], nested=True)
+        return node
+
+    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
+
+
+def cosine_similarity_is_not_a_distance(tree: exp.Expression, context: FixContext) -> exp.Expression:
+    """VECTOR_COSINE_SIMILARITY → list_cosine_similarity. sqlglot 30 reads Snowflake's function as a
+    cosine *distance* and writes DuckDB's LIST_COSINE_DISTANCE (1 − similarity): nearest would rank
+    last. https://docs.snowflake.com/en/sql-reference/functions/vector_cosine_similarity
+    https://duckdb.org/docs/stable/sql/functions/list#list_cosine_similaritylist1-list2"""
+
+    def fix(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.CosineDistance) or (isinstance(node, exp.Anonymous) and node.name.upper() == "VECTOR_COSINE_SIMILARITY"):
+            arguments = [node.this, node.expression] if isinstance(node, exp.CosineDistance) else node.expressions
+            return exp.Anonymous(this="list_cosine_similarity", expressions=[argument.copy() for argument in arguments])
+        return node
+
+    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
 
 
 def _struct_value(struct: exp.Expression, key: str, raw: bool = False):
@@ -327,6 +370,9 @@ def listagg_of_nulls_is_empty(tree: exp.Expression, context: FixContext) -> exp.
 DUCKDB_FIXES: tuple[Fix, ...] = (
     cortex_complete_to_local_function,  # first: it reads the OBJECT_CONSTRUCT messages as written
     cortex_sentiment_to_local_function,
+    cortex_embed_to_local_function,
+    vector_is_a_float_list,
+    cosine_similarity_is_not_a_distance,
     variant_text_is_unquoted,
     keep_date_type,
     object_construct_drops_nulls,

@@ -401,11 +401,11 @@ class SnowflakeBackend(Backend):
         """`rulectl run` on Snowflake: a plain COMPLETE per model first (Snowflake's own error, when
         TRY_COMPLETE would silently give NULL for every row), then EXECUTE TASK for each prompt's
         refresh task. Snowflake runs it in the background; the task logs its counts in the run log."""
-        from engine.config.enrichments import sentiment_sources
+        from engine.config.enrichments import enrichment_tasks
 
         wanted = {x.lower() for x in prompts}
         chosen = [p.item for p in loaded.prompts if not prompts or p.item.name.lower() in wanted]
-        enrichments = [name for name in sentiment_sources(loaded.config) if not prompts or name in wanted]
+        enrichments = [name for name in enrichment_tasks(loaded.config) if not prompts or name in wanted]
         if prompts and len(chosen) + len(enrichments) != len(wanted):
             raise RulectlError(f"unknown prompt in {', '.join(prompts)} (prompts: {', '.join(p.item.name for p in loaded.prompts)})")
         failures = self.preflight(sorted({prompt.model for prompt in chosen}))
@@ -416,7 +416,7 @@ class SnowflakeBackend(Backend):
             task = f"{loaded.config.schemas.ai}.REFRESH_{prompt.name}".upper()
             self.execute(task_command("EXECUTE", task))
             results.append(RunResult(prompt.name, task, None, note="started (EXECUTE TASK); Snowflake runs it in the background — `rulectl status` shows its counts when it finishes"))
-        for name in enrichments:  # SENTIMENT has no TRY_ form: a failure fails the task run, shown in the run log
+        for name in enrichments:  # SENTIMENT and AI_EMBED have no TRY_ form: a failure fails the task run, shown in the run log
             task = f"{loaded.config.schemas.ai}.REFRESH_{name}".upper()
             self.execute(task_command("EXECUTE", task))
             results.append(RunResult(name, task, None, note="started (EXECUTE TASK); Snowflake runs it in the background — `rulectl status` shows its counts when it finishes"))

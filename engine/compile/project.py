@@ -9,6 +9,7 @@ from engine.compile.insights_view import insights_view
 from engine.compile.metrics import metrics_view
 from engine.compile.objects import DesiredObject
 from engine.compile.prompts import prompt_objects
+from engine.compile.search import search_objects
 from engine.compile.segments import segments_view
 from engine.compile.semantic_view import semantic_view
 from engine.config.project import LoadedProject
@@ -47,6 +48,7 @@ def compile_project(loaded: LoadedProject, target: str | None = None) -> list[De
     compiled_prompts = [obj.details["compiled"] for obj in prompt_objs if "compiled" in obj.details]
     if compiled_prompts:
         objects.append(insights_view(loaded, compiled_prompts))
+    objects += search_objects(loaded, settings, settings.task_state if settings else "started")
     if settings is not None and settings.semantic_view:
         objects.append(semantic_view(loaded))
     return objects

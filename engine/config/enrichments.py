@@ -32,6 +32,26 @@ def sentiment_sources(project: Project) -> dict[str, str]:
     return {sentiment_source_name(name): name for name, source in project.sources.items() if source.enrich and source.enrich.sentiment}
 
 
+def enrichment_tasks(project: Project) -> dict[str, int]:
+    """Refresh tasks that are not prompts, by the name `rulectl run` takes → rows per batch: each
+    sentiment enrichment (`<source>_sentiment`) and the search embeddings (`customer_embeddings`)."""
+    from engine.config.search import SEARCH_TASK
+
+    tasks = {name: project.sources[parent].enrich.sentiment.batch_rows for name, parent in sentiment_sources(project).items()}
+    if project.search is not None:
+        tasks[SEARCH_TASK] = project.search.batch_rows
+    return tasks
+
+
+def run_stage(project: Project, task_name: str) -> int:
+    """When a refresh task runs among those run together: sentiment scores first (prompts and
+    metrics read them), prompts next, the search embeddings last (they embed prompt replies)."""
+    from engine.config.search import SEARCH_TASK
+
+    name = task_name.upper().removeprefix("REFRESH_").lower()
+    return 2 if project.search is not None and name == SEARCH_TASK else 0 if name in sentiment_sources(project) else 1
+
+
 def is_derived(project: Project, name: str) -> bool:
     """True for a source rulectl made from an enrichment (not declared in rulectl.yml)."""
     parent = sentiment_sources(project).get(name)

@@ -61,6 +61,7 @@ class LLMSettings(Model):
     concurrency: int = Field(8, ge=1, le=256, description="Model calls in flight at once.")
     timeout_seconds: float = Field(60.0, gt=0, le=600, description="Seconds before a model call is abandoned (the row stays pending).")
     retries: int = Field(2, ge=0, le=10, description="Retries of a failed model call before the row is left for the next run.")
+    embedding_model: str | None = Field(None, description="Model the endpoint's /embeddings serves for semantic search (with `openai`); without it a local target embeds with rulectl's offline word-hashing embedder.")
 
     @field_validator("api_key_env")
     @classmethod
@@ -151,6 +152,16 @@ class Enrichments(Model):
     sentiment: Sentiment | None = Field(None, description="Score a text column from −1 (negative) to 1 (positive): Cortex SENTIMENT on Snowflake, the local VADER analyser on DuckDB.")
 
 
+class Search(Model):
+    """Semantic customer search: an embedding of each customer's chosen text, kept by rulectl."""
+
+    text: list[str] = Field(min_length=1, max_length=20, description="What is embedded per customer, in order: prompt fields (`account_summary.summary`), prompt replies (`account_summary`), metrics or customer columns.")
+    model: str = Field("snowflake-arctic-embed-m-v1.5", description="Cortex AI_EMBED model (768 dimensions) on Snowflake; changing it re-embeds every customer.")
+    schedule: str = Field("USING CRON 0 7 * * * UTC", description="When the embedding task runs: `USING CRON <5 fields> <time zone>` or `<n> MINUTES`.")
+    max_rows: int = Field(10_000, ge=1, le=10_000_000, description="Cost guard: most customers embedded per run.")
+    batch_rows: int = Field(500, ge=1, le=100_000, description="Customers per committed batch.")
+
+
 class Source(Model):
     """A table rulectl reads, its grain and its columns."""
 
@@ -221,6 +232,7 @@ class Project(Model):
     schemas: Schemas = Field(default_factory=Schemas, description="Schemas rulectl creates and manages.")
     sources: dict[str, Source] = Field(description="Tables rulectl reads: name → source.")
     display: Display = Field(default_factory=Display, description="How customers are shown in insights, summaries and plans.")
+    search: Search | None = Field(None, description="Semantic customer search (`rulectl search`): which text of each customer is embedded, and by which model.")
     pricing: dict[str, ModelPrice] = Field(default_factory=dict, description="Model → price, for the AI cost estimate in plan.")
     credit_price_usd: float = Field(3.0, gt=0, description="US dollars per Snowflake credit, for cost estimates.")
 

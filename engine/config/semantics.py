@@ -23,6 +23,7 @@ def check_project(loaded: LoadedProject) -> list[Problem]:
     problems += _check_segmentations(loaded)
     problems += _check_prompts(loaded)
     problems += _check_display(loaded)
+    problems += _check_search(loaded)
     problems += _check_rule_tests(loaded)
     problems += type_check(loaded).errors  # an unknown name is typed `unknown`, never a second error
     return problems
@@ -300,6 +301,36 @@ def _check_display(loaded: LoadedProject) -> list[Problem]:
     for index, column in enumerate(display.columns):
         if column.lower() not in shown:
             problems.append(at(f"`columns`: `{column}` is not a customer column, metric or segmentation{did_you_mean(column, shown)}", "columns", index))
+    return problems
+
+
+def _check_search(loaded: LoadedProject) -> list[Problem]:
+    """`search:` embeds things that exist (prompt fields, replies, customer columns, metrics) with a
+    768-dimension Cortex AI_EMBED model, on a schedule that parses."""
+    from engine.config.search import CORTEX_768_MODELS, search_texts, with_prompt_replies
+
+    search = loaded.config.search
+    if search is None:
+        return []
+    at = lambda message, *path: loaded.project.problem(message, "search", *path)  # noqa: E731
+    prompts = {p.item.name.lower(): p.item for p in loaded.prompts}
+    columns = input_view_columns(loaded, "customer_segments")
+    problems: list[Problem] = []
+    for index, text in enumerate(with_prompt_replies(search_texts(search), set(prompts))):
+        if text.prompt is None:
+            if text.column not in columns:
+                problems.append(at(f"`text`: `{text.label}` is not a prompt, a customer column or a metric{did_you_mean(text.column, list(prompts) + columns)}", "text", index))
+        elif text.prompt not in prompts:
+            problems.append(at(f"`text`: `{text.prompt}` in `{text.label}` is not a prompt{did_you_mean(text.prompt, list(prompts))} (write `<prompt>.<field>`)", "text", index))
+        else:
+            fields = [name.lower() for name in prompts[text.prompt].outputs or {}] + ["response"]
+            if text.column not in fields:
+                problems.append(at(f"`text`: `{text.column}` is not an output field of prompt `{text.prompt}`{did_you_mean(text.column, fields)} (fields: {', '.join(fields)})", "text", index))
+    if search.model not in CORTEX_768_MODELS:
+        problems.append(at(f"`model`: `{search.model}` is not a 768-dimension Cortex AI_EMBED model{did_you_mean(search.model, list(CORTEX_768_MODELS))} (models: {', '.join(CORTEX_768_MODELS)})", "model"))
+    schedule_error = check_schedule(search.schedule)
+    if schedule_error:
+        problems.append(at(f"`schedule`: {schedule_error}", "schedule"))
     return problems
 
 

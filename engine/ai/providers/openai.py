@@ -33,9 +33,11 @@ class OpenAIProvider(Provider):
     name = "openai"
 
     def __init__(self, settings: LLMSettings, sleep=time.sleep, jitter=random.random):
-        self.url = (settings.base_url or "").rstrip("/") + "/chat/completions"
+        self.base = (settings.base_url or "").rstrip("/")
+        self.url = self.base + "/chat/completions"
         parsed = urllib.parse.urlsplit(self.url)
-        self.scheme, self.host, self.port, self.path = parsed.scheme, parsed.hostname or "localhost", parsed.port, parsed.path or "/"
+        self.scheme, self.host, self.port = parsed.scheme, parsed.hostname or "localhost", parsed.port
+        self.base_path = urllib.parse.urlsplit(self.base).path.rstrip("/")
         self.settings = settings
         self.sleep = sleep
         self.jitter = jitter  # a number in [0, 1); tests pass a fixed one
@@ -56,12 +58,21 @@ class OpenAIProvider(Provider):
             # OpenAI-compatible structured outputs (OpenAI, Ollama, vLLM, llama.cpp server):
             # https://platform.openai.com/docs/guides/structured-outputs
             body["response_format"] = {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema, "strict": True}}
+        return self._with_retries(lambda: self._parse(self._post("/chat/completions", body), body["model"], request))
+
+    def embed(self, model: str, texts: list[str]) -> list[list[float]]:
+        """One vector per text from the endpoint's OpenAI-compatible /embeddings, in input order.
+        https://platform.openai.com/docs/api-reference/embeddings/create"""
+        body = {"model": model, "input": texts}
+        return self._with_retries(lambda: _vectors(self._post("/embeddings", body), len(texts)))
+
+    def _with_retries(self, call):
         last: _Retryable | None = None
         for attempt in range(self.settings.retries + 1):
             if last is not None:
                 self.sleep(self._pause(attempt, last))
             try:
-                return self._parse(self._post(body), body["model"], request)
+                return call()
             except _Retryable as error:
                 last = error
         raise CompletionFailed(f"gave up after {self.settings.retries + 1} attempts: {last}")
@@ -92,14 +103,15 @@ class OpenAIProvider(Provider):
             connection.close()
             self.local.connection = None
 
-    def _post(self, body: dict) -> bytes:
+    def _post(self, endpoint: str, body: dict) -> bytes:
+        url = self.base + endpoint
         headers = {"Content-Type": "application/json"}
         api_key = os.environ.get(self.settings.api_key_env)
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         try:
             connection = self._connection()
-            connection.request("POST", self.path, body=json.dumps(body).encode(), headers=headers)
+            connection.request("POST", self.base_path + endpoint, body=json.dumps(body).encode(), headers=headers)
             response = connection.getresponse()
             payload = response.read()
         except (http.client.HTTPException, TimeoutError, ConnectionError, OSError) as error:
@@ -109,9 +121,9 @@ class OpenAIProvider(Provider):
             raise _Retryable(f"HTTP {response.status}", retry_after_seconds(response.getheader("Retry-After")))
         if 300 <= response.status < 400:
             # http.client never follows redirects, and rulectl will not: the key goes to base_url only.
-            raise CompletionFailed(f"HTTP {response.status} from {self.url}: redirects are not followed (the API key is sent only to base_url); set base_url to the final address")
+            raise CompletionFailed(f"HTTP {response.status} from {url}: redirects are not followed (the API key is sent only to base_url); set base_url to the final address")
         if response.status >= 400:
-            raise CompletionFailed(f"HTTP {response.status} from {self.url}")
+            raise CompletionFailed(f"HTTP {response.status} from {url}")
         return payload
 
     def _parse(self, raw: bytes, model: str, request: CompletionRequest) -> Completion:
@@ -129,6 +141,18 @@ class OpenAIProvider(Provider):
             int(usage.get("prompt_tokens") or estimate_tokens(request.system + request.prompt)),
             int(usage.get("completion_tokens") or estimate_tokens(text)),
         )
+
+
+def _vectors(raw: bytes, expected: int) -> list[list[float]]:
+    """The `data[].embedding` lists of an /embeddings reply, ordered by their `index`."""
+    try:
+        data = sorted(json.loads(raw)["data"], key=lambda item: item.get("index", 0))
+        vectors = [[float(x) for x in item["embedding"]] for item in data]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise _Retryable("malformed reply (not OpenAI embeddings JSON)") from None
+    if len(vectors) != expected or any(not vector for vector in vectors):
+        raise _Retryable(f"the reply holds {len(vectors)} embedding(s) for {expected} text(s)")
+    return vectors
 
 
 def retry_after_seconds(header: str | None, now: datetime | None = None) -> float | None:

@@ -1,0 +1,135 @@
+"""AI_EMBED on DuckDB: a vectorized (Arrow) function `rulectl_embed(model, text) → FLOAT[]`, the way
+local_complete.py serves COMPLETE.
+
+With `llm: {provider: openai, embedding_model: …}` it asks the endpoint's /embeddings (a real model).
+Otherwise the model is OFFLINE_EMBEDDER, and this module embeds by itself: words and word pairs,
+lightly stemmed and hashed into 768 signed dimensions (the "hashing trick"), then scaled to unit
+length. Cosine similarity of two such vectors measures shared wording — "renewal" finds "renewal",
+not "contract end". That is an honest local stand-in, labelled so wherever search results are shown,
+never presented as a model's embedding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import duckdb
+import pyarrow as pa
+
+from engine.ai.local_complete import CallStats
+from engine.ai.providers.base import CompletionFailed
+from engine.config.search import EMBEDDING_DIMENSIONS, OFFLINE_EMBEDDER
+
+FUNCTION_NAME = "rulectl_embed"
+OFFLINE_LABEL = "offline word hashing (shared wording, not meaning; not AI)"
+REQUEST_TEXTS = 64  # texts per /embeddings request
+WORD = re.compile(r"[a-z0-9]+")
+# Words too common to say anything about a customer; the rest count.
+STOP_WORDS = frozenset(
+    "a an and are as at be by for from has have in is it its of on or our that the their this to was we were will with".split()
+)
+SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ed", "es", "ly", "s")
+
+
+def offline_embedding(text: str) -> list[float] | None:
+    """A unit vector of `text`'s stemmed words (weight 1) and adjacent word pairs (weight ½), each
+    term's count dampened (1 + log n); None when the text has no words."""
+    words = [_stem(word) for word in WORD.findall(text.lower()) if word not in STOP_WORDS]
+    if not words:
+        return None
+    terms: Counter[str] = Counter(words)
+    pairs = Counter(f"{a} {b}" for a, b in zip(words, words[1:]))
+    vector = [0.0] * EMBEDDING_DIMENSIONS
+    for counts, weight in ((terms, 1.0), (pairs, 0.5)):
+        for term, count in counts.items():
+            digest = hashlib.blake2b(term.encode(), digest_size=8).digest()
+            index = int.from_bytes(digest[:4], "little") % EMBEDDING_DIMENSIONS
+            sign = 1.0 if digest[4] & 1 else -1.0  # signed hashing: collisions cancel out on average
+            vector[index] += sign * weight * (1.0 + math.log(count))
+    norm = math.sqrt(sum(x * x for x in vector))
+    return [x / norm for x in vector] if norm else None
+
+
+def _stem(word: str) -> str:
+    for suffix in SUFFIXES:
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+class LocalEmbed:
+    """Registers `rulectl_embed(model, text) → FLOAT[]` on a DuckDB connection; counts its calls.
+
+    `endpoint` is the openai provider (anything with `embed(model, texts)`), or None when only the
+    offline embedder may be used."""
+
+    def __init__(self, endpoint=None, concurrency: int = 4, on_row: Callable[[bool], None] = lambda ok: None):
+        self.endpoint = endpoint
+        self.concurrency = concurrency
+        self.on_row = on_row
+        self.stats = CallStats()
+        self.offline_calls = 0
+
+    def register(self, connection: duckdb.DuckDBPyConnection) -> None:
+        try:
+            connection.remove_function(FUNCTION_NAME)
+        except Exception:
+            pass  # not registered yet
+        connection.create_function(
+            FUNCTION_NAME,
+            self._batch,
+            [duckdb.sqltype("VARCHAR"), duckdb.sqltype("VARCHAR")],
+            duckdb.sqltype("FLOAT[]"),
+            type="arrow",
+            null_handling="special",
+            side_effects=True,  # a paid call per row with an endpoint: never deduplicated
+        )
+
+    def _batch(self, models: pa.Array, texts: pa.Array) -> pa.Array:
+        rows = list(zip(models.to_pylist(), texts.to_pylist()))
+        vectors: list[list[float] | None] = [None] * len(rows)
+        by_model: dict[str, list[int]] = {}
+        for index, (model, text) in enumerate(rows):
+            if not text or not text.strip():
+                self._count(False, "empty text")
+            elif model == OFFLINE_EMBEDDER or model is None:
+                vectors[index] = offline_embedding(text)
+                self.offline_calls += 1
+                self._count(vectors[index] is not None, "no words to embed")
+            else:
+                by_model.setdefault(model, []).append(index)
+        chunks = [(model, indexes[i:i + REQUEST_TEXTS]) for model, indexes in by_model.items() for i in range(0, len(indexes), REQUEST_TEXTS)]
+        if chunks:
+            with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(chunks)))) as pool:
+                for (model, indexes), answer in zip(chunks, pool.map(lambda chunk: self._remote(chunk[0], [rows[i][1] for i in chunk[1]]), chunks)):
+                    for index, vector in zip(indexes, answer):
+                        vectors[index] = vector
+        return pa.array(vectors, type=pa.list_(pa.float32()))
+
+    def _remote(self, model: str, texts: list[str]) -> list[list[float] | None]:
+        if self.endpoint is None:
+            for _ in texts:
+                self._count(False, f"model `{model}` needs an embedding endpoint (llm: provider: openai, embedding_model: …)")
+            return [None] * len(texts)
+        try:
+            vectors = self.endpoint.embed(model, texts)
+        except CompletionFailed as error:
+            for _ in texts:
+                self._count(False, str(error))
+            return [None] * len(texts)
+        except Exception as error:  # a provider bug must not abort the whole refresh
+            for _ in texts:
+                self._count(False, f"{type(error).__name__}: {error}")
+            return [None] * len(texts)
+        for _ in texts:
+            self._count(True)
+        return list(vectors)
+
+    def _count(self, ok: bool, error: str | None = None) -> None:
+        self.stats.add(ok, None if ok else error)
+        self.on_row(ok)
