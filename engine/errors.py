@@ -32,6 +32,8 @@ class ConfigErrors(RulectlError):
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    """`; did you mean `x`?` for the closest candidate, or nothing."""
-    matches = difflib.get_close_matches(name.lower(), [c.lower() for c in candidates], n=1, cutoff=0.6)
-    return f"; did you mean `{matches[0]}`?" if matches else ""
+    """`; did you mean `x`?` for the closest candidate (compared ignoring case, shown as spelled:
+    segment labels are case-sensitive), or nothing."""
+    spelled = {c.lower(): c for c in reversed(list(candidates))}  # the first spelling of each wins
+    matches = difflib.get_close_matches(name.lower(), list(spelled), n=1, cutoff=0.6)
+    return f"; did you mean `{spelled[matches[0]]}`?" if matches else ""

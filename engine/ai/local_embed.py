@@ -118,14 +118,11 @@ class LocalEmbed:
             return [None] * len(texts)
         try:
             vectors = self.endpoint.embed(model, texts)
-        except CompletionFailed as error:
-            for _ in texts:
-                self._count(False, str(error))
-            return [None] * len(texts)
-        except Exception as error:  # a provider bug must not abort the whole refresh
-            for _ in texts:
-                self._count(False, f"{type(error).__name__}: {error}")
-            return [None] * len(texts)
+        except Exception as error:  # CompletionFailed, or a provider bug: never abort the whole refresh
+            if len(texts) > 1:  # one bad text must not keep its whole request pending forever
+                return [vector for text in texts for vector in self._remote(model, [text])]
+            self._count(False, str(error) if isinstance(error, CompletionFailed) else f"{type(error).__name__}: {error}")
+            return [None]
         for _ in texts:
             self._count(True)
         return list(vectors)

@@ -14,6 +14,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+EMBEDDING_DIMENSIONS = 384  # like all-MiniLM: a local endpoint's vectors need not have 768 dimensions
+
+
 class FakeLLM:
     def __init__(self, latency: float = 0.0, hang_seconds: float = 2.0):
         self.latency = latency
@@ -24,6 +27,7 @@ class FakeLLM:
         self.rate_limited_times = 1
         self.seen: dict[str, int] = {}  # prompt → times received
         self.requests: list[dict] = []
+        self.embedding_requests: list[dict] = []  # /embeddings bodies (model, input texts)
         self.authorizations: list[str | None] = []
         self.lock = threading.Lock()
         fake = self
@@ -37,6 +41,8 @@ class FakeLLM:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path.endswith("/embeddings"):
+                    return self._embeddings(body)
                 prompt = body["messages"][-1]["content"]
                 with fake.lock:
                     fake.requests.append(body)
@@ -63,6 +69,19 @@ class FakeLLM:
                     text = structured_reply(schema, body["model"], prompt, broken=not fake.healthy)
                 reply = {"model": body["model"], "choices": [{"message": {"role": "assistant", "content": text}}], "usage": {"prompt_tokens": 50, "completion_tokens": 20}}
                 self._send(200, json.dumps(reply).encode())
+
+            def _embeddings(self, body: dict):
+                """OpenAI /embeddings: a deterministic vector per input (rulectl's own word hashing,
+                cut to EMBEDDING_DIMENSIONS so it differs from the offline embedder's 768); an
+                input containing FAULT_500 fails the request."""
+                from engine.ai.local_embed import offline_embedding
+
+                with fake.lock:
+                    fake.embedding_requests.append(body)
+                if any("FAULT_500" in text for text in body["input"]):
+                    return self._send(500, b'{"error": "boom"}')
+                data = [{"object": "embedding", "index": i, "embedding": (offline_embedding(text) or [0.0] * 768)[:EMBEDDING_DIMENSIONS]} for i, text in enumerate(body["input"])]
+                self._send(200, json.dumps({"object": "list", "data": data[::-1], "model": body["model"], "usage": {"prompt_tokens": 5, "total_tokens": 5}}).encode())
 
             def _send(self, status: int, payload: bytes, headers: dict[str, str] | None = None):
                 try:
