@@ -114,6 +114,13 @@ CASES = [
     ("prompt schedule singular hour", "prompts/account_summary.yml", None, None, "write `<n> MINUTES`, `<n> HOURS`, `<n> SECONDS`"),
     ("prompt schedule beyond eight days", "prompts/account_summary.yml", None, None, "up to 11520 minutes"),
     ("serverless tasks and a warehouse", "rulectl.yml", None, None, "contradict each other"),
+    ("search text not a field", "rulectl.yml", None, None, "`sumary` is not an output field of prompt `account_summary`; did you mean `summary`"),
+    ("search text not a prompt", "rulectl.yml", None, None, "`acount_summary` in `acount_summary.summary` is not a prompt; did you mean `account_summary`"),
+    ("search text not a column", "rulectl.yml", None, None, "`stat` is not a prompt, a customer column or a metric; did you mean `state`"),
+    ("search model not a 768 model", "rulectl.yml", None, None, "`text-embedding-3-small` is not a 768-dimension Cortex AI_EMBED model"),
+    ("search schedule nonsense", "rulectl.yml", None, None, "`schedule`:"),
+    ("search without text", "rulectl.yml", None, None, "at least 1 item"),
+    ("search unknown key", "rulectl.yml", None, None, "unknown key `modle` in search; did you mean `model`"),
     ("semantic view on a local target", "rulectl.yml", None, None, "`semantic_view: true` needs a snowflake target (DuckDB has no semantic views)"),
     ("sentiment of an unknown column", "rulectl.yml", None, None, "`text`: `bodyy` is not a column of source `support_tickets`; did you mean `body`"),
     ("sentiment of a date column", "rulectl.yml", None, None, "`text`: column `opened_on` is date, not text; sentiment scores a varchar column"),
@@ -130,6 +137,8 @@ TICKETS = (
     "    columns: {{customer_id: varchar, ticket_id: varchar, opened_on: date, body: varchar}}\n"
     "    enrich:\n      sentiment: {}\ndisplay:"
 )
+
+DISPLAY_END = "  columns: [state, modules_owned]                           # shown beside each insight\n"  # rulectl.yml's last line (32)
 
 # Edits to the example project's own files: (case id) → (old text, new text, expected line)
 EDITS = {
@@ -175,6 +184,13 @@ EDITS = {
     "sentiment of a date column": ("display:", TICKETS.format("{text: opened_on}"), 34),
     "sentiment schedule nonsense": ("display:", TICKETS.format("{text: body, schedule: hourly}"), 34),
     "sentiment unknown key": ("display:", TICKETS.format("{txt: body}"), 34),
+    "search text not a field": (DISPLAY_END, DISPLAY_END + "search:\n  text: [account_summary.sumary]\n", 34),
+    "search text not a prompt": (DISPLAY_END, DISPLAY_END + "search:\n  text: [acount_summary.summary]\n", 34),
+    "search text not a column": (DISPLAY_END, DISPLAY_END + "search:\n  text: [account_summary, stat]\n", 34),
+    "search model not a 768 model": (DISPLAY_END, DISPLAY_END + "search:\n  text: [state]\n  model: text-embedding-3-small\n", 35),
+    "search schedule nonsense": (DISPLAY_END, DISPLAY_END + "search:\n  text: [state]\n  schedule: nightly\n", 35),
+    "search without text": (DISPLAY_END, DISPLAY_END + "search:\n  text: []\n", 34),
+    "search unknown key": (DISPLAY_END, DISPLAY_END + "search:\n  text: [state]\n  modle: e5-base-v2\n", 35),
     "semantic view on a local target": ("    path: .rulectl/local.duckdb\n", "    path: .rulectl/local.duckdb\n    semantic_view: true\n", 6),
 }
 
