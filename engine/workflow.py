@@ -86,7 +86,9 @@ def _preflight_warnings(backend, desired, result: ApplyResult) -> list[str]:
     so Snowflake's own error shows now rather than as refreshes that enrich nothing."""
     applied = {step.qualified_name.upper() for step in result.applied if step.kind == "task"}
     models = sorted({obj.details["compiled"].prompt.model for obj in desired if obj.kind == "task" and obj.qualified_name.upper() in applied and "compiled" in obj.details})
-    return [f"Cortex COMPLETE with model {model} fails: {error}; refreshes would enrich nothing until this is fixed" for model, error in backend.preflight(models).items()]
+    warnings = [f"Cortex COMPLETE with model {model} fails: {error}; refreshes would enrich nothing until this is fixed" for model, error in backend.preflight(models).items()]
+    embedding = sorted({obj.details["model"] for obj in desired if obj.kind == "task" and obj.qualified_name.upper() in applied and obj.details.get("enrichment") == "embedding"})
+    return warnings + [f"Cortex AI_EMBED with model {model} fails: {error}; the embedding task would fail every run until this is fixed" for model, error in backend.preflight_embeddings(embedding).items()]
 
 
 def refuse_missing_sources(loaded: LoadedProject, backend) -> None:

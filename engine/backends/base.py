@@ -371,6 +371,11 @@ class Backend(ABC):
         or when the engine has no such check)."""
         return {}
 
+    def preflight_embeddings(self, models: Sequence[str]) -> dict[str, str]:
+        """model → the engine's own error for one embedding call that fails ({} when all answer, or
+        when the engine has no such check)."""
+        return {}
+
     # ------------------------------------------------------------ DDL for plan steps
 
     def schema_statements(self, obj: DesiredObject) -> list[exp.Expression | str]:

@@ -402,6 +402,7 @@ class SnowflakeBackend(Backend):
         TRY_COMPLETE would silently give NULL for every row), then EXECUTE TASK for each prompt's
         refresh task. Snowflake runs it in the background; the task logs its counts in the run log."""
         from engine.config.enrichments import enrichment_tasks
+        from engine.config.search import SEARCH_TASK
 
         wanted = {x.lower() for x in prompts}
         chosen = [p.item for p in loaded.prompts if not prompts or p.item.name.lower() in wanted]
@@ -409,8 +410,10 @@ class SnowflakeBackend(Backend):
         if prompts and len(chosen) + len(enrichments) != len(wanted):
             raise RulectlError(f"unknown prompt in {', '.join(prompts)} (prompts: {', '.join(p.item.name for p in loaded.prompts)})")
         failures = self.preflight(sorted({prompt.model for prompt in chosen}))
+        if SEARCH_TASK in enrichments:
+            failures.update(self.preflight_embeddings([loaded.config.search.model]))
         if failures:
-            raise RulectlError("Cortex COMPLETE fails, so a refresh would enrich nothing; nothing was run:\n" + "\n".join(f"  {m}: {e}" for m, e in failures.items()) + f"\n{CORTEX_HINT}")
+            raise RulectlError("a Cortex function fails, so a refresh would enrich nothing; nothing was run:\n" + "\n".join(f"  {m}: {e}" for m, e in failures.items()) + f"\n{CORTEX_HINT}")
         results = []
         for prompt in chosen:
             task = f"{loaded.config.schemas.ai}.REFRESH_{prompt.name}".upper()
@@ -431,12 +434,23 @@ class SnowflakeBackend(Backend):
         SNOWFLAKE.CORTEX_USER role or a model allow-list into NULL for every row; COMPLETE raises
         Snowflake's own message instead. https://docs.snowflake.com/en/sql-reference/functions/try_complete-snowflake-cortex
         https://docs.snowflake.com/en/user-guide/snowflake-cortex/cross-region-inference"""
+        return self._failures({model: _preflight_query(model) for model in models})
+
+    def preflight_embeddings(self, models: Sequence[str]) -> dict[str, str]:
+        """One AI_EMBED of a short text per model: AI_EMBED has no TRY_ form, so a model missing in
+        the region or a missing role would fail every embedding task run; this shows the error now.
+        https://docs.snowflake.com/en/sql-reference/functions/ai_embed"""
+        embed = lambda model: exp.select(exp.func("AI_EMBED", exp.Literal.string(model), exp.Literal.string("rulectl preflight"), dialect="snowflake"))  # noqa: E731
+        return self._failures({model: embed(model) for model in models})
+
+    def _failures(self, checks: dict[str, exp.Expression]) -> dict[str, str]:
+        """name → the first line of Snowflake's error, for each check query that fails."""
         failures = {}
-        for model in models:
+        for name, check in checks.items():
             try:
-                self.query(_preflight_query(model))
+                self.query(check)
             except Exception as error:
-                failures[model] = str(error).splitlines()[0] if str(error) else type(error).__name__
+                failures[name] = str(error).splitlines()[0] if str(error) else type(error).__name__
         return failures
 
 _WRAPPER_SAMPLE_OPTIONS = (

@@ -256,3 +256,19 @@ def test_snowflake_apply_run_and_search(project: Path, monkeypatch):
     # and how many customers wait to be embedded: the task's own pending query, counted (no AI_EMBED call)
     counted = [s for s in connection.statements if s.startswith("SELECT COUNT(*) FROM (SELECT t.customer_id, MD5(")]
     assert len(counted) == 1 and "AI_EMBED" not in counted[0]
+
+
+@pytest.mark.snowflake
+def test_an_embedding_model_snowflake_refuses_is_reported_before_any_run(project: Path, monkeypatch):
+    """AI_EMBED has no TRY_ form: a model missing in the region would fail every task run, so apply
+    warns and `run` refuses with Snowflake's own error, before EXECUTE TASK."""
+    root = with_search(project)
+    connection = RecordingConnection("CUSTOMER_INTEL").add_source_tables(declared_sources(load_project(root).config))
+    connection.duck.execute("CREATE SCHEMA IF NOT EXISTS SUPPORT")
+    connection.catalog.failing_models[MODEL] = "Unknown model 'snowflake-arctic-embed-m-v1.5' in this region"
+    monkeypatch.setattr(SnowflakeBackend, "from_target", classmethod(lambda cls, loaded, target, read_only=False: cls(connection, "CUSTOMER_INTEL")))
+    applied = run("apply", "--yes", "--target", "prod", project=root)
+    assert applied.exit_code == 0 and f"Cortex AI_EMBED with model {MODEL} fails: Unknown model" in applied.output
+    ran = run("run", "customer_embeddings", "--target", "prod", project=root)
+    assert ran.exit_code == 1 and "Unknown model" in ran.output and "nothing was run" in ran.output
+    assert not any(s.startswith("EXECUTE TASK AI.REFRESH_CUSTOMER_EMBEDDINGS") for s in connection.statements)

@@ -27,6 +27,7 @@ TASK_DDL = re.compile(
 )
 CURRENT_WAREHOUSE = re.compile(r"^SELECT CURRENT_WAREHOUSE\(\)$")
 COMPLETE = re.compile(r"^SELECT SNOWFLAKE\.CORTEX\.COMPLETE\('(?P<model>[^']*)', '[^']*'\)$")
+EMBED = re.compile(r"^SELECT AI_EMBED\('(?P<model>[^']*)', '[^']*'\)$")  # the embedding preflight
 ALTER_TASK = re.compile(r"^ALTER TASK (?:IF EXISTS )?(?P<name>\S+) (?P<verb>SUSPEND|RESUME)$")
 DROP_TASK = re.compile(r"^DROP TASK IF EXISTS (?P<name>\S+)$")
 EXECUTE_TASK = re.compile(r"^EXECUTE TASK (?P<name>\S+)$")
@@ -110,7 +111,7 @@ class RecordingConnection:
     # ------------------------------------------------------------ answering
 
     def answer(self, sql: str) -> tuple[list[str], list[tuple]]:
-        for pattern, handler in ((SHOW, self._show), (TASK_DDL, self._create_task), (ALTER_TASK, self._alter_task), (DROP_TASK, self._drop_task), (EXECUTE_TASK, self._execute_task), (CURRENT_WAREHOUSE, self._current_warehouse), (COMPLETE, self._complete), (SEMANTIC_VIEW_DDL, self._semantic_view), (DROP_SEMANTIC_VIEW, self._drop_semantic_view)):
+        for pattern, handler in ((SHOW, self._show), (TASK_DDL, self._create_task), (ALTER_TASK, self._alter_task), (DROP_TASK, self._drop_task), (EXECUTE_TASK, self._execute_task), (CURRENT_WAREHOUSE, self._current_warehouse), (COMPLETE, self._complete), (EMBED, self._embed), (SEMANTIC_VIEW_DDL, self._semantic_view), (DROP_SEMANTIC_VIEW, self._drop_semantic_view)):
             match = pattern.match(sql)
             if match:
                 return handler(match)
@@ -228,6 +229,12 @@ class RecordingConnection:
         if error:
             raise RuntimeError(error)
         return ["COMPLETE"], [("OK",)]
+
+    def _embed(self, match: re.Match) -> tuple[list, list]:
+        error = self.catalog.failing_models.get(match["model"])
+        if error:
+            raise RuntimeError(error)
+        return ["AI_EMBED"], [("[0.1, 0.2]",)]
 
     def _semantic_view(self, match: re.Match) -> tuple[list, list]:
         self.catalog.semantic_views[match["name"].upper()] = {"comment": match["comment"].replace("\\'", "'"), "text": match.group(0)}
