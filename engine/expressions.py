@@ -101,6 +101,25 @@ class ParsedExpression:
 MAX_EXPRESSION_CHARS = 20_000
 
 
+# Every step after validation walks an expression by recursion, one level (and up to three Python
+# frames) per nested node: sqlglot rendering it (a chain mixing + and - failed at 330 terms,
+# sqlglot 30.22), the DuckDB fixes, lint's translation to z3. Capping the nesting here keeps all of
+# them far from Python's recursion limit, with room for the statement around the expression.
+MAX_NESTING = 150
+
+
+def nesting_depth(tree: exp.Expression) -> int:
+    """How many nodes deep `tree` goes: each operator of a chain `a + b + c …` holds the one before
+    it, so a chain is one level deeper per term. Counted with a stack, so any depth can be measured."""
+    deepest = 0
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node.iter_expressions())
+    return deepest
+
+
 @functools.lru_cache(maxsize=65536)
 def parse_expression(text: str) -> ParsedExpression:
     """Parse `text` as one Snowflake SQL expression; raise ExpressionError with a readable reason.
@@ -122,6 +141,13 @@ def parse_expression(text: str) -> ParsedExpression:
     tree = statements[0]
     if isinstance(tree, _STATEMENTS) and not isinstance(tree, (exp.Subquery, exp.Select)):
         raise ExpressionError(f"write an expression, not a {tree.key.upper()} statement")
+    depth = nesting_depth(tree)
+    if depth > MAX_NESTING:
+        raise ExpressionError(
+            f"the expression is nested too deeply: {depth} levels of operators, functions or parentheses inside each other "
+            f"(each term of a chain like a + b + c adds one); rulectl takes at most {MAX_NESTING}. "
+            "Split it into metrics that build on each other"
+        )
     for node in tree.walk():
         if isinstance(node, exp.Star) and isinstance(node.parent, exp.Count):
             continue  # COUNT(*) is an ordinary aggregate

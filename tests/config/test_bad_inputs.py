@@ -35,6 +35,7 @@ CASES = [
     ("dml", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: DELETE FROM GOLD.PRODUCTS\n", 4, "not a DELETE statement"),
     ("subquery", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: SUM((SELECT MAX(arr) FROM GOLD.PRODUCTS))\n", 4, "subquery"),
     ("qualified column", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: SUM(p.arr)\n", 4, "without the `p.` prefix"),
+    ("operator chain nested too deeply", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: " + " - ".join(["SUM(arr)"] * 400) + "\n", 4, "nested too deeply: 402 levels"),
     ("unparseable sql", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: SUM(arr\n", 4, "not valid SQL"),
     ("metric shadows column", "rules/metrics.yml", "metrics:\n  - name: state\n    source: products\n    expr: MAX(status)\n", 2, "same name as a column"),
     ("segment unknown metric", "rules/segments.yml", "segmentations:\n  - name: tier\n    rules:\n      - segment: Big\n        when: total_ar > 1\n", 5, "did you mean `total_arr`"),

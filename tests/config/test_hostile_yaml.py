@@ -86,21 +86,35 @@ def test_a_link_out_of_the_project_is_refused(project: Path, tmp_path: Path):
     assert "rules/outside.yml links outside the project" in output
 
 
-def test_a_long_expression_within_the_cap_validates(project: Path):
-    """Long chains just under the cap (1,600 aggregates in a sum, 800 in a product, 1,000 ORs in a rule)
-    are typed in a loop, not one recursion per term: they validate, and a wrong term deep inside is
-    still reported. bench/validate.py shows the time per term is flat from 100 to 1,600 terms."""
-    total = " + ".join(["SUM(arr)", "MAX(seats)"] * 800)
-    product = " * ".join(["MAX(seats)"] * 800)
+
+def alternating(terms: int) -> str:
+    """`SUM(arr) + MAX(seats) - SUM(arr) + …`: one level deeper per term, mixing operators (sqlglot
+    renders a chain of one operator in a loop, but recurses at every change of operator)."""
+    return " ".join((("+ " if index % 2 else "- ") if index else "") + ("SUM(arr)", "MAX(seats)")[index % 2] for index in range(terms))
+
+
+def test_long_expressions_within_the_caps_go_all_the_way(project: Path):
+    """1,600 terms in parenthesised groups (a metric) and 1,000 ORs (a rule) validate, and a chain
+    just under the 150-level nesting cap compiles for both targets and lints: the type checker
+    walks chains in a loop, and every later recursive step stays far from Python's limit."""
+    grouped = " + ".join("(" + " + ".join(["SUM(arr)", "MAX(seats)"] * 20) + ")" for _ in range(40))
     (project / "rules" / "metrics.yml").write_text(
         (project / "rules" / "metrics.yml").read_text().rstrip("\n")
-        + f"\n  - name: long_sum\n    source: products\n    expr: {total}\n  - name: long_product\n    source: products\n    expr: {product}\n"
+        + f"\n  - name: long_sum\n    source: products\n    expr: {grouped}\n  - name: long_chain\n    source: products\n    expr: {alternating(145)}\n"
     )
-    rule = " OR ".join(f"total_arr > {index}" for index in range(1000))
+    rule = " OR ".join("(" + " OR ".join(f"total_arr > {group * 40 + index}" for index in range(40)) + ")" for group in range(25))
     segments = project / "rules" / "segments.yml"
     segments.write_text(segments.read_text().replace("when: module_count >= 2", f"when: {rule}", 1))
-    result = run("validate", project=project)
-    assert result.exit_code == 0, result.output
+    for command in (("validate",), ("lint",), ("compile", "--target", "local"), ("compile", "--target", "prod")):
+        result = run(*command, project=project)
+        assert result.exit_code == 0, (command, result.output[-500:])
     segments.write_text(segments.read_text().replace("total_arr > 700 OR", "total_arr > 'seven hundred' OR", 1))
     result = run("validate", project=project)
     assert result.exit_code == 1 and "Traceback" not in result.output and "with the text 'seven hundred'" in result.output
+
+
+@pytest.mark.parametrize("terms", [160, 400, 1600])
+def test_a_chain_deeper_than_the_cap_is_refused(project: Path, terms: int):
+    (project / "rules" / "metrics.yml").write_text(f"metrics:\n  - name: a\n    source: products\n    expr: {alternating(terms)}\n")
+    output = validate_bounded(project)
+    assert "rules/metrics.yml:4:" in output and "nested too deeply" in output and "at most 150" in output
