@@ -17,8 +17,10 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from engine.ai.local_complete import CallStats
@@ -39,22 +41,43 @@ SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ed", "es", "ly", "s")
 def offline_embedding(text: str) -> list[float] | None:
     """A unit vector of `text`'s stemmed words (weight 1) and adjacent word pairs (weight ½), each
     term's count dampened (1 + log n); None when the text has no words."""
+    vector = offline_vector(text)
+    return None if vector is None else vector.tolist()
+
+
+def offline_vector(text: str) -> np.ndarray | None:
     words = [_stem(word) for word in WORD.findall(text.lower()) if word not in STOP_WORDS]
     if not words:
         return None
     terms: Counter[str] = Counter(words)
     pairs = Counter(f"{a} {b}" for a, b in zip(words, words[1:]))
-    vector = [0.0] * EMBEDDING_DIMENSIONS
-    for counts, weight in ((terms, 1.0), (pairs, 0.5)):
-        for term, count in counts.items():
-            digest = hashlib.blake2b(term.encode(), digest_size=8).digest()
-            index = int.from_bytes(digest[:4], "little") % EMBEDDING_DIMENSIONS
-            sign = 1.0 if digest[4] & 1 else -1.0  # signed hashing: collisions cancel out on average
-            vector[index] += sign * weight * (1.0 + math.log(count))
-    norm = math.sqrt(sum(x * x for x in vector))
-    return [x / norm for x in vector] if norm else None
+    features = [(term, weight * (1.0 + math.log(count))) for counts, weight in ((terms, 1.0), (pairs, 0.5)) for term, count in counts.items()]
+    placed = [_slot(term) for term, _ in features]
+    slots = np.fromiter((slot for slot, _ in placed), dtype=np.int64, count=len(placed))
+    values = np.fromiter((sign * weight for (_, sign), (_, weight) in zip(placed, features)), dtype=np.float64, count=len(placed))
+    vector = np.bincount(slots, weights=values, minlength=EMBEDDING_DIMENSIONS)
+    norm = float(np.sqrt(vector @ vector))
+    return (vector / norm).astype(np.float32) if norm else None
 
 
+def vectors_to_arrow(vectors: list) -> pa.Array:
+    """A FLOAT[] column from vectors (NumPy arrays or lists; None for a row without one), built
+    from one flat buffer rather than element by element."""
+    present = [np.asarray(vector, dtype=np.float32) for vector in vectors if vector is not None]
+    lengths = [0 if vector is None else len(vector) for vector in vectors]
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+    values = pa.array(np.concatenate(present) if present else np.empty(0, dtype=np.float32))
+    return pa.ListArray.from_arrays(offsets, values, mask=pa.array([vector is None for vector in vectors]))
+
+
+@lru_cache(maxsize=1 << 16)
+def _slot(term: str) -> tuple[int, float]:
+    """The dimension a term lands in and its sign (signed hashing: collisions cancel out on average)."""
+    digest = hashlib.blake2b(term.encode(), digest_size=8).digest()
+    return int.from_bytes(digest[:4], "little") % EMBEDDING_DIMENSIONS, 1.0 if digest[4] & 1 else -1.0
+
+
+@lru_cache(maxsize=1 << 16)
 def _stem(word: str) -> str:
     for suffix in SUFFIXES:
         if len(word) > len(suffix) + 2 and word.endswith(suffix):
@@ -92,13 +115,13 @@ class LocalEmbed:
 
     def _batch(self, models: pa.Array, texts: pa.Array) -> pa.Array:
         rows = list(zip(models.to_pylist(), texts.to_pylist()))
-        vectors: list[list[float] | None] = [None] * len(rows)
+        vectors: list = [None] * len(rows)  # NumPy arrays (offline) or lists (an endpoint's)
         by_model: dict[str, list[int]] = {}
         for index, (model, text) in enumerate(rows):
             if not text or not text.strip():
                 self._count(False, "empty text")
             elif model == OFFLINE_EMBEDDER or model is None:
-                vectors[index] = offline_embedding(text)
+                vectors[index] = offline_vector(text)
                 self.offline_calls += 1
                 self._count(vectors[index] is not None, "no words to embed")
             else:
@@ -109,7 +132,7 @@ class LocalEmbed:
                 for (model, indexes), answer in zip(chunks, pool.map(lambda chunk: self._remote(chunk[0], [rows[i][1] for i in chunk[1]]), chunks)):
                     for index, vector in zip(indexes, answer):
                         vectors[index] = vector
-        return pa.array(vectors, type=pa.list_(pa.float32()))
+        return vectors_to_arrow(vectors)
 
     def _remote(self, model: str, texts: list[str]) -> list[list[float] | None]:
         if self.endpoint is None:
