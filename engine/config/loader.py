@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from engine.config.enrichments import with_enrichment_sources
 from engine.config.models import Metric, Project, Prompt, RulesFile, RuleTest, RuleTestsFile, Segmentation
 from engine.config.project import Located, LoadedProject
-from engine.config.semantics import check_project, project_warnings
+from engine.config.semantics import check_project
 from engine.config.yaml_lines import LocatedDocument, YamlProblem, load_located
 from engine.errors import ConfigErrors, Problem, RulectlError, did_you_mean
 
@@ -73,10 +73,10 @@ def load_project(root: Path) -> LoadedProject:
     if problems or project is None:
         raise ConfigErrors(problems)
     loaded = LoadedProject(root, project, metrics, segmentations, prompts, rule_tests)
-    problems += check_project(loaded)
-    if problems:
-        raise ConfigErrors(problems)
-    return dataclasses.replace(loaded, warnings=tuple(project_warnings(loaded)))
+    errors, warnings = check_project(loaded)
+    if errors:
+        raise ConfigErrors(problems + errors)
+    return dataclasses.replace(loaded, warnings=tuple(warnings))
 
 
 def _read(path: Path, root: Path, problems: list[Problem]) -> LocatedDocument | None:

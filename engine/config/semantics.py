@@ -16,7 +16,9 @@ from engine.errors import Problem, did_you_mean
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
-def check_project(loaded: LoadedProject) -> list[Problem]:
+def check_project(loaded: LoadedProject) -> tuple[list[Problem], list[Problem]]:
+    """(errors, warnings): errors stop the command; warnings (the project works, but may fail on
+    some data) are printed by validate and plan. Expressions are typed once for both."""
     problems: list[Problem] = []
     problems += _check_sources(loaded)
     problems += _check_metrics(loaded)
@@ -25,13 +27,8 @@ def check_project(loaded: LoadedProject) -> list[Problem]:
     problems += _check_display(loaded)
     problems += _check_search(loaded)
     problems += _check_rule_tests(loaded)
-    problems += type_check(loaded).errors  # an unknown name is typed `unknown`, never a second error
-    return problems
-
-
-def project_warnings(loaded: LoadedProject) -> list[Problem]:
-    """What validate and plan print as warnings: the project works, but may fail on some data."""
-    return type_check(loaded).warnings
+    types = type_check(loaded)
+    return problems + types.errors, types.warnings  # an unknown name is typed `unknown`, never a second error
 
 
 def _check_sources(loaded: LoadedProject) -> list[Problem]:
