@@ -18,6 +18,7 @@ from engine.compile.metrics import METRICS_VIEW
 from engine.compile.objects import DesiredObject, table
 from engine.compile.prompts import OUTPUT_COLUMNS, CompiledPrompt
 from engine.compile.refresh_batches import pending_subquery
+from engine.compile.search import customer_text_query, embedding_merge
 from engine.compile.segments import PLANNED_METRICS, PLANNED_SEGMENTS, SEGMENTS_VIEW, with_planned_views
 from engine.config.enrichments import sentiment_sources
 from engine.config.search import OFFLINE_EMBEDDER
@@ -88,10 +89,12 @@ def credits_per_million(loaded: LoadedProject, model: str) -> float:
 
 def estimate_costs(
     loaded: LoadedProject, backend: Backend, desired: list[DesiredObject], deployed: DeployedState, changing: Collection[str] | None = None
-) -> list[AiCost]:
+) -> tuple[list[AiCost], dict[str, str]]:
     """The prompts the plan affects (all when `changing` is None), in one UNION ALL query, so plan's
     round trips do not grow with prompts — except where the engine plans long unions slowly
-    (`backend.max_union_branches`), then in batches."""
+    (`backend.max_union_branches`), then in batches; then each affected sentiment or embedding task.
+    Returns the costs and, per task whose own estimate failed, why (CostUnavailable when the
+    prompts' query fails: then every task's estimate is unknown)."""
     tasks = [obj for obj in desired if obj.kind == "task" and "compiled" in obj.details]
     if changing is not None:
         affected = _affected(desired, {name.upper() for name in changing})
@@ -105,7 +108,13 @@ def estimate_costs(
     if changing is not None:
         enrichments = [obj for obj in enrichments if obj.qualified_name.upper() in affected]
     costs = [_cost(loaded, compiled, *rows[i]) for i, compiled in enumerate(prompts)]
-    return costs + [_input_only_cost(loaded, backend, obj, deployed) for obj in enrichments]
+    failures: dict[str, str] = {}
+    for obj in enrichments:  # each its own query: one that fails is that task's error, not every task's
+        try:
+            costs.append(_input_only_cost(loaded, backend, obj, deployed))
+        except CostUnavailable as reason:
+            failures[obj.qualified_name.upper()] = str(reason)
+    return costs, failures
 
 
 def _input_only_cost(loaded: LoadedProject, backend: Backend, task: DesiredObject, deployed: DeployedState) -> AiCost:
@@ -139,11 +148,10 @@ def _input_only_cost(loaded: LoadedProject, backend: Backend, task: DesiredObjec
 def _planned_embedding_pending(loaded: LoadedProject, task: DesiredObject, deployed: DeployedState) -> exp.Select:
     """The embedding task's pending rows over the planned segments (a CTE), with prompt output
     tables not created yet contributing no text: what the task would embed right after apply."""
-    from engine.compile.search import customer_text_query, embedding_merge
-
-    reads = [name for name in task.depends_on[1:] if name.upper() != f"{loaded.config.schemas.analytics}.{SEGMENTS_VIEW}".upper()]
-    absent = {name.upper() for name in reads if deployed.get("table", name.upper()) is None}
-    texts = customer_text_query(loaded, exp.to_table(PLANNED_SEGMENTS), absent_outputs=absent)
+    reads = [name.upper() for name in task.depends_on[1:] if name.upper() != f"{loaded.config.schemas.analytics}.{SEGMENTS_VIEW}".upper()]
+    # prompt output tables as deployed: a field apply adds (or a table it creates) has no text yet
+    deployed_columns = {name: {column.lower() for column, _ in table.columns} for name in reads if (table := deployed.get("table", name)) is not None}
+    texts = customer_text_query(loaded, exp.to_table(PLANNED_SEGMENTS), output_columns=deployed_columns)
     key = task.details["keys"][0][0]
     merge = embedding_merge(texts, task.depends_on[0], key, task.details["model"], int(task.details["max_rows"]))
     return pending_subquery(merge).this

@@ -97,6 +97,7 @@ class LocalEmbed:
         self.on_row = on_row
         self.stats = CallStats()
         self.offline_calls = 0
+        self.unreachable: str | None = None  # set when the endpoint did not answer: later requests fail fast
 
     def register(self, connection: duckdb.DuckDBPyConnection) -> None:
         try:
@@ -135,20 +136,28 @@ class LocalEmbed:
         return vectors_to_arrow(vectors)
 
     def _remote(self, model: str, texts: list[str]) -> list[list[float] | None]:
-        if self.endpoint is None:
-            for _ in texts:
-                self._count(False, f"model `{model}` needs an embedding endpoint (llm: provider: openai, embedding_model: …)")
-            return [None] * len(texts)
+        unusable = self.unreachable or (None if self.endpoint is not None else f"model `{model}` needs an embedding endpoint (llm: provider: openai, embedding_model: …)")
+        if unusable:
+            return self._failed(texts, unusable)
         try:
             vectors = self.endpoint.embed(model, texts)
-        except Exception as error:  # CompletionFailed, or a provider bug: never abort the whole refresh
-            if len(texts) > 1:  # one bad text must not keep its whole request pending forever
+        except CompletionFailed as error:
+            if error.unreachable:  # the endpoint is down: every later request would wait out the same timeouts
+                self.unreachable = f"{error} (the endpoint did not answer; the rest of this run was not sent)"
+                return self._failed(texts, str(error))
+            if len(texts) > 1:  # the endpoint refused this request: find the text it refuses, keep the others
                 return [vector for text in texts for vector in self._remote(model, [text])]
-            self._count(False, str(error) if isinstance(error, CompletionFailed) else f"{type(error).__name__}: {error}")
-            return [None]
+            return self._failed(texts, str(error))
+        except Exception as error:  # a provider bug must not abort the whole refresh
+            return self._failed(texts, f"{type(error).__name__}: {error}")
         for _ in texts:
             self._count(True)
         return list(vectors)
+
+    def _failed(self, texts: list[str], error: str) -> list[None]:
+        for _ in texts:
+            self._count(False, error)
+        return [None] * len(texts)
 
     def _count(self, ok: bool, error: str | None = None) -> None:
         self.stats.add(ok, None if ok else error)

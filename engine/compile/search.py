@@ -22,7 +22,7 @@ On DuckDB rulectl's fixes call the local embedder instead (ai/local_embed.py).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from sqlglot import exp
 
@@ -82,20 +82,21 @@ def _texts(loaded: LoadedProject) -> list[SearchText]:
     return with_prompt_replies(search_texts(loaded.config.search), {p.item.name.lower() for p in loaded.prompts})
 
 
-def customer_text_query(loaded: LoadedProject, segments: exp.Expression, absent_outputs: Collection[str] = ()) -> exp.Select:
+def customer_text_query(loaded: LoadedProject, segments: exp.Expression, output_columns: Mapping[str, Collection[str]] | None = None) -> exp.Select:
     """Per customer: its key and the text to embed (`text_value`), from the segments relation and each
-    named prompt's stored output. A prompt whose output table is in `absent_outputs` (not created
-    yet) contributes nothing."""
+    named prompt's stored output. With `output_columns` (output table → its columns as deployed,
+    for plan's estimate) a part whose table or column does not exist yet contributes nothing."""
     key = entity_key(loaded)
     prompts = {p.item.name.lower(): p.item for p in loaded.prompts}
     query = exp.select(exp.column(key, table="s")).from_(exp.alias_(segments, "s", table=True), copy=False)
+    texts = [t for t in _texts(loaded) if output_columns is None or not t.prompt or t.column in output_columns.get(_output_table(loaded, prompts[t.prompt]), ())]
     aliases: dict[str, str] = {}
-    for text in _texts(loaded):
-        if text.prompt and text.prompt not in aliases and _output_table(loaded, prompts[text.prompt]) not in absent_outputs:
+    for text in texts:
+        if text.prompt and text.prompt not in aliases:
             alias = aliases[text.prompt] = f"o{len(aliases)}"
             query.join(exp.Subquery(this=_stored_outputs(loaded, prompts[text.prompt]), alias=exp.TableAlias(this=exp.to_identifier(alias))),
                        on=exp.column(key, table=alias).eq(exp.column(key, table="s")), join_type="left", copy=False)
-    parts = [_part(text, _value(loaded, text, prompts, aliases)) for text in _texts(loaded) if not text.prompt or text.prompt in aliases]
+    parts = [_part(text, _value(loaded, text, prompts, aliases)) for text in texts]
     combined: exp.Expression = parts[0] if parts else exp.Literal.string("")
     for part in parts[1:]:
         combined = exp.DPipe(this=combined, expression=part, safe=True)

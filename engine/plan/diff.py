@@ -14,6 +14,9 @@ from engine.plan.prompt_diff import prompt_diff
 REPLACEABLE = {"view", "task", "semantic_view"}  # safe to replace in place; tables hold paid-for data
 
 
+DROP_ORDER = {"task": 0, "semantic_view": 1, "view": 2, "table": 3}
+
+
 def diff(
     project: str,
     target: str,
@@ -24,7 +27,9 @@ def diff(
     """One step per desired object (in dependency order), then drops of managed leftovers."""
     steps = [_step_for(project, obj, deployed, obj.qualified_name.upper() in adopt) for obj in dependency_order(desired)]
     wanted = {(obj.kind, obj.qualified_name.upper()) for obj in desired}
-    for key, deployed_obj in deployed.objects.items():
+    # readers go before what they read: a task that writes a table is dropped before the table, so a
+    # started task never fires against a dropped table (or outlives it when the apply stops there)
+    for key, deployed_obj in sorted(deployed.objects.items(), key=lambda item: DROP_ORDER.get(item[0][0], len(DROP_ORDER))):
         if key in wanted or deployed_obj.kind == "schema":
             continue
         if _owned_by(project, deployed_obj, deployed.record(*key)):

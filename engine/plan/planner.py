@@ -64,7 +64,8 @@ def _build_plan(loaded, backend, target, adopt, desired):
             segments = f"{loaded.config.schemas.analytics}.{SEGMENTS_VIEW}".upper()
             failures[segments] = query_failure(loaded, backend, "the planned segments view", broken)
     try:
-        costs = estimate_costs(loaded, backend, desired, deployed, changing={s.qualified_name for s in steps if s.changes})
+        costs, cost_failures = estimate_costs(loaded, backend, desired, deployed, changing={s.qualified_name for s in steps if s.changes})
+        failures.update({task: query_failure(loaded, backend, "the AI refresh estimate", reason) for task, reason in cost_failures.items()})
     except CostUnavailable as reason:
         costs = []
         failure = query_failure(loaded, backend, "the AI refresh estimate", str(reason))

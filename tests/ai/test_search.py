@@ -272,3 +272,39 @@ def test_an_embedding_model_snowflake_refuses_is_reported_before_any_run(project
     ran = run("run", "customer_embeddings", "--target", "prod", project=root)
     assert ran.exit_code == 1 and "Unknown model" in ran.output and "nothing was run" in ran.output
     assert not any(s.startswith("EXECUTE TASK AI.REFRESH_CUSTOMER_EMBEDDINGS") for s in connection.statements)
+
+
+def test_a_new_output_field_searched_in_the_same_edit_plans_and_applies(project: Path):
+    """The field does not exist in the deployed output table yet: plan prices the embedding without it
+    (it has no text until the prompt re-runs) instead of failing every task's estimate."""
+    root = deployed(with_search(project))
+    assert run("run", project=root).exit_code == 0
+    edit(root / "prompts" / "account_summary.yml", "  risk: {type: label", "  concern: {type: text, description: The customer's main worry}\n  risk: {type: label")
+    edit(root / "rulectl.yml", "text: [ticket_text, account_summary.risk, account_tier]", "text: [ticket_text, account_summary.concern, account_tier]")
+    planned = run("plan", project=root)
+    assert planned.exit_code == 0, planned.output
+    assert "customer_embeddings: 180 customers to embed" in planned.output and "account_summary: 180 rows to enrich" in planned.output
+    assert run("apply", "--yes", project=root).exit_code == 0
+    assert run("run", project=root).exit_code == 0
+    texts = [row[0] for row in rows(root, "SELECT embedded_text FROM AI.CUSTOMER_EMBEDDINGS")]
+    assert len(texts) == 180 and all("account_summary.concern: [offline stand-in, not AI output]" in text for text in texts)
+
+
+def test_an_endpoint_that_does_not_answer_fails_the_run_fast(project: Path):
+    """Connection refused: the first request fails (after its retries) and nothing more is sent; each
+    customer stays pending and the run says why."""
+    import socket
+    import time
+
+    root = deployed(with_search(project, "search:\n  text: [account_tier]\n"))
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    edit(root / "rulectl.yml", "llm: {provider: offline}", f"llm: {{provider: openai, base_url: 'http://127.0.0.1:{port}/v1', model: m, embedding_model: e, retries: 1}}")
+    assert run("apply", "--yes", project=root).exit_code == 0
+    started = time.perf_counter()
+    (result,) = workflow.run_refreshes(load_project(root), None, ["customer_embeddings"])
+    assert time.perf_counter() - started < 10  # not 180 texts one by one, each waiting out its retries
+    assert (result.pending, result.enriched, result.failures) == (180, 0, 180)
+    assert "ConnectionRefusedError" in result.errors[0]  # requests in flight at once fail alike; later ones are not sent
+    assert rows(root, "SELECT COUNT(*) FROM AI.CUSTOMER_EMBEDDINGS") == [(0,)]

@@ -96,7 +96,7 @@ def plan_without_impact_or_cost(monkeypatch):
     from engine.plan import planner
 
     if hasattr(planner, "estimate_costs"):
-        monkeypatch.setattr(planner, "estimate_costs", lambda *args, **kwargs: [])
+        monkeypatch.setattr(planner, "estimate_costs", lambda *args, **kwargs: ([], {}))
     if hasattr(planner, "check_planned_views"):  # the views are checked once per plan: not a kill point
         monkeypatch.setattr(planner, "check_planned_views", lambda *args, **kwargs: [])
     if hasattr(planner, "segment_impact"):

@@ -28,7 +28,13 @@ class Completion:
 
 
 class CompletionFailed(Exception):
-    """The call failed (timeout, HTTP error, malformed or empty reply) after any retries."""
+    """The call failed (timeout, HTTP error, malformed or empty reply) after any retries.
+    `unreachable`: the endpoint itself could not be reached (refused, reset, timed out), so other
+    calls to it now would fail the same way."""
+
+    def __init__(self, message: str, unreachable: bool = False):
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 class Provider(ABC):

@@ -75,7 +75,7 @@ class OpenAIProvider(Provider):
                 return call()
             except _Retryable as error:
                 last = error
-        raise CompletionFailed(f"gave up after {self.settings.retries + 1} attempts: {last}")
+        raise CompletionFailed(f"gave up after {self.settings.retries + 1} attempts: {last}", unreachable=last is not None and last.unreachable)
 
     def _pause(self, attempt: int, error: "_Retryable") -> float:
         """The server's Retry-After when it sent one, else exponential backoff with jitter (half
@@ -116,7 +116,7 @@ class OpenAIProvider(Provider):
             payload = response.read()
         except (http.client.HTTPException, TimeoutError, ConnectionError, OSError) as error:
             self._drop_connection()  # a broken or timed-out connection is not reused
-            raise _Retryable(f"{type(error).__name__}: {error}") from None
+            raise _Retryable(f"{type(error).__name__}: {error}", unreachable=True) from None
         if response.status in RETRYABLE_STATUS:
             raise _Retryable(f"HTTP {response.status}", retry_after_seconds(response.getheader("Retry-After")))
         if 300 <= response.status < 400:
@@ -180,6 +180,7 @@ def retry_after_seconds(header: str | None, now: datetime | None = None) -> floa
 
 
 class _Retryable(Exception):
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, retry_after: float | None = None, unreachable: bool = False):
         super().__init__(message)
         self.retry_after = retry_after
+        self.unreachable = unreachable  # no HTTP answer at all (refused, reset, timed out)
