@@ -632,14 +632,16 @@ def search(
     import json
 
     from engine import workflow
-    from engine.terminal_output import json_default, print_search
+    from engine.terminal_output import json_default, print_search, search_notes
 
     with user_errors():
         loaded = _load(project)
         result = workflow.search_customers(loaded, target, query, limit, segment)
-        if as_json:
+        if as_json:  # one object per match on stdout; what the result leaves out on stderr
             for match in result.matches:
                 print(json.dumps({**dataclasses.asdict(match), "model": result.model, "embedder": result.embedder}, default=json_default))
+            for note in search_notes(result):
+                print(note, file=sys.stderr)
         else:
             print_search(out, loaded, result)
 

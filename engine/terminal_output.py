@@ -93,8 +93,6 @@ def print_search(console: Console, loaded: LoadedProject, result) -> None:
     formats = {size.metric.lower(): size.format} if size else {}
     headings = {size.metric.lower(): size_heading(size)} if size else {}
     console.print(f"embedded by {result.embedder}", style="dim", markup=False)
-    if not result.matches:
-        console.print(f"no customer is embedded by `{result.model}` yet (or none is in that segment); run `rulectl run customer_embeddings`", markup=False)
     for rank, match in enumerate(result.matches, 1):
         facts = [f"{name}: {format_value(value)}" for name, value in match.segments.items()]
         facts += [f"{headings.get(name, name)}: {format_value(value, formats.get(name, 'number'))}" for name, value in match.shown.items()]
@@ -102,10 +100,22 @@ def print_search(console: Console, loaded: LoadedProject, result) -> None:
         body.append(_shortened(match.text, 400))
         title = f"{rank}. {match.name} ({match.key})" if match.name and match.name != match.key else f"{rank}. {match.key}"
         console.print(Panel(body, title=title, title_align="left", subtitle=f"similarity {match.similarity:.3f}", subtitle_align="right"), soft_wrap=False)
+    for note in search_notes(result):
+        console.print(note, markup=False)
+
+
+def search_notes(result) -> list[str]:
+    """What a search result leaves out: nothing embedded yet, no match in the segment, waiting text."""
+    notes = []
+    if not result.embedded:
+        notes.append(f"no customer is embedded by `{result.model}` yet; run `rulectl run customer_embeddings`")
+    elif not result.matches:
+        notes.append(f"none of the {result.embedded:,} embedded customers is in that segment")
     if result.not_embedded is None:
-        console.print("note: could not count the customers waiting to be embedded", markup=False)
+        notes.append("note: could not count the customers waiting to be embedded")
     elif result.not_embedded:
-        console.print(f"note: {result.not_embedded:,} customer(s) have new or changed text not embedded yet; `rulectl run customer_embeddings` embeds them", markup=False)
+        notes.append(f"note: {result.not_embedded:,} customer(s) have new or changed text not embedded yet; `rulectl run customer_embeddings` embeds them")
+    return notes
 
 
 def _shortened(text: str, limit: int) -> str:

@@ -18,10 +18,9 @@ from engine.compile.metrics import METRICS_VIEW
 from engine.compile.objects import DesiredObject, table
 from engine.compile.prompts import OUTPUT_COLUMNS, CompiledPrompt
 from engine.compile.refresh_batches import pending_subquery
-from engine.compile.search import customer_text_query, embedding_merge
+from engine.compile.search import customer_text_query, embedding_merge, prompt_output_table, search_parts
 from engine.compile.segments import PLANNED_METRICS, PLANNED_SEGMENTS, SEGMENTS_VIEW, with_planned_views
 from engine.config.enrichments import sentiment_sources
-from engine.config.search import OFFLINE_EMBEDDER
 from engine.config.project import LoadedProject
 from engine.expressions import sf_func
 
@@ -45,7 +44,6 @@ DEFAULT_CREDITS_PER_MILLION_TOKENS = {
     "snowflake-arctic-embed-m-v1.5": 0.03,
     "snowflake-arctic-embed-m": 0.03,
     "e5-base-v2": 0.03,
-    OFFLINE_EMBEDDER: 0.0,  # the local stand-in costs nothing
 }
 FALLBACK_CREDITS_PER_MILLION_TOKENS = 2.0
 DEFAULT_OUTPUT_TOKENS = 300  # when the prompt sets no max_tokens: a cautious per-row ceiling
@@ -68,6 +66,7 @@ class AiCost:
     observed_replies: int = 0  # earlier replies the output estimate comes from (0: none, output_tokens is the ceiling)
     credits_ceiling: float = 0.0
     kind: str = "prompt"  # prompt (COMPLETE), score (SENTIMENT) or embed (AI_EMBED): what a row costs
+    excludes: str = ""  # what the estimate cannot count yet, said beside it
 
     @property
     def output_estimated(self) -> bool:
@@ -121,7 +120,8 @@ def _input_only_cost(loaded: LoadedProject, backend: Backend, task: DesiredObjec
     """A sentiment or embedding task: rows whose text is new or changed (uncapped) and their size,
     from the task's own pending query; tables not created yet read as empty, views as planned."""
     embedding = task.details["enrichment"] == "embedding"
-    pending = (_planned_embedding_pending(loaded, task, deployed) if embedding else pending_subquery(task.statement).this).copy()
+    pending, excludes = _planned_embedding_pending(loaded, task, deployed) if embedding else (pending_subquery(task.statement).this, "")
+    pending = pending.copy()
     pending.set("limit", None)
     pending.set("order", None)
     output = task.depends_on[0].upper()
@@ -139,13 +139,15 @@ def _input_only_cost(loaded: LoadedProject, backend: Backend, task: DesiredObjec
     cap = int(task.details["max_rows"])
     rows = min(total, cap)
     tokens = (chars * rows // total // CHARS_PER_TOKEN) if total else 0
-    model = task.details["model"] if embedding else SENTIMENT_MODEL
+    # priced as Cortex would charge, like prompts: on a local target too (what Snowflake would cost)
+    model = loaded.config.search.model if embedding else SENTIMENT_MODEL
     credits = tokens / 1_000_000 * credits_per_million(loaded, model)
     usd = credits * loaded.config.credit_price_usd
-    return AiCost(task.details["prompt"], rows, cap, tokens, 0, round(credits, 6), round(usd, 4), model, credits_ceiling=round(credits, 6), kind="embed" if embedding else "score")
+    return AiCost(task.details["prompt"], rows, cap, tokens, 0, round(credits, 6), round(usd, 4), model, credits_ceiling=round(credits, 6),
+                  kind="embed" if embedding else "score", excludes=excludes)
 
 
-def _planned_embedding_pending(loaded: LoadedProject, task: DesiredObject, deployed: DeployedState) -> exp.Select:
+def _planned_embedding_pending(loaded: LoadedProject, task: DesiredObject, deployed: DeployedState) -> tuple[exp.Select, str]:
     """The embedding task's pending rows over the planned segments (a CTE), with prompt output
     tables not created yet contributing no text: what the task would embed right after apply."""
     reads = [name.upper() for name in task.depends_on[1:] if name.upper() != f"{loaded.config.schemas.analytics}.{SEGMENTS_VIEW}".upper()]
@@ -154,7 +156,9 @@ def _planned_embedding_pending(loaded: LoadedProject, task: DesiredObject, deplo
     texts = customer_text_query(loaded, exp.to_table(PLANNED_SEGMENTS), output_columns=deployed_columns)
     key = task.details["keys"][0][0]
     merge = embedding_merge(texts, task.depends_on[0], key, task.details["model"], int(task.details["max_rows"]))
-    return pending_subquery(merge).this
+    waiting = [t.label for t in search_parts(loaded) if t.prompt and t.column not in deployed_columns.get(prompt_output_table(loaded, t.prompt), ())]
+    excludes = f"{', '.join(waiting)} not counted: no replies stored yet" if waiting else ""
+    return pending_subquery(merge).this, excludes
 
 
 def _without_absent_score_tables(query: exp.Select, loaded: LoadedProject, deployed: DeployedState) -> exp.Select:

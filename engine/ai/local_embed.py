@@ -30,7 +30,7 @@ from engine.config.search import EMBEDDING_DIMENSIONS, OFFLINE_EMBEDDER
 FUNCTION_NAME = "rulectl_embed"
 OFFLINE_LABEL = "offline word hashing (shared wording, not meaning; not AI)"
 REQUEST_TEXTS = 64  # texts per /embeddings request
-WORD = re.compile(r"[a-z0-9]+")
+WORD = re.compile(r"[^\W_]+")  # letters and digits of any script: "Müller" is one word
 # Words too common to say anything about a customer; the rest count.
 STOP_WORDS = frozenset(
     "a an and are as at be by for from has have in is it its of on or our that the their this to was we were will with".split()
@@ -46,7 +46,7 @@ def offline_embedding(text: str) -> list[float] | None:
 
 
 def offline_vector(text: str) -> np.ndarray | None:
-    words = [_stem(word) for word in WORD.findall(text.lower()) if word not in STOP_WORDS]
+    words = [_stem(word) for word in WORD.findall(text.casefold()) if word not in STOP_WORDS]
     if not words:
         return None
     terms: Counter[str] = Counter(words)

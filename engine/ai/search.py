@@ -16,7 +16,7 @@ from engine.backends.base import Backend
 from engine.compile.insights_view import customer_columns
 from engine.compile.objects import table
 from engine.compile.refresh_batches import pending_subquery
-from engine.compile.search import TEXT_COLUMN, embed_call
+from engine.compile.search import TEXT_COLUMN, embed_call, search_objects
 from engine.compile.segments import SEGMENTS_VIEW
 from engine.config.models import Target
 from engine.config.project import LoadedProject, display_name_column, entity_key
@@ -45,6 +45,7 @@ class SearchResult:
     embedder: str  # who embedded: the model, or the offline stand-in's label
     matches: list[SearchMatch] = field(default_factory=list)
     not_embedded: int | None = 0  # customers with text but no embedding of it by this model yet (None: count failed)
+    embedded: int = 0  # customers with a vector from this model
 
 
 def search_customers(loaded: LoadedProject, backend: Backend, target: Target, query: str, limit: int = 10, segment: str | None = None) -> SearchResult:
@@ -58,15 +59,26 @@ def search_customers(loaded: LoadedProject, backend: Backend, target: Target, qu
     model = embedding_model(target, search)
     embedder = LocalEmbed(make_provider(target.llm) if model != OFFLINE_EMBEDDER else None)
     backend.serve_locally(embedder)
-    statement = nearest_query(loaded, model, query, limit, segment)
+    embedded = _embedded_count(loaded, backend, model)
     try:
-        rows = backend.query(statement)
+        rows = backend.query(nearest_query(loaded, model, query, limit, segment))
     except Exception as error:
-        raise RulectlError(f"cannot search {embeddings_table(loaded.config)}: {str(error).splitlines()[0]}; run `rulectl apply` and `rulectl run {SEARCH_TASK}` first") from None
+        raise RulectlError(f"the search failed: {str(error).splitlines()[0]}") from None
     if embedder.stats.failures:
         raise RulectlError(f"the query could not be embedded with `{model}`: {'; '.join(embedder.stats.errors[:1]) or 'no vector came back'}")
     label = OFFLINE_LABEL if model == OFFLINE_EMBEDDER else model
-    return SearchResult(query, model, label, [_match(loaded, backend, row) for row in rows], _not_embedded(loaded, backend, target))
+    return SearchResult(query, model, label, [_match(loaded, backend, row) for row in rows], _not_embedded(loaded, backend, target), embedded)
+
+
+def _embedded_count(loaded: LoadedProject, backend: Backend, model: str) -> int:
+    """Customers with a vector from `model`; a missing table is the one case where the advice is
+    to apply and run (any other failure is the search's own, reported as it is)."""
+    output = embeddings_table(loaded.config)
+    count = exp.select(sf_func("COUNT", exp.Star())).from_(table(output)).where(exp.column("model").eq(exp.Literal.string(model)))
+    try:
+        return int(backend.query(count)[0][0] or 0)
+    except Exception as error:
+        raise RulectlError(f"cannot read {output} ({str(error).splitlines()[0]}); run `rulectl apply`, then `rulectl run {SEARCH_TASK}`") from None
 
 
 def nearest_query(loaded: LoadedProject, model: str, query: str, limit: int, segment: str | None) -> exp.Select:
@@ -106,8 +118,6 @@ def _match(loaded: LoadedProject, backend: Backend, row: tuple) -> SearchMatch:
 
 def _not_embedded(loaded: LoadedProject, backend: Backend, target: Target) -> int | None:
     """Customers the embedding task would (re-)embed now: new, changed text, or another model."""
-    from engine.compile.search import search_objects
-
     task = next(obj for obj in search_objects(loaded, target, "started") if obj.kind == "task")
     pending = pending_subquery(task.statement).this.copy()
     pending.set("limit", None)

@@ -419,10 +419,14 @@ class SnowflakeBackend(Backend):
             task = f"{loaded.config.schemas.ai}.REFRESH_{prompt.name}".upper()
             self.execute(task_command("EXECUTE", task))
             results.append(RunResult(prompt.name, task, None, note="started (EXECUTE TASK); Snowflake runs it in the background — `rulectl status` shows its counts when it finishes"))
+        started = "started (EXECUTE TASK); Snowflake runs it in the background — `rulectl status` shows its counts when it finishes"
         for name in enrichments:  # SENTIMENT and AI_EMBED have no TRY_ form: a failure fails the task run, shown in the run log
             task = f"{loaded.config.schemas.ai}.REFRESH_{name}".upper()
             self.execute(task_command("EXECUTE", task))
-            results.append(RunResult(name, task, None, note="started (EXECUTE TASK); Snowflake runs it in the background — `rulectl status` shows its counts when it finishes"))
+            note = started
+            if name == SEARCH_TASK and chosen:  # EXECUTE TASK returns at once: both run side by side
+                note += "; it started beside the prompt refreshes, so it embeds the replies stored before they finish: run `rulectl run customer_embeddings` again once `rulectl status` shows them done"
+            results.append(RunResult(name, task, None, note=note))
         return results
 
     def run_due_refreshes(self, loaded: LoadedProject, target: Any, now: Any) -> list[RunResult]:

@@ -62,7 +62,7 @@ def search_objects(loaded: LoadedProject, target: Target | None, task_state: str
     texts = customer_text_query(loaded, table(segments))
     merge = embedding_merge(texts, output, key, model, search.max_rows)
     prompts = {p.item.name.lower(): p.item for p in loaded.prompts}
-    reads = [segments] + sorted({_output_table(loaded, prompts[t.prompt]) for t in _texts(loaded) if t.prompt})
+    reads = [segments] + sorted({_output_table(loaded, prompts[t.prompt]) for t in search_parts(loaded) if t.prompt})
     options = (
         ("schedule", search.schedule.strip()),
         ("warehouse", ((target.warehouse if target else None) or "").upper()),
@@ -78,7 +78,7 @@ def search_objects(loaded: LoadedProject, target: Target | None, task_state: str
     ]
 
 
-def _texts(loaded: LoadedProject) -> list[SearchText]:
+def search_parts(loaded: LoadedProject) -> list[SearchText]:
     return with_prompt_replies(search_texts(loaded.config.search), {p.item.name.lower() for p in loaded.prompts})
 
 
@@ -89,7 +89,7 @@ def customer_text_query(loaded: LoadedProject, segments: exp.Expression, output_
     key = entity_key(loaded)
     prompts = {p.item.name.lower(): p.item for p in loaded.prompts}
     query = exp.select(exp.column(key, table="s")).from_(exp.alias_(segments, "s", table=True), copy=False)
-    texts = [t for t in _texts(loaded) if output_columns is None or not t.prompt or t.column in output_columns.get(_output_table(loaded, prompts[t.prompt]), ())]
+    texts = [t for t in search_parts(loaded) if output_columns is None or not t.prompt or t.column in output_columns.get(_output_table(loaded, prompts[t.prompt]), ())]
     aliases: dict[str, str] = {}
     for text in texts:
         if text.prompt and text.prompt not in aliases:
@@ -105,6 +105,10 @@ def customer_text_query(loaded: LoadedProject, segments: exp.Expression, output_
 
 def _output_table(loaded: LoadedProject, prompt: Prompt) -> str:
     return f"{loaded.config.schemas.ai}.{prompt.output}".upper()  # as prompts.compile_prompt names it
+
+
+def prompt_output_table(loaded: LoadedProject, prompt_name: str) -> str:
+    return _output_table(loaded, next(p.item for p in loaded.prompts if p.item.name.lower() == prompt_name))
 
 
 def _stored_outputs(loaded: LoadedProject, prompt: Prompt) -> exp.Select:

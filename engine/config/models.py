@@ -84,6 +84,8 @@ class LLMSettings(Model):
     def _openai_needs_endpoint(self) -> "LLMSettings":
         if self.provider == "openai" and not self.base_url:
             raise ValueError("provider `openai` needs `base_url` (e.g. http://localhost:11434/v1 for Ollama)")
+        if self.embedding_model and self.provider != "openai":
+            raise ValueError("`embedding_model` is served by an endpoint: set `provider: openai` and `base_url` too, or remove it (the offline embedder needs no model)")
         return self
 
 

@@ -313,7 +313,11 @@ def _check_search(loaded: LoadedProject) -> list[Problem]:
     prompts = {p.item.name.lower(): p.item for p in loaded.prompts}
     columns = input_view_columns(loaded, "customer_segments")
     problems: list[Problem] = []
+    seen: set[str] = set()
     for index, text in enumerate(with_prompt_replies(search_texts(search), set(prompts))):
+        if text.label in seen:
+            problems.append(at(f"`text`: `{text.label}` is listed twice; list each part once", "text", index))
+        seen.add(text.label)
         if text.prompt is None:
             if text.column not in columns:
                 problems.append(at(f"`text`: `{text.label}` is not a prompt, a customer column or a metric{did_you_mean(text.column, list(prompts) + columns)}", "text", index))

@@ -172,12 +172,14 @@ def test_plan_prices_the_embedding_and_a_new_model_re_embeds(project: Path):
     root = with_search(project)
     assert run("load", project=root).exit_code == 0
     planned = run("plan", project=root)
-    assert "customer_embeddings: 180 customers to embed, ~" in planned.output and f"on {OFFLINE_EMBEDDER}" in planned.output
+    # priced as Cortex would charge (like prompts on a local target); replies not made yet are said to be missing
+    assert "customer_embeddings: 180 customers to embed, ~" in planned.output and f"on {MODEL}" in planned.output
+    assert "(account_summary.risk not counted: no replies stored yet)" in planned.output
     deployed(root)
     with FakeLLM() as llm:
         edit(root / "rulectl.yml", "llm: {provider: offline}", f"llm: {{provider: openai, base_url: '{llm.base_url}', model: m, embedding_model: mini-embed}}")
         changed = run("plan", project=root)
-        assert "customer_embeddings: 180 customers to embed" in changed.output and "on mini-embed" in changed.output
+        assert "customer_embeddings: 180 customers to embed" in changed.output and "not counted" not in changed.output
         assert run("apply", "--yes", project=root).exit_code == 0
         result = workflow.run_refreshes(load_project(root), None, ["customer_embeddings"])
         assert [(r.pending, r.enriched, r.calls, r.failures) for r in result] == [(180, 180, 180, 0)]
@@ -308,3 +310,24 @@ def test_an_endpoint_that_does_not_answer_fails_the_run_fast(project: Path):
     assert (result.pending, result.enriched, result.failures) == (180, 0, 180)
     assert "ConnectionRefusedError" in result.errors[0]  # requests in flight at once fail alike; later ones are not sent
     assert rows(root, "SELECT COUNT(*) FROM AI.CUSTOMER_EMBEDDINGS") == [(0,)]
+
+
+def test_renamed_project_two_prompts_one_table(tmp_path: Path):
+    """The original design's shape: two prompts share CUSTOMER_AI_INSIGHTS; search reads a field of
+    one, the reply of the other, and a metric; each part comes from its own prompt's rows."""
+    import shutil
+
+    root = tmp_path / "renamed"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "projects" / "renamed", root, ignore=shutil.ignore_patterns(".rulectl"))
+    loaded = load_project(root)
+    structured = next(p.item for p in loaded.prompts if p.item.outputs)
+    free = next(p.item for p in loaded.prompts if not p.item.outputs)
+    field = next(name for name, f in structured.outputs.items() if f.type in ("text", "list"))
+    (root / "rulectl.yml").write_text((root / "rulectl.yml").read_text() + f"search:\n  text: [{structured.name}.{field}, {free.name}]\n")
+    for command in ("load", "apply", "run"):
+        result = run(command, *(["--yes"] if command == "apply" else []), project=root)
+        assert result.exit_code == 0, result.output
+    texts = [row[0] for row in rows(root, f"SELECT embedded_text FROM {loaded.config.schemas.ai}.CUSTOMER_EMBEDDINGS")]  # the project's own AI schema
+    assert texts and all(f"{structured.name}.{field}: " in t and f"{free.name}: " in t for t in texts)
+    found = run("search", "offline stand-in", "-n", "2", "--json", project=root)
+    assert found.exit_code == 0 and len(found.output.splitlines()) == 2

@@ -121,6 +121,8 @@ CASES = [
     ("search model not a 768 model", "rulectl.yml", None, None, "`text-embedding-3-small` is not a 768-dimension Cortex AI_EMBED model"),
     ("search schedule nonsense", "rulectl.yml", None, None, "`schedule`:"),
     ("search without text", "rulectl.yml", None, None, "at least 1 item"),
+    ("search text twice", "rulectl.yml", None, None, "`state` is listed twice"),
+    ("embedding model without an endpoint", "rulectl.yml", None, None, "`embedding_model` is served by an endpoint"),
     ("search unknown key", "rulectl.yml", None, None, "unknown key `modle` in search; did you mean `model`"),
     ("semantic view on a local target", "rulectl.yml", None, None, "`semantic_view: true` needs a snowflake target (DuckDB has no semantic views)"),
     ("sentiment of an unknown column", "rulectl.yml", None, None, "`text`: `bodyy` is not a column of source `support_tickets`; did you mean `body`"),
@@ -191,6 +193,8 @@ EDITS = {
     "search model not a 768 model": (DISPLAY_END, DISPLAY_END + "search:\n  text: [state]\n  model: text-embedding-3-small\n", 35),
     "search schedule nonsense": (DISPLAY_END, DISPLAY_END + "search:\n  text: [state]\n  schedule: nightly\n", 35),
     "search without text": (DISPLAY_END, DISPLAY_END + "search:\n  text: []\n", 34),
+    "search text twice": (DISPLAY_END, DISPLAY_END + "search:\n  text: [state, account_tier, state]\n", 34),
+    "embedding model without an endpoint": ("llm: {provider: offline}", "llm: {provider: offline, embedding_model: nomic-embed-text}", 9),
     "search unknown key": (DISPLAY_END, DISPLAY_END + "search:\n  text: [state]\n  modle: e5-base-v2\n", 35),
     "semantic view on a local target": ("    path: .rulectl/local.duckdb\n", "    path: .rulectl/local.duckdb\n    semantic_view: true\n", 6),
 }
