@@ -76,12 +76,26 @@ def semantic_items(loaded: LoadedProject) -> tuple[list[str], list[str], list[st
 
 
 def _item(name: str, expression: exp.Expression, comment: str | None) -> str:
+    """`customers.<name> AS <expression>`: the item is qualified by the logical table, the columns it reads are not."""
     text = f"{LOGICAL_TABLE}.{exp.to_identifier(name).sql(DIALECT)} AS {expression.sql(DIALECT)}"
     return text + (f" COMMENT = {_text(comment)}" if comment else "")
 
 
 def _column(name: str) -> exp.Column:
-    return exp.column(name, table=LOGICAL_TABLE)
+    """A physical column of the logical table, left unqualified.
+
+    Inside an item's expression `customers.<name>` names a semantic item, not a column: "You can refer
+    to semantic expressions that are defined in later clauses. For example, even if fact_2 is defined
+    after fact_1, you can still use fact_2 in the definition of fact_1."
+    (https://docs.snowflake.com/en/sql-reference/sql/create-semantic-view). Every item here is named
+    like the column it reads, so `customers.total_arr AS customers.total_arr` would define the fact by
+    itself. Snowflake's own example writes a same-named item over an unqualified physical column
+    (`region.r_name AS r_name`, `nation.nation_name AS n_name`) and uses the qualified form only to
+    reach another item (`customer.customer_region_name AS region.r_name`)
+    (https://docs.snowflake.com/en/user-guide/views-semantic/example). With one logical table an
+    unqualified name is never ambiguous.
+    """
+    return exp.column(name)
 
 
 def _text(value: str) -> str:

@@ -50,20 +50,33 @@ def test_example_ddl_clause_by_clause(project: Path):
     facts = _clause(sql, "FACTS", "DIMENSIONS")
     dimensions = _clause(sql, "DIMENSIONS", "METRICS")
     metrics = _clause(sql, "METRICS", None)
-    # numeric metrics are facts (`t1.fact AS t1.col`), commented with the analyst's description and definition
-    assert "customers.total_arr AS customers.total_arr COMMENT = 'Annual recurring revenue across active modules (SUM(arr) over products where status = \\'active\\')'" in facts
-    assert "customers.adoption_rate AS customers.adoption_rate" in facts
+    # numeric metrics are facts over the unqualified physical column (`t1.fact AS col`: `t1.fact` inside an
+    # expression would name the item itself), commented with the analyst's description and definition
+    assert "customers.total_arr AS total_arr COMMENT = 'Annual recurring revenue across active modules (SUM(arr) over products where status = \\'active\\')'" in facts
+    assert "customers.adoption_rate AS adoption_rate" in facts
     # text metrics, the spine's columns and segmentations are dimensions; a label list becomes text
-    assert "customers.modules_owned AS customers.modules_owned" in dimensions and "modules_owned" not in facts
-    assert "customers.customer_name AS customers.customer_name COMMENT = 'The customer\\'s name'" in dimensions
-    assert "customers.account_tier AS customers.account_tier COMMENT = 'Segment (first matching rule): Strategic when total_arr >= 150000 AND module_count >= 3;" in dimensions
-    assert "customers.opportunities AS ARRAY_TO_STRING(customers.opportunities, ', ')" in dimensions
+    assert "customers.modules_owned AS modules_owned" in dimensions and "modules_owned" not in facts
+    assert "customers.customer_name AS customer_name COMMENT = 'The customer\\'s name'" in dimensions
+    assert "customers.account_tier AS account_tier COMMENT = 'Segment (first matching rule): Strategic when total_arr >= 150000 AND module_count >= 3;" in dimensions
+    assert "customers.opportunities AS ARRAY_TO_STRING(opportunities, ', ')" in dimensions
     # metrics aggregate over customers
-    assert metrics.startswith("customers.customer_count AS COUNT(customers.customer_id) COMMENT = 'Customers', ")
-    assert "customers.total_arr_total AS SUM(customers.total_arr)" in metrics and "customers.total_arr_average AS AVG(customers.total_arr)" in metrics
+    assert metrics.startswith("customers.customer_count AS COUNT(customer_id) COMMENT = 'Customers', ")
+    assert "customers.total_arr_total AS SUM(total_arr)" in metrics and "customers.total_arr_average AS AVG(total_arr)" in metrics
     # every name is unique in the view (facts, dimensions and metrics share one namespace)
     names = re.findall(r"customers\.(\w+) AS ", facts + ", " + dimensions + ", " + metrics)
     assert len(names) == len(set(names))
+
+
+def test_item_expressions_read_physical_columns_unqualified(project: Path):
+    """`customers.x` inside an expression names the semantic item x, so an item named like its column must
+    read the column unqualified or it defines itself; no expression may hold a qualified column."""
+    (obj,) = semantic_objects(opt_in(project))
+    sql = obj.sql()
+    items = _clause(sql, "FACTS", "DIMENSIONS") + ", " + _clause(sql, "DIMENSIONS", "METRICS") + ", " + _clause(sql, "METRICS", None)
+    expressions = re.findall(r"customers\.\w+ AS (.*?)(?: COMMENT = '(?:[^'\\]|\\.)*')?(?:, (?=customers\.)|$)", items)
+    assert len(expressions) == len(re.findall(r"(?:^|, )customers\.\w+ AS ", items)) > 10
+    assert [e for e in expressions if "customers." in e] == []
+    assert "customers.total_arr AS total_arr COMMENT" in items and "customers.total_arr_total AS SUM(total_arr)" in items
 
 
 def _clause(sql: str, word: str, following: str | None) -> str:
@@ -82,13 +95,13 @@ def test_minimal_project_exact_ddl(tmp_path: Path):
     assert obj.sql() == (
         "CREATE SEMANTIC VIEW ANALYTICS.CUSTOMER_SEMANTICS"
         " TABLES (customers AS ANALYTICS.CUSTOMER_SEGMENTS PRIMARY KEY (member_id) COMMENT = 'One row per customer: the metrics and segments rulectl compiles')"
-        " FACTS (customers.weekly_visits AS customers.weekly_visits COMMENT = 'visits / 52.0 over members')"
-        " DIMENSIONS (customers.member_id AS customers.member_id COMMENT = 'The customer key',"
-        " customers.visits AS customers.visits,"
-        " customers.activity AS customers.activity COMMENT = 'Segment (first matching rule): Regular when weekly_visits >= 1; otherwise Occasional')"
-        " METRICS (customers.customer_count AS COUNT(customers.member_id) COMMENT = 'Customers',"
-        " customers.weekly_visits_total AS SUM(customers.weekly_visits) COMMENT = 'Total of weekly_visits over customers',"
-        " customers.weekly_visits_average AS AVG(customers.weekly_visits) COMMENT = 'Average of weekly_visits over customers')"
+        " FACTS (customers.weekly_visits AS weekly_visits COMMENT = 'visits / 52.0 over members')"
+        " DIMENSIONS (customers.member_id AS member_id COMMENT = 'The customer key',"
+        " customers.visits AS visits,"
+        " customers.activity AS activity COMMENT = 'Segment (first matching rule): Regular when weekly_visits >= 1; otherwise Occasional')"
+        " METRICS (customers.customer_count AS COUNT(member_id) COMMENT = 'Customers',"
+        " customers.weekly_visits_total AS SUM(weekly_visits) COMMENT = 'Total of weekly_visits over customers',"
+        " customers.weekly_visits_average AS AVG(weekly_visits) COMMENT = 'Average of weekly_visits over customers')"
     )
 
 
@@ -99,8 +112,8 @@ def test_renamed_project_names_its_own_columns(tmp_path: Path):
     assert "engine: snowflake" in text
     (obj,) = semantic_objects(opt_in(root), _snowflake_target(root))
     sql = obj.sql()
-    assert "PRIMARY KEY (account_id)" in sql and "customers.total_contract_value_total AS SUM(customers.total_contract_value)" in sql
-    assert "customers.signals AS ARRAY_TO_STRING(customers.signals, ', ')" in sql
+    assert "PRIMARY KEY (account_id)" in sql and "customers.total_contract_value_total AS SUM(total_contract_value)" in sql
+    assert "customers.signals AS ARRAY_TO_STRING(signals, ', ')" in sql
     assert "customer_id" not in sql and "total_arr" not in sql  # nothing of the example's names
 
 
