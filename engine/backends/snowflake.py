@@ -26,6 +26,19 @@ from engine.config.project import LoadedProject
 from engine.errors import RulectlError
 
 
+# Session parameters every refresh task runs with. A task's session takes the account's TIMEZONE
+# (America/Los_Angeles unless changed), and CURRENT_DATE "The returned date is in the time zone for
+# the session" (https://docs.snowflake.com/en/sql-reference/functions/current_date), so near
+# midnight the metrics views the MERGE reads (days_to_renewal, tenure…) would disagree with
+# `plan`, `run` and the local target, which all work in UTC. CREATE TASK takes
+# `[ <session_parameter> = <value> [ , … ] ]` after SCHEDULE/CONFIG and before COMMENT, and
+# "A CREATE OR ALTER TASK statement follows the syntax rules of a CREATE TASK statement"; its
+# supported alterations include "Change task properties and parameters"
+# (https://docs.snowflake.com/en/sql-reference/sql/create-task). TIMEZONE takes an IANA name:
+# https://docs.snowflake.com/en/sql-reference/parameters#timezone
+TASK_SESSION_PARAMETERS: tuple[tuple[str, str], ...] = (("TIMEZONE", "UTC"),)
+
+
 class SnowflakeBackend(Backend):
     dialect = "snowflake"
 
@@ -270,6 +283,7 @@ class SnowflakeBackend(Backend):
         if warehouse is not None:
             properties.append(exp.Property(this=exp.var("WAREHOUSE"), value=warehouse))
         properties.append(exp.Property(this=exp.var("SCHEDULE"), value=schedule_literal(options.get("schedule", ""))))
+        properties += [exp.Property(this=exp.var(name), value=exp.Literal.string(value)) for name, value in self.task_session_parameters()]
         properties.append(exp.Property(this=exp.var("COMMENT"), value=exp.Literal.string(comment)))
         return exp.Create(
             this=table(obj.qualified_name),
@@ -277,6 +291,12 @@ class SnowflakeBackend(Backend):
             properties=exp.Properties(expressions=properties),
             expression=self.refresh_script(obj, pretty),
         )
+
+    def task_session_parameters(self) -> tuple[tuple[str, str], ...]:
+        """The session parameters written on every task (see TASK_SESSION_PARAMETERS). Part of the
+        task DDL, hence of `task_wrapper_stamp`: tasks deployed without them are planned as changed
+        once and altered in place."""
+        return TASK_SESSION_PARAMETERS
 
     def refresh_script(self, obj: DesiredObject, pretty: bool = False) -> exp.Expression:
         """The task body: a Snowflake Scripting block that logs the run, then runs the prompt's MERGE in

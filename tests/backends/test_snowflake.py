@@ -72,11 +72,12 @@ def test_first_apply_issues_exactly_these_statements_then_nothing(project: Path,
         "CREATE VIEW ANALYTICS.CUSTOMER_METRICS COMMENT='rulectl:customer_intelligence:" + _fingerprint(project, "ANALYTICS.CUSTOMER_METRICS") + "'",
         "CREATE VIEW ANALYTICS.CUSTOMER_SEGMENTS COMMENT='rulectl:customer_intelligence:" + _fingerprint(project, "ANALYTICS.CUSTOMER_SEGMENTS") + "'",
         next(s for s in issued(snowflake) if s.startswith("CREATE TABLE AI.ACCOUNT_INSIGHTS")),
-        "CREATE TASK AI.REFRESH_ACCOUNT_SUMMARY WAREHOUSE=AI_WH SCHEDULE='USING CRON 0 6 * * * UTC' COMMENT='rulectl:customer_intelligence:" + _fingerprint(project, "AI.REFRESH_ACCOUNT_SUMMARY") + "'",
+        "CREATE TASK AI.REFRESH_ACCOUNT_SUMMARY WAREHOUSE=AI_WH SCHEDULE='USING CRON 0 6 * * * UTC' TIMEZONE='UTC' COMMENT='rulectl:customer_intelligence:" + _fingerprint(project, "AI.REFRESH_ACCOUNT_SUMMARY") + "'",
         "ALTER TASK AI.REFRESH_ACCOUNT_SUMMARY RESUME",
         "CREATE VIEW AI.CUSTOMER_INSIGHTS COMMENT='rulectl:customer_intelligence:" + _fingerprint(project, "AI.CUSTOMER_INSIGHTS") + "'",
     ]
     assert snowflake.catalog.tasks["AI.REFRESH_ACCOUNT_SUMMARY"]["state"] == "started"
+    assert snowflake.catalog.tasks["AI.REFRESH_ACCOUNT_SUMMARY"]["session_parameters"] == {"TIMEZONE": "UTC"}
     before = len(snowflake.statements)
     assert not workflow.plan(load_project(project), "prod").has_changes
     again = run("apply", "--yes", "--target", "prod", project=project)
@@ -109,7 +110,7 @@ def test_changed_task_is_suspended_altered_in_place_and_resumed(project: Path, s
     task_ddl = [s.split(" AS ")[0] for s in issued(snowflake, start) if s.startswith(("ALTER TASK", "CREATE OR ALTER TASK", "CREATE TASK"))]
     assert task_ddl == [
         "ALTER TASK IF EXISTS AI.REFRESH_ACCOUNT_SUMMARY SUSPEND",
-        "CREATE OR ALTER TASK AI.REFRESH_ACCOUNT_SUMMARY WAREHOUSE=AI_WH SCHEDULE='USING CRON 0 7 * * * UTC' COMMENT='rulectl:customer_intelligence:"
+        "CREATE OR ALTER TASK AI.REFRESH_ACCOUNT_SUMMARY WAREHOUSE=AI_WH SCHEDULE='USING CRON 0 7 * * * UTC' TIMEZONE='UTC' COMMENT='rulectl:customer_intelligence:"
         + _fingerprint(project, "AI.REFRESH_ACCOUNT_SUMMARY") + "'",
         "ALTER TASK AI.REFRESH_ACCOUNT_SUMMARY RESUME",
     ]

@@ -103,6 +103,29 @@ def test_tasks_stamped_before_the_wrapper_counted_are_updated_once(shape, monkey
     assert not workflow.plan(load_project(root), "prod").has_changes
 
 
+def test_tasks_deployed_without_the_utc_session_are_altered_once(shape, monkeypatch):
+    """Tasks a rulectl without TIMEZONE='UTC' deployed (they ran in the account's zone) show as
+    changed in the next plan, are altered in place (same object) with the parameter, then settle."""
+    root, connection = shape
+    with monkeypatch.context() as before_upgrade:
+        before_upgrade.setattr(SnowflakeBackend, "task_session_parameters", lambda self: ())
+        assert run("apply", "--yes", "--target", "prod", project=root).exit_code == 0
+        assert not workflow.plan(load_project(root), "prod").has_changes
+    names = task_names(root)
+    assert all(connection.catalog.tasks[name]["session_parameters"] == {} for name in names)
+    created = {name: connection.catalog.tasks[name]["created"] for name in names}
+    plan = workflow.plan(load_project(root), "prod")
+    assert {s.qualified_name for s in plan.changes} == names
+    assert all(s.kind == "task" and s.action == Action.REPLACE for s in plan.changes)
+    start = len(connection.statements)
+    assert run("apply", "--yes", "--target", "prod", project=root).exit_code == 0
+    altered = [s.split(" AS ")[0] for s in connection.statements[start:] if s.startswith("CREATE OR ALTER TASK")]
+    assert len(altered) == len(names) and all("' TIMEZONE='UTC' COMMENT='rulectl:" in s for s in altered)
+    assert {name: connection.catalog.tasks[name]["session_parameters"] for name in names} == {name: {"TIMEZONE": "UTC"} for name in names}
+    assert {name: connection.catalog.tasks[name]["created"] for name in names} == created  # altered, not recreated
+    assert not workflow.plan(load_project(root), "prod").has_changes
+
+
 def test_duckdb_fingerprints_and_plans_are_unaffected(project: Path, monkeypatch):
     assert run("load", project=project).exit_code == 0
     assert run("apply", "--yes", project=project).exit_code == 0

@@ -21,10 +21,15 @@ from sqlglot import exp
 from engine.backends.duckdb import render_duckdb
 from engine.backends.duckdb_fixes import FixContext
 
+# CREATE [OR ALTER] TASK as the backend writes it: WAREHOUSE, SCHEDULE, session parameters, COMMENT
+# — the order of https://docs.snowflake.com/en/sql-reference/sql/create-task; anything else (a
+# parameter after COMMENT, an unquoted value) does not match and fails the test on DuckDB.
 TASK_DDL = re.compile(
-    r"^CREATE (?P<or_alter>OR ALTER )?TASK (?P<name>\S+)(?: WAREHOUSE=(?P<warehouse>\S+))? SCHEDULE='(?P<schedule>[^']*)' COMMENT='(?P<comment>(?:[^']|'')*)' AS (?P<body>.*)$",
+    r"^CREATE (?P<or_alter>OR ALTER )?TASK (?P<name>\S+)(?: WAREHOUSE=(?P<warehouse>\S+))? SCHEDULE='(?P<schedule>[^']*)'"
+    r"(?P<session>(?: [A-Z][A-Z_]*='[^']*')*) COMMENT='(?P<comment>(?:[^']|'')*)' AS (?P<body>.*)$",
     re.S,
 )
+SESSION_PARAMETER = re.compile(r" (?P<name>[A-Z][A-Z_]*)='(?P<value>[^']*)'")
 CURRENT_WAREHOUSE = re.compile(r"^SELECT CURRENT_WAREHOUSE\(\)$")
 COMPLETE = re.compile(r"^SELECT SNOWFLAKE\.CORTEX\.COMPLETE\('(?P<model>[^']*)', '[^']*'\)$")
 EMBED = re.compile(r"^SELECT AI_EMBED\('(?P<model>[^']*)', '[^']*'\)$")  # the embedding preflight
@@ -220,7 +225,9 @@ class RecordingConnection:
             raise RuntimeError(f"002002 (42710): SQL compilation error: Object '{name}' already exists.")
         task = existing if existing is not None else {"state": "suspended", "created": len(self.statements)}  # Snowflake creates tasks suspended
         # CREATE OR ALTER keeps the object (its grants, history and state); only the properties change
-        task.update(comment=match["comment"].replace("''", "'"), warehouse=match["warehouse"] or None, schedule=match["schedule"], definition=match["body"])
+        # the task holds the session parameters the last CREATE [OR ALTER] named, nothing else
+        session = {m["name"]: m["value"] for m in SESSION_PARAMETER.finditer(match["session"])}
+        task.update(comment=match["comment"].replace("''", "'"), warehouse=match["warehouse"] or None, schedule=match["schedule"], session_parameters=session, definition=match["body"])
         self.catalog.tasks[name] = task
         return [], []
 
