@@ -209,12 +209,11 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
 
 
-def timestamp_literal() -> exp.Expression:
-    """The current UTC time as an explicit TIMESTAMP_NTZ literal (no offset, whatever the session's
-    zone or TIMESTAMP_TYPE_MAPPING says). https://docs.snowflake.com/en/sql-reference/parameters#timestamp-type-mapping"""
-    # microseconds kept: two applies within one second must still be told apart (history order)
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
-    return exp.cast(exp.Literal.string(now.isoformat(sep=" ")), exp.DataType.build("TIMESTAMP_NTZ", dialect="snowflake"))
+def utc_timestamp_text(at: datetime | None = None) -> str:
+    """`at` (default: now) in UTC as 'YYYY-MM-DD HH:MM:SS.ffffff', always six fractional digits.
+    Microseconds kept: two applies within one second must still be told apart (history order)."""
+    moment = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 class Backend(ABC):
@@ -241,6 +240,14 @@ class Backend(ABC):
 
     def to_sql(self, tree: exp.Expression, pretty: bool = False) -> str:
         return tree.sql(dialect=self.dialect, pretty=pretty)
+
+    def timestamp_literal(self, at: datetime | None = None) -> exp.Expression:
+        """`at` (default: now) as a TIMESTAMP_NTZ literal holding UTC, for rulectl's own records
+        (no offset, whatever the session's zone or TIMESTAMP_TYPE_MAPPING says:
+        https://docs.snowflake.com/en/sql-reference/parameters#timestamp-type-mapping). Here a CAST
+        of ISO text, which DuckDB reads as it is; engines whose casts depend on a session input
+        format override it."""
+        return exp.cast(exp.Literal.string(utc_timestamp_text(at)), exp.DataType.build("TIMESTAMP_NTZ", dialect="snowflake"))
 
     def array_value(self, value: Any) -> list[Any]:
         """An ARRAY column's value as a Python list. Snowflake's connector returns semi-structured
@@ -461,7 +468,7 @@ class Backend(ABC):
             "__fingerprint__": exp.Literal.string(fingerprint),
             "__hash__": exp.Literal.string(definition_hash) if definition_hash else exp.cast(exp.null(), "VARCHAR"),
             "__plan__": exp.Literal.string(plan_id),
-            "__at__": timestamp_literal(),
+            "__at__": self.timestamp_literal(),
             "__sql__": exp.Literal.string(applied_sql) if applied_sql else exp.cast(exp.null(), "VARCHAR"),
         }
         merge = sqlglot.parse_one(RECORD_MERGE, read="snowflake")
@@ -479,7 +486,7 @@ class Backend(ABC):
 
     def write_history(self, plan_id: str, action: str, kind: str, qualified_name: str, fingerprint: str | None, status: str, message: str = "") -> None:
         values = [plan_id, action, kind, qualified_name, fingerprint, status, message[:2000]]
-        row = exp.Tuple(expressions=[timestamp_literal()] + [exp.Literal.string(v) if v is not None else exp.null() for v in values])
+        row = exp.Tuple(expressions=[self.timestamp_literal()] + [exp.Literal.string(v) if v is not None else exp.null() for v in values])
         self.execute(exp.insert(exp.values([row]), table(f"{STATE_SCHEMA}.HISTORY")))
 
     def session_user(self) -> str | None:
@@ -488,7 +495,7 @@ class Backend(ABC):
 
     def write_apply(self, plan_id: str, applied_by: str, git_commit: str | None, target: str) -> None:
         """Who applied `plan_id`, from which commit of the project, to which target."""
-        values = [exp.Literal.string(plan_id), timestamp_literal(), exp.Literal.string(applied_by)]
+        values = [exp.Literal.string(plan_id), self.timestamp_literal(), exp.Literal.string(applied_by)]
         values += [exp.Literal.string(git_commit) if git_commit else exp.null(), exp.Literal.string(target)]
         self.execute(exp.insert(exp.values([exp.Tuple(expressions=values)]), table(APPLIES)))
 
@@ -504,7 +511,7 @@ class Backend(ABC):
             exp.Literal.string(holder.host).as_("host"),
             exp.Literal.number(holder.pid or 0).as_("pid"),
             (exp.Literal.string(holder.plan_id) if holder.plan_id else exp.cast(exp.null(), "VARCHAR")).as_("plan_id"),
-            timestamp_literal().as_("since"),
+            self.timestamp_literal().as_("since"),
         )
         try:
             self.execute(exp.Create(this=table(LOCK_TABLE), kind="TABLE", expression=row))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ from sqlglot import exp
 if TYPE_CHECKING:
     import pyarrow as pa
 
-from engine.backends.base import LOCK_TABLE, STATE_SCHEMA, Backend, DeployedObject, DeployedState, ManagedRecord, RunResult, run_log_finish, run_log_start
+from engine.backends.base import LOCK_TABLE, STATE_SCHEMA, Backend, DeployedObject, DeployedState, ManagedRecord, RunResult, run_log_finish, run_log_start, utc_timestamp_text
 from engine.compile.objects import DesiredObject, table
 from engine.compile.prompts import schedule_literal
 from engine.compile.refresh_batches import DEFAULT_BATCH_ROWS, batch_merge, pending_count_query
@@ -37,6 +38,12 @@ from engine.errors import RulectlError
 # (https://docs.snowflake.com/en/sql-reference/sql/create-task). TIMEZONE takes an IANA name:
 # https://docs.snowflake.com/en/sql-reference/parameters#timezone
 TASK_SESSION_PARAMETERS: tuple[tuple[str, str], ...] = (("TIMEZONE", "UTC"),)
+# The format of the timestamps rulectl writes into its own records: a CAST of text would be read with
+# the account's TIMESTAMP_INPUT_FORMAT (AUTO unless someone set it), so the format is given explicitly.
+# https://docs.snowflake.com/en/sql-reference/functions/to_timestamp (TO_TIMESTAMP_NTZ( <string_expr> [, <format> ] ));
+# FF6 is fractional seconds with six digits:
+# https://docs.snowflake.com/en/sql-reference/date-time-input-output#about-the-elements-used-in-input-and-output-formats
+TIMESTAMP_FORMAT = "YYYY-MM-DD HH24:MI:SS.FF6"
 
 
 class SnowflakeBackend(Backend):
@@ -71,6 +78,12 @@ class SnowflakeBackend(Backend):
         return cls(connection, settings.database or "", semantic_views=settings.semantic_view)
 
     # ------------------------------------------------------------ running SQL
+
+    def timestamp_literal(self, at: datetime | None = None) -> exp.Expression:
+        """TO_TIMESTAMP_NTZ('<UTC text>', 'YYYY-MM-DD HH24:MI:SS.FF6'): read with its own format, not
+        the session's TIMESTAMP_INPUT_FORMAT (see TIMESTAMP_FORMAT). An Anonymous node, so sqlglot
+        writes the format as given instead of translating it through strftime codes."""
+        return exp.Anonymous(this="TO_TIMESTAMP_NTZ", expressions=[exp.Literal.string(utc_timestamp_text(at)), exp.Literal.string(TIMESTAMP_FORMAT)])
 
     def _run(self, sql: str) -> list[tuple[Any, ...]]:
         return self._execute(sql)[1]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import re
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -41,6 +42,40 @@ def test_state_tables_and_output_tables_use_explicit_ntz_types(project: Path, mo
     assert ddl and all(" TIMESTAMP," not in s and " TIMESTAMP)" not in s for s in ddl)
     assert any("RUN_LOG" in s and "started_at TIMESTAMPNTZ" in s for s in ddl)
     inserts = [s for s in connection.statements if s.startswith("INSERT INTO _RULECTL.HISTORY")]
-    assert inserts and all("AS TIMESTAMPNTZ)" in s for s in inserts)
+    # rulectl's own timestamps carry their format: TIMESTAMP_INPUT_FORMAT of the account plays no part
+    assert inserts and all(re.match(r"INSERT INTO _RULECTL\.HISTORY VALUES \(TO_TIMESTAMP_NTZ\('\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}', 'YYYY-MM-DD HH24:MI:SS\.FF6'\), ", s) for s in inserts)
+    assert not [s for s in connection.statements if re.search(r"CAST\('\d{4}-\d\d-\d\d \d", s)]  # no timestamp text left to the session's format
+    assert any("MERGE INTO _RULECTL.OBJECTS" in s and ", 'YYYY-MM-DD HH24:MI:SS.FF6') AS applied_at" in s for s in connection.statements)
     merge = next(s for s in connection.statements if s.startswith("CREATE TASK"))
     assert "generated_at = CAST(CONVERT_TIMEZONE('UTC', CURRENT_TIMESTAMP()) AS TIMESTAMPNTZ)" in merge
+
+
+MOMENT = datetime(2026, 11, 24, 21, 50, 10, 316591, tzinfo=timezone.utc)
+
+
+def test_snowflake_timestamps_are_parsed_with_an_explicit_format():
+    # https://docs.snowflake.com/en/sql-reference/functions/to_timestamp : a CAST would follow the
+    # account's TIMESTAMP_INPUT_FORMAT; six fractional digits even on a whole second, to match FF6
+    backend = SnowflakeBackend(None, "DB")
+    assert backend.to_sql(backend.timestamp_literal(MOMENT)) == "TO_TIMESTAMP_NTZ('2026-11-24 21:50:10.316591', 'YYYY-MM-DD HH24:MI:SS.FF6')"
+    whole = MOMENT.replace(microsecond=0).astimezone(timezone(timedelta(hours=-8)))  # any aware time is written in UTC
+    assert backend.to_sql(backend.timestamp_literal(whole)) == "TO_TIMESTAMP_NTZ('2026-11-24 21:50:10.000000', 'YYYY-MM-DD HH24:MI:SS.FF6')"
+
+
+def test_duckdb_keeps_its_cast_and_reads_the_exact_time(tmp_path: Path):
+    from engine.backends.duckdb import DuckDBBackend
+
+    backend = DuckDBBackend(tmp_path / "t.duckdb")
+    literal = backend.timestamp_literal(MOMENT)
+    assert backend.to_sql(literal) == "CAST('2026-11-24 21:50:10.316591' AS TIMESTAMP)"
+    assert backend.query(exp.select(literal)) == [(MOMENT.replace(tzinfo=None),)]
+
+
+def test_the_snowflake_format_means_the_same_instant():
+    """The Snowflake text, read through sqlglot's own TO_TIMESTAMP_NTZ format mapping on DuckDB (what the
+    recording double does), is the very microsecond written."""
+    backend = SnowflakeBackend(None, "DB")
+    sql = backend.to_sql(exp.select(backend.timestamp_literal(MOMENT)))
+    from sqlglot import parse_one
+
+    assert duckdb.connect().execute(render_duckdb(parse_one(sql, read="snowflake"), FixContext())).fetchone()[0] == MOMENT.replace(tzinfo=None)
