@@ -406,6 +406,11 @@ class Backend(ABC):
         create.set("properties", exp.Properties(expressions=[exp.SchemaCommentProperty(this=exp.Literal.string(comment))]))
         return [create]
 
+    def table_replace_statements(self, obj: DesiredObject, comment: str) -> list[exp.Expression | str]:
+        """A destructive REPLACE of a table (only with --allow-destructive): DROP, then CREATE. Engines
+        that can swap a table in one statement and keep its grants override this."""
+        return self.drop_statements("table", obj.qualified_name) + self.table_statements(obj, comment)
+
     def add_column_statements(self, obj: DesiredObject, columns: Sequence[tuple[str, str]], comment: str) -> list[exp.Expression | str]:
         statements: list[exp.Expression | str] = [
             exp.Alter(

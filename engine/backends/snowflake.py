@@ -415,6 +415,20 @@ class SnowflakeBackend(Backend):
                 ] = None
         return list(notes)
 
+    def table_replace_statements(self, obj: DesiredObject, comment: str) -> list[exp.Expression | str]:
+        """CREATE OR REPLACE TABLE … COPY GRANTS COMMENT = '<owner tag>': one statement, so the table is
+        never missing between a DROP and a CREATE (a failure leaves the old table, and the intent
+        record apply wrote first makes the next plan finish it), and the grants other roles hold on
+        it survive: "A CREATE OR REPLACE statement that didn't specify COPY GRANTS dropped the
+        privileges that had been granted on the replaced object. Retaining those privileges required
+        specifying COPY GRANTS explicitly."
+        (https://docs.snowflake.com/en/release-notes/bcr-bundles/2026_08/bcr-2433). COPY GRANTS comes
+        before COMMENT in CREATE TABLE's syntax: https://docs.snowflake.com/en/sql-reference/sql/create-table"""
+        create = obj.statement.copy()
+        create.set("replace", True)
+        create.set("properties", exp.Properties(expressions=[exp.CopyGrantsProperty(), exp.SchemaCommentProperty(this=exp.Literal.string(comment))]))
+        return [create]
+
     def semantic_view_statements(self, obj: DesiredObject, comment: str) -> list[exp.Expression | str]:
         """CREATE OR REPLACE … COMMENT = '<owner tag>' COPY GRANTS: replaced in place, grants kept.
         https://docs.snowflake.com/en/sql-reference/sql/create-semantic-view (COMMENT, COPY GRANTS)"""

@@ -131,7 +131,7 @@ def _statements_for(step: Step, obj: DesiredObject | None, backend: Backend, pro
         if step.action is Action.CREATE:
             return backend.table_statements(obj, comment)
         if step.action is Action.REPLACE:  # destructive, allowed explicitly
-            return backend.drop_statements("table", obj.qualified_name) + backend.table_statements(obj, comment)
+            return backend.table_replace_statements(obj, comment)
         return backend.add_column_statements(obj, step.add_columns, comment)
     if obj.kind == "task":
         return backend.task_statements(obj, comment, exists=step.action is not Action.CREATE)

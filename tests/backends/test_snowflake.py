@@ -10,6 +10,7 @@ import pytest
 from engine import workflow
 from tests.doubles.recording import RecordingConnection
 from engine.backends.snowflake import SnowflakeBackend
+from engine.compile.project import compile_project
 from engine.config.loader import load_project
 from engine.plan.model import Action
 from tests.conftest import edit, run
@@ -99,6 +100,51 @@ def test_changed_view_is_replaced_with_copy_grants(project: Path, snowflake):
     assert run("apply", "--yes", "--target", "prod", project=project).exit_code == 0
     changed = [s for s in issued(snowflake, start) if s.startswith("CREATE")]
     assert len(changed) == 1 and changed[0].startswith("CREATE OR REPLACE VIEW ANALYTICS.CUSTOMER_SEGMENTS COPY GRANTS COMMENT=")
+
+
+SHAPES = Path(__file__).resolve().parent.parent / "projects"
+
+
+def test_destructive_table_replace_is_one_statement_that_keeps_grants(tmp_path: Path, monkeypatch):
+    """Removing a structured output field drops a column: with --allow-destructive the output table is
+    swapped by one CREATE OR REPLACE TABLE … COPY GRANTS (never DROP then CREATE), so the grants BI
+    roles hold on it survive. The renamed shape: the example has no structured outputs."""
+    import shutil
+
+    from engine.config.enrichments import declared_sources
+
+    root = tmp_path / "renamed"
+    shutil.copytree(SHAPES / "renamed", root, ignore=shutil.ignore_patterns(".rulectl"))
+    connection = RecordingConnection("CUSTOMER_AI").add_source_tables(declared_sources(load_project(root).config))
+    monkeypatch.setattr(SnowflakeBackend, "from_target", classmethod(lambda cls, loaded, target, **options: cls(connection, "CUSTOMER_AI")))
+    assert run("apply", "--yes", "--target", "prod", project=root).exit_code == 0
+    table = "ENRICHED.CUSTOMER_AI_INSIGHTS"
+    connection.catalog.tables[table]["grants"] = ["SELECT TO ROLE BI_READER"]
+    edit(root / "prompts" / "recommended_action.yml", "  talking_points: {type: list, max_items: 3}\n", "")
+    refused = run("apply", "--yes", "--target", "prod", project=root)
+    assert refused.exit_code == 1 and "--allow-destructive" in refused.output
+    start = len(connection.statements)
+    allowed = run("apply", "--yes", "--allow-destructive", "--target", "prod", project=root)
+    assert allowed.exit_code == 0, allowed.output
+    touching = [s for s in issued(connection, start) if table in s.split(" AS ")[0] and not s.startswith(("SHOW", "SELECT", "WITH"))]
+    fingerprint = next(o.fingerprint for o in SnowflakeBackend(None, "CUSTOMER_AI").as_deployed(compile_project(load_project(root), "prod")) if o.qualified_name == table)
+    assert len(touching) == 1 and touching[0].startswith(f"CREATE OR REPLACE TABLE {table} (")
+    assert touching[0].endswith(f") COPY GRANTS COMMENT='rulectl:original_design:{fingerprint}'") and "talking_points" not in touching[0]
+    assert not [s for s in issued(connection, start) if s.startswith("DROP TABLE")]
+    assert connection.catalog.tables[table]["grants"] == ["SELECT TO ROLE BI_READER"]
+    assert "talking_points" not in [name for name, _ in connection.catalog.tables[table]["columns"]]
+    assert not workflow.plan(load_project(root), "prod").has_changes
+
+
+def test_duckdb_still_replaces_a_table_with_drop_then_create(tmp_path: Path):
+    from engine.backends.duckdb import DuckDBBackend
+    from engine.compile.objects import DesiredObject
+    import sqlglot
+
+    statement = sqlglot.parse_one("CREATE TABLE AI.T (customer_id VARCHAR, response VARCHAR)", read="snowflake")
+    backend = DuckDBBackend(tmp_path / "t.duckdb")
+    rendered = [backend.to_sql(s) for s in backend.table_replace_statements(DesiredObject("table", "AI", "T", statement, (), (), ()), "rulectl:p:1")]
+    assert [s.split(" (")[0] for s in rendered] == ["DROP TABLE IF EXISTS AI.T", "CREATE TABLE AI.T", "COMMENT ON TABLE AI.T IS 'rulectl:p:1'"]
 
 
 def test_changed_task_is_suspended_altered_in_place_and_resumed(project: Path, snowflake):

@@ -164,8 +164,15 @@ class RecordingConnection:
                     raise RuntimeError(f"002002 (42710): SQL compilation error: Object '{name}' already exists.")
                 catalog.views[name] = {"comment": comment, "text": sql}
             else:
+                existing = catalog.tables.get(name)
+                if existing is not None and not tree.args.get("replace"):
+                    raise RuntimeError(f"002002 (42710): SQL compilation error: Object '{name}' already exists.")
                 columns = [(c.name.lower(), c.args["kind"].sql("snowflake")) for c in tree.this.expressions] if isinstance(tree.this, exp.Schema) else []
-                catalog.tables[name] = {"comment": comment, "columns": columns}
+                # grants other roles hold survive CREATE OR REPLACE only with COPY GRANTS
+                # (https://docs.snowflake.com/en/sql-reference/sql/create-table)
+                properties = (tree.args.get("properties") or exp.Properties(expressions=[])).expressions
+                grants = list(existing.get("grants", [])) if existing is not None and any(isinstance(p, exp.CopyGrantsProperty) for p in properties) else []
+                catalog.tables[name] = {"comment": comment, "columns": columns, "grants": grants}
         elif isinstance(tree, exp.Alter):
             name = f"{tree.this.db}.{tree.this.name}".upper()
             for action in tree.args.get("actions") or []:
