@@ -153,29 +153,30 @@ def embed_call(model: str, text: exp.Expression) -> exp.Expression:
 
 
 def embedding_merge(texts: exp.Select, output: str, key: str, model: str, max_rows: int) -> exp.Merge:
-    """MERGE INTO the embeddings table the embedding of customers whose text or model changed.
+    """MERGE INTO the embeddings table the embedding of customers whose text or model changed, and
+    drop the vector of a customer whose text became blank (search would otherwise still find it by
+    text it no longer has).
 
-    A customer with no text is never sent; a NULL embedding (a failed call) is never stored, so the
-    customer stays pending for the next run."""
+    Blank text is never sent; a NULL embedding (a failed call) is never stored, so the customer
+    stays pending for the next run."""
     text = exp.column("text_value", table="t")
     stored = exp.column("input_hash", table="o")
+    changed = exp.and_(_blank(text).not_(), exp.or_(stored.is_(exp.null()), stored.copy().neq(text_hash(model, text.copy()))))
+    emptied = exp.and_(_blank(text), stored.copy().is_(exp.null()).not_())
     pending = (
         exp.select(exp.column(key, table="t"), exp.alias_(text_hash(model, text.copy()), "input_hash"), exp.column("text_value", table="t"))
         .from_(exp.Subquery(this=texts, alias=exp.TableAlias(this=exp.to_identifier("t"))))
         .join(exp.alias_(table(output), "o", table=True), on=exp.column(key, table="o").eq(exp.column(key, table="t")), join_type="left")
-        .where(exp.and_(
-            exp.func("TRIM", text.copy()).neq(exp.Literal.string("")),
-            exp.or_(stored.is_(exp.null()), stored.copy().neq(text_hash(model, text.copy()))),
-        ))
+        .where(exp.or_(changed, emptied))
         .order_by(exp.column(key, table="t"))
         .limit(max_rows)
     )
+    vector = exp.Case(ifs=[exp.If(this=_blank(exp.column("text_value", table="p")), true=exp.null())], default=embed_call(model, exp.column("text_value", table="p")))
     embedded = exp.select(
-        exp.column(key, table="p"), exp.column("input_hash", table="p"), exp.column("text_value", table="p"),
-        exp.alias_(embed_call(model, exp.column("text_value", table="p")), "embedding"),
+        exp.column(key, table="p"), exp.column("input_hash", table="p"), exp.column("text_value", table="p"), exp.alias_(vector, "embedding"),
     ).from_(exp.Subquery(this=pending, alias=exp.TableAlias(this=exp.to_identifier("p"))))
     kept = exp.select(exp.Star()).from_(exp.Subquery(this=embedded, alias=exp.TableAlias(this=exp.to_identifier("r")))).where(
-        exp.column("embedding", table="r").is_(exp.null()).not_()
+        exp.or_(exp.column("embedding", table="r").is_(exp.null()).not_(), _blank(exp.column("text_value", table="r")))
     )
     model_literal = exp.Literal.string(model)
     updates = [
@@ -187,12 +188,18 @@ def embedding_merge(texts: exp.Select, output: str, key: str, model: str, max_ro
     ]
     inserted = [key, "input_hash", "model", TEXT_COLUMN, "embedding", "embedded_at"]
     values = [exp.column(key, table="x"), exp.column("input_hash", table="x"), model_literal.copy(), exp.column("text_value", table="x"), exp.column("embedding", table="x"), utc_now()]
+    blank = _blank(exp.column("text_value", table="x"))
     return exp.Merge(
         this=exp.alias_(table(output), "e", table=True),
         using=exp.Subquery(this=kept, alias=exp.TableAlias(this=exp.to_identifier("x"))),
         on=exp.column(key, table="e").eq(exp.column(key, table="x")),
         whens=exp.Whens(expressions=[
+            exp.When(matched=True, condition=blank.copy(), then=exp.var("DELETE")),
             exp.When(matched=True, then=exp.Update(expressions=updates)),
-            exp.When(matched=False, then=exp.Insert(this=exp.Tuple(expressions=[exp.column(c) for c in inserted]), expression=exp.Tuple(expressions=values))),
+            exp.When(matched=False, condition=blank.copy().not_(), then=exp.Insert(this=exp.Tuple(expressions=[exp.column(c) for c in inserted]), expression=exp.Tuple(expressions=values))),
         ]),
     )
+
+
+def _blank(text: exp.Expression) -> exp.Expression:
+    return exp.func("TRIM", text.copy()).eq(exp.Literal.string(""))

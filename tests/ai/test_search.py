@@ -77,18 +77,20 @@ def test_snowflake_sql_is_exact(project: Path):
     hashed = f"MD5('{MODEL}|' || t.text_value)"
     assert task.sql(pretty=False) == (
         "MERGE INTO AI.CUSTOMER_EMBEDDINGS AS e USING (SELECT * FROM (SELECT p.customer_id, p.input_hash, p.text_value, "
-        f"AI_EMBED('{MODEL}', p.text_value) AS embedding FROM (SELECT t.customer_id, {hashed} AS input_hash, t.text_value FROM ("
+        f"CASE WHEN TRIM(p.text_value) = '' THEN NULL ELSE AI_EMBED('{MODEL}', p.text_value) END AS embedding FROM (SELECT t.customer_id, {hashed} AS input_hash, t.text_value FROM ("
         "SELECT s.customer_id, LEFT("
         "CASE WHEN TRIM(CAST(s.ticket_text AS VARCHAR)) = '' THEN '' ELSE COALESCE('ticket_text: ' || CAST(s.ticket_text AS VARCHAR) || '\\n', '') END || "
         "CASE WHEN TRIM(CAST(o0.risk AS VARCHAR)) = '' THEN '' ELSE COALESCE('account_summary.risk: ' || CAST(o0.risk AS VARCHAR) || '\\n', '') END || "
         "CASE WHEN TRIM(CAST(s.account_tier AS VARCHAR)) = '' THEN '' ELSE COALESCE('account_tier: ' || CAST(s.account_tier AS VARCHAR) || '\\n', '') END, 1500) AS text_value "
         "FROM ANALYTICS.CUSTOMER_SEGMENTS AS s LEFT JOIN (SELECT * FROM AI.ACCOUNT_INSIGHTS WHERE prompt_name = 'account_summary') AS o0 ON o0.customer_id = s.customer_id) AS t "
         "LEFT JOIN AI.CUSTOMER_EMBEDDINGS AS o ON o.customer_id = t.customer_id "
-        f"WHERE TRIM(t.text_value) <> '' AND (o.input_hash IS NULL OR o.input_hash <> {hashed}) ORDER BY t.customer_id LIMIT 10000) AS p) AS r "
-        "WHERE NOT r.embedding IS NULL) AS x ON e.customer_id = x.customer_id "
+        f"WHERE (NOT TRIM(t.text_value) = '' AND (o.input_hash IS NULL OR o.input_hash <> {hashed})) OR (TRIM(t.text_value) = '' AND NOT o.input_hash IS NULL) "
+        "ORDER BY t.customer_id LIMIT 10000) AS p) AS r "
+        "WHERE NOT r.embedding IS NULL OR TRIM(r.text_value) = '') AS x ON e.customer_id = x.customer_id "
+        "WHEN MATCHED AND TRIM(x.text_value) = '' THEN DELETE "  # text became blank: its old vector goes
         f"WHEN MATCHED THEN UPDATE SET e.input_hash = x.input_hash, e.model = '{MODEL}', e.embedded_text = x.text_value, e.embedding = x.embedding, "
         "e.embedded_at = CAST(CONVERT_TIMEZONE('UTC', CURRENT_TIMESTAMP()) AS TIMESTAMPNTZ) "
-        "WHEN NOT MATCHED THEN INSERT (customer_id, input_hash, model, embedded_text, embedding, embedded_at) "
+        "WHEN NOT MATCHED AND NOT TRIM(x.text_value) = '' THEN INSERT (customer_id, input_hash, model, embedded_text, embedding, embedded_at) "
         f"VALUES (x.customer_id, x.input_hash, '{MODEL}', x.text_value, x.embedding, CAST(CONVERT_TIMEZONE('UTC', CURRENT_TIMESTAMP()) AS TIMESTAMPNTZ))"
     )
     # the task reads the segments and the prompt's output table, so it is created after them
@@ -331,3 +333,15 @@ def test_renamed_project_two_prompts_one_table(tmp_path: Path):
     assert texts and all(f"{structured.name}.{field}: " in t and f"{free.name}: " in t for t in texts)
     found = run("search", "offline stand-in", "-n", "2", "--json", project=root)
     assert found.exit_code == 0 and len(found.output.splitlines()) == 2
+
+
+def test_a_customer_whose_text_becomes_blank_is_no_longer_found(project: Path):
+    root = deployed(with_search(project, "search:\n  text: [ticket_text]\n"))
+    first = workflow.run_refreshes(load_project(root), None, ["customer_embeddings"])
+    assert [(r.pending, r.enriched) for r in first] == [(7, 7)]  # only the customers with tickets have text
+    rows(root, "DELETE FROM SUPPORT.TICKETS WHERE customer_id = 'C0000002'")
+    second = workflow.run_refreshes(load_project(root), None, ["customer_embeddings"])
+    assert [(r.pending, r.enriched, r.calls) for r in second] == [(1, 1, 0)]  # one row removed, no model call
+    assert ("C0000002",) not in rows(root, "SELECT customer_id FROM AI.CUSTOMER_EMBEDDINGS")
+    found = [json.loads(line)["key"] for line in run("search", PLANTED, "--json", project=root).output.splitlines()]
+    assert "C0000002" not in found and len(found) == 6
