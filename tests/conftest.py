@@ -55,3 +55,15 @@ def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, f"{old!r} not in {path}"
     path.write_text(text.replace(old, new, 1))
+
+
+def target_rows(root: Path, sql: str) -> list[tuple]:
+    """Rows of `sql` read straight from a project's local DuckDB file, as a user with DuckDB would."""
+    import duckdb
+
+    connection = duckdb.connect(str(root / ".rulectl" / "local.duckdb"))
+    try:
+        return connection.execute(sql).fetchall()
+    finally:
+        connection.close()
+

@@ -34,6 +34,19 @@ class CallStats:
                     self.errors.append(error)
 
 
+def replace_function(connection: duckdb.DuckDBPyConnection, name: str, batch: Callable, arguments: list[str], returns: str) -> None:
+    """(Re-)register a vectorized (Arrow) stand-in for a Cortex function on `connection`: NULLs are
+    passed to it, and it is never deduplicated or re-evaluated — every row may be a paid call."""
+    try:
+        connection.remove_function(name)
+    except Exception:
+        pass  # not registered yet
+    connection.create_function(
+        name, batch, [duckdb.sqltype(kind) for kind in arguments], duckdb.sqltype(returns),
+        type="arrow", null_handling="special", side_effects=True,
+    )
+
+
 class LocalComplete:
     """Registers `rulectl_complete(model, system, prompt, options_json)` on a DuckDB connection."""
 
@@ -44,19 +57,7 @@ class LocalComplete:
         self.stats = CallStats()
 
     def register(self, connection: duckdb.DuckDBPyConnection) -> None:
-        try:
-            connection.remove_function(FUNCTION_NAME)
-        except Exception:
-            pass  # not registered yet
-        connection.create_function(
-            FUNCTION_NAME,
-            self._batch,
-            [duckdb.sqltype("VARCHAR")] * 4,
-            duckdb.sqltype("VARCHAR"),
-            type="arrow",
-            null_handling="special",
-            side_effects=True,  # every row is a paid call: never deduplicate or re-evaluate
-        )
+        replace_function(connection, FUNCTION_NAME, self._batch, ["VARCHAR"] * 4, "VARCHAR")
 
     def _batch(self, models: pa.Array, systems: pa.Array, prompts: pa.Array, options: pa.Array) -> pa.Array:
         requests = [

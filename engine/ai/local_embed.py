@@ -23,7 +23,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from engine.ai.local_complete import CallStats
+from engine.ai.local_complete import CallStats, replace_function
 from engine.ai.providers.base import CompletionFailed
 from engine.config.search import EMBEDDING_DIMENSIONS, OFFLINE_EMBEDDER
 
@@ -100,19 +100,7 @@ class LocalEmbed:
         self.unreachable: str | None = None  # set when the endpoint did not answer: later requests fail fast
 
     def register(self, connection: duckdb.DuckDBPyConnection) -> None:
-        try:
-            connection.remove_function(FUNCTION_NAME)
-        except Exception:
-            pass  # not registered yet
-        connection.create_function(
-            FUNCTION_NAME,
-            self._batch,
-            [duckdb.sqltype("VARCHAR"), duckdb.sqltype("VARCHAR")],
-            duckdb.sqltype("FLOAT[]"),
-            type="arrow",
-            null_handling="special",
-            side_effects=True,  # a paid call per row with an endpoint: never deduplicated
-        )
+        replace_function(connection, FUNCTION_NAME, self._batch, ["VARCHAR", "VARCHAR"], "FLOAT[]")
 
     def _batch(self, models: pa.Array, texts: pa.Array) -> pa.Array:
         rows = list(zip(models.to_pylist(), texts.to_pylist()))

@@ -14,7 +14,7 @@ from functools import lru_cache
 import duckdb
 import pyarrow as pa
 
-from engine.ai.local_complete import CallStats
+from engine.ai.local_complete import CallStats, replace_function
 
 FUNCTION_NAME = "rulectl_sentiment"
 ANALYSER = "VADER (local, lexicon-based; not Cortex)"
@@ -39,19 +39,7 @@ class LocalSentiment:
         self.stats = CallStats()
 
     def register(self, connection: duckdb.DuckDBPyConnection) -> None:
-        try:
-            connection.remove_function(FUNCTION_NAME)
-        except Exception:
-            pass  # not registered yet
-        connection.create_function(
-            FUNCTION_NAME,
-            self._batch,
-            [duckdb.sqltype("VARCHAR")],
-            duckdb.sqltype("DOUBLE"),
-            type="arrow",
-            null_handling="special",
-            side_effects=True,  # counted per row, like a paid call: never deduplicated
-        )
+        replace_function(connection, FUNCTION_NAME, self._batch, ["VARCHAR"], "DOUBLE")
 
     def _batch(self, texts: pa.Array) -> pa.Array:
         scores = []

@@ -10,7 +10,6 @@ import json
 import math
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from engine import workflow
@@ -25,6 +24,7 @@ from engine.config.loader import load_project
 from engine.config.search import OFFLINE_EMBEDDER
 from tests.ai.fake_llm_server import EMBEDDING_DIMENSIONS, FakeLLM
 from tests.conftest import edit, run
+from tests.conftest import target_rows as rows
 from tests.doubles.recording import RecordingConnection
 
 TICKETS = """  support_tickets:
@@ -49,14 +49,6 @@ def with_search(root: Path, search: str = SEARCH) -> Path:
     (root / "rulectl.yml").write_text((root / "rulectl.yml").read_text() + search)
     (root / "rules" / "metrics.yml").write_text((root / "rules" / "metrics.yml").read_text().rstrip("\n") + "\n" + TICKET_TEXT)
     return root
-
-
-def rows(root: Path, sql: str) -> list[tuple]:
-    connection = duckdb.connect(str(root / ".rulectl" / "local.duckdb"))
-    try:
-        return connection.execute(sql).fetchall()
-    finally:
-        connection.close()
 
 
 def deployed(root: Path) -> Path:

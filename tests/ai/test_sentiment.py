@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from engine import workflow
@@ -17,6 +16,7 @@ from engine.compile.project import compile_project
 from engine.config.enrichments import declared_sources
 from engine.config.loader import load_project
 from tests.conftest import edit, run
+from tests.conftest import target_rows as rows
 from tests.doubles.recording import RecordingConnection
 
 TICKETS_SOURCE = """  support_tickets:
@@ -50,14 +50,6 @@ def with_tickets(root: Path) -> Path:
     (root / "rules" / "metrics.yml").write_text((root / "rules" / "metrics.yml").read_text().rstrip("\n") + "\n" + METRICS)
     (root / "rules" / "segments.yml").write_text((root / "rules" / "segments.yml").read_text().rstrip("\n") + "\n" + SEGMENTATION)
     return root
-
-
-def rows(root: Path, sql: str) -> list[tuple]:
-    connection = duckdb.connect(str(root / ".rulectl" / "local.duckdb"))
-    try:
-        return connection.execute(sql).fetchall()
-    finally:
-        connection.close()
 
 
 def test_snowflake_sql_is_exact(project: Path):
