@@ -9,6 +9,8 @@ from sqlglot import exp
 from engine.config.enrichments import declared_sources
 from engine.backends.base import Backend
 from engine.config.expression_types import UNKNOWN, category
+from engine.compile.objects import table
+from engine.config.models import Source
 from engine.config.project import LoadedProject
 from engine.errors import did_you_mean
 from engine.plan.model import Action, Step
@@ -47,7 +49,47 @@ def source_steps(loaded: LoadedProject, backend: Backend) -> list[Step]:
             wanted, got = type_category(declared, "snowflake"), type_category(actual, backend.dialect)
             if UNKNOWN not in (wanted, got) and wanted != got:
                 steps.append(_error(table_name, f"source `{name}`: column `{column}` is declared `{declared}` ({wanted}) but {table_name} has it as {actual} ({got}); fix the type in rulectl.yml or the table"))
+    checkable = {t: ns for t, ns in sources.items() if ns[1].key and t in found and not any(step.qualified_name == t for step in steps)}
+    return steps + key_steps(backend, checkable)
+
+
+def key_steps(backend: Backend, sources: dict[str, tuple[str, Source]]) -> list[Step]:
+    """An ERROR step per key-grain source whose key repeats or is NULL, in one query for all.
+
+    A repeated key is a customer counted twice in every view, and on Snowflake it makes the refresh
+    MERGE fail at its next update (a target row matched by two source rows:
+    https://docs.snowflake.com/en/sql-reference/sql/merge#duplicate-join-behavior); a NULL key never
+    matches its stored output, so its customer is sent to the model again at every run."""
+    if not sources:
+        return []
+    parts = [_repeated_keys(table_name, source.key, index) for index, (table_name, (_, source)) in enumerate(sources.items())]
+    union: exp.Query = parts[0]
+    for part in parts[1:]:
+        union = exp.Union(this=union, expression=part, distinct=False)
+    found: dict[str, list[tuple]] = {}
+    for table_name, key_value, count in backend.query(union):
+        found.setdefault(table_name, []).append((key_value, int(count)))
+    steps = []
+    for table_name, repeats in found.items():
+        name, source = sources[table_name]
+        shown = ", ".join("NULL" + (f" ({n} rows)" if n > 1 else "") if key is None else f"{key} ({n} rows)" for key, n in repeats)
+        steps.append(_error(table_name, f"source `{name}`: `{source.key}` must identify one customer per row, but {table_name} has {shown}; fix the table, or declare the source with `grain:` if it has several rows per customer"))
     return steps
+
+
+def _repeated_keys(table_name: str, key: str, index: int) -> exp.Select:
+    """Up to 3 key values of `table_name` that repeat or are NULL, most repeated first."""
+    column = exp.column(key)
+    count = exp.func("COUNT", exp.Star())
+    worst = (
+        exp.select(exp.alias_(exp.Literal.string(table_name), "source_table"), exp.alias_(exp.cast(column.copy(), "VARCHAR"), "key_value"), exp.alias_(count, "row_count"))
+        .from_(table(table_name))
+        .group_by(column.copy())
+        .having(exp.or_(count.copy() > exp.Literal.number(1), column.copy().is_(exp.null())))
+        .order_by(exp.Ordered(this=exp.column("row_count"), desc=True))
+        .limit(3)
+    )
+    return exp.select(exp.Star()).from_(exp.Subquery(this=worst, alias=exp.TableAlias(this=exp.to_identifier(f"k{index}"))))
 
 
 def _error(table_name: str, message: str) -> Step:

@@ -78,8 +78,32 @@ def test_snowflake_checks_every_source_schema_with_one_show_columns(project: Pat
     connection = RecordingConnection("CUSTOMER_INTEL").add_source_tables(loaded.config.sources)
     backend = SnowflakeBackend(connection, "CUSTOMER_INTEL")
     assert source_steps(loaded, backend) == []
-    assert backend.statements == ["SHOW COLUMNS IN SCHEMA CUSTOMER_INTEL.GOLD"]  # two tables, one query
+    assert backend.statements == [
+        "SHOW COLUMNS IN SCHEMA CUSTOMER_INTEL.GOLD",  # two tables, one query
+        # and the key-grain sources' keys, one query for all
+        "SELECT * FROM (SELECT 'GOLD.CUSTOMER' AS source_table, CAST(customer_id AS VARCHAR) AS key_value, COUNT(*) AS row_count FROM GOLD.CUSTOMER "
+        "GROUP BY customer_id HAVING COUNT(*) > 1 OR customer_id IS NULL ORDER BY row_count DESC NULLS LAST LIMIT 3) AS k0",
+    ]
     del connection.catalog.tables["GOLD.PRODUCTS"]
     problems = source_steps(loaded, backend)
     assert [p.qualified_name for p in problems] == ["GOLD.PRODUCTS"]
     assert "check `table:` in rulectl.yml and that your role can read the table" in problems[0].reason
+
+
+def test_a_repeated_or_null_customer_key_is_a_plan_error(project: Path):
+    """Loads refuse them, but a table filled by another tool may have them: a repeated key counts a
+    customer twice and breaks Snowflake's MERGE; a NULL key would be re-sent to the model every run."""
+    assert run("load", project=project).exit_code == 0
+    connection = duckdb.connect(str(project / ".rulectl" / "local.duckdb"))
+    connection.execute("INSERT INTO GOLD.CUSTOMER SELECT * FROM GOLD.CUSTOMER WHERE customer_id IN ('C0000007', 'C0000009')")
+    connection.execute("INSERT INTO GOLD.CUSTOMER SELECT * FROM GOLD.CUSTOMER WHERE customer_id = 'C0000007'")
+    connection.execute("INSERT INTO GOLD.CUSTOMER (customer_id, customer_name) VALUES (NULL, 'Nowhere')")
+    connection.close()
+    planned = run("plan", project=project)
+    assert planned.exit_code == 1, planned.output
+    said = " ".join(planned.output.split())  # the terminal wraps long lines
+    assert "source `customer`: `customer_id` must identify one customer per row, but GOLD.CUSTOMER has C0000007 (4 rows), C0000009 (2 rows), NULL;" in said
+    applied = run("apply", "--yes", project=project)
+    assert applied.exit_code == 1 and "nothing was changed" in applied.output
+    assert schemas(project) == ["GOLD"]
+
