@@ -28,7 +28,32 @@ def check_project(loaded: LoadedProject) -> tuple[list[Problem], list[Problem]]:
     problems += _check_search(loaded)
     problems += _check_rule_tests(loaded)
     types = type_check(loaded)
-    return problems + types.errors, types.warnings  # an unknown name is typed `unknown`, never a second error
+    warnings = types.warnings + [w for located in loaded.prompts for w in _reply_budget(located)]
+    return problems + types.errors, warnings  # an unknown name is typed `unknown`, never a second error
+
+
+CHARS_PER_TOKEN = 4  # as the cost estimate counts English text
+FIELD_OVERHEAD_TOKENS = 8  # the field's name, quotes and punctuation in the JSON reply
+
+
+def _reply_budget(located: Located[Prompt]) -> list[Problem]:
+    """A warning when `max_tokens` cannot hold a reply whose text fields use their `max_length`: the
+    model stops mid-JSON, the reply fails the schema, is not stored, and the row is paid for again
+    at every run."""
+    prompt = located.item
+    if not prompt.outputs or prompt.options.max_tokens is None:
+        return []
+    longest = {name: field.max_length for name, field in prompt.outputs.items() if field.type == "text" and field.max_length}
+    needed = sum(-(-length // CHARS_PER_TOKEN) for length in longest.values()) + FIELD_OVERHEAD_TOKENS * len(prompt.outputs)
+    if prompt.options.max_tokens >= needed:
+        return []
+    biggest = max(longest, key=longest.get) if longest else None
+    detail = f" ({biggest} alone may be {longest[biggest]:,} characters ≈ {-(-longest[biggest] // CHARS_PER_TOKEN):,} tokens)" if biggest else ""
+    return [located.problem(
+        f"`max_tokens` {prompt.options.max_tokens} is less than a full reply needs, about {needed:,} tokens{detail}: a reply cut short fails the "
+        f"outputs schema, is not stored, and is paid for again at every run; raise max_tokens to at least {needed:,} or lower `max_length`",
+        "options", "max_tokens",
+    )]
 
 
 def _check_sources(loaded: LoadedProject) -> list[Problem]:

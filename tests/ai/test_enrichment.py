@@ -170,7 +170,7 @@ def test_max_rows_caps_a_run_and_the_rest_follow_next_time(project: Path):
     assert run("load", project=project).exit_code == 0
     cost = workflow.plan(load_project(project)).ai_costs[0]  # before the first apply: no replies yet
     assert (cost.rows, cost.capped_at) == (50, 50)
-    assert cost.output_tokens == cost.output_tokens_ceiling == 50 * 300 and not cost.output_estimated
+    assert cost.output_tokens == cost.output_tokens_ceiling == 50 * 600 and not cost.output_estimated
     assert cost.input_tokens > 0 and cost.credits == cost.credits_ceiling > 0
     setup_project(project)
     customers = len(sample_rows("customer"))
@@ -182,7 +182,7 @@ def test_plan_shows_the_cost_of_the_next_refresh(project: Path):
     customers = len(sample_rows("customer"))
     assert run("load", project=project).exit_code == 0
     shown = run("plan", project=project).output
-    assert f"account_summary: {customers} rows to enrich" in shown and f"at most {customers * 300:,} output tokens" in shown
+    assert f"account_summary: {customers} rows to enrich" in shown and f"at most {customers * 600:,} output tokens" in shown
     assert "max_tokens ceiling" in shown
     setup_project(project)
     refresh(project)
@@ -267,7 +267,7 @@ def test_openai_provider_maps_models_and_sends_the_key_from_the_environment(proj
         assert result.exit_code == 0, result.output
         assert {r["model"] for r in server.requests} == {"mapped-model"}
         assert set(server.authorizations) == {"Bearer sk-test-123"}
-        assert {r["temperature"] for r in server.requests} == {0.2} and {r["max_tokens"] for r in server.requests} == {300}
+        assert {r["temperature"] for r in server.requests} == {0.2} and {r["max_tokens"] for r in server.requests} == {600}
         assert "sk-test-123" not in result.output
     assert all(row[5] == "mapped-model" and row[4] == "openai" for row in output_rows(project).values())
 

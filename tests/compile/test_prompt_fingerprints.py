@@ -50,7 +50,7 @@ def test_every_setting_that_changes_the_merge_changes_the_fingerprint(project: P
 def test_formatting_only_prompt_edits_keep_the_fingerprint(project: Path):
     before = prompt_objects(project)
     text = (project / PROMPT).read_text()
-    (project / PROMPT).write_text("# reviewed\n" + text.replace("options: {temperature: 0.2, max_tokens: 300}", "options:\n  max_tokens: 300   # a ceiling\n  temperature: 0.2"))
+    (project / PROMPT).write_text("# reviewed\n" + text.replace("options: {temperature: 0.2, max_tokens: 600}", "options:\n  max_tokens: 600   # a ceiling\n  temperature: 0.2"))
     assert prompt_objects(project) == before
 
 

@@ -34,8 +34,8 @@ def test_plan_shows_the_prompt_diff(project: Path):
 
     lines = result.output.splitlines()
     assert "--- deployed prompt" in lines and "+++ planned prompt" in lines
-    assert '-options: {"max_tokens": 300, "temperature": 0.2}' in lines
-    assert '+options: {"max_tokens": 300, "temperature": 0.4}' in lines
+    assert '-options: {"max_tokens": 600, "temperature": 0.2}' in lines
+    assert '+options: {"max_tokens": 600, "temperature": 0.4}' in lines
     assert "+    Start with the three most important next actions, then summarise the account in two sentences." in lines
     assert "+    You are a senior customer success analyst for municipal finance software." in lines
     assert "MERGE INTO" not in result.output  # the task's SQL diff is in the JSON, not on screen
