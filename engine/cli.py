@@ -218,9 +218,7 @@ def apply(
         if plan_file is not None or yes:
             return True
         render_plan(made, out)
-        if not sys.stdin.isatty() and not _stdin_has_data():
-            raise RulectlError("apply needs confirmation: run it in a terminal, or pass --yes (or a saved plan file)")
-        return typer.confirm("Apply these changes?", default=False)
+        return _ask("Apply these changes?", "apply needs confirmation: run it in a terminal, or pass --yes (or a saved plan file)")
 
     def on_step(step) -> None:
         out.print(f"  applied {step.action.value} {step.kind} {step.qualified_name}", markup=False)
@@ -450,9 +448,7 @@ def unlock(
         out.print(f"the apply lock is held by {holder.describe()}", markup=False)
         if yes:
             return True
-        if not sys.stdin.isatty() and not _stdin_has_data():
-            raise RulectlError("unlock needs confirmation: run it in a terminal, or pass --yes")
-        return typer.confirm("Release it? Only do this if that apply is no longer running.", default=False)
+        return _ask("Release it? Only do this if that apply is no longer running.", "unlock needs confirmation: run it in a terminal, or pass --yes")
 
     with user_errors():
         holder, released = workflow.unlock(_load(project), target, confirm)
@@ -739,13 +735,19 @@ def demo(project: Optional[Path] = ProjectOption, customers: int = typer.Option(
         print_insights(out, loaded, workflow.read_insights(loaded, local, limit=customers))
 
 
-def _stdin_has_data() -> bool:
-    import select
-
+def _ask(question: str, needs_answer: str) -> bool:
+    """A yes/no question: typed in a terminal, or one line read from a pipe (`echo y | rulectl …`).
+    No line at all (CI with stdin closed or /dev/null) is an error that says how to confirm."""
+    if sys.stdin.isatty():
+        return typer.confirm(question, default=False)
     try:
-        return bool(select.select([sys.stdin], [], [], 0)[0])
+        line = sys.stdin.readline()
     except (OSError, ValueError):
-        return True  # e.g. a test runner's stream: let typer.confirm read it
+        line = ""
+    if not line:
+        raise RulectlError(needs_answer)
+    out.print(f"{question} [y/N]: {line.strip()}", markup=False)
+    return line.strip().lower() in ("y", "yes")
 
 
 def main() -> None:

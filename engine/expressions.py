@@ -120,6 +120,10 @@ def nesting_depth(tree: exp.Expression) -> int:
     return deepest
 
 
+# Two quoted strings with only spaces between them (a `''` inside a string is an escaped quote).
+ADJACENT_STRINGS = re.compile(r"('(?:[^']|'')*')\s+('(?:[^']|'')*')")
+
+
 @functools.lru_cache(maxsize=65536)
 def parse_expression(text: str) -> ParsedExpression:
     """Parse `text` as one Snowflake SQL expression; raise ExpressionError with a readable reason.
@@ -138,6 +142,9 @@ def parse_expression(text: str) -> ParsedExpression:
         raise ExpressionError("the expression is nested too deeply (too many parentheses or operators inside each other); split it into metrics") from None
     if len(statements) != 1:
         raise ExpressionError("write a single expression; `;` and multiple statements are not allowed")
+    adjacent = ADJACENT_STRINGS.search(text)
+    if adjacent:  # Snowflake joins them into one string: `IN ('CA' 'NY')` would silently match 'CANY'
+        raise ExpressionError(f"{adjacent.group(1)} and {adjacent.group(2)} stand side by side; put a comma between them (or || to join them)")
     tree = statements[0]
     if isinstance(tree, _STATEMENTS) and not isinstance(tree, (exp.Subquery, exp.Select)):
         raise ExpressionError(f"write an expression, not a {tree.key.upper()} statement")

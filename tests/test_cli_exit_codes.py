@@ -30,6 +30,16 @@ def test_a_declined_apply_exits_1_and_changes_nothing(project: Path):
     assert run("plan", "--detailed-exitcode", project=project).exit_code == 2  # still everything to do
 
 
+def test_apply_with_no_answer_on_stdin_says_how_to_confirm(project: Path):
+    """CI with stdin closed or /dev/null: not a bare `Aborted.`, but what to pass."""
+    assert run("load", project=project).exit_code == 0
+    result = run("apply", project=project, input="")
+    assert result.exit_code == 1 and "apply needs confirmation: run it in a terminal, or pass --yes" in result.output
+    assert "Aborted" not in result.output
+    piped = run("apply", project=project, input="y\n")  # `echo y | rulectl apply` answers the question
+    assert piped.exit_code == 0 and "Apply these changes? [y/N]: y" in piped.output
+
+
 def test_run_with_failed_calls_exits_1_unless_failures_are_allowed(project: Path):
     assert run("load", project=project).exit_code == 0
     assert run("apply", "--yes", project=project).exit_code == 0

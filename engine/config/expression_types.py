@@ -38,6 +38,7 @@ class Division:
 
     dividend: str
     divisor: str
+    always_zero: bool = False  # the divisor is a literal zero (`x / 0`, `x / 0.0`)
 
 
 def category(data_type: exp.DataType | None) -> str:
@@ -83,7 +84,7 @@ def require_condition(tree: exp.Expression, env: TypeEnv) -> None:
 def risky_divisions(tree: exp.Expression) -> list[Division]:
     """Divisions whose divisor may be zero: not a non-zero number, not NULLIF(x, 0), not inside DIV0/DIV0NULL."""
     return [
-        Division(node.this.sql(dialect=DIALECT), node.expression.sql(dialect=DIALECT))
+        Division(node.this.sql(dialect=DIALECT), node.expression.sql(dialect=DIALECT), _literal_zero(node.expression))
         for node in tree.find_all(exp.Div)
         if not _never_zero(node.expression) and not _guarded_by_div0(node)
     ]
@@ -341,6 +342,17 @@ def _never_zero(divisor: exp.Expression) -> bool:
         zero = divisor.expression
         return isinstance(zero, exp.Literal) and not zero.is_string and float(zero.this) == 0
     return False
+
+
+def _literal_zero(node: exp.Expression) -> bool:
+    while isinstance(node, (exp.Paren, exp.Neg)):
+        node = node.this
+    if not (isinstance(node, exp.Literal) and not node.is_string):
+        return False
+    try:
+        return float(node.this) == 0
+    except ValueError:
+        return False
 
 
 def _guarded_by_div0(division: exp.Div) -> bool:

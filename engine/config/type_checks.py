@@ -103,6 +103,12 @@ def _metric_types(loaded: LoadedProject, report: TypeReport) -> TypeEnv:
 
 def _check(located: Located, path: tuple, field_name: str, parsed: ParsedExpression, env: TypeEnv, report: TypeReport, condition: bool = False) -> str:
     for division in risky_divisions(parsed.tree):
+        if division.always_zero:  # not a risk but a certainty: every customer's value fails
+            report.errors.append(located.problem(
+                f"`{field_name}`: `{division.dividend} / {division.divisor}` divides by zero for every customer, and Snowflake fails the whole view; "
+                f"divide by the quantity you meant", *path,
+            ))
+            continue
         report.warnings.append(located.problem(
             f"`{field_name}`: the divisor `{division.divisor}` can be zero, and Snowflake then fails the whole view (\"Division by zero\"); "
             f"write DIV0({division.dividend}, {division.divisor}) for 0, DIV0NULL(…) for 0 also when it is NULL, "

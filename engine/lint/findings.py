@@ -50,7 +50,9 @@ def format_value(value: Any) -> str:
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, float):
-        return f"{value:.6g}"
+        # every digit the value has (up to 12 significant): 149999.98 must never print as 150000 beside
+        # a threshold of 150000, or a rule that is false looks true
+        return f"{value:.12g}"
     if isinstance(value, list):
         return "[" + ", ".join(format_value(v) for v in value) + "]"
     return str(value)

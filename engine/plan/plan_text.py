@@ -86,7 +86,7 @@ def _cost_text(cost: AiCost) -> str:
         customers = f"{cost.rows:,} customer{'s' if cost.rows != 1 else ''} to embed{capped}"
         excludes = f" ({cost.excludes})" if cost.excludes else ""
         return f"{customers}, ~{cost.input_tokens:,} input tokens on {cost.model}, ~{cost.credits:.4f} credits (~${cost.usd:.2f}){excludes}"
-    if not cost.output_tokens_ceiling and not cost.output_tokens:  # a score function: input tokens only
+    if cost.kind == "score":  # a score function: input tokens only
         return f"{cost.rows:,} row{'s' if cost.rows != 1 else ''} to score{capped}, ~{cost.input_tokens:,} input tokens on {cost.model}, ~{cost.credits:.4f} credits (~${cost.usd:.2f})"
     if cost.output_estimated:
         return (

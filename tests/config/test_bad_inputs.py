@@ -115,6 +115,8 @@ CASES = [
     ("prompt schedule singular hour", "prompts/account_summary.yml", None, None, "write `<n> MINUTES`, `<n> HOURS`, `<n> SECONDS`"),
     ("prompt schedule beyond eight days", "prompts/account_summary.yml", None, None, "up to 11520 minutes"),
     ("serverless tasks and a warehouse", "rulectl.yml", None, None, "contradict each other"),
+    ("division by a literal zero", "rules/metrics.yml", METRICS_HEAD + "  - name: b\n    expr: total_arr / 0\n", 6, "divides by zero for every customer"),
+    ("strings without a comma", "rules/segments.yml", "segmentations:\n  - name: tier\n    rules:\n      - segment: West\n        when: state IN ('CA' 'NY')\n", 5, "'CA' and 'NY' stand side by side; put a comma between them"),
     ("search text not a field", "rulectl.yml", None, None, "`sumary` is not an output field of prompt `account_summary`; did you mean `summary`"),
     ("search text not a prompt", "rulectl.yml", None, None, "`acount_summary` in `acount_summary.summary` is not a prompt; did you mean `account_summary`"),
     ("search text not a column", "rulectl.yml", None, None, "`stat` is not a prompt, a customer column or a metric; did you mean `state`"),
