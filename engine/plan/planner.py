@@ -3,6 +3,8 @@ and asks the target; apply and render take the Plan it returns."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import gc
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -16,7 +18,7 @@ from engine.compile.segments import SEGMENTS_VIEW
 from engine.config.project import LoadedProject
 from engine.plan.diff import diff, make_plan
 from engine.plan.impact import ImpactUnavailable, SegmentImpact, segment_impact
-from engine.plan.model import Plan
+from engine.plan.model import Action, Plan
 from engine.plan.source_check import source_steps
 from engine.plan.view_checks import check_planned_views, failed_steps, planned_segments_fail, query_failure
 
@@ -64,7 +66,10 @@ def _build_plan(loaded, backend, target, adopt, desired):
             segments = f"{loaded.config.schemas.analytics}.{SEGMENTS_VIEW}".upper()
             failures[segments] = query_failure(loaded, backend, "the planned segments view", broken)
     try:
-        costs, cost_failures = estimate_costs(loaded, backend, desired, deployed, changing={s.qualified_name for s in steps if s.changes})
+        # a table apply replaces (or one it may not touch) is not what the next refresh reads: estimate as if empty
+        rebuilt = {s.qualified_name.upper() for s in steps if s.kind == "table" and s.action in (Action.REPLACE, Action.ERROR)}
+        as_refreshed = dataclasses.replace(deployed, objects={key: obj for key, obj in deployed.objects.items() if not (key[0] == "table" and key[1] in rebuilt)})
+        costs, cost_failures = estimate_costs(loaded, backend, desired, as_refreshed, changing={s.qualified_name for s in steps if s.changes})
         failures.update({task: query_failure(loaded, backend, "the AI refresh estimate", reason) for task, reason in cost_failures.items()})
     except CostUnavailable as reason:
         costs = []

@@ -138,6 +138,18 @@ def test_objects_rulectl_does_not_own_are_never_overwritten(project: Path):
     assert changes(project) == {}
 
 
+def test_a_foreign_output_table_is_refused_alone_and_can_be_adopted(project: Path):
+    """The prompt's task reads the output table: its cost estimate must not fail on the foreign one
+    (a second error, and --adopt could never pass), since apply replaces that table first."""
+    run("load", project=project)
+    query(project, "CREATE SCHEMA AI; CREATE TABLE AI.ACCOUNT_INSIGHTS (x INTEGER)")
+    result = run("plan", project=project)
+    assert result.exit_code == 1 and "Plan: 5 to create, 1 error(s)." in result.output and "refresh estimate fails" not in result.output
+    adopted = run("apply", "--yes", "--adopt", "AI.ACCOUNT_INSIGHTS", "--allow-destructive", project=project)
+    assert adopted.exit_code == 0, adopted.output
+    assert changes(project) == {}
+
+
 def test_unmanaged_objects_in_managed_schemas_are_left_alone(project: Path):
     applied(project)
     query(project, "CREATE VIEW ANALYTICS.ANALYST_SCRATCH AS SELECT 1 AS x")
