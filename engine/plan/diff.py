@@ -128,12 +128,12 @@ def _drift(obj: DesiredObject, current: DeployedObject, record: ManagedRecord | 
     if obj.kind == "task" and current.state and declared_state and current.state != declared_state:
         reason = f"task is {current.state} but declared {declared_state} (suspended by hand or by Snowflake after failures); apply replaces and {'resumes' if declared_state == 'started' else 'suspends'} it"
         return Step(Action.DRIFT, obj.kind, obj.qualified_name, obj.fingerprint, reason)
-    return Step(Action.DRIFT, obj.kind, obj.qualified_name, obj.fingerprint, "changed by hand since rulectl applied it; apply restores the declared definition", sql_diff=_sql_diff(record, obj), prompt_diff=_prompt_diff(record, obj))
+    return Step(Action.DRIFT, obj.kind, obj.qualified_name, obj.fingerprint, "changed by hand since rulectl applied it; apply restores the declared definition", **_diffs(record, obj))
 
 
 def _change(obj: DesiredObject, current: DeployedObject, record: ManagedRecord | None, reason: str, adopt: bool = False) -> Step:
     if obj.kind in REPLACEABLE:
-        return Step(Action.REPLACE, obj.kind, obj.qualified_name, obj.fingerprint, reason, sql_diff=_sql_diff(record, obj), adopt=adopt, prompt_diff=_prompt_diff(record, obj))
+        return Step(Action.REPLACE, obj.kind, obj.qualified_name, obj.fingerprint, reason, adopt=adopt, **_diffs(record, obj))
     missing = _missing_columns(obj, current)
     extra = [name for name, _ in current.columns if name not in {n for n, _ in obj.columns}]
     if extra:
@@ -144,6 +144,14 @@ def _change(obj: DesiredObject, current: DeployedObject, record: ManagedRecord |
 def _missing_columns(obj: DesiredObject, current: DeployedObject) -> tuple[tuple[str, str], ...]:
     have = {name.lower() for name, _ in current.columns}
     return tuple((name, kind) for name, kind in obj.columns if name.lower() not in have)
+
+
+def _diffs(record: ManagedRecord | None, obj: DesiredObject) -> dict[str, str | None]:
+    """A changed prompt task is shown as its prompt's diff (model, options, texts); the SQL diff of
+    its MERGE says the same less readably and costs ~0.15 s per task to pretty-print, which made a
+    plan of 200 changed prompts take 30 s. Other objects get the SQL diff."""
+    prompt = _prompt_diff(record, obj)
+    return {"prompt_diff": prompt, "sql_diff": None if prompt else _sql_diff(record, obj)}
 
 
 def _prompt_diff(record: ManagedRecord | None, obj: DesiredObject) -> str | None:
