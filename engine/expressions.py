@@ -196,6 +196,8 @@ _NUMBER_MISTAKES = (
     (re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*([kKmMbB])\b"), lambda m: float(m[1]) * {"k": 1e3, "m": 1e6, "b": 1e9}[m[2].lower()]),
     (re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+(?:\.\d+)?)(?![\d,])"), lambda m: float(m[1].replace(",", ""))),
     (re.compile(r"\$\s*(\d[\d,]*(?:\.\d+)?)"), lambda m: float(m[1].replace(",", ""))),
+    # digit groups split by `_` or a space (100_000, 100 000): SQL reads `100 AS _000` or two numbers
+    (re.compile(r"(?<![\w.])(\d{1,3}(?:[_ ]\d{3})+)(?![\d_])"), lambda m: float(m[1].replace("_", "").replace(" ", ""))),
 )
 
 
@@ -220,8 +222,22 @@ def _number_hint(text: str) -> str | None:
 
 
 def _first_error(error: Exception) -> str:
+    """sqlglot's first error in an analyst's words: where it stopped, and the likely fix."""
     errors = getattr(error, "errors", None)
-    if errors:
-        first = errors[0]
-        return first.get("description") or str(error)
-    return str(error).splitlines()[0]
+    if not errors:
+        return str(error).splitlines()[0]
+    first = errors[0]
+    description = first.get("description") or str(error)
+    near, before = (first.get("highlight") or "").strip(), (first.get("start_context") or "").rstrip()
+    where = f" at `{near}` (character {first['col']})" if near and first.get("col") else ""
+    if description.startswith("Required keyword") and near.upper() in ("AND", "OR", "NOT"):
+        return f"`{near}` at the end has nothing after it; finish the condition or remove `{near}`"
+    if description.startswith("Expecting )"):
+        return f"a `(` is not closed{where}; add the missing `)`"
+    if near == "&&" or near == "||" and "Invalid" in description:
+        return f"`{near}` is not SQL's AND; write AND (or OR)"
+    if description.startswith("Invalid expression / Unexpected token"):
+        return f"rulectl could not read the expression{where}" + (f", after `{before[-30:]}`" if before else "") + "; check for a missing operator, comma or quote"
+    if description.startswith("Required keyword"):
+        return f"the expression is incomplete{where}"
+    return description + where
