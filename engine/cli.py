@@ -303,7 +303,7 @@ def print_test_results(results) -> None:
     for result in results:
         out.print(f"{'PASS' if result.passed else 'FAIL'} {result.name}  ({result.file}:{result.line})", markup=False)
         if result.error:
-            out.print(f"    the test's rows could not be loaded: {result.error}", markup=False)
+            out.print(f"    {result.error}", markup=False)
         for miss in result.mismatches:
             out.print(f"    {miss.customer}: {miss.column} expected {format_value(miss.expected)}, got {format_value(miss.actual)}", markup=False)
             if miss.decided_by:
@@ -611,7 +611,8 @@ def insights(
             for row in rows:
                 print(json.dumps(dataclasses.asdict(row), default=json_default))
         else:
-            print_insights(out, loaded, rows, stale)
+            given = {"--segment": segment, "--customer": customer, "--where": where}
+            print_insights(out, loaded, rows, stale, " ".join(f"{flag} {value!r}" for flag, value in given.items() if value))
 
 
 @app.command()

@@ -62,11 +62,13 @@ def run_rule_test(loaded: LoadedProject, located: Located[RuleTest]) -> RuleTest
     test = located.item
     file, line = located.at()
     backend = DuckDBBackend(":memory:", date_columns(loaded))
+    stage = "the test's rows could not be loaded"
     try:
         _seed(loaded, backend, test)
+        stage = "the metrics and segments could not be computed from the test's rows"  # the rows loaded
         rows = _computed_rows(loaded, backend, _today(located))
     except engine_errors() as error:
-        return RuleTestResult(test.name, file, line, error=str(error).splitlines()[0])
+        return RuleTestResult(test.name, file, line, error=f"{stage}: {str(error).splitlines()[0]}")
     finally:
         backend.close()
     key = loaded.config.sources[spine_name(loaded)].key or ""

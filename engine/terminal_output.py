@@ -53,9 +53,12 @@ def print_segment_sizes(console: Console, loaded: LoadedProject, sizes: Sequence
     console.print(table)
 
 
-def print_insights(console: Console, loaded: LoadedProject, rows: Sequence, stale: dict[str, int] | None = None) -> None:
+def print_insights(console: Console, loaded: LoadedProject, rows: Sequence, stale: dict[str, int] | None = None, filters: str = "") -> None:
     if not rows:
-        console.print("no AI output matches; run `rulectl run` to enrich customers (and check the filters)")
+        if filters:  # the output exists; the filters leave nobody (labels and text compare case-sensitively)
+            console.print(f"no customer's AI output matches {filters} (text and labels compare exactly, case included)", markup=False)
+        else:
+            console.print("no AI output yet; run `rulectl run` to enrich customers", markup=False)
         return
     size = loaded.config.display.size
     formats = {size.metric.lower(): size.format} if size else {}

@@ -57,6 +57,8 @@ def apply(
 ) -> tuple[Plan, ApplyResult]:
     """Plan (or check a saved plan) and apply it under the target's lock."""
     name = target_name(loaded, target)
+    if saved_plan is not None and saved_plan.project != loaded.config.name:
+        raise RulectlError(f"this plan was made for project `{saved_plan.project}`, not `{loaded.config.name}`; apply it from that project's directory (or --project), or run `rulectl plan` here")
     if saved_plan is not None and saved_plan.target != name:
         raise RulectlError(f"this plan was made for target `{saved_plan.target}`, not `{name}`; pass --target {saved_plan.target}")
     with connected(loaded, name) as backend:

@@ -232,6 +232,15 @@ def test_saved_plan_is_refused_when_the_yaml_changed(project: Path, tmp_path: Pa
     assert refused.exit_code == 1 and "project changed since this plan was made" in refused.output
 
 
+def test_a_plan_saved_in_another_project_says_so(project: Path, tmp_path: Path):
+    run("load", project=project)
+    plan_file = tmp_path / "plan.json"
+    run("plan", "--out", str(plan_file), project=project)
+    edit(project / "rulectl.yml", "name: customer_intelligence", "name: another_project")
+    refused = run("apply", str(plan_file), project=project)
+    assert refused.exit_code == 1 and "this plan was made for project `customer_intelligence`, not `another_project`" in refused.output
+
+
 def test_bad_yaml_makes_plan_and_apply_exit_1_and_touch_nothing(project: Path):
     applied(project)
     before = query(project, "SELECT sql FROM duckdb_views() WHERE schema_name = 'ANALYTICS' ORDER BY view_name")
