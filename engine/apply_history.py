@@ -35,10 +35,27 @@ class AppliedPlan:
     git_commit: str | None = None
     target: str | None = None
     steps: list[AppliedStep] = field(default_factory=list)
+    steps_planned: int | None = None  # None: applied before rulectl recorded it
+
+    @property
+    def steps_applied(self) -> int:
+        return sum(step.status == "applied" for step in self.steps)
+
+    @property
+    def outcome(self) -> str:
+        """applied, failed (a step failed), interrupted (Ctrl-C), or incomplete: fewer steps recorded
+        than planned and no reason recorded (the apply was killed, or is still running)."""
+        if any(step.status == "failed" for step in self.steps):
+            return "failed"
+        if any(step.status == "interrupted" for step in self.steps):
+            return "interrupted"
+        if self.steps_planned is not None and self.steps_applied < self.steps_planned:
+            return "incomplete"
+        return "applied"
 
     @property
     def failed(self) -> bool:
-        return any(step.status != "applied" for step in self.steps)
+        return self.outcome == "failed"
 
 
 def read_history(backend: Backend, limit: int) -> list[AppliedPlan]:
@@ -67,13 +84,23 @@ def read_history(backend: Backend, limit: int) -> list[AppliedPlan]:
     for plan_id, *values in backend.query(steps_query):
         steps.setdefault(plan_id, []).append(AppliedStep(*values))
     who = _applies(backend, ids)
-    return [AppliedPlan(plan_id, first_at, *who.get(plan_id, (None, None, None)), steps=steps.get(plan_id, [])) for plan_id, first_at in plans]
+    return [
+        AppliedPlan(plan_id, first_at, *who.get(plan_id, (None, None, None))[:3], steps=steps.get(plan_id, []), steps_planned=_count(who.get(plan_id)))
+        for plan_id, first_at in plans
+    ]
 
 
-def _applies(backend: Backend, ids: exp.Tuple) -> dict[str, tuple[str | None, str | None, str | None]]:
-    query = exp.select("plan_id", "applied_by", "git_commit", "target").from_(table(APPLIES))
-    query = query.where(exp.In(this=exp.column("plan_id"), expressions=[e.copy() for e in ids.expressions]))
-    try:
-        return {plan_id: (by, commit, target) for plan_id, by, commit, target in backend.query(query)}
-    except engine_errors():
-        return {}  # state tables from before applies were recorded
+def _count(row: tuple | None) -> int | None:
+    return int(row[3]) if row is not None and len(row) > 3 and row[3] is not None else None
+
+
+def _applies(backend: Backend, ids: exp.Tuple) -> dict[str, tuple]:
+    """plan_id → (applied_by, git_commit, target[, steps_planned]); older state tables lack the last
+    column (until the next apply adds it), the oldest lack the table."""
+    where = exp.In(this=exp.column("plan_id"), expressions=[e.copy() for e in ids.expressions])
+    for columns in (("applied_by", "git_commit", "target", "steps_planned"), ("applied_by", "git_commit", "target")):
+        try:
+            return {plan_id: tuple(values) for plan_id, *values in backend.query(exp.select("plan_id", *columns).from_(table(APPLIES)).where(where.copy()))}
+        except engine_errors():
+            continue
+    return {}

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from engine.errors import ConfigErrors, RulectlError
+from engine.errors import ConfigErrors, Interrupted, RulectlError
 
 
 class UsageErrorsExitOne(TyperGroup):
@@ -79,6 +79,9 @@ def user_errors() -> Iterator[None]:
             err.print(f"error: {problem}", markup=False)
         err.print(f"{len(error.problems)} problem(s) found; nothing was changed.", markup=False)
         raise typer.Exit(1) from None
+    except Interrupted as stopped:  # not an error: what it says was done is kept
+        err.print(str(stopped), markup=False)
+        raise typer.Exit(130) from None
     except RulectlError as error:
         err.print(f"error: {error}", markup=False)
         raise typer.Exit(1) from None
@@ -416,7 +419,7 @@ def history(
     with user_errors():
         applies = workflow.history(_load(project), target, limit)
         if as_json:
-            print(json.dumps([dataclasses.asdict(a) | {"failed": a.failed} for a in applies], indent=2, default=str))
+            print(json.dumps([dataclasses.asdict(a) | {"failed": a.failed, "outcome": a.outcome, "steps_applied": a.steps_applied} for a in applies], indent=2, default=str))
         else:
             print_history(applies)
 
@@ -428,8 +431,12 @@ def print_history(applies) -> None:
     for applied in applies:
         who = applied.applied_by or "(not recorded)"
         commit = f", commit {applied.git_commit[:12]}{'+dirty' if applied.git_commit.endswith('+dirty') else ''}" if applied.git_commit else ""
-        outcome = "FAILED" if applied.failed else "applied"
-        out.print(f"{applied.applied_at}  plan {applied.plan_id}  {outcome} by {who}{commit}: {len(applied.steps)} step(s)", markup=False)
+        outcome = applied.outcome if applied.outcome == "applied" else applied.outcome.upper()
+        count = f"{len(applied.steps)} step(s)"
+        if applied.outcome in ("interrupted", "incomplete") and applied.steps_planned is not None:
+            count = f"{applied.steps_applied} of {applied.steps_planned} step(s) applied"
+        why = " (it stopped without recording why: killed, or still running)" if applied.outcome == "incomplete" else ""
+        out.print(f"{applied.applied_at}  plan {applied.plan_id}  {outcome} by {who}{commit}: {count}{why}", markup=False)
         for step in applied.steps:
             message = f" — {step.message}" if step.message else ""
             out.print(f"    {step.status:<8} {step.action} {step.kind} {step.qualified_name}{message}", markup=False)

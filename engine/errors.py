@@ -37,3 +37,8 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     spelled = {c.lower(): c for c in reversed(list(candidates))}  # the first spelling of each wins
     matches = difflib.get_close_matches(name.lower(), list(spelled), n=1, cutoff=0.6)
     return f"; did you mean `{spelled[matches[0]]}`?" if matches else ""
+
+
+class Interrupted(RulectlError):
+    """Ctrl-C stopped a command part way; what it finished is kept. The CLI prints the message
+    as is and exits 130 (128 + SIGINT, what a shell reports for Ctrl-C)."""

@@ -13,7 +13,7 @@ from engine.backends.registry import open_backend, target_backend_class, target_
 from engine.config.project import LoadedProject
 from engine.errors import RulectlError
 from engine.backends.base import LockHolder
-from engine.plan.apply import ApplyResult, apply_steps, check_applicable, check_current
+from engine.plan.apply import ApplyResult, apply_steps, changing_steps, check_applicable, check_current
 from engine.plan.model import Plan, Step
 from engine.plan.planner import build_plan
 
@@ -114,7 +114,7 @@ def save_customer_moves(loaded: LoadedProject, target: str | None, path: Path) -
 def _record_apply(loaded: LoadedProject, backend, plan: Plan, target: str) -> None:
     from engine.provenance import applied_by, git_commit
 
-    backend.write_apply(plan.plan_id, applied_by(backend.session_user()), git_commit(loaded.root), target)
+    backend.write_apply(plan.plan_id, applied_by(backend.session_user()), git_commit(loaded.root), target, len(changing_steps(plan)))
 
 
 def history(loaded: LoadedProject, target: str | None = None, limit: int = 20):

@@ -7,8 +7,6 @@ the run log and when each task ran and how it went.
 
 from __future__ import annotations
 
-import signal
-import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from engine.backends.duckdb import DuckDBBackend
 from engine.compile.refresh_batches import batch_merge, pending_count_query
 from engine.config.models import LLMSettings
 from engine.errors import RulectlError
+from engine.stop_request import StopRequest
 from engine.expressions import utc_now
 
 
@@ -66,29 +65,6 @@ def select_tasks(tasks: list[LocalTask], prompts: Sequence[str]) -> list[LocalTa
 def pending_count(backend: DuckDBBackend, merge: exp.Expression) -> int:
     """Rows the MERGE would send to the model: COUNT(*) over its pending-rows subquery."""
     return backend.query(pending_count_query(merge))[0][0]
-
-
-class StopRequest:
-    """Ctrl-C during a refresh: finish and commit the batch in flight, then stop. A second Ctrl-C
-    stops at once (the batch in flight is then lost, earlier batches are kept)."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous = None
-
-    def __enter__(self) -> "StopRequest":
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
 
 
 def run_task(

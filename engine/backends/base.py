@@ -36,8 +36,11 @@ RUN_LOG = f"{STATE_SCHEMA}.RUN_LOG"
 APPLIES = f"{STATE_SCHEMA}.APPLIES"  # one row per apply: who, from which git commit, which plan
 APPLIES_DDL = (
     f"CREATE TABLE IF NOT EXISTS {APPLIES} (plan_id VARCHAR, applied_at TIMESTAMP_NTZ, applied_by VARCHAR, "
-    "git_commit VARCHAR, target VARCHAR)"
+    "git_commit VARCHAR, target VARCHAR, steps_planned NUMBER)"
 )
+# APPLIES made before steps_planned was recorded gain it at the next apply. ADD [COLUMN] [IF NOT EXISTS]:
+# https://docs.snowflake.com/en/sql-reference/sql/alter-table-column
+APPLIES_PLANNED = f"ALTER TABLE {APPLIES} ADD COLUMN IF NOT EXISTS steps_planned NUMBER"
 RUN_LOG_DDL = (
     f"CREATE TABLE IF NOT EXISTS {RUN_LOG} (prompt VARCHAR, run_id VARCHAR, started_at TIMESTAMP_NTZ, "
     "finished_at TIMESTAMP_NTZ, pending NUMBER, enriched NUMBER, failed NUMBER, error VARCHAR)"
@@ -498,10 +501,13 @@ class Backend(ABC):
         """The engine's own user name (Snowflake: CURRENT_USER()); None where the engine has none."""
         return str(self.query(exp.select(exp.func("CURRENT_USER")))[0][0])
 
-    def write_apply(self, plan_id: str, applied_by: str, git_commit: str | None, target: str) -> None:
-        """Who applied `plan_id`, from which commit of the project, to which target."""
+    def write_apply(self, plan_id: str, applied_by: str, git_commit: str | None, target: str, steps_planned: int | None = None) -> None:
+        """Who applied `plan_id`, from which commit of the project, to which target, and how many
+        steps it planned (fewer recorded than planned, with no failure or Ctrl-C: the apply was killed)."""
+        self.execute(sqlglot.parse_one(APPLIES_PLANNED, read="snowflake"))
         values = [exp.Literal.string(plan_id), self.timestamp_literal(), exp.Literal.string(applied_by)]
         values += [exp.Literal.string(git_commit) if git_commit else exp.null(), exp.Literal.string(target)]
+        values += [exp.Literal.number(steps_planned) if steps_planned is not None else exp.null()]
         self.execute(exp.insert(exp.values([exp.Tuple(expressions=values)]), table(APPLIES)))
 
     # ------------------------------------------------------------ the apply lock

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 
 from engine.backends.base import Backend, owner_tag
 from engine.compile.objects import DesiredObject
-from engine.errors import RulectlError
+from engine.errors import Interrupted, RulectlError
 from engine.plan.model import Action, Plan, Step
+from engine.stop_request import StopRequest
 
 APPLYING = (Action.CREATE, Action.REPLACE, Action.ALTER, Action.DRIFT, Action.DROP)
 
@@ -44,6 +45,11 @@ def check_current(plan: Plan, desired: list[DesiredObject], state_fingerprint: s
             raise RulectlError(f"the project changed since this plan was made ({step.qualified_name}); nothing was changed. Run `rulectl plan` again.")
 
 
+def changing_steps(plan: Plan) -> list[Step]:
+    """The steps apply runs, in order (what `history` counts as planned)."""
+    return [s for s in plan.steps if s.action in APPLYING]
+
+
 def apply_steps(
     plan: Plan,
     desired: list[DesiredObject],
@@ -53,27 +59,55 @@ def apply_steps(
 ) -> ApplyResult:
     """Run every changing step in order (the backend's lock must be held by the caller).
 
-    `result` fills as steps succeed, so a caller still sees the progress when a step fails.
+    `result` fills as steps succeed, so a caller still sees the progress when a step fails. Ctrl-C
+    lets the step in flight finish, then stops; a second Ctrl-C stops inside the step, which the
+    step's intent record makes as safe as a kill (see _apply_step). Either way the stop is recorded
+    in the history and raised as Interrupted.
     """
     by_name = {obj.qualified_name.upper(): obj for obj in desired}
     result = result if result is not None else ApplyResult()
-    backend.ensure_state_tables()
-    changes = [s for s in plan.steps if s.action in APPLYING]
-    for index, step in enumerate(changes, start=1):
-        obj = by_name.get(step.qualified_name.upper())
+    changes = changing_steps(plan)
+    with StopRequest() as stop:
         try:
-            _apply_step(step, obj, backend, plan, result)
-        except Exception as error:
-            message = str(error).splitlines()[0] if str(error) else type(error).__name__
-            backend.write_history(plan.plan_id, step.action.value, step.kind, step.qualified_name, step.fingerprint, "failed", message)
-            raise RulectlError(
-                f"step {index} of {len(changes)} failed: {step.action.value} {step.kind} {step.qualified_name}: {message}\n"
-                f"{len(result.applied)} earlier step(s) were applied and recorded; run `rulectl plan` to see what remains."
-            ) from None
-        backend.write_history(plan.plan_id, step.action.value, step.kind, step.qualified_name, step.fingerprint, "applied")
-        result.applied.append(step)
-        on_step(step)
+            backend.ensure_state_tables()
+        except KeyboardInterrupt:
+            raise _interrupted(plan, changes[0] if changes else None, backend, result, len(changes), "not started: apply was interrupted (Ctrl-C) before it") from None
+        for index, step in enumerate(changes, start=1):
+            if stop.requested:
+                raise _interrupted(plan, step, backend, result, len(changes), "not started: apply was interrupted (Ctrl-C) before it")
+            try:
+                _apply_and_record(index, len(changes), step, by_name.get(step.qualified_name.upper()), backend, plan, result)
+            except KeyboardInterrupt:
+                raise _interrupted(plan, step, backend, result, len(changes), "interrupted (Ctrl-C) while it ran; the next apply finishes it") from None
+            on_step(step)
     return result
+
+
+def _apply_and_record(index: int, planned: int, step: Step, obj: DesiredObject | None, backend: Backend, plan: Plan, result: ApplyResult) -> None:
+    try:
+        _apply_step(step, obj, backend, plan, result)
+    except Exception as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        backend.write_history(plan.plan_id, step.action.value, step.kind, step.qualified_name, step.fingerprint, "failed", message)
+        raise RulectlError(
+            f"step {index} of {planned} failed: {step.action.value} {step.kind} {step.qualified_name}: {message}\n"
+            f"{len(result.applied)} earlier step(s) were applied and recorded; run `rulectl plan` to see what remains."
+        ) from None
+    backend.write_history(plan.plan_id, step.action.value, step.kind, step.qualified_name, step.fingerprint, "applied")
+    result.applied.append(step)
+
+
+def _interrupted(plan: Plan, step: Step | None, backend: Backend, result: ApplyResult, planned: int, message: str) -> Interrupted:
+    """Record where Ctrl-C stopped the apply (history shows it as interrupted), and say so."""
+    try:
+        if step is not None:
+            backend.write_history(plan.plan_id, step.action.value, step.kind, step.qualified_name, step.fingerprint, "interrupted", message)
+    except Exception:  # the connection went with the interrupt: history then shows the apply as incomplete
+        pass
+    return Interrupted(
+        f"interrupted after {len(result.applied)} of {planned} steps; the steps above are applied and recorded — "
+        "run `rulectl plan` to see what remains, `rulectl apply` to finish"
+    )
 
 
 def _apply_step(step: Step, obj: DesiredObject | None, backend: Backend, plan: Plan, result: ApplyResult) -> None:
@@ -112,7 +146,7 @@ def explain_steps(plan: Plan, desired: list[DesiredObject], backend: Backend) ->
     """The dry run: the same visit as apply_steps, returning each step's SQL instead of running it."""
     by_name = {obj.qualified_name.upper(): obj for obj in desired}
     explained = []
-    for step in (s for s in plan.steps if s.action in APPLYING):
+    for step in changing_steps(plan):
         statements = _statements_for(step, by_name.get(step.qualified_name.upper()), backend, plan.project)
         explained.append((step, [s if isinstance(s, str) else backend.to_sql(s) for s in statements]))
     return explained
