@@ -54,8 +54,7 @@ def read_export_rows(loaded: LoadedProject, backend: Backend) -> pa.Table:
     except RulectlError:
         raise
     except Exception as error:
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise RulectlError(f"cannot read {export_view(loaded)}: {first}; run `rulectl apply` (and `rulectl run`) first") from None
+        raise RulectlError(f"{backend.cannot_read('view', export_view(loaded), error)}; run `rulectl apply` (and `rulectl run`) first") from None
 
 
 def export_insights(loaded: LoadedProject, backend: Backend, fmt: str, out_dir: Path) -> ExportResult:

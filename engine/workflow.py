@@ -93,12 +93,15 @@ def _preflight_warnings(backend, desired, result: ApplyResult) -> list[str]:
     return warnings + [f"Cortex AI_EMBED with model {model} fails: {error}; the embedding task would fail every run until this is fixed" for model, error in backend.preflight_embeddings(embedding).items()]
 
 
-def refuse_missing_sources(loaded: LoadedProject, backend) -> None:
-    from engine.plan.source_check import source_steps
+def refuse_missing_sources(loaded: LoadedProject, backend, reads_only: bool = False) -> None:
+    """Stop before anything runs on sources that are missing or not as declared. `reads_only`:
+    for commands that only read them (explain, lint), which check tables and columns, not keys."""
+    from engine.plan.source_check import shape_steps, source_steps
 
-    problems = source_steps(loaded, backend)
+    problems = shape_steps(loaded, backend) if reads_only else source_steps(loaded, backend)
     if problems:
-        raise RulectlError("the source tables are not as rulectl.yml declares them; nothing was changed:\n" + "\n".join(f"  {step.reason}" for step in problems))
+        outcome = "" if reads_only else "; nothing was changed"
+        raise RulectlError(f"the source tables are not as rulectl.yml declares them{outcome}:\n" + "\n".join(f"  {step.reason}" for step in problems))
 
 
 def save_customer_moves(loaded: LoadedProject, target: str | None, path: Path) -> int | None:
@@ -238,6 +241,7 @@ def lint(loaded: LoadedProject, target: str | None = None, max_share: float = 0.
     if target is not None:
         name = target_name(loaded, target)
         with connected(loaded, name, read_only=True) as backend:
+            refuse_missing_sources(loaded, backend, reads_only=True)
             findings += lint_target(loaded, backend, name, max_share)
     return sorted(findings, key=lambda f: (f.file, f.line))
 
@@ -281,4 +285,5 @@ def explain_customer(loaded: LoadedProject, target: str | None, customer: str):
     from engine.explain import explain
 
     with connected(loaded, target_name(loaded, target)) as backend:
+        refuse_missing_sources(loaded, backend, reads_only=True)
         return explain(loaded, backend, customer)

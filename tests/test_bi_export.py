@@ -165,7 +165,7 @@ def test_project_without_prompts_exports_its_segments(tmp_path: Path):
 def test_export_before_apply_says_what_to_do(project: Path, tmp_path: Path):
     result = run("export", "-o", str(tmp_path / "out"), project=project)
     assert result.exit_code == 1
-    assert "cannot read AI.CUSTOMER_INSIGHTS" in result.output and "run `rulectl apply`" in result.output
+    assert "view AI.CUSTOMER_INSIGHTS does not exist on this target yet; run `rulectl apply`" in result.output
     assert "Traceback" not in result.output
 
 

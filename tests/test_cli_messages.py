@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import edit, run
 
 
@@ -82,3 +84,57 @@ def test_load_a_csv_with_mixed_line_endings_says_so(project: Path):
     result = run("load", project=project)
     assert result.exit_code == 1
     assert "the file mixes Windows (CRLF) and Unix (LF) line endings (from line 3); save it with one kind of line ending" in result.output
+
+
+def before_load_projects(tmp_path: Path, example: Path) -> list[tuple[Path, str]]:
+    """The example and a fresh `rulectl init` project, nothing loaded: (root, a customer key)."""
+    fresh = tmp_path / "fresh"
+    assert run("init", str(fresh)).exit_code == 0
+    return [(example, "1"), (fresh, "1")]
+
+
+def test_explain_and_lint_before_load_say_to_load(project: Path, tmp_path: Path):
+    for root, key in before_load_projects(tmp_path, project):
+        for args in (("explain", key), ("lint", "--target", "local")):
+            result = run(*args, project=root)
+            assert result.exit_code == 1, (root, args, result.output)
+            assert "error: the source tables are not as rulectl.yml declares them:\n  source `" in result.output, result.output
+            assert "does not exist on this target; run `rulectl load`" in result.output
+            assert "Catalog Error" not in result.output and "refused a statement" not in result.output
+
+
+def test_insights_and_export_before_apply_say_to_apply(project: Path, tmp_path: Path):
+    for root, _ in before_load_projects(tmp_path, project):
+        for loaded in (False, True):
+            if loaded:
+                assert run("load", project=root).exit_code == 0
+            for args in (("insights",), ("export", "--out", str(tmp_path / "out"))):
+                result = run(*args, project=root)
+                assert result.exit_code == 1, (root, args, result.output)
+                assert "does not exist on this target yet; run `rulectl apply` (and `rulectl run`) first" in result.output, result.output
+                assert "Catalog Error" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.snowflake
+def test_cannot_read_on_the_snowflake_path():
+    """Snowflake's `Object does not exist or not authorized` does not say which: SHOW tells them
+    apart (the schema first: SHOW … IN a missing schema is itself an error)."""
+    fakesnow = pytest.importorskip("fakesnow")
+    import snowflake.connector
+
+    from engine.backends.snowflake import SnowflakeBackend
+
+    with fakesnow.patch():
+        connection = snowflake.connector.connect(database="CUSTOMER_INTEL", schema="PUBLIC")
+        backend = SnowflakeBackend(connection, "CUSTOMER_INTEL")
+        missing = Exception("Object 'AI.CUSTOMER_INSIGHTS' does not exist or not authorized.")
+        before = backend.cannot_read("view", "AI.CUSTOMER_INSIGHTS", missing)
+        backend.execute("CREATE SCHEMA AI")
+        no_view = backend.cannot_read("view", "AI.CUSTOMER_INSIGHTS", missing)
+        backend.execute("CREATE VIEW AI.CUSTOMER_INSIGHTS AS SELECT 1 AS x")
+        refused = backend.cannot_read("view", "AI.CUSTOMER_INSIGHTS", Exception("Insufficient privileges to operate on view\nmore"))
+        connection.close()
+    assert before == no_view == "view AI.CUSTOMER_INSIGHTS does not exist on this target yet"
+    assert refused == "cannot read AI.CUSTOMER_INSIGHTS: Insufficient privileges to operate on view"
+    assert "SHOW SCHEMAS LIKE 'AI' IN DATABASE CUSTOMER_INTEL" in backend.statements

@@ -110,8 +110,7 @@ def _read(backend: Backend, query: exp.Expression) -> list[tuple]:
     try:
         return backend.query(query)
     except Exception as error:
-        first = str(error).splitlines()[0]
-        raise RulectlError(f"cannot read {loaded_view_name(query)}: {first}; run `rulectl apply` (and `rulectl run`) first") from None
+        raise RulectlError(f"{backend.cannot_read('view', loaded_view_name(query), error)}; run `rulectl apply` (and `rulectl run`) first") from None
 
 
 def loaded_view_name(query: exp.Expression) -> str:

@@ -492,6 +492,19 @@ class Backend(ABC):
         apply records its definition hash the moment it lands."""
         raise NotImplementedError
 
+    def cannot_read(self, kind: str, qualified_name: str, error: BaseException) -> str:
+        """Why reading `qualified_name` failed, for a message: not on the target yet (the usual case
+        before `rulectl apply`; the engine's catalog error says nothing more), else the engine's own
+        first line. The schema is looked up first: Snowflake refuses SHOW … IN a missing schema."""
+        try:
+            schema = qualified_name.upper().split(".")[0]
+            missing = self.describe("schema", schema) is None or self.describe(kind, qualified_name) is None
+        except Exception:  # the catalog cannot be read either: the engine's error says more
+            missing = False
+        if missing:
+            return f"{kind} {qualified_name} does not exist on this target yet"
+        return f"cannot read {qualified_name}: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+
     def write_history(self, plan_id: str, action: str, kind: str, qualified_name: str, fingerprint: str | None, status: str, message: str = "") -> None:
         values = [plan_id, action, kind, qualified_name, fingerprint, status, message[:2000]]
         row = exp.Tuple(expressions=[self.timestamp_literal()] + [exp.Literal.string(v) if v is not None else exp.null() for v in values])

@@ -30,7 +30,20 @@ def type_category(type_text: str, dialect: str) -> str:
 
 
 def source_steps(loaded: LoadedProject, backend: Backend) -> list[Step]:
-    """One ERROR step per missing table, missing column or incompatible type (none when all is well)."""
+    """One ERROR step per missing table, missing column, incompatible type or repeated key (none
+    when all is well)."""
+    steps, sources, found = _shape(loaded, backend)
+    checkable = {t: ns for t, ns in sources.items() if ns[1].key and t in found and not any(step.qualified_name == t for step in steps)}
+    return steps + key_steps(backend, checkable)
+
+
+def shape_steps(loaded: LoadedProject, backend: Backend) -> list[Step]:
+    """source_steps without the key check (one catalog query per schema, no scan of the data):
+    enough for a command that only reads the sources to say why it cannot."""
+    return _shape(loaded, backend)[0]
+
+
+def _shape(loaded: LoadedProject, backend: Backend) -> tuple[list[Step], dict[str, tuple[str, Source]], dict[str, dict[str, str]]]:
     # sources made from enrichments are tables rulectl creates itself, not inputs to check
     sources = {source.table.upper(): (name, source) for name, source in declared_sources(loaded.config).items()}
     found = backend.source_columns(list(sources))
@@ -49,8 +62,7 @@ def source_steps(loaded: LoadedProject, backend: Backend) -> list[Step]:
             wanted, got = type_category(declared, "snowflake"), type_category(actual, backend.dialect)
             if UNKNOWN not in (wanted, got) and wanted != got:
                 steps.append(_error(table_name, f"source `{name}`: column `{column}` is declared `{declared}` ({wanted}) but {table_name} has it as {actual} ({got}); fix the type in rulectl.yml or the table"))
-    checkable = {t: ns for t, ns in sources.items() if ns[1].key and t in found and not any(step.qualified_name == t for step in steps)}
-    return steps + key_steps(backend, checkable)
+    return steps, sources, found
 
 
 def key_steps(backend: Backend, sources: dict[str, tuple[str, Source]]) -> list[Step]:
