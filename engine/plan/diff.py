@@ -163,8 +163,10 @@ def _prompt_diff(record: ManagedRecord | None, obj: DesiredObject) -> str | None
 
 
 def _sql_diff(record: ManagedRecord | None, obj: DesiredObject) -> str | None:
-    """Diff of the changed parts: what rulectl last applied vs what apply would create."""
-    if record is None or not record.applied_sql:
+    """Diff of the changed parts: what rulectl last applied vs what apply would create. None for an
+    object built only when applied (the wide insights view): building and diffing its SQL, one
+    join per prompt, took most of a plan where 200 prompts changed (the prompt diffs say it)."""
+    if record is None or not record.applied_sql or obj.fingerprint_source is not None:
         return None
     return sql_diff(record.applied_sql, obj.canonical_sql)
 
