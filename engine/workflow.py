@@ -11,7 +11,7 @@ from pathlib import Path
 from engine.backends.base import RunResult
 from engine.backends.registry import open_backend, target_backend_class, target_name
 from engine.config.project import LoadedProject
-from engine.errors import RulectlError
+from engine.errors import Interrupted, RulectlError
 from engine.backends.base import LockHolder
 from engine.plan.apply import ApplyResult, apply_steps, changing_steps, check_applicable, check_current
 from engine.plan.model import Plan, Step
@@ -79,6 +79,10 @@ def apply(
             apply_steps(current, desired, backend, on_step, result)
             result.warnings.extend(_preflight_warnings(backend, desired, result))
             return current, result
+        except KeyboardInterrupt:
+            if result.applied:  # after the steps (apply_steps reports a stop among them itself)
+                raise
+            raise Interrupted("interrupted before any step was applied; nothing was changed") from None
         finally:
             backend.release_lock()
 

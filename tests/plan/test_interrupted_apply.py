@@ -130,3 +130,18 @@ def test_a_killed_apply_shows_as_incomplete(project: Path, tmp_path: Path):
     assert "killed, or still running" in header
     assert run("apply", "--yes", project=project).exit_code == 0
     assert latest_apply(project)["outcome"] == "applied"
+
+
+def test_ctrl_c_while_planning_changes_nothing(project: Path):
+    assert run("load", project=project).exit_code == 0
+    with interrupt_at(None) as sent:
+        workflow.apply(load_project(project))
+    shutil.rmtree(project / ".rulectl")
+    assert run("load", project=project).exit_code == 0
+    introspecting = next(k for k, sql in enumerate(sent) if "duckdb_views()" in sql)
+    assert any(sql.startswith("CREATE TABLE _RULECTL.APPLY_LOCK") for sql in sent[:introspecting])  # the lock is taken, the plan not made
+    with interrupt_at(introspecting):
+        stopped = run("apply", "--yes", project=project)
+    assert (stopped.exit_code, stopped.output) == (130, "interrupted before any step was applied; nothing was changed\n")
+    assert lock_is_free(project)
+    assert set(pending_changes(project).values()) == {"create"}
