@@ -128,6 +128,12 @@ def connect_arguments(settings: ConnectionSettings, database: str | None, wareho
         arguments["private_key"] = load_private_key(pem, passphrase, settings, str(key_file) if key_file else "private_key_raw")
         arguments.setdefault("authenticator", "SNOWFLAKE_JWT")
     arguments.setdefault("application", "rulectl")
+    # rulectl's own sessions run in UTC like its tasks (TIMEZONE='UTC' on every task): CURRENT_DATE in
+    # plan's impact and cost queries and in explain is then the date the refresh task sees, whatever
+    # the account's or user's default. The connector sets these when it opens the session.
+    # https://docs.snowflake.com/en/developer-guide/python-connector/python-connector-api#connect (session_parameters)
+    # https://docs.snowflake.com/en/sql-reference/functions/current_date ("in the time zone for the session")
+    arguments["session_parameters"] = {**dict(arguments.get("session_parameters") or {}), "TIMEZONE": "UTC"}
     return arguments
 
 

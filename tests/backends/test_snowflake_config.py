@@ -139,6 +139,7 @@ def test_overrides_from_rulectl_yml_and_secrets_masked(home: Path):
     settings = read_connection("prod")
     arguments = connect_arguments(settings, "CUSTOMER_INTEL", "AI_WH", "TRANSFORMER")
     assert (arguments["database"], arguments["warehouse"], arguments["role"], arguments["password"]) == ("CUSTOMER_INTEL", "AI_WH", "TRANSFORMER", "hunter2")
+    assert arguments["session_parameters"] == {"TIMEZONE": "UTC"}  # plan and explain see the tasks' CURRENT_DATE
     assert "hunter2" not in settings.describe() and "hunter2" not in repr(settings)
 
 
