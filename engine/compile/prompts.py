@@ -18,7 +18,7 @@ from sqlglot import exp
 
 from engine.compile.objects import DesiredObject, table
 from engine.config.project import LoadedProject
-from engine.config.models import Prompt
+from engine.config.models import Prompt, Schemas
 from engine.config.project import spine_name
 from engine.config.semantics import PLACEHOLDER
 from engine.compile.structured_outputs import STRUCTURED, VALID, literal_tree, output_columns, response_format, structured_output_path, typed_reply_query
@@ -212,7 +212,7 @@ def compile_prompt(loaded: LoadedProject, located_prompt) -> CompiledPrompt:
         prompt=prompt,
         key=prompt.key.lower(),
         input_view=f"{schemas.analytics}.{prompt.input}".upper(),
-        output_table=f"{schemas.ai}.{prompt.output}".upper(),
+        output_table=output_table_name(schemas, prompt),
         task_name=f"{schemas.ai}.REFRESH_{prompt.name}".upper(),
         variants=tuple(variants),
         fields=tuple(fields),
@@ -324,8 +324,17 @@ def rendered_inputs_query(compiled: CompiledPrompt) -> exp.Select:
     return rendered
 
 
+def output_table_name(schemas: Schemas, prompt: Prompt) -> str:
+    """SCHEMA.TABLE of a prompt's output (several prompts may share one)."""
+    return f"{schemas.ai}.{prompt.output}".upper()
+
+
 def stored_outputs_query(compiled: CompiledPrompt) -> exp.Select:
-    """This prompt's rows of its (possibly shared) output table.
+    return stored_rows(compiled.output_table, compiled.prompt.name)
+
+
+def stored_rows(output_table: str, prompt_name: str) -> exp.Select:
+    """A prompt's rows of its (possibly shared) output table.
 
     A filtered subquery rather than `LEFT JOIN t ON key AND prompt_name = '…'`: DuckDB 2.0 drops
     the pending query's LIMIT (max_rows) for that join shape while the output table is empty
@@ -333,8 +342,8 @@ def stored_outputs_query(compiled: CompiledPrompt) -> exp.Select:
     Snowflake evaluates both shapes alike."""
     return (
         exp.select(exp.Star())
-        .from_(table(compiled.output_table), copy=False)
-        .where(exp.column("prompt_name").eq(exp.Literal.string(compiled.prompt.name)), copy=False)
+        .from_(table(output_table), copy=False)
+        .where(exp.column("prompt_name").eq(exp.Literal.string(prompt_name)), copy=False)
     )
 
 

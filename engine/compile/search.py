@@ -27,6 +27,7 @@ from collections.abc import Collection, Mapping
 from sqlglot import exp
 
 from engine.compile.objects import DesiredObject, table
+from engine.compile.prompts import output_table_name, stored_rows
 from engine.compile.segments import SEGMENTS_VIEW
 from engine.compile.structured_outputs import output_columns
 from engine.config.models import Prompt, Target
@@ -104,7 +105,7 @@ def customer_text_query(loaded: LoadedProject, segments: exp.Expression, output_
 
 
 def _output_table(loaded: LoadedProject, prompt: Prompt) -> str:
-    return f"{loaded.config.schemas.ai}.{prompt.output}".upper()  # as prompts.compile_prompt names it
+    return output_table_name(loaded.config.schemas, prompt)
 
 
 def prompt_output_table(loaded: LoadedProject, prompt_name: str) -> str:
@@ -112,11 +113,7 @@ def prompt_output_table(loaded: LoadedProject, prompt_name: str) -> str:
 
 
 def _stored_outputs(loaded: LoadedProject, prompt: Prompt) -> exp.Select:
-    """A prompt's rows of its (possibly shared) output table, as a filtered subquery (see
-    prompts.stored_outputs_query for why not a join condition)."""
-    return exp.select(exp.Star()).from_(table(_output_table(loaded, prompt)), copy=False).where(
-        exp.column("prompt_name").eq(exp.Literal.string(prompt.name)), copy=False
-    )
+    return stored_rows(_output_table(loaded, prompt), prompt.name)
 
 
 def _value(loaded: LoadedProject, text: SearchText, prompts: dict[str, Prompt], aliases: dict[str, str]) -> exp.Expression:
