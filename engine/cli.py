@@ -322,8 +322,10 @@ def schema(
 ) -> None:
     """Write JSON Schemas of rulectl.yml, rules/, prompts/ and tests/ files for editor autocomplete."""
     from engine.config.json_schemas import DEFAULT_DIR, SCHEMA_FILES, write_json_schemas
+    from engine.config.loader import find_project
 
-    directory = output or project / DEFAULT_DIR
+    with user_errors():
+        directory = output or find_project(project) / DEFAULT_DIR
     for path in write_json_schemas(directory):
         out.print(f"wrote {path}  ({SCHEMA_FILES[path.name][1]})", markup=False)
     out.print("editors pick them up from a first line like `# yaml-language-server: $schema=.rulectl/schemas/rulectl.schema.json`", markup=False)

@@ -105,7 +105,8 @@ def find_customer(loaded: LoadedProject, backend: Backend, text: str) -> str:
         relation = table(loaded.config.sources[spine_name(loaded)].table)
     else:  # the display name is a metric: search the metrics as the YAML defines them
         relation = metrics_query(loaded).subquery("m")
-    found = exp.column(key).eq(exp.Literal.string(text))
+    # Compared as text: a typed name ("Zürich") must not be converted to an integer key's type.
+    found = exp.cast(exp.column(key), "VARCHAR").eq(exp.Literal.string(text))
     if name != key:
         found = exp.or_(found, exp.ILike(this=exp.cast(exp.column(name), "VARCHAR"), expression=exp.Literal.string(f"%{text}%")))
     query = exp.select(exp.column(key), exp.column(name)).from_(relation).where(found).order_by(exp.column(key)).limit(1000)

@@ -4,11 +4,12 @@ latest AI output, on the example and on a differently shaped project."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run
+from tests.conftest import REPO, run
 from tests.lint.test_rule_checks import rule_line
 from tests.lint.test_target_checks import data_project
 
@@ -69,3 +70,15 @@ def test_explain_on_another_project_before_any_apply(tmp_path: Path):
     null_score = run("explain", "a4", "--json", project=root)
     rule = json.loads(null_score.output)["segmentations"][0]["rules"][0]
     assert rule["result"] is None and rule["why"].startswith("NULL because score is NULL")
+
+
+def test_explain_a_name_on_an_integer_key_is_not_a_conversion_error(tmp_path: Path):
+    # was `Conversion Error: Could not convert string 'Zürich' to INT32` (the key compared as an integer)
+    root = tmp_path / "minimal"
+    shutil.copytree(REPO / "tests" / "projects" / "minimal", root)
+    assert run("load", project=root).exit_code == 0
+    missing = run("explain", "Zürich", project=root)
+    assert missing.exit_code == 1 and "no customer has the key `Zürich`" in missing.output
+    found = run("explain", "3", "--json", project=root)
+    assert found.exit_code == 0, found.output
+    assert json.loads(found.output)["key"] == "3"

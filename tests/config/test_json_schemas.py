@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import yaml
 
 from engine.config.json_schemas import json_schemas, modeline, schema_for
 from tests.config.test_bad_inputs import CASES, write_case
-from tests.conftest import copy_rule_tests, run
+from tests.conftest import REPO, copy_rule_tests, run
 
 # Corpus cases whose mistake is in the shape of the file (keys, types, ranges, patterns): a schema
 # can see them. Name, expression and cross-file checks are for `rulectl validate`.
@@ -90,3 +91,16 @@ def test_modelines_point_at_the_schema_relative_to_the_file():
     assert modeline("rulectl.yml") == "# yaml-language-server: $schema=.rulectl/schemas/rulectl.schema.json"
     assert modeline("rules/segments.yml") == "# yaml-language-server: $schema=../.rulectl/schemas/rules.schema.json"
     assert modeline("tests/tiers.yml") == "# yaml-language-server: $schema=../.rulectl/schemas/tests.schema.json"
+
+
+def test_cli_with_no_options_writes_into_the_project_it_is_run_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # was a TypeError traceback (None / Path) when run in a project directory without --project
+    shutil.copytree(REPO / "tests" / "projects" / "minimal", tmp_path / "minimal")
+    (tmp_path / "minimal" / "rules").mkdir(exist_ok=True)
+    monkeypatch.chdir(tmp_path / "minimal" / "rules")  # found upwards, the way validate finds it
+    result = run("schema")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "minimal" / ".rulectl" / "schemas" / "rules.schema.json").is_file()
+    monkeypatch.chdir(tmp_path)
+    outside = run("schema")
+    assert outside.exit_code == 1 and "no rulectl.yml" in outside.output
