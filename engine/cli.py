@@ -96,9 +96,10 @@ def user_errors() -> Iterator[None]:
 
 
 def _load(project: Path | None):
-    from engine.config.loader import find_project, load_project
+    from engine import workflow
+    from engine.config.loader import find_project
 
-    return load_project(find_project(project))
+    return workflow.load(find_project(project))
 
 
 def print_warnings(loaded) -> None:

@@ -18,6 +18,20 @@ from engine.plan.model import Plan, Step
 from engine.plan.planner import build_plan
 
 
+def load(project_dir: Path) -> LoadedProject:
+    """The project at `project_dir`, validated, including the solver's proof that every rule can
+    match: a rule TRUE for no customer is an error, never deployed (lint keeps the other findings)."""
+    from engine.config.loader import load_project
+    from engine.errors import ConfigErrors
+    from engine.lint.rule_checks import unsatisfiable_rules
+
+    loaded = load_project(project_dir)
+    problems = unsatisfiable_rules(loaded)
+    if problems:
+        raise ConfigErrors(problems)
+    return loaded
+
+
 @contextmanager
 def connected(loaded: LoadedProject, target: str | None, read_only: bool = False):
     """The target's backend for one command; commands that only read pass read_only=True (a local

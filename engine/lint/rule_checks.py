@@ -19,6 +19,7 @@ from sqlglot import exp
 
 from engine.config.models import Segmentation
 from engine.config.project import Located, LoadedProject, spine_name
+from engine.errors import Problem
 from engine.expressions import parse_expression
 from engine.lint.findings import INFO, WARNING, Finding
 from engine.lint.three_valued import Translator, Truth, infer_kind, kind_of_type
@@ -53,15 +54,34 @@ def project_translator(loaded: LoadedProject) -> Translator:
 def lint_rules(loaded: LoadedProject) -> list[Finding]:
     """Every finding of every segmentation, in file order."""
     findings: list[Finding] = []
+    translator = project_translator(loaded)
     for located in loaded.segmentations:
-        findings += lint_segmentation(located, project_translator(loaded))
+        findings += lint_segmentation(located, translator.fresh())
     return findings
+
+
+def unsatisfiable_rules(loaded: LoadedProject) -> list[Problem]:
+    """A validation error per rule the solver proves can never be TRUE: deployed, it would silently
+    match nobody (`x >= 0.8 AND x < 0.5`). "Unknown" (a timeout) proves nothing and is no error."""
+    problems: list[Problem] = []
+    translator = project_translator(loaded)
+    for located in loaded.segmentations:
+        check = _checker(located, translator.fresh())
+        for index in range(len(located.item.rules)):
+            finding = check.unsatisfiable(index)
+            if finding is not None:
+                problems.append(Problem(finding.file, finding.line, f"`when`: {finding.message}"))
+    return problems
+
+
+def _checker(located: Located[Segmentation], translator: Translator) -> _Checker:
+    conditions = [translator.truth(parse_expression(rule.when).tree) for rule in located.item.rules]
+    return _Checker(located, translator, conditions)
 
 
 def lint_segmentation(located: Located[Segmentation], translator: Translator) -> list[Finding]:
     seg = located.item
-    conditions = [translator.truth(parse_expression(rule.when).tree) for rule in seg.rules]
-    check = _Checker(located, translator, conditions)
+    check = _checker(located, translator)
     findings: list[Finding] = []
     reachable: list[bool] = []
     for index in range(len(seg.rules)):

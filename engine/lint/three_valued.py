@@ -12,6 +12,7 @@ the same atom everywhere. Opaque atoms only widen what looks possible, so "unsat
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -72,6 +73,11 @@ class Translator:
     variables: dict[str, Variable] = field(default_factory=dict)
     facts: list[z3.BoolRef] = field(default_factory=list)  # domain constraints on the variables
     _inlining: set[str] = field(default_factory=set)
+
+    def fresh(self) -> Translator:
+        """The same inputs and definitions with no variables made yet: one per segmentation, so
+        solver queries carry only the facts of the inputs they read."""
+        return Translator(self.kinds, self.definitions, self.never_null, self.non_negative)
 
     # ------------------------------------------------------------ conditions
 
@@ -360,8 +366,10 @@ def infer_kind(node: exp.Expression, kind_of_name: Callable[[str], str | None]) 
     return NUMERIC
 
 
+@functools.lru_cache(maxsize=1024)
 def kind_of_type(type_text: str) -> str:
-    """The kind of a declared Snowflake column type."""
+    """The kind of a declared Snowflake column type (cached: a project declares few distinct types,
+    and every segmentation's solver asks for them again)."""
     try:
         data_type = exp.DataType.build(type_text, dialect=DIALECT)
     except Exception:

@@ -121,6 +121,8 @@ CASES = [
     ("number with underscores", "rules/segments.yml", "segmentations:\n  - name: tier\n    rules:\n      - segment: Big\n        when: total_arr > 100_000\n", 5, "write numbers as plain digits without units, commas or currency signs: 100000"),
     ("division by a literal zero", "rules/metrics.yml", METRICS_HEAD + "  - name: b\n    expr: total_arr / 0\n", 6, "divides by zero for every customer"),
     ("strings without a comma", "rules/segments.yml", "segmentations:\n  - name: tier\n    rules:\n      - segment: West\n        when: state IN ('CA' 'NY')\n", 5, "'CA' and 'NY' stand side by side; put a comma between them"),
+    # issue 23: rules that would deploy broken
+    ("rule that can never match", "rules/segments.yml", "segmentations:\n  - name: tier\n    rules:\n      - {segment: Big, when: total_arr > 1}\n      - segment: Odd\n        when: adoption_rate >= 0.8 AND adoption_rate < 0.5\n", 6, "rule `Odd` can never match: `adoption_rate >= 0.8 AND adoption_rate < 0.5` is TRUE for no customer"),
     ("search text not a field", "rulectl.yml", None, None, "`sumary` is not an output field of prompt `account_summary`; did you mean `summary`"),
     ("search text not a prompt", "rulectl.yml", None, None, "`acount_summary` in `acount_summary.summary` is not a prompt; did you mean `account_summary`"),
     ("search text not a column", "rulectl.yml", None, None, "`stat` is not a prompt, a customer column or a metric; did you mean `state`"),

@@ -72,6 +72,18 @@ def test_unsatisfiable_rule(tmp_path: Path):
     assert "can never match" in findings[0].message
 
 
+def test_an_unsatisfiable_rule_is_a_validation_error_and_is_not_deployed(tmp_path: Path):
+    # was: validate ok, lint a warning with exit 0, and apply deployed a rule that matched nobody
+    root = make_project(tmp_path / "p", ["double_score >= 16 AND score < 5", "score >= 0"], default="Other")
+    for command in ("validate", "plan", "apply"):
+        result = run(command, *(["--yes"] if command == "apply" else []), project=root)
+        assert result.exit_code == 1, result.output
+        assert f"rules/segments.yml:{rule_line(0)}: `when`: rule `S0` can never match: `double_score >= 16 AND score < 5` is TRUE for no customer" in result.output
+    assert not (root / ".rulectl" / "lint.duckdb").exists()
+    narrow = make_project(tmp_path / "q", ["double_score >= 16 AND score < 9", "score >= 0"], default="Other")
+    assert run("validate", project=narrow).exit_code == 0
+
+
 def test_unreachable_rule_names_the_earlier_rule(tmp_path: Path):
     findings = findings_for(tmp_path, ["score >= 10", "revenue > 5", "score >= 20"], default="Other")
     unreachable = [f for f in findings if f.kind == "unreachable"]
