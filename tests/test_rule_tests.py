@@ -65,7 +65,8 @@ def test_rows_the_engine_refuses_are_a_failure_not_a_crash(project: Path):
     edit(project / "tests" / "account_tier.yml", "population: 900", "population: lots")
     result = run("test", "--name", "At Risk", project=project)
     assert result.exit_code == 1
-    assert "FAIL one module renewing soon" in result.output and "could not be loaded" in result.output
+    # caught before any test runs, at the row's line (was the engine's "could not convert" at run time)
+    assert "tests/account_tier.yml:27: `given.customer`: `population` is a whole number (integer): `lots` is not a whole number" in result.output
     assert "Traceback" not in result.output
 
 

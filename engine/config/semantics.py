@@ -10,6 +10,7 @@ from engine.config.schedules import check_schedule
 from engine.config.project import INPUT_VIEWS, INSIGHTS_VIEW, entity_key, Located, LoadedProject, input_view_columns, spine_columns, spine_name
 from engine.config.models import Metric, Prompt, Segmentation
 from engine.config.type_checks import type_check
+from engine.config.value_types import type_words, value_problem
 from engine.expressions import ExpressionError, ParsedExpression, parse_expression
 from engine.errors import Problem, did_you_mean
 
@@ -297,14 +298,38 @@ def _check_prompts(loaded: LoadedProject) -> list[Problem]:
 
 def _check_placeholders(located: Located[Prompt], path: tuple, template: str, columns: list[str]) -> list[Problem]:
     problems = []
+
+    def at(offset: int) -> tuple[str, int]:
+        file, line = located.at(*path)
+        if located.path + path in located.doc.block_scalars:  # `template: |` — text starts a line below
+            line += 1 + template.count("\n", 0, offset)
+        return file, line
+
     for match in PLACEHOLDER.finditer(template):
         name = match.group(1).strip().lower()
         if name not in columns:
-            file, line = located.at(*path)
-            if located.path + path in located.doc.block_scalars:  # `template: |` — text starts a line below
-                line += 1 + template.count("\n", 0, match.start())
-            problems.append(Problem(file, line, f"placeholder `{{{match.group(1)}}}` is not a column of {located.item.input}{did_you_mean(name, columns)}"))
+            problems.append(Problem(*at(match.start()), f"placeholder `{{{match.group(1)}}}` is not a column of {located.item.input}{did_you_mean(name, columns)}"))
+    problems += [Problem(*at(offset), message) for offset, message in _broken_braces(template, located.item.input)]
     return problems
+
+
+def _broken_braces(template: str, input_view: str) -> list[tuple[int, str]]:
+    """A `{` never closed (`{arr.`) or a `}` never opened: the model would get the brace as text,
+    not the value, and the prompt would be deployed broken. Braces only ever name a column."""
+    inside = [False] * len(template)
+    for match in PLACEHOLDER.finditer(template):
+        inside[match.start():match.end()] = [True] * (match.end() - match.start())
+    found = []
+    for offset, char in enumerate(template):
+        if char not in "{}" or inside[offset]:
+            continue
+        # the word around the brace, as the analyst wrote it
+        shown = re.match(r"\{\S{0,40}", template[offset:]).group() if char == "{" else re.search(r"\S{0,40}\}$", template[:offset + 1]).group()
+        if char == "{":
+            found.append((offset, f"`{shown}` opens a placeholder that is never closed; write `{{column}}` with a closing `}}` on the same line (braces in a template always name a column of {input_view})"))
+        else:
+            found.append((offset, f"`{shown}` closes a placeholder that was never opened; write `{{column}}` (braces in a template always name a column of {input_view})"))
+    return found
 
 
 def _check_display(loaded: LoadedProject) -> list[Problem]:
@@ -367,19 +392,20 @@ def _check_rule_tests(loaded: LoadedProject) -> list[Problem]:
     key = sources[spine_name(loaded)].key or ""
     outputs = input_view_columns(loaded, "customer_segments")
     list_valued = {s.item.name.lower() for s in loaded.segmentations if s.item.match == "all"}
+    labels = _segment_labels(loaded)
     for located in loaded.rule_tests:
         test = located.item
         for source, rows in test.given.items():
             if source not in sources:
                 problems.append(located.problem(f"`given`: `{source}` is not a source{did_you_mean(source, sources)} (sources: {', '.join(sources)})", "given", source))
                 continue
-            columns = [c.lower() for c in sources[source].columns]
+            types = {c.lower(): t for c, t in sources[source].columns.items()}
             for index, row in enumerate(rows):
-                problems += [
-                    located.problem(f"`given.{source}`: `{column}` is not a column of source `{source}`{did_you_mean(column, columns)}", "given", source, index, column)
-                    for column in row
-                    if column.lower() not in columns
-                ]
+                for column, value in row.items():
+                    if column.lower() not in types:
+                        problems.append(located.problem(f"`given.{source}`: `{column}` is not a column of source `{source}`{did_you_mean(column, types)}", "given", source, index, column))
+                    elif (wrong := value_problem(value, types[column.lower()])) is not None:
+                        problems.append(located.problem(f"`given.{source}`: `{column}` is {type_words(types[column.lower()])} ({types[column.lower()]}): {wrong}", "given", source, index, column))
         for index, row in enumerate(test.expect):
             if key not in row:
                 problems.append(located.problem(f"`expect`: each expected customer needs its key `{key}`", "expect", index))
@@ -391,7 +417,22 @@ def _check_rule_tests(loaded: LoadedProject) -> list[Problem]:
                     problems.append(located.problem(f"`expect`: `{column}` holds one value, not a list", "expect", index, column))
                 elif name in list_valued and not isinstance(value, list):
                     problems.append(located.problem(f"`expect`: `{column}` is a `match: all` segmentation; expect a list of labels, e.g. [{value}] or []", "expect", index, column))
+                elif name in labels:
+                    problems += [
+                        located.problem(f"`expect`: `{label}` is not a label of `{column}` ({', '.join(labels[name])}), so the test could never pass{did_you_mean(str(label), labels[name])}", "expect", index, column)
+                        for label in (value if isinstance(value, list) else [value])
+                        if label is not None and str(label) not in labels[name]
+                    ]
     return problems
+
+
+def _segment_labels(loaded: LoadedProject) -> dict[str, list[str]]:
+    """Each segmentation's labels as written (rules, then the default), by lowercased name."""
+    labels: dict[str, list[str]] = {}
+    for located in loaded.segmentations:
+        seg = located.item
+        labels[seg.name.lower()] = [rule.segment for rule in seg.rules] + ([seg.default] if seg.default is not None else [])
+    return labels
 
 
 # Columns every output table has (compile/prompts.py OUTPUT_COLUMNS) plus the key: a field cannot reuse them.
@@ -427,8 +468,29 @@ def _check_outcome(located: Located[Prompt], columns: list[str]) -> list[Problem
         return [located.problem(f"`outcome`: {error}", "experiment", "outcome")]
     if parsed.has_aggregate:
         return [located.problem("`outcome` is decided per customer; it cannot contain an aggregate", "experiment", "outcome")]
-    return [
+    problems = [
         located.problem(f"`outcome`: `{used}` is not a column of {prompt.input} or an output field{did_you_mean(used, known)}", "experiment", "outcome")
         for used in parsed.column_names
         if used not in known
     ]
+    labels = {name.lower(): field.labels for name, field in (prompt.outputs or {}).items() if field.labels}
+    for name, value in _compared_texts(parsed.tree):
+        if name in labels and value not in labels[name]:
+            problems.append(located.problem(
+                f"`outcome`: '{value}' is not one of the labels of `{name}` ({', '.join(labels[name])}), so the outcome is never true{did_you_mean(value, labels[name])}",
+                "experiment", "outcome"))
+    return problems
+
+
+def _compared_texts(tree) -> list[tuple[str, str]]:
+    """(column, text) for each `column = 'text'`, `<>`, and `column IN ('a', 'b')` in an expression."""
+    from sqlglot import exp
+
+    pairs: list[tuple[str, str]] = []
+    for node in tree.find_all(exp.EQ, exp.NEQ, exp.In):
+        sides = [node.this, *node.expressions] if isinstance(node, exp.In) else [node.this, node.expression]
+        columns = [side.name.lower() for side in sides if isinstance(side, exp.Column)]
+        texts = [side.this for side in sides if isinstance(side, exp.Literal) and side.is_string]
+        if len(columns) == 1:
+            pairs += [(columns[0], text) for text in texts]
+    return pairs
