@@ -583,15 +583,16 @@ def scheduler(
 
     with user_errors():
         loaded = _load(project)
-        while True:
-            results = workflow.run_due_tasks(loaded, target)
-            if results:
-                _print_run_results(results)
-            elif once:
-                out.print("no task is due")
-            if once:
-                return
-            time.sleep(interval)
+        with workflow.local_models_served(loaded):  # a local model loads once per scheduler session
+            while True:
+                results = workflow.run_due_tasks(loaded, target)
+                if results:
+                    _print_run_results(results)
+                elif once:
+                    out.print("no task is due")
+                if once:
+                    return
+                time.sleep(interval)
 
 
 @app.command()

@@ -176,8 +176,18 @@ def run_refreshes(loaded: LoadedProject, target: str | None, prompts: list[str],
         if prompt.lower() not in enrichments:  # `<source>_sentiment`, `customer_embeddings`: their tasks
             find_prompt(loaded, prompt)
     name = target_name(loaded, target)
-    with connected(loaded, name) as backend:
+    with connected(loaded, name) as backend, local_models_served(loaded):
         return backend.run_refreshes(loaded, loaded.config.targets[name], prompts, on_start, on_row)
+
+
+@contextmanager
+def local_models_served(loaded: LoadedProject):
+    """`provider: local` models started inside this block keep running until it ends (one
+    `rulectl run`, one scheduler session), then stop — also on Ctrl-C."""
+    from engine.ai.providers.local import serving
+
+    with serving(loaded.root):
+        yield
 
 
 def refresh_status(loaded: LoadedProject, target: str | None):
@@ -246,7 +256,7 @@ def run_due_tasks(loaded: LoadedProject, target: str | None, now=None) -> list[R
     from datetime import datetime, timezone
 
     name = target_name(loaded, target)
-    with connected(loaded, name) as backend:
+    with connected(loaded, name) as backend, local_models_served(loaded):
         return backend.run_due_refreshes(loaded, loaded.config.targets[name], now or datetime.now(timezone.utc))
 
 

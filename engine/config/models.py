@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from engine.config.model_catalog import CATALOG
+
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 QUALIFIED_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){1,2}$")
 
@@ -53,14 +55,17 @@ class Model(BaseModel):
 class LLMSettings(Model):
     """Who answers prompts on a local target, and how hard rulectl tries."""
 
-    provider: Literal["offline", "openai"] = Field("offline", description="Who answers prompts on this target: `offline` writes labelled stand-in text; `openai` calls an OpenAI-compatible endpoint (Ollama, vLLM, OpenAI).")
+    provider: Literal["offline", "openai", "local"] = Field("offline", description="Who answers prompts on this target: `offline` writes labelled stand-in text; `openai` calls an OpenAI-compatible endpoint (Ollama, vLLM, OpenAI); `local` runs a GGUF model in-process with llama.cpp (`pip install 'rulectl[local-llm]'`).")
     base_url: str | None = Field(None, description="Endpoint of an OpenAI-compatible API, e.g. http://localhost:11434/v1 (required for `openai`).")
-    model: str | None = Field(None, description="Model the endpoint serves, used when `model_map` has no entry for the prompt's model.")
+    model: str | None = Field(None, description="Model the endpoint serves, used when `model_map` has no entry for the prompt's model; with `local`, a catalog name (`rulectl model list`) or the path of a GGUF file (relative to the project).")
     model_map: dict[str, str] = Field(default_factory=dict, description="Prompt model → endpoint model, e.g. `snowflake-arctic: llama3.1`.")
     api_key_env: str = Field("OPENAI_API_KEY", description="Name of the environment variable holding the API key (never the key itself).")
     concurrency: int = Field(8, ge=1, le=256, description="Model calls in flight at once.")
     timeout_seconds: float = Field(60.0, gt=0, le=600, description="Seconds before a model call is abandoned (the row stays pending).")
     retries: int = Field(2, ge=0, le=10, description="Retries of a failed model call before the row is left for the next run.")
+    threads: int | None = Field(None, ge=1, le=256, description="`local`: CPU threads llama.cpp uses (default: the cores not busy with other work when the run starts).")
+    context: int = Field(4096, ge=512, le=131072, description="`local`: tokens of context per request (prompt plus reply).")
+    parallel: int = Field(1, ge=1, le=64, description="`local`: requests the model answers at once (each gets `context` tokens of memory).")
     embedding_model: str | None = Field(None, description="Model the endpoint's /embeddings serves for semantic search (with `openai`); without it a local target embeds with rulectl's offline word-hashing embedder.")
 
     @field_validator("api_key_env")
@@ -80,10 +85,30 @@ class LLMSettings(Model):
             )
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _local_concurrency(cls, data):
+        """A local model answers `parallel` requests at once: more calls in flight would only queue
+        inside llama.cpp and run into their timeouts, so concurrency follows parallel unless set."""
+        if isinstance(data, dict) and data.get("provider") == "local" and "concurrency" not in data and isinstance(data.get("parallel", 1), int):
+            return {**data, "concurrency": data.get("parallel", 1)}
+        return data
+
     @model_validator(mode="after")
     def _openai_needs_endpoint(self) -> "LLMSettings":
         if self.provider == "openai" and not self.base_url:
             raise ValueError("provider `openai` needs `base_url` (e.g. http://localhost:11434/v1 for Ollama)")
+        if self.provider == "local":
+            if not self.model:
+                raise ValueError("provider `local` needs `model`: a catalog name (e.g. qwen2.5-coder-0.5b; `rulectl model list`) or the path of a GGUF file")
+            if self.base_url:
+                raise ValueError("provider `local` serves the model itself: remove `base_url` (or use `provider: openai` for a server you run)")
+            if self.model_map:
+                raise ValueError("provider `local` answers every prompt with its one `model`: remove `model_map`")
+            if not self.model.lower().endswith(".gguf") and not self.model in CATALOG:
+                raise ValueError(f"model `{self.model}` is neither a catalog model ({', '.join(CATALOG)}) nor a path ending in .gguf")
+        elif any(name in self.model_fields_set for name in ("threads", "context", "parallel")):
+            raise ValueError("`threads`, `context` and `parallel` are settings of `provider: local`; remove them or set provider: local")
         if self.embedding_model and self.provider != "openai":
             raise ValueError("`embedding_model` is served by an endpoint: set `provider: openai` and `base_url` too, or remove it (the offline embedder needs no model)")
         return self

@@ -11,6 +11,10 @@ def make_provider(settings: LLMSettings) -> Provider:
         from engine.ai.providers.openai import OpenAIProvider
 
         return OpenAIProvider(settings)
+    if settings.provider == "local":
+        from engine.ai.providers.local import LocalProvider
+
+        return LocalProvider(settings)
     from engine.ai.providers.offline import OfflineProvider
 
     return OfflineProvider()

@@ -31,8 +31,9 @@ BACKOFF_CAP_SECONDS = 8.0
 
 class OpenAIProvider(Provider):
     name = "openai"
+    extra_body: dict = {}  # server-specific request fields a subclass adds to every completion
 
-    def __init__(self, settings: LLMSettings, sleep=time.sleep, jitter=random.random):
+    def __init__(self, settings: LLMSettings, sleep=time.sleep, jitter=random.random, api_key: str | None = None):
         self.base = (settings.base_url or "").rstrip("/")
         self.url = self.base + "/chat/completions"
         parsed = urllib.parse.urlsplit(self.url)
@@ -41,6 +42,7 @@ class OpenAIProvider(Provider):
         self.settings = settings
         self.sleep = sleep
         self.jitter = jitter  # a number in [0, 1); tests pass a fixed one
+        self.api_key = api_key  # given by rulectl itself (an in-process server); else read from api_key_env
         # one keep-alive connection per worker thread: no TCP handshake per row
         self.local = threading.local()
 
@@ -52,6 +54,7 @@ class OpenAIProvider(Provider):
             "model": self.served_model(request.model),
             "messages": [{"role": "system", "content": request.system}, {"role": "user", "content": request.prompt}],
             **{k: v for k, v in request.options.items() if k in ("temperature", "top_p", "max_tokens")},
+            **self.extra_body,
         }
         schema = structured_schema(request.options)
         if schema is not None:
@@ -106,7 +109,7 @@ class OpenAIProvider(Provider):
     def _post(self, endpoint: str, body: dict) -> bytes:
         url = self.base + endpoint
         headers = {"Content-Type": "application/json"}
-        api_key = os.environ.get(self.settings.api_key_env)
+        api_key = self.api_key or os.environ.get(self.settings.api_key_env)
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         try:
