@@ -670,6 +670,77 @@ def export(
         out.print(f"wrote {written.rows:,} rows × {written.columns} columns of {written.view} to {written.path}")
 
 
+model_app = typer.Typer(cls=UsageErrorsExitOne, help="Local models for `provider: local`: catalog, download, check.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("list")
+def model_list() -> None:
+    """The model catalog: name, size, licence, pinned SHA-256 and what the cache holds of each."""
+    from engine.ai.local_models import model_dir, model_states
+
+    with user_errors():
+        for state in model_states(verify=False):
+            entry = state.model
+            out.print(f"{entry.name}  {entry.size / 1e6:,.0f} MB  {entry.licence}  {state.state}", markup=False)
+            out.print(f"  {entry.about}\n  {entry.url}\n  sha256 {entry.sha256}", markup=False)
+        out.print(f"cache: {model_dir()} (RULECTL_MODEL_DIR overrides); any other GGUF file can be named by its path in `llm: model:`", markup=False)
+
+
+@model_app.command("pull")
+def model_pull(name: str = typer.Argument(..., help="A catalog name (`rulectl model list`).")) -> None:
+    """Download a catalog model from its publisher (resumable), verified against its pinned SHA-256."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    from engine.ai.local_models import catalog_entry, pull
+
+    with user_errors():
+        entry = catalog_entry(name)
+        with Progress(TextColumn(name), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(), console=err, transient=True) as progress:
+            bar = progress.add_task(name, total=entry.size)
+            path = pull(name, lambda done, total: progress.update(bar, completed=done))
+        out.print(f"{name}: {path} (SHA-256 verified)", markup=False)
+
+
+@model_app.command("path")
+def model_path(name: str = typer.Argument(..., help="A catalog name.")) -> None:
+    """Where a catalog model's file lives (or would, once pulled or placed by hand)."""
+    from engine.ai.local_models import catalog_entry, catalog_path
+
+    with user_errors():
+        print(catalog_path(catalog_entry(name)))
+
+
+@model_app.command("verify")
+def model_verify(names: list[str] = typer.Argument(None, help="Catalog names (default: every downloaded one).")) -> None:
+    """Hash downloaded models against their pins; exit 1 when one does not match."""
+    from engine.ai.local_models import catalog_entry, catalog_path, file_sha256
+
+    with user_errors():
+        entries = [catalog_entry(name) for name in names] if names else [e for e in _catalog() if catalog_path(e).is_file()]
+        if not entries:
+            out.print("no catalog model is downloaded (`rulectl model pull NAME`)", markup=False)
+        bad = 0
+        for entry in entries:
+            path = catalog_path(entry)
+            if not path.is_file():
+                out.print(f"{entry.name}: not downloaded ({path})", markup=False)
+                bad += 1
+            elif file_sha256(path) != entry.sha256:
+                out.print(f"{entry.name}: {path} does NOT match the pinned SHA-256; it will not be loaded (delete it and pull again)", markup=False)
+                bad += 1
+            else:
+                out.print(f"{entry.name}: {path} ok (SHA-256 {entry.sha256})", markup=False)
+        if bad:
+            raise typer.Exit(1)
+
+
+def _catalog():
+    from engine.config.model_catalog import CATALOG
+
+    return list(CATALOG.values())
+
+
 experiment_app = typer.Typer(cls=UsageErrorsExitOne, help="Compare prompt variants.", no_args_is_help=True)
 app.add_typer(experiment_app, name="experiment")
 

@@ -12,6 +12,7 @@ modification time it was computed for, so a 0.5 GB file is hashed once, not at e
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import urllib.error
@@ -145,7 +146,9 @@ def _download(entry: CatalogModel, partial: Path, done: int, on_progress: Callab
                     out.write(chunk)
                     done += len(chunk)
                     on_progress(done, entry.size)
-    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
+        if done < entry.size:
+            raise ConnectionError(f"the connection closed after {done:,} of {entry.size:,} bytes")
+    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError, http.client.HTTPException) as error:
         reason = getattr(error, "reason", None) or error
         kept = f"; the {done / 1e6:,.0f} MB received are kept and the next pull resumes" if done else ""
         raise RulectlError(f"could not download `{entry.name}` from {entry.url} ({reason}){kept}. Without a route to the publisher, {place_by_hand(entry)}") from None
