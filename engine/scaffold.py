@@ -70,7 +70,7 @@ name: account_note
 description: One-line note for the account manager
 input: customer_segments
 key: account_id
-model: snowflake-arctic
+model: llama3.1-8b
 options: {{temperature: 0.2, max_tokens: 120}}
 system: You write short, factual notes for account managers.
 template: |

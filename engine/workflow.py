@@ -91,7 +91,7 @@ def apply(
             if saved_plan is None:
                 backend.note_lock_plan(current.plan_id)
             apply_steps(current, desired, backend, on_step, result)
-            result.warnings.extend(_preflight_warnings(backend, desired, result))
+            result.warnings.extend(_preflight_warnings(loaded, backend, desired, result))
             return current, result
         except KeyboardInterrupt:
             if result.applied:  # after the steps (apply_steps reports a stop among them itself)
@@ -101,14 +101,18 @@ def apply(
             backend.release_lock()
 
 
-def _preflight_warnings(backend, desired, result: ApplyResult) -> list[str]:
-    """Before the first refresh of a model: one plain COMPLETE per model of the tasks just applied,
-    so Snowflake's own error shows now rather than as refreshes that enrich nothing."""
+def _preflight_warnings(loaded: LoadedProject, backend, desired, result: ApplyResult) -> list[str]:
+    """Before the first refresh: one AI_COMPLETE per distinct model and options of the prompt tasks
+    just applied, with those options, and one AI_EMBED per embedding model, so Snowflake's own error
+    shows now rather than as refreshes that enrich nothing (compile/cortex_calls.py)."""
+    from engine.compile.cortex_calls import CortexCall, completion_calls, embedding_call
+
     applied = {step.qualified_name.upper() for step in result.applied if step.kind == "task"}
-    models = sorted({obj.details["compiled"].prompt.model for obj in desired if obj.kind == "task" and obj.qualified_name.upper() in applied and "compiled" in obj.details})
-    warnings = [f"Cortex COMPLETE with model {model} fails: {error}; refreshes would enrich nothing until this is fixed" for model, error in backend.preflight(models).items()]
-    embedding = sorted({obj.details["model"] for obj in desired if obj.kind == "task" and obj.qualified_name.upper() in applied and obj.details.get("enrichment") == "embedding"})
-    return warnings + [f"Cortex AI_EMBED with model {model} fails: {error}; the embedding task would fail every run until this is fixed" for model, error in backend.preflight_embeddings(embedding).items()]
+    tasks = [obj for obj in desired if obj.kind == "task" and obj.qualified_name.upper() in applied]
+    prompts = {obj.details["compiled"].prompt.name.lower() for obj in tasks if "compiled" in obj.details}
+    calls: list[CortexCall] = completion_calls(loaded, prompts) if prompts else []
+    calls += [embedding_call(model) for model in sorted({obj.details["model"] for obj in tasks if obj.details.get("enrichment") == "embedding"})]
+    return [f"Cortex {label} fails: {error}; its refreshes would enrich nothing until this is fixed (`rulectl doctor` shows the fix)" for label, error in backend.cortex_failures(calls).items()]
 
 
 def refuse_missing_sources(loaded: LoadedProject, backend, reads_only: bool = False) -> None:

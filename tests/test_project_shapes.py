@@ -106,7 +106,7 @@ def test_renamed_compiles_for_snowflake_with_its_own_names(renamed: Path):
     assert result.exit_code == 0, result.output
     sql = result.output
     assert "CREATE VIEW ENRICHED.CUSTOMER_INSIGHTS" in sql and "CREATE TABLE ENRICHED.CUSTOMER_AI_INSIGHTS" in sql
-    assert "t.prompt_name = 'recommended_action'" in sql and "SNOWFLAKE.CORTEX.TRY_COMPLETE" in sql
+    assert "t.prompt_name = 'recommended_action'" in sql and "AI_COMPLETE(" in sql and "SNOWFLAKE.CORTEX" not in sql
     for example_name in ("total_arr", "customer_name", "modules_owned", "customer_id"):
         assert example_name not in sql
 

@@ -27,7 +27,7 @@ from engine.expressions import sf_func
 # Credits per million tokens (input and output alike) for Cortex COMPLETE. Defaults from Snowflake's
 # Service Consumption Table (https://www.snowflake.com/legal-files/CreditConsumptionTable.pdf);
 # override per model with `pricing:` in rulectl.yml, since contracts and the table change.
-SENTIMENT_MODEL = "cortex-sentiment"  # the `pricing:` key of SNOWFLAKE.CORTEX.SENTIMENT
+SENTIMENT_MODEL = "cortex-sentiment"  # the `pricing:` key of AI_SENTIMENT
 DEFAULT_CREDITS_PER_MILLION_TOKENS = {
     "snowflake-arctic": 0.84,
     "mistral-large2": 1.95,
@@ -37,7 +37,7 @@ DEFAULT_CREDITS_PER_MILLION_TOKENS = {
     "llama3.1-405b": 3.0,
     "llama3.3-70b": 1.21,
     "snowflake-llama-3.3-70b": 0.29,
-    # SNOWFLAKE.CORTEX.SENTIMENT bills input tokens only (a score comes back, no text)
+    # AI_SENTIMENT bills input tokens only (a label comes back, no text)
     SENTIMENT_MODEL: 0.08,
     # AI_EMBED bills input tokens only; the 768-dimension models (search:)
     # https://docs.snowflake.com/en/user-guide/snowflake-cortex/aisql-cost

@@ -1,14 +1,17 @@
-"""SENTIMENT on DuckDB: VADER, a lexicon- and rule-based analyser that runs offline, behind a DuckDB
-function, the way local_complete.py serves COMPLETE.
+"""AI_SENTIMENT on DuckDB: VADER, a lexicon- and rule-based analyser that runs offline, behind a DuckDB
+function, the way local_complete.py serves AI_COMPLETE.
 
-It is not Cortex: Snowflake's SNOWFLAKE.CORTEX.SENTIMENT is a model; VADER is a word list with rules
-(Hutto & Gilbert, 2014). Both answer −1 … 1 with negative meaning negative, so metrics and rules
-read the same way on both targets, but the numbers differ; `rulectl run` says which one scored.
-VADER's `compound` score is its normalized overall polarity in −1 … 1.
+It is not Cortex: Snowflake's AI_SENTIMENT is a model; VADER is a word list with rules (Hutto &
+Gilbert, 2014). Both answer an overall label in AI_SENTIMENT's shape, which rulectl scores 1 / 0 / −1
+on both targets, so metrics and rules read the same way; `rulectl run` says which one scored.
+VADER's labels come from its `compound` polarity with the thresholds its authors recommend:
+positive ≥ 0.05, negative ≤ −0.05, neutral between (https://github.com/cjhutto/vaderSentiment,
+"About the Scoring").
 """
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 
 import duckdb
@@ -32,22 +35,32 @@ def sentiment_score(text: str) -> float:
     return float(_analyser().polarity_scores(text)["compound"])
 
 
+POSITIVE, NEGATIVE = 0.05, -0.05
+
+
+def sentiment_label(text: str) -> str:
+    """positive, negative or neutral, from VADER's compound score."""
+    score = sentiment_score(text)
+    return "positive" if score >= POSITIVE else "negative" if score <= NEGATIVE else "neutral"
+
+
 class LocalSentiment:
-    """Registers `rulectl_sentiment(text) → DOUBLE` on a DuckDB connection; counts its calls."""
+    """Registers `rulectl_sentiment(text) → VARCHAR` (AI_SENTIMENT's OBJECT as JSON) on a DuckDB
+    connection; counts its calls."""
 
     def __init__(self) -> None:
         self.stats = CallStats()
 
     def register(self, connection: duckdb.DuckDBPyConnection) -> None:
-        replace_function(connection, FUNCTION_NAME, self._batch, ["VARCHAR"], "DOUBLE")
+        replace_function(connection, FUNCTION_NAME, self._batch, ["VARCHAR"], "VARCHAR")
 
     def _batch(self, texts: pa.Array) -> pa.Array:
-        scores = []
+        replies = []
         for text in texts.to_pylist():
             if text is None or not text.strip():
                 self.stats.add(False, "empty text")
-                scores.append(None)
+                replies.append(None)
                 continue
-            scores.append(sentiment_score(text))
+            replies.append(json.dumps({"categories": [{"name": "overall", "sentiment": sentiment_label(text)}]}))
             self.stats.add(True)
-        return pa.array(scores, type=pa.float64())
+        return pa.array(replies, type=pa.string())

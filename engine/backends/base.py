@@ -376,14 +376,9 @@ class Backend(ABC):
         """One scheduler tick: run every started task whose schedule says it is due."""
         raise NotImplementedError
 
-    def preflight(self, models: Sequence[str]) -> dict[str, str]:
-        """model → the engine's own error for a plain COMPLETE call that fails ({} when all answer,
-        or when the engine has no such check)."""
-        return {}
-
-    def preflight_embeddings(self, models: Sequence[str]) -> dict[str, str]:
-        """model → the engine's own error for one embedding call that fails ({} when all answer, or
-        when the engine has no such check)."""
+    def cortex_failures(self, calls: Sequence[Any]) -> dict[str, str]:
+        """label → the engine's own error, for each Cortex check call (compile/cortex_calls.py) that
+        fails ({} when all answer, or when the engine has no such check)."""
         return {}
 
     # ------------------------------------------------------------ DDL for plan steps

@@ -7,6 +7,7 @@ generated, and only in the DuckDB backend.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 
 from sqlglot import exp
@@ -154,43 +155,49 @@ def hex_to_number(tree: exp.Expression, context: FixContext) -> exp.Expression:
 
 
 def cortex_complete_to_local_function(tree: exp.Expression, context: FixContext) -> exp.Expression:
-    """SNOWFLAKE.CORTEX.[TRY_]COMPLETE(model, [system msg, user msg], options) → the local provider's
-    function `rulectl_complete(model, system, prompt, options_json)` registered on the connection.
+    """AI_COMPLETE(model => …, prompt => …, model_parameters => …, response_format => …,
+    show_details => TRUE) → the local provider's function `rulectl_complete(model, system, prompt,
+    options_json)` registered on the connection; the options JSON holds the model parameters and the
+    response_format. The prompt compile built as system text, a blank line, the prompt is split
+    again (local providers take a system message).
 
-    It answers like Cortex's messages form (https://docs.snowflake.com/en/sql-reference/functions/complete-snowflake-cortex):
-    a JSON string with choices[0].messages and usage, or NULL when the call failed (TRY_ semantics).
+    It answers like AI_COMPLETE with show_details (choices[0].messages and usage), or NULL when the
+    call failed, as AI_COMPLETE does: https://docs.snowflake.com/en/sql-reference/functions/ai_complete
     """
+    from engine.compile.prompts import split_prompt_argument
+
+    parameters = ("model", "prompt", "model_parameters", "response_format", "show_details")
 
     def fix(node: exp.Expression) -> exp.Expression:
-        if not (isinstance(node, exp.Dot) and isinstance(node.expression, exp.Anonymous)):
+        if not (isinstance(node, exp.Anonymous) and node.name.upper() == "AI_COMPLETE"):
             return node
-        if node.this.sql(dialect="snowflake").upper() != "SNOWFLAKE.CORTEX" or node.expression.name.upper() not in {"COMPLETE", "TRY_COMPLETE"}:
-            return node
-        args = node.expression.expressions
-        model, history = args[0], args[1]
-        system, user = exp.Literal.string(""), history
-        if isinstance(history, exp.Array):
-            contents = {_struct_value(m, "role"): _struct_value(m, "content", raw=True) for m in history.expressions}
-            system = contents.get("system") or exp.Literal.string("")
-            user = contents.get("user") or exp.Literal.string("")
-        options = _options_json(args[2]) if len(args) > 2 else "{}"
-        return exp.Anonymous(this=context.complete_function, expressions=[model.copy(), system.copy(), user.copy(), exp.Literal.string(options)])
+        named: dict[str, exp.Expression] = {}
+        for position, argument in enumerate(node.expressions):
+            if isinstance(argument, exp.Kwarg):
+                named[argument.this.name.lower()] = argument.expression
+            elif position < len(parameters):
+                named[parameters[position]] = argument
+        system, user = split_prompt_argument(named["prompt"])
+        options = _literal_object(named.get("model_parameters"))
+        if "response_format" in named:
+            options["response_format"] = _literal_object(named["response_format"])
+        arguments = [named["model"].copy(), (system or exp.Literal.string("")).copy(), user.copy(), exp.Literal.string(json.dumps(options, sort_keys=True))]
+        return exp.Anonymous(this=context.complete_function, expressions=arguments)
 
     return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
 
 
 def cortex_sentiment_to_local_function(tree: exp.Expression, context: FixContext) -> exp.Expression:
-    """SNOWFLAKE.CORTEX.SENTIMENT(text) → `rulectl_sentiment(text)`, the local analyser registered on
-    the connection (ai/local_sentiment.py): a DOUBLE in −1 … 1 like Cortex's FLOAT, NULL on no text.
-    https://docs.snowflake.com/en/sql-reference/functions/sentiment-snowflake-cortex
+    """AI_SENTIMENT(text) → `rulectl_sentiment(text)`, the local analyser registered on the connection
+    (ai/local_sentiment.py): AI_SENTIMENT's OBJECT as JSON text, {"categories": [{"name": "overall",
+    "sentiment": "positive" | "negative" | "neutral"}]}, NULL on no text.
+    https://docs.snowflake.com/en/sql-reference/functions/ai_sentiment (Returns)
     """
 
     def fix(node: exp.Expression) -> exp.Expression:
-        if not (isinstance(node, exp.Dot) and isinstance(node.expression, exp.Anonymous)):
-            return node
-        if node.this.sql(dialect="snowflake").upper() != "SNOWFLAKE.CORTEX" or node.expression.name.upper() != "SENTIMENT":
-            return node
-        return exp.Anonymous(this=SENTIMENT_FUNCTION, expressions=[argument.copy() for argument in node.expression.expressions])
+        if isinstance(node, exp.Anonymous) and node.name.upper() == "AI_SENTIMENT":
+            return exp.Anonymous(this=SENTIMENT_FUNCTION, expressions=[argument.copy() for argument in node.expressions[:1]])
+        return node
 
     return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
 
@@ -241,22 +248,13 @@ def cosine_similarity_is_not_a_distance(tree: exp.Expression, context: FixContex
     return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
 
 
-def _struct_value(struct: exp.Expression, key: str, raw: bool = False):
-    for pair in getattr(struct, "expressions", []):
-        if isinstance(pair, exp.PropertyEQ) and pair.this.name == key:
-            return pair.expression if raw else pair.expression.name
-    return None
-
-
-def _options_json(options: exp.Expression) -> str:
-    """The options object as the JSON text the local provider reads (nested objects and arrays
-    included: `response_format` carries a JSON schema)."""
-    import json
-
+def _literal_object(node: exp.Expression | None) -> dict:
+    """An OBJECT_CONSTRUCT of literals as a Python dict (nested objects and arrays included:
+    `response_format` carries a JSON schema); {} for anything else."""
     from engine.compile.structured_outputs import literal_value
 
-    value = literal_value(options)
-    return json.dumps(value if isinstance(value, dict) else {}, sort_keys=True)
+    value = literal_value(node) if node is not None else None
+    return value if isinstance(value, dict) else {}
 
 
 def untyped_array_is_a_text_list(tree: exp.Expression, context: FixContext) -> exp.Expression:

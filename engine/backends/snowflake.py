@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 from engine.backends.base import LOCK_TABLE, STATE_SCHEMA, Backend, DeployedObject, DeployedState, ManagedRecord, RunResult, run_log_finish, run_log_start, utc_timestamp_text
+from engine.compile.cortex_calls import CortexCall, check_error, check_query, completion_calls, embedding_call
 from engine.compile.objects import DesiredObject, table
 from engine.compile.prompts import schedule_literal
 from engine.compile.refresh_batches import DEFAULT_BATCH_ROWS, batch_merge, pending_count_query
@@ -445,8 +446,8 @@ class SnowflakeBackend(Backend):
     # ------------------------------------------------------------ AI refreshes
 
     def run_refreshes(self, loaded: LoadedProject, target: Any, prompts: Sequence[str], on_start=lambda task, total: None, on_row=lambda ok: None) -> list[RunResult]:
-        """`rulectl run` on Snowflake: a plain COMPLETE per model first (Snowflake's own error, when
-        TRY_COMPLETE would silently give NULL for every row), then EXECUTE TASK for each prompt's
+        """`rulectl run` on Snowflake: one AI_COMPLETE per distinct model and options first (Snowflake's
+        own error, when the task's AI_COMPLETE would silently give NULL for every row), then EXECUTE TASK for each prompt's
         refresh task. Snowflake runs it in the background; the task logs its counts in the run log."""
         from engine.config.enrichments import enrichment_tasks
         from engine.config.search import SEARCH_TASK
@@ -456,9 +457,10 @@ class SnowflakeBackend(Backend):
         enrichments = [name for name in enrichment_tasks(loaded.config) if not prompts or name in wanted]
         if prompts and len(chosen) + len(enrichments) != len(wanted):
             raise RulectlError(f"unknown prompt in {', '.join(prompts)} (prompts: {', '.join(p.item.name for p in loaded.prompts)})")
-        failures = self.preflight(sorted({prompt.model for prompt in chosen}))
+        calls = completion_calls(loaded, {p.name.lower() for p in chosen})
         if SEARCH_TASK in enrichments:
-            failures.update(self.preflight_embeddings([loaded.config.search.model]))
+            calls.append(embedding_call(loaded.config.search.model))
+        failures = self.cortex_failures(calls)
         if failures:
             raise RulectlError("a Cortex function fails, so a refresh would enrich nothing; nothing was run:\n" + "\n".join(f"  {m}: {e}" for m, e in failures.items()) + f"\n{CORTEX_HINT}")
         results = []
@@ -479,29 +481,24 @@ class SnowflakeBackend(Backend):
     def run_due_refreshes(self, loaded: LoadedProject, target: Any, now: Any) -> list[RunResult]:
         raise RulectlError("this is a Snowflake target: Snowflake schedules its tasks itself (`rulectl status` shows their runs)")
 
-    def preflight(self, models: Sequence[str]) -> dict[str, str]:
-        """One plain COMPLETE call per model with a tiny prompt. TRY_COMPLETE (the task's call) turns a
-        model missing in the region, cross-region inference being off (the default), a missing
-        SNOWFLAKE.CORTEX_USER role or a model allow-list into NULL for every row; COMPLETE raises
-        Snowflake's own message instead. https://docs.snowflake.com/en/sql-reference/functions/try_complete-snowflake-cortex
-        https://docs.snowflake.com/en/user-guide/snowflake-cortex/cross-region-inference"""
-        return self._failures({model: _preflight_query(model) for model in models})
-
-    def preflight_embeddings(self, models: Sequence[str]) -> dict[str, str]:
-        """One AI_EMBED of a short text per model: AI_EMBED has no TRY_ form, so a model missing in
-        the region or a missing role would fail every embedding task run; this shows the error now.
-        https://docs.snowflake.com/en/sql-reference/functions/ai_embed"""
-        embed = lambda model: exp.select(exp.func("AI_EMBED", exp.Literal.string(model), exp.Literal.string("rulectl preflight"), dialect="snowflake"))  # noqa: E731
-        return self._failures({model: embed(model) for model in models})
-
-    def _failures(self, checks: dict[str, exp.Expression]) -> dict[str, str]:
-        """name → the first line of Snowflake's error, for each check query that fails."""
+    def cortex_failures(self, calls: Sequence[CortexCall]) -> dict[str, str]:
+        """label → Snowflake's own error, for each check call that fails. AI_COMPLETE returns NULL on
+        error (https://docs.snowflake.com/en/sql-reference/functions/ai_complete, Error behavior), so
+        a refresh task would silently enrich nothing when the model is missing in the region,
+        cross-region inference is off (the default), the role lacks SNOWFLAKE.CORTEX_USER, or the
+        schema has a keyword Cortex refuses; the check asks for the error with the prompt's own
+        options instead. https://docs.snowflake.com/en/user-guide/snowflake-cortex/cross-region-inference"""
         failures = {}
-        for name, check in checks.items():
+        for call in calls:
             try:
-                self.query(check)
-            except Exception as error:
-                failures[name] = str(error).splitlines()[0] if str(error) else type(error).__name__
+                rows = self.query(check_query(call))
+            except Exception as error:  # an account without BCR 2184 raises instead
+                failures[call.label] = str(error).splitlines()[0] if str(error) else type(error).__name__
+                continue
+            reply = rows[0][0] if rows else None
+            error = check_error(reply) if call.function == "AI_COMPLETE" else (None if reply is not None else "no reply (NULL)")
+            if error:
+                failures[call.label] = error
         return failures
 
 _WRAPPER_SAMPLE_OPTIONS = (
@@ -515,7 +512,7 @@ def _wrapper_sample_merges() -> tuple[exp.Expression, ...]:
     """MERGEs in the shape compile writes (pending rows in a subquery aliased `p`), with and
     without the ORDER BY … LIMIT the batching rewrites."""
     merge = (
-        "MERGE INTO S.O AS t USING (SELECT p.id, SNOWFLAKE.CORTEX.TRY_COMPLETE('m', p.prompt_text) AS reply FROM ({pending}) AS p) AS s "
+        "MERGE INTO S.O AS t USING (SELECT p.id, AI_COMPLETE(model => 'm', prompt => p.prompt_text) AS reply FROM ({pending}) AS p) AS s "
         "ON t.id = s.id WHEN MATCHED THEN UPDATE SET t.reply = s.reply WHEN NOT MATCHED THEN INSERT (id, reply) VALUES (s.id, s.reply)"
     )
     pending = ("SELECT id, prompt_text FROM S.V ORDER BY id LIMIT 7", "SELECT id, prompt_text FROM S.V")
@@ -526,17 +523,6 @@ CORTEX_HINT = (
     "Check that the model is available in the account's region (or enable cross-region inference: "
     "ALTER ACCOUNT SET CORTEX_ENABLED_CROSS_REGION = 'ANY_REGION'), and that the role has SNOWFLAKE.CORTEX_USER."
 )
-
-
-@lru_cache(maxsize=1)
-def _preflight_template() -> exp.Expression:
-    return sqlglot.parse_one("SELECT SNOWFLAKE.CORTEX.COMPLETE('model', 'Reply with the single word OK.')", read="snowflake")
-
-
-def _preflight_query(model: str) -> exp.Expression:
-    tree = _preflight_template().copy()
-    next(tree.find_all(exp.Literal)).replace(exp.Literal.string(model))
-    return tree
 
 
 def task_command(verb: str, name: str, action: str = "", if_exists: bool = False) -> exp.Command:

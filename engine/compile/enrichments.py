@@ -3,24 +3,35 @@ changed rows (the MD5 of the text differs from the stored input hash), in bounde
 prompt refreshes do (the pending rows are the subquery aliased `p`, so refresh_batches, the local
 runner and the Snowflake task script run it unchanged).
 
-Snowflake: SNOWFLAKE.CORTEX.SENTIMENT(text) → FLOAT in −1 … 1, chosen over AI_SENTIMENT because
-AI_SENTIMENT answers labels (positive / negative / neutral / mixed, per category) in an OBJECT,
-which cannot be averaged or compared with a threshold in a rule; SENTIMENT's score can.
-https://docs.snowflake.com/en/sql-reference/functions/sentiment-snowflake-cortex
+Snowflake: AI_SENTIMENT(text), whose overall label (positive / negative / neutral / mixed) becomes
+a score of 1, −1 or 0, so rules can still average it and compare it with a threshold. Not the legacy
+SNOWFLAKE.CORTEX.SENTIMENT (a −1 … 1 float): "This legacy function will be deprecated by the end of
+2026", and BCR 2026_08 makes it fail in accounts marked inactive
+(https://docs.snowflake.com/en/release-notes/bcr-bundles/2026_08/bcr-2432); docs/decisions.md
+("Sentiment through AI_SENTIMENT"). Without categories "AI_SENTIMENT returns only the overall
+sentiment", as `categories[0]`; it returns NULL on error (BCR 2184), and a NULL is never stored.
 https://docs.snowflake.com/en/sql-reference/functions/ai_sentiment
+The text sent is cut at SENTIMENT_MAX_CHARS (config/cortex.py): longer input is an error, which would
+leave that row failing at every run.
 On DuckDB rulectl's fixes turn the call into the local analyser's function (ai/local_sentiment.py).
 """
 
 from __future__ import annotations
 
+import sqlglot
 from sqlglot import exp
 
 from engine.compile.objects import DesiredObject, table
+from engine.config.cortex import SENTIMENT_MAX_CHARS
 from engine.config.enrichments import SENTIMENT_COLUMN, join_columns, sentiment_sources, sentiment_table
 from engine.config.project import LoadedProject
 from engine.expressions import DIALECT, utc_now
 
-SENTIMENT_FUNCTION = "SNOWFLAKE.CORTEX.SENTIMENT"
+SENTIMENT_FUNCTION = "AI_SENTIMENT"
+# AI_SENTIMENT's labels → the score rules read; "unknown" (the text does not mention the category)
+# stays NULL and is not stored.
+LABEL_SCORES = (("positive", 1), ("negative", -1), ("neutral", 0), ("mixed", 0))
+LABEL = "sentiment_label"
 BOOKKEEPING = (("input_hash", "VARCHAR"), (SENTIMENT_COLUMN, "FLOAT"), ("scored_at", "TIMESTAMP_NTZ"))
 
 
@@ -67,7 +78,7 @@ def sentiment_merge(source_table: str, output: str, keys: list[str], text: str, 
     text_hash = exp.func("MD5", text_column.copy())
     stored = exp.column("input_hash", table="o")
     pending = (
-        exp.select(*(exp.column(k, table="s") for k in keys), exp.alias_(text_hash, "input_hash"), exp.alias_(text_column.copy(), "text_value"))
+        exp.select(*(exp.column(k, table="s") for k in keys), exp.alias_(text_hash, "input_hash"), exp.alias_(capped_text(text_column.copy()), "text_value"))
         .from_(exp.alias_(table(source_table), "s", table=True))
         .join(exp.alias_(table(output), "o", table=True), on=_same_keys(keys, "o", "s"), join_type="left")
         .where(exp.and_(
@@ -78,13 +89,15 @@ def sentiment_merge(source_table: str, output: str, keys: list[str], text: str, 
         .order_by(*(exp.column(k, table="s") for k in keys))
         .limit(max_rows)
     )
-    score = exp.Dot.build([exp.to_identifier("SNOWFLAKE"), exp.to_identifier("CORTEX"), exp.Anonymous(this="SENTIMENT", expressions=[exp.column("text_value", table="p")])])
-    scored = exp.select(*(exp.column(k, table="p") for k in keys), exp.column("input_hash", table="p"), exp.alias_(score, SENTIMENT_COLUMN)).from_(
+    # the label is taken once per row, in its own layer: a CASE over the call would be expanded into
+    # one call per WHEN by engines that rewrite a simple CASE (DuckDB does), paying several times
+    scored = exp.select(*(exp.column(k, table="p") for k in keys), exp.column("input_hash", table="p"), exp.alias_(sentiment_label(exp.column("text_value", table="p")), LABEL)).from_(
         exp.Subquery(this=pending, alias=exp.TableAlias(this=exp.to_identifier("p")))
     )
-    kept = exp.select(*(exp.column(k, table="r") for k in keys), exp.column("input_hash", table="r"), exp.column(SENTIMENT_COLUMN, table="r")).from_(
+    label = exp.column(LABEL, table="r")
+    kept = exp.select(*(exp.column(k, table="r") for k in keys), exp.column("input_hash", table="r"), exp.alias_(label_score(label), SENTIMENT_COLUMN)).from_(
         exp.Subquery(this=scored, alias=exp.TableAlias(this=exp.to_identifier("r")))
-    ).where(exp.column(SENTIMENT_COLUMN, table="r").is_(exp.null()).not_())
+    ).where(exp.In(this=label.copy(), expressions=[exp.Literal.string(name) for name, _ in LABEL_SCORES]))
     updates = [exp.EQ(this=exp.column(c, table="t"), expression=exp.column(c, table="x")) for c in ("input_hash", SENTIMENT_COLUMN)]
     updates.append(exp.EQ(this=exp.column("scored_at", table="t"), expression=utc_now()))
     inserted = keys + ["input_hash", SENTIMENT_COLUMN, "scored_at"]
@@ -98,6 +111,23 @@ def sentiment_merge(source_table: str, output: str, keys: list[str], text: str, 
             exp.When(matched=False, then=exp.Insert(this=exp.Tuple(expressions=[exp.column(c) for c in inserted]), expression=exp.Tuple(expressions=values))),
         ]),
     )
+
+
+def capped_text(text: exp.Expression) -> exp.Expression:
+    """The text as sent: at most SENTIMENT_MAX_CHARS characters."""
+    return exp.func("LEFT", text, exp.Literal.number(SENTIMENT_MAX_CHARS), dialect=DIALECT)
+
+
+def sentiment_label(text: exp.Expression) -> exp.Expression:
+    """AI_SENTIMENT(text):categories[0]:sentiment::VARCHAR — the overall label."""
+    label = sqlglot.parse_one("x:categories[0]:sentiment::VARCHAR", read=DIALECT)
+    label.this.set("this", exp.Anonymous(this=SENTIMENT_FUNCTION, expressions=[text]))
+    return label
+
+
+def label_score(label: exp.Expression) -> exp.Expression:
+    """CASE label WHEN 'positive' THEN 1 … END"""
+    return exp.Case(this=label, ifs=[exp.If(this=exp.Literal.string(name), true=exp.Literal.number(score)) for name, score in LABEL_SCORES])
 
 
 def _same_keys(keys: list[str], left: str, right: str) -> exp.Expression:

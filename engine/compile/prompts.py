@@ -1,4 +1,4 @@
-"""Prompts → an AI output table, a MERGE that enriches only changed rows through Cortex COMPLETE,
+"""Prompts → an AI output table, a MERGE that enriches only changed rows through Cortex AI_COMPLETE,
 and a task that runs the MERGE on a schedule.
 
 The MERGE is written once as Snowflake SQL with marker columns (`__name__`), parsed, and the markers
@@ -21,7 +21,7 @@ from engine.config.project import LoadedProject
 from engine.config.models import Prompt, Schemas
 from engine.config.project import spine_name
 from engine.config.semantics import PLACEHOLDER
-from engine.compile.structured_outputs import STRUCTURED, VALID, literal_tree, output_columns, response_format, structured_output_path, typed_reply_query
+from engine.compile.structured_outputs import STRUCTURED, VALID, literal_tree, output_columns, response_format, sent_response_format, structured_output_path, typed_reply_query
 from engine.compile.variants import bucket_of_digest_sql, salted_digest_sql
 from engine.expressions import sf_func, utc_now, DIALECT
 
@@ -46,13 +46,23 @@ OUTPUT_COLUMNS = (
     ("generated_at", "TIMESTAMP_NTZ"),
 )
 
-# Written once, by us. Markers: __output__, __pending__, __model__, __options__, __key__, __utc_now__.
-# The reply is read as text first (TO_VARCHAR), then parsed: with an options argument COMPLETE
-# answers with a JSON object ({"choices": [{"messages": "…"}], "model": …, "usage": {"prompt_tokens",
-# "completion_tokens", …}}), which may arrive as VARIANT or as text; TRY_PARSE_JSON takes only text,
-# and a NULL (TRY_COMPLETE's failed call) or an unparsable reply gives no response and is not stored.
-# https://docs.snowflake.com/en/sql-reference/functions/complete-snowflake-cortex (Returns)
-# https://docs.snowflake.com/en/sql-reference/functions/try_complete-snowflake-cortex
+# Written once, by us. Markers: __output__, __pending__, __model__, __prompt__, __model_parameters__,
+# __response_format__, __key__, __utc_now__.
+# AI_COMPLETE, not the legacy SNOWFLAKE.CORTEX.TRY_COMPLETE: "This legacy function will be deprecated
+# by the end of 2026" (https://docs.snowflake.com/en/sql-reference/functions/try_complete-snowflake-cortex),
+# and BCR 2026_08 makes it fail in accounts marked inactive
+# (https://docs.snowflake.com/en/release-notes/bcr-bundles/2026_08/bcr-2432). AI_COMPLETE takes one
+# prompt string (no conversation array), so the system text leads the prompt; options are its
+# `model_parameters`, the JSON schema its own `response_format` argument; `show_details => TRUE`
+# makes it answer with the token usage spend needs: {"choices": [{"messages": "…"}], "created", "model",
+# "usage": {"prompt_tokens", "completion_tokens", "total_tokens"}}, or with a response_format
+# {"structured_output": [{"raw_message": {…}, "type": "json"}], "created", "model", "usage": …}.
+# "By default, if AI_COMPLETE can't process the input, the function returns NULL. If the query
+# processes multiple rows, rows with errors return NULL and don't prevent the query from completing"
+# (https://docs.snowflake.com/en/sql-reference/functions/ai_complete, Error behavior; BCR 2184): a
+# NULL gives no response, is not stored, and the row stays pending. The reply is read as text first
+# (TO_VARCHAR) and parsed, so it may arrive as OBJECT or as JSON text; TRY_PARSE_JSON takes only text.
+# https://docs.snowflake.com/en/sql-reference/functions/ai_complete-single-string (Arguments, Returns)
 # https://docs.snowflake.com/en/sql-reference/functions/try_parse_json (argument: a string expression)
 MERGE_TEMPLATE = """
 MERGE INTO __output__ AS t
@@ -71,12 +81,12 @@ USING (
              TRY_PARSE_JSON(TO_VARCHAR(c.reply)) AS reply_json
       FROM (
         SELECT p.__key__, p.variant, p.prompt_version, p.input_hash,
-               SNOWFLAKE.CORTEX.TRY_COMPLETE(
-                 __model__,
-                 ARRAY_CONSTRUCT(
-                   OBJECT_CONSTRUCT('role', 'system', 'content', p.system_text),
-                   OBJECT_CONSTRUCT('role', 'user', 'content', p.prompt_text)),
-                 __options__) AS reply
+               AI_COMPLETE(
+                 model => __model__,
+                 prompt => __prompt__,
+                 model_parameters => __model_parameters__,
+                 response_format => __response_format__,
+                 show_details => TRUE) AS reply
         FROM __pending__ AS p
       ) AS c
     ) AS j
@@ -390,6 +400,43 @@ def options_object(options: dict) -> exp.Expression:
     return literal_tree(options)
 
 
+# Between the system text and the prompt in AI_COMPLETE's one prompt string (the DuckDB backend
+# splits them again at this separator for local providers, which take a system message).
+SYSTEM_SEPARATOR = "\n\n"
+
+
+def prompt_argument(system: exp.Expression, prompt: exp.Expression) -> exp.Expression:
+    """AI_COMPLETE's prompt: the system text, a blank line, the prompt."""
+    return exp.DPipe(this=exp.DPipe(this=system, expression=exp.Literal.string(SYSTEM_SEPARATOR), safe=True), expression=prompt, safe=True)
+
+
+def split_prompt_argument(argument: exp.Expression) -> tuple[exp.Expression | None, exp.Expression]:
+    """(system, prompt) of an argument `prompt_argument` built; (None, argument) for any other."""
+    left = argument.this if isinstance(argument, exp.DPipe) else None
+    if isinstance(left, exp.DPipe) and isinstance(left.expression, exp.Literal) and left.expression.this == SYSTEM_SEPARATOR:
+        return left.this, argument.expression
+    return None, argument
+
+
+def sent_options(prompt: Prompt) -> dict:
+    """The options as AI_COMPLETE receives them: completion_options with the schema it accepts
+    (structured_outputs.sent_response_format) — what doctor and the preflight send too."""
+    options = completion_options(prompt)
+    if prompt.outputs:
+        options["response_format"] = sent_response_format(prompt.outputs)
+    return options
+
+
+def cortex_arguments(prompt: Prompt) -> dict[str, exp.Expression | None]:
+    """AI_COMPLETE's `model_parameters` and `response_format` markers for `prompt` (None: left out)."""
+    options = sent_options(prompt)
+    response_format_sent = options.pop("response_format", None)
+    return {
+        "__model_parameters__": options_object(options) if options else None,
+        "__response_format__": options_object(response_format_sent) if response_format_sent else None,
+    }
+
+
 @lru_cache(maxsize=1)
 def _merge_template() -> exp.Expression:
     return sqlglot.parse_one(MERGE_TEMPLATE, read=DIALECT)
@@ -401,11 +448,16 @@ def merge_statement(compiled: CompiledPrompt) -> exp.Expression:
         "__output__": table(compiled.output_table),
         "__pending__": exp.Subquery(this=compiled.pending_query.copy()),
         "__model__": exp.Literal.string(prompt.model),
-        "__options__": options_object(completion_options(prompt)),
+        "__prompt__": prompt_argument(exp.column("system_text", table="p"), exp.column("prompt_text", table="p")),
         "__prompt_name__": exp.Literal.string(prompt.name),
         "__utc_now__": utc_now(),
     }
     tree = _merge_template().copy()
+    for name, value in cortex_arguments(prompt).items():
+        if value is not None:
+            markers[name] = value
+        else:  # an optional argument this prompt does not send
+            next(k for k in tree.find_all(exp.Kwarg) if k.expression.name == name).pop()
 
     def replace(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Table) and node.name in markers:

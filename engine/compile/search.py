@@ -32,12 +32,13 @@ from engine.compile.segments import SEGMENTS_VIEW
 from engine.compile.structured_outputs import output_columns
 from engine.config.models import Prompt, Target
 from engine.config.project import LoadedProject, entity_key, spine_name
+from engine.config.cortex import EMBED_MAX_CHARS
 from engine.config.search import EMBEDDING_DIMENSIONS, SEARCH_TASK, SearchText, embedding_model, embeddings_table, search_task, search_texts, with_prompt_replies
 from engine.expressions import DIALECT, utc_now
 
 EMBED_FUNCTION = "AI_EMBED"
 SIMILARITY_FUNCTION = "VECTOR_COSINE_SIMILARITY"
-MAX_EMBED_CHARS = 1500  # ≈ 375 tokens of English at ~4 characters per token: inside the 512-token window
+MAX_EMBED_CHARS = EMBED_MAX_CHARS  # ≈ 375 tokens of English at ~4 characters per token: inside the 512-token window (config/cortex.py)
 VECTOR_TYPE = f"VECTOR(FLOAT, {EMBEDDING_DIMENSIONS})"
 TEXT_COLUMN = "embedded_text"
 PART_SEPARATOR = "\n"

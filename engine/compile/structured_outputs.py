@@ -1,10 +1,14 @@
 """Structured replies: a prompt's `outputs:` → the JSON schema sent as `response_format`, one typed
 column per field, and the SQL gate that stores a reply only when every field satisfies the schema.
 
-Snowflake's COMPLETE takes the schema in its options object and then answers with
+Snowflake's AI_COMPLETE takes the schema as `response_format` and, with `show_details`, answers with
 `{"structured_output": [{"raw_message": {…}, "type": "json"}], "usage": …}`
 (https://docs.snowflake.com/en/user-guide/snowflake-cortex/complete-structured-outputs); the local
 providers answer in the messages form with the JSON object as text. The payload is read from either.
+
+Cortex refuses a schema with constraint keywords ("The use of an unsupported constraint keyword
+results in an error"), so the schema sent keeps only the supported ones (config/cortex.py) and the
+lengths, ranges and item counts are enforced here, by the SQL gate, before a reply is stored.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from engine.config.cortex import supported_schema
 from engine.config.models import OutputField, Prompt
 
 from engine.expressions import DIALECT, sf_func
@@ -60,8 +65,15 @@ def _field_schema(field: OutputField) -> dict[str, Any]:
 
 
 def response_format(outputs: dict[str, OutputField]) -> dict[str, Any]:
-    """The `response_format` option, as Cortex COMPLETE documents it."""
+    """The full `response_format`: the schema rulectl's gate enforces (part of the prompt version)."""
     return {"type": "json", "schema": json_schema(outputs)}
+
+
+def sent_response_format(outputs: dict[str, OutputField]) -> dict[str, Any]:
+    """AI_COMPLETE's `response_format` argument: the schema without the keywords Cortex refuses
+    (maxLength, minimum, maximum, maxItems…); the gate below keeps enforcing them.
+    https://docs.snowflake.com/en/user-guide/snowflake-cortex/complete-structured-outputs"""
+    return {"type": "json", "schema": supported_schema(json_schema(outputs))}
 
 
 def literal_tree(value: Any) -> exp.Expression:

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from engine.config.cortex import DEFAULT_MODEL, PROPERTY_NAME, PROPERTY_NAME_RULE
 from engine.config.model_catalog import CATALOG
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -58,7 +59,7 @@ class LLMSettings(Model):
     provider: Literal["offline", "openai", "local"] = Field("offline", description="Who answers prompts on this target: `offline` writes labelled stand-in text; `openai` calls an OpenAI-compatible endpoint (Ollama, vLLM, OpenAI); `local` runs a GGUF model in-process with llama.cpp (`pip install 'rulectl[local-llm]'`).")
     base_url: str | None = Field(None, description="Endpoint of an OpenAI-compatible API, e.g. http://localhost:11434/v1 (required for `openai`).")
     model: str | None = Field(None, description="Model the endpoint serves, used when `model_map` has no entry for the prompt's model; with `local`, a catalog name (`rulectl model list`) or the path of a GGUF file (relative to the project).")
-    model_map: dict[str, str] = Field(default_factory=dict, description="Prompt model → endpoint model, e.g. `snowflake-arctic: llama3.1`.")
+    model_map: dict[str, str] = Field(default_factory=dict, description="Prompt model → endpoint model, e.g. `llama3.1-8b: llama3.1`.")
     api_key_env: str = Field("OPENAI_API_KEY", description="Name of the environment variable holding the API key (never the key itself).")
     concurrency: int = Field(8, ge=1, le=256, description="Model calls in flight at once.")
     timeout_seconds: float = Field(60.0, gt=0, le=600, description="Seconds before a model call is abandoned (the row stays pending).")
@@ -417,7 +418,7 @@ class Prompt(Model):
     description: str | None = Field(None, description="What this is, for the people who read the YAML.")
     input: str = Field(description="View the prompt reads: customer_metrics or customer_segments.")
     key: str = Field(description="Column of the input that identifies a customer.")
-    model: str = Field("snowflake-arctic", description="Cortex model name (mapped by the local provider's model_map).")
+    model: str = Field(DEFAULT_MODEL, description="Cortex model name for AI_COMPLETE (mapped by the local provider's model_map); a retired or legacy model is a validate warning.")
     options: CompletionOptions = Field(default_factory=CompletionOptions, description="Completion options.")
     system: str | None = Field(None, description="System text sent before the template.")
     template: str = Field(min_length=1, description="Prompt text; {column} placeholders name columns of the input.")
@@ -435,6 +436,9 @@ class Prompt(Model):
             raise ValueError("`outputs:` needs at least one field (or leave it out for a free-text reply)")
         for name in value or {}:
             check_identifier(name, "output field")
+            # Cortex's property-name rule (config/cortex.py): a longer name fails every call
+            if not PROPERTY_NAME.match(name):
+                raise ValueError(f"output field `{name}` is not a name Cortex structured outputs accept ({PROPERTY_NAME_RULE})")
         return value
 
     @field_validator("name", "output", "key")

@@ -29,8 +29,17 @@ def check_project(loaded: LoadedProject) -> tuple[list[Problem], list[Problem]]:
     problems += _check_search(loaded)
     problems += _check_rule_tests(loaded)
     types = type_check(loaded)
-    warnings = types.warnings + [w for located in loaded.prompts for w in _reply_budget(located)]
+    warnings = types.warnings + [w for located in loaded.prompts for w in _reply_budget(located) + _model_warnings(located)]
     return problems + types.errors, warnings  # an unknown name is typed `unknown`, never a second error
+
+
+def _model_warnings(located: Located[Prompt]) -> list[Problem]:
+    """A warning naming the replacement when the prompt's model is retired or legacy on Cortex
+    (config/cortex.py): a retired model's calls fail, so every refresh would enrich nothing."""
+    from engine.config.cortex import model_warning
+
+    warning = model_warning(located.item.model)
+    return [located.problem(warning, "model")] if warning else []
 
 
 CHARS_PER_TOKEN = 4  # as the cost estimate counts English text

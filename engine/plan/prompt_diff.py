@@ -14,7 +14,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from engine.compile.prompts import DATA_RULE, CompiledPrompt, completion_options
+from engine.compile.prompts import DATA_RULE, CompiledPrompt, sent_options
 from engine.compile.structured_outputs import literal_value
 from engine.expressions import DIALECT
 
@@ -40,7 +40,7 @@ def planned_prompt_text(compiled: CompiledPrompt) -> str:
     prompt = compiled.prompt
     single = len(compiled.variants) == 1
     variants = {ALL_CUSTOMERS if single else spec.name: (spec.system, spec.template) for spec in compiled.variants}
-    return prompt_text(prompt.model, completion_options(prompt), variants)
+    return prompt_text(prompt.model, sent_options(prompt), variants)
 
 
 def deployed_prompt_text(applied_sql: str) -> str | None:
@@ -80,7 +80,18 @@ def _by_variant(node: exp.Expression) -> dict[str, str] | None:
 
 
 def _model_and_options(tree: exp.Expression) -> tuple[str | None, dict[str, Any]]:
-    """The COMPLETE call's model (its first argument) and options (the object that is not a message)."""
+    """The AI_COMPLETE call's model and options: its `model_parameters` merged with its
+    `response_format` (as sent). A MERGE recorded by an older rulectl called the legacy
+    SNOWFLAKE.CORTEX.TRY_COMPLETE(model, messages, options): read that form too."""
+    for call in tree.find_all(exp.Anonymous):
+        if call.name.upper() != "AI_COMPLETE":
+            continue
+        named = {k.this.name.lower(): k.expression for k in call.expressions if isinstance(k, exp.Kwarg)}
+        model = named.get("model")
+        options = literal_value(named["model_parameters"]) if "model_parameters" in named else {}
+        if "response_format" in named:
+            options["response_format"] = literal_value(named["response_format"])
+        return (model.this if isinstance(model, exp.Literal) else None), options
     for struct in tree.find_all(exp.Struct):
         pairs = [p for p in struct.expressions if isinstance(p, exp.PropertyEQ)]
         keys = [p.this.this if isinstance(p.this, exp.Literal) else p.this.name for p in pairs]

@@ -262,7 +262,7 @@ def test_openai_provider_maps_models_and_sends_the_key_from_the_environment(proj
     setup_project(project)
     monkeypatch.setenv("LLM_TEST_KEY", "sk-test-123")
     with FakeLLM() as server:
-        use_openai(project, server.base_url, extra=", api_key_env: LLM_TEST_KEY, model_map: {snowflake-arctic: mapped-model}")
+        use_openai(project, server.base_url, extra=", api_key_env: LLM_TEST_KEY, model_map: {llama3.1-8b: mapped-model}")
         result = run("run", project=project)
         assert result.exit_code == 0, result.output
         assert {r["model"] for r in server.requests} == {"mapped-model"}

@@ -60,12 +60,13 @@ def test_snowflake_sql_is_exact(project: Path):
     task = objects["AI.REFRESH_SUPPORT_TICKETS_SENTIMENT"]
     assert dict(task.options)["schedule"] == "USING CRON 0 6 * * * UTC" and dict(task.options)["batch_rows"] == "500"
     assert task.sql(pretty=False) == (
-        "MERGE INTO AI.SUPPORT_TICKETS_SENTIMENT AS t USING (SELECT r.customer_id, r.ticket_id, r.input_hash, r.sentiment FROM ("
-        "SELECT p.customer_id, p.ticket_id, p.input_hash, SNOWFLAKE.CORTEX.SENTIMENT(p.text_value) AS sentiment FROM ("
-        "SELECT s.customer_id, s.ticket_id, MD5(s.body) AS input_hash, s.body AS text_value FROM SUPPORT.TICKETS AS s "
+        "MERGE INTO AI.SUPPORT_TICKETS_SENTIMENT AS t USING (SELECT r.customer_id, r.ticket_id, r.input_hash, "
+        "CASE r.sentiment_label WHEN 'positive' THEN 1 WHEN 'negative' THEN -1 WHEN 'neutral' THEN 0 WHEN 'mixed' THEN 0 END AS sentiment FROM ("
+        "SELECT p.customer_id, p.ticket_id, p.input_hash, CAST(GET_PATH(AI_SENTIMENT(p.text_value), 'categories[0].sentiment') AS VARCHAR) AS sentiment_label FROM ("
+        "SELECT s.customer_id, s.ticket_id, MD5(s.body) AS input_hash, LEFT(s.body, 1500) AS text_value FROM SUPPORT.TICKETS AS s "
         "LEFT JOIN AI.SUPPORT_TICKETS_SENTIMENT AS o ON o.customer_id = s.customer_id AND o.ticket_id = s.ticket_id "
         "WHERE NOT s.body IS NULL AND TRIM(s.body) <> '' AND (o.input_hash IS NULL OR o.input_hash <> MD5(s.body)) "
-        "ORDER BY s.customer_id, s.ticket_id LIMIT 10000) AS p) AS r WHERE NOT r.sentiment IS NULL) AS x "
+        "ORDER BY s.customer_id, s.ticket_id LIMIT 10000) AS p) AS r WHERE r.sentiment_label IN ('positive', 'negative', 'neutral', 'mixed')) AS x "
         "ON t.customer_id = x.customer_id AND t.ticket_id = x.ticket_id "
         "WHEN MATCHED THEN UPDATE SET t.input_hash = x.input_hash, t.sentiment = x.sentiment, t.scored_at = CAST(CONVERT_TIMEZONE('UTC', CURRENT_TIMESTAMP()) AS TIMESTAMPNTZ) "
         "WHEN NOT MATCHED THEN INSERT (customer_id, ticket_id, input_hash, sentiment, scored_at) "
@@ -132,7 +133,7 @@ def test_snowflake_task_and_run(project: Path, monkeypatch):
     applied = run("apply", "--yes", "--target", "prod", project=root)
     assert applied.exit_code == 0, applied.output
     created = [s for s in connection.statements if s.startswith("CREATE TASK AI.REFRESH_SUPPORT_TICKETS_SENTIMENT")]
-    assert len(created) == 1 and "SNOWFLAKE.CORTEX.SENTIMENT(p.text_value)" in created[0]
+    assert len(created) == 1 and "AI_SENTIMENT(p.text_value)" in created[0] and "LEFT(s.body, 1500) AS text_value" in created[0]
     assert "INSERT INTO _RULECTL.RUN_LOG" in created[0]  # logged like prompt refreshes
     assert any(s.startswith("CREATE TABLE AI.SUPPORT_TICKETS_SENTIMENT") for s in connection.statements)
     ran = run("run", "support_tickets_sentiment", "--target", "prod", project=root)

@@ -83,16 +83,20 @@ def test_variant_path_cast_to_varchar_gives_the_bare_string():
     assert run_snowflake_sql("SELECT TRY_PARSE_JSON('not json'):a::VARCHAR") == [(None,)]
 
 
-def test_cortex_complete_becomes_the_local_function_with_system_prompt_and_options():
+def test_ai_complete_becomes_the_local_function_with_system_prompt_and_options():
     connection = duckdb.connect()
     connection.create_function("rulectl_complete", lambda m, s, p, o: f"{m}|{s}|{p}|{o}", [str, str, str, str], str)
     sql = (
-        "SELECT SNOWFLAKE.CORTEX.TRY_COMPLETE('snowflake-arctic', "
-        "[OBJECT_CONSTRUCT('role', 'system', 'content', 'sys'), OBJECT_CONSTRUCT('role', 'user', 'content', 'hello')], "
-        "OBJECT_CONSTRUCT('temperature', 0.2, 'max_tokens', 300))"
+        "SELECT AI_COMPLETE(model => 'llama3.1-8b', prompt => 'sys' || '\\n\\n' || 'hello', "
+        "model_parameters => OBJECT_CONSTRUCT('temperature', 0.2, 'max_tokens', 300), "
+        "response_format => OBJECT_CONSTRUCT('type', 'json', 'schema', OBJECT_CONSTRUCT('type', 'object')), show_details => TRUE)"
     )
     rendered = render_duckdb(sqlglot.parse_one(sql, read="snowflake"), CONTEXT)
-    assert connection.execute(rendered).fetchone()[0] == 'snowflake-arctic|sys|hello|{"max_tokens": 300, "temperature": 0.2}'
+    expected = 'llama3.1-8b|sys|hello|{"max_tokens": 300, "response_format": {"schema": {"type": "object"}, "type": "json"}, "temperature": 0.2}'
+    assert connection.execute(rendered).fetchone()[0] == expected
+    # a prompt not built by compile (no system part) is sent whole, positional arguments too
+    plain = render_duckdb(sqlglot.parse_one("SELECT AI_COMPLETE('llama3.1-8b', 'hi there')", read="snowflake"), CONTEXT)
+    assert connection.execute(plain).fetchone()[0] == "llama3.1-8b||hi there|{}"
 
 
 SCALES = FixContext(fixed_point_scales={"a": 0, "b": 0, "arr": 2})
@@ -144,10 +148,11 @@ def test_listagg_of_only_nulls_is_an_empty_string():
     assert rows == [("k1", ""), ("k2", "|x")]
 
 
-def test_cortex_sentiment_becomes_the_local_analyser():
+def test_ai_sentiment_becomes_the_local_analyser():
     connection = duckdb.connect()
-    connection.create_function("rulectl_sentiment", lambda text: -0.5 if "bad" in text else 0.5, [str], float)
-    tree = sqlglot.parse_one("SELECT SNOWFLAKE.CORTEX.SENTIMENT(p.text_value) AS sentiment FROM (SELECT 'bad day' AS text_value) AS p", read="snowflake")
-    assert connection.execute(render_duckdb(tree, FixContext())).fetchall() == [(-0.5,)]
-    other = sqlglot.parse_one("SELECT SNOWFLAKE.CORTEX.SUMMARIZE(x) FROM t", read="snowflake")
+    label = lambda text: '{"categories": [{"name": "overall", "sentiment": "%s"}]}' % ("negative" if "bad" in text else "positive")  # noqa: E731
+    connection.create_function("rulectl_sentiment", label, [str], str)
+    tree = sqlglot.parse_one("SELECT AI_SENTIMENT(p.text_value):categories[0]:sentiment::VARCHAR AS label FROM (SELECT 'bad day' AS text_value) AS p", read="snowflake")
+    assert connection.execute(render_duckdb(tree, FixContext())).fetchall() == [("negative",)]
+    other = sqlglot.parse_one("SELECT AI_SUMMARIZE_AGG(x) FROM t", read="snowflake")
     assert "rulectl_sentiment" not in render_duckdb(other, FixContext())

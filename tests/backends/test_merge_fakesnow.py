@@ -1,5 +1,5 @@
-"""The compiled MERGE, as Snowflake SQL, run through fakesnow with a stand-in for Cortex
-TRY_COMPLETE: only changed rows call the model, failed calls (NULL) are not stored, variants match,
+"""The compiled MERGE, as Snowflake SQL, run through fakesnow with the strict stand-in for Cortex
+AI_COMPLETE: only changed rows call the model, failed calls (NULL) are not stored, variants match,
 replies are read whether they arrive as a JSON object (VARIANT) or as JSON text, times are UTC."""
 
 from __future__ import annotations
@@ -15,44 +15,53 @@ from engine.config.loader import load_project
 from engine.compile.variants import assign_variant
 from tests.backends.test_parity_fakesnow import load_into_fakesnow
 from tests.conftest import sample_rows
+from tests.doubles.cortex import StrictCortex
 
 pytestmark = pytest.mark.snowflake
 fakesnow = pytest.importorskip("fakesnow")
 
 
 class FakeCortex:
-    """Answers like TRY_COMPLETE's messages form; NULL (a failed call) for names in `failing`."""
+    """AI_COMPLETE for fakesnow, answered by the strict Cortex double (tests/doubles/cortex.py): the
+    documented shape for the arguments sent, NULL for a call that fails — a refused schema keyword,
+    a retired or unknown model, or a customer named in `failing`."""
 
     def __init__(self):
+        self.strict = StrictCortex()
         self.calls = 0
         self.failing: set[str] = set()
         self.off_schema: set[str] = set()  # names whose structured reply breaks the schema (a label not allowed)
         self.raise_after: int | None = None  # calls after this many raise (a statement that fails late)
+        self.errors: list[str] = []  # Snowflake's error for each NULL reply
 
-    def __call__(self, model: str, history: str, options: str) -> str | None:
+    def __call__(self, model: str, prompt: str, model_parameters: str | None, response_format: str | None, show_details: bool | None) -> str | None:
         self.calls += 1
         if self.raise_after is not None and self.calls > self.raise_after:
             raise RuntimeError("Cortex service unavailable")
-        if any(name in history for name in self.failing):
-            return None
-        usage = {"prompt_tokens": 10, "completion_tokens": 5}
-        if "response_format" in options.lower():  # fakesnow upper-cases OBJECT_CONSTRUCT keys
-            # with a JSON schema Cortex answers in structured_output, not choices
-            # https://docs.snowflake.com/en/user-guide/snowflake-cortex/complete-structured-outputs
-            risk = "unknown" if any(name in history for name in self.off_schema) else "medium"
-            payload = {"summary": f"summary by {model}", "next_actions": ["call the treasurer", "plan training"], "risk": risk}
-            return json.dumps({"model": model, "structured_output": [{"raw_message": payload, "type": "json"}], "usage": usage})
-        return json.dumps({"choices": [{"messages": f"summary by {model}"}], "usage": usage})
+        schema = json.loads(response_format) if response_format else None
+        if any(name in prompt for name in self.failing):
+            answer = None
+        elif schema is not None:
+            risk = "unknown" if any(name in prompt for name in self.off_schema) else "medium"
+            answer = {"summary": f"summary by {model}", "next_actions": ["call the treasurer", "plan training"], "risk": risk}
+        else:
+            answer = f"summary by {model}"
+        reply, error = self.strict.complete(model, prompt, json.loads(model_parameters) if model_parameters else None, schema, bool(show_details), answer)
+        if error:
+            self.errors.append(error)
+        return json.dumps(reply) if reply is not None and not isinstance(reply, str) else reply
 
     def install(self, connection, reply_type: str = "text") -> None:
         """`reply_type` "variant": the reply is a JSON object (fakesnow's VARIANT is DuckDB JSON);
-        "text": the same object as a JSON string."""
+        "text": the same object as a JSON string. AI_COMPLETE is a temporary macro (visible from every
+        schema) with AI_COMPLETE's parameter names, so rulectl's named arguments reach it."""
         duck = connection._duck_conn  # fakesnow's DuckDB connection
-        duck.create_function("fake_try_complete", self, [str, str, str], str, null_handling="special", side_effects=True)
-        duck.execute("ATTACH ':memory:' AS snowflake")
-        duck.execute("CREATE SCHEMA snowflake.cortex")
-        reply = "fake_try_complete(m, CAST(h AS VARCHAR), CAST(o AS VARCHAR))"
-        duck.execute(f"CREATE MACRO snowflake.cortex.try_complete(m, h, o) AS {f'CAST({reply} AS JSON)' if reply_type == 'variant' else reply}")
+        duck.create_function("fake_ai_complete", self, [str, str, str, str, bool], str, null_handling="special", side_effects=True)
+        reply = "fake_ai_complete(model, prompt, CAST(to_json(model_parameters) AS VARCHAR), CAST(to_json(response_format) AS VARCHAR), show_details)"
+        duck.execute(
+            "CREATE TEMP MACRO ai_complete(model := NULL, prompt := NULL, model_parameters := NULL, response_format := NULL, show_details := NULL) AS "
+            + (f"CAST({reply} AS JSON)" if reply_type == "variant" else reply)
+        )
 
 
 @pytest.mark.parametrize("reply_type", ["variant", "text"])
@@ -95,8 +104,8 @@ def test_merge_enriches_changed_rows_only_and_never_stores_failures(project: Pat
     same_name = {c["customer_id"] for c in customers if c["customer_name"] in (failing, off_schema)}
     assert first_calls == len(customers)
     assert set(stored) == {c["customer_id"] for c in customers} - same_name  # failures and off-schema replies not stored
-    assert all(row[2] == "snowflake-cortex" and row[3] == "snowflake-arctic" and row[4] == 10 for row in stored.values())
-    assert all(json.loads(row[1])["risk"] == "medium" and row[6] == "summary by snowflake-arctic" and row[7] == "medium" for row in stored.values())
+    assert all(row[2] == "snowflake-cortex" and row[3] == "llama3.1-8b" and row[4] > 100 for row in stored.values())  # usage from show_details
+    assert all(json.loads(row[1])["risk"] == "medium" and row[6] == "summary by llama3.1-8b" and row[7] == "medium" for row in stored.values())
     assert all(json.loads(row[8]) == ["call the treasurer", "plan training"] for row in stored.values())  # an ARRAY column
     assert all(abs((row[5] - utc_now).total_seconds()) < 120 for row in stored.values())  # UTC, no offset
     weights = [(v.name, v.weight) for v in compiled.variants]

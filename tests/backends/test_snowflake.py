@@ -269,31 +269,51 @@ def test_the_task_runs_a_script_that_logs_the_run_and_merges_in_bounded_batches(
     assert "error = :SQLERRM" in on_error and "failed = :attempted - :enriched_rows" in on_error
 
 
-def test_apply_calls_complete_once_per_model_and_reports_snowflakes_error(project: Path, snowflake):
-    error = "100351 (P0000): Request failed for external function COMPLETE$V6 with remote service error: 400 'model snowflake-arctic is not available in region AWS_EU_CENTRAL_1'"
-    snowflake.catalog.failing_models["snowflake-arctic"] = error
+def test_apply_calls_ai_complete_once_per_model_and_options_and_reports_snowflakes_error(project: Path, snowflake):
+    """The preflight sends the prompt's own model, options and response_format, and asks for the
+    error: AI_COMPLETE gives NULL on error, so a plain call would show nothing."""
+    from engine.compile.cortex_calls import completion_calls, render
+    from engine.config.loader import load_project
+
+    check = render(completion_calls(load_project(project))[0])
+    assert "model => 'llama3.1-8b'" in check and "'temperature', 0.2" in check and "response_format => " in check and "return_error_details => TRUE" in check
+    error = "100351 (P0000): Request failed for external function AI_COMPLETE with remote service error: 400 'model llama3.1-8b is not available in region AWS_EU_CENTRAL_1'"
+    snowflake.catalog.failing_models["llama3.1-8b"] = error
     result = run("apply", "--yes", "--target", "prod", project=project)
     assert result.exit_code == 0
-    assert snowflake.statements.count("SELECT SNOWFLAKE.CORTEX.COMPLETE('snowflake-arctic', 'Reply with the single word OK.')") == 1
-    assert "Cortex COMPLETE with model snowflake-arctic fails: " + error in " ".join(result.output.split())
+    assert snowflake.statements.count(check) == 1
+    assert "Cortex prompt account_summary: AI_COMPLETE with model llama3.1-8b fails: " + error in " ".join(result.output.split())
     again = len(snowflake.statements)
     assert run("apply", "--yes", "--target", "prod", project=project).exit_code == 0
-    assert not [s for s in snowflake.statements[again:] if "CORTEX" in s]  # no task changed: no call
+    assert not [s for s in snowflake.statements[again:] if "AI_" in s]  # no task changed: no call
 
 
-def test_run_checks_complete_first_and_runs_nothing_when_it_fails(project: Path, snowflake):
+def test_run_checks_ai_complete_first_and_runs_nothing_when_it_fails(project: Path, snowflake):
+    from engine.compile.cortex_calls import completion_calls, render
+    from engine.config.loader import load_project
+
     assert run("apply", "--yes", "--target", "prod", project=project).exit_code == 0
     start = len(snowflake.statements)
     ok = run("run", "--target", "prod", project=project)
     assert ok.exit_code == 0 and "rulectl status" in ok.output
-    assert snowflake.statements[start:] == [
-        "SELECT SNOWFLAKE.CORTEX.COMPLETE('snowflake-arctic', 'Reply with the single word OK.')",
-        "EXECUTE TASK AI.REFRESH_ACCOUNT_SUMMARY",
-    ]
-    snowflake.catalog.failing_models["snowflake-arctic"] = "Unknown model: snowflake-arctic"
+    assert snowflake.statements[start:] == [render(completion_calls(load_project(project))[0]), "EXECUTE TASK AI.REFRESH_ACCOUNT_SUMMARY"]
+    snowflake.catalog.failing_models["llama3.1-8b"] = "Unknown model 'llama3.1-8b'."
     refused = run("run", "--target", "prod", project=project)
-    assert refused.exit_code == 1 and "snowflake-arctic: Unknown model: snowflake-arctic" in refused.output and "CORTEX_USER" in refused.output
+    assert refused.exit_code == 1 and "llama3.1-8b: Unknown model 'llama3.1-8b'." in refused.output and "CORTEX_USER" in refused.output
     assert snowflake.catalog.executed_tasks == ["AI.REFRESH_ACCOUNT_SUMMARY"]  # nothing run the second time
+
+
+def test_the_seed_model_snowflake_arctic_runs_only_where_the_account_already_used_it(project: Path, snowflake):
+    """snowflake-arctic is legacy: "only accounts that already used the model can keep calling it"
+    (https://docs.snowflake.com/en/user-guide/snowflake-cortex/model-availability)."""
+    prompt = project / "prompts" / "account_summary.yml"
+    prompt.write_text(prompt.read_text().replace("model: llama3.1-8b", "model: snowflake-arctic", 1))
+    assert run("apply", "--yes", "--target", "prod", project=project).exit_code == 0
+    refused = run("run", "--target", "prod", project=project)
+    assert refused.exit_code == 1 and "snowflake-arctic: Model 'snowflake-arctic' is a legacy model" in " ".join(refused.output.split())
+    snowflake.cortex.legacy_models_used.add("snowflake-arctic")  # an account that used it before
+    ok = run("run", "--target", "prod", project=project)
+    assert ok.exit_code == 0 and snowflake.catalog.executed_tasks == ["AI.REFRESH_ACCOUNT_SUMMARY"]
 
 
 def test_status_and_plan_read_the_run_log_the_task_writes(project: Path, snowflake):

@@ -24,7 +24,7 @@ def prompt_objects(project: Path) -> dict[str, tuple[str, str]]:
 EDITS = [
     ("template", "Write a three-sentence", "Write a four-sentence"),
     ("system", "You are a customer success analyst", "You are an account manager"),
-    ("model", "model: snowflake-arctic", "model: mistral-large2"),
+    ("model", "model: llama3.1-8b", "model: llama3.3-70b"),
     ("options", "temperature: 0.2", "temperature: 0.3"),
     ("max_rows", "max_rows: 1000", "max_rows: 999"),
     ("only_changed", "only_changed: true", "only_changed: false"),

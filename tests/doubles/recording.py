@@ -20,6 +20,8 @@ from sqlglot import exp
 
 from engine.backends.duckdb import render_duckdb
 from engine.backends.duckdb_fixes import FixContext
+from engine.compile.structured_outputs import literal_value
+from tests.doubles.cortex import StrictCortex, refuse_legacy_functions
 
 # CREATE [OR ALTER] TASK as the backend writes it: WAREHOUSE, SCHEDULE, session parameters, COMMENT
 # — the order of https://docs.snowflake.com/en/sql-reference/sql/create-task; anything else (a
@@ -31,8 +33,7 @@ TASK_DDL = re.compile(
 )
 SESSION_PARAMETER = re.compile(r" (?P<name>[A-Z][A-Z_]*)='(?P<value>[^']*)'")
 CURRENT_WAREHOUSE = re.compile(r"^SELECT CURRENT_WAREHOUSE\(\)$")
-COMPLETE = re.compile(r"^SELECT SNOWFLAKE\.CORTEX\.COMPLETE\('(?P<model>[^']*)', '[^']*'\)$")
-EMBED = re.compile(r"^SELECT AI_EMBED\('(?P<model>[^']*)', '[^']*'\)$")  # the embedding preflight
+AI_CALL = re.compile(r"^SELECT AI_(?P<function>COMPLETE|EMBED|SENTIMENT)\(", re.I)  # check calls (compile/cortex_calls.py)
 ALTER_TASK = re.compile(r"^ALTER TASK (?:IF EXISTS )?(?P<name>\S+) (?P<verb>SUSPEND|RESUME)$")
 DROP_TASK = re.compile(r"^DROP TASK IF EXISTS (?P<name>\S+)$")
 EXECUTE_TASK = re.compile(r"^EXECUTE TASK (?P<name>\S+)$")
@@ -51,7 +52,8 @@ class FakeCatalog:
     refuse_resume: set[str] = field(default_factory=set)  # tasks Snowflake would not resume
     executed_tasks: list[str] = field(default_factory=list)
     current_warehouse: str | None = "COMPUTE_WH"  # the connection's default warehouse
-    # model → the error Snowflake raises for a plain COMPLETE (e.g. not available in the region)
+    # model → Snowflake's error for a call to it (e.g. not available in the region); the strict
+    # Cortex (tests/doubles/cortex.py) reads it
     failing_models: dict[str, str] = field(default_factory=dict)
 
 
@@ -92,6 +94,7 @@ class RecordingConnection:
         self.latency = latency
         self.statements: list[str] = []
         self.catalog = FakeCatalog()
+        self.cortex = StrictCortex(failing_models=self.catalog.failing_models)
         self.duck = duckdb.connect()
 
     def add_source_tables(self, sources) -> "RecordingConnection":
@@ -116,7 +119,8 @@ class RecordingConnection:
     # ------------------------------------------------------------ answering
 
     def answer(self, sql: str) -> tuple[list[str], list[tuple]]:
-        for pattern, handler in ((SHOW, self._show), (TASK_DDL, self._create_task), (ALTER_TASK, self._alter_task), (DROP_TASK, self._drop_task), (EXECUTE_TASK, self._execute_task), (CURRENT_WAREHOUSE, self._current_warehouse), (COMPLETE, self._complete), (EMBED, self._embed), (SEMANTIC_VIEW_DDL, self._semantic_view), (DROP_SEMANTIC_VIEW, self._drop_semantic_view)):
+        refuse_legacy_functions(sql)  # in any statement, a task's body included
+        for pattern, handler in ((SHOW, self._show), (TASK_DDL, self._create_task), (ALTER_TASK, self._alter_task), (DROP_TASK, self._drop_task), (EXECUTE_TASK, self._execute_task), (CURRENT_WAREHOUSE, self._current_warehouse), (AI_CALL, self._ai_call), (SEMANTIC_VIEW_DDL, self._semantic_view), (DROP_SEMANTIC_VIEW, self._drop_semantic_view)):
             match = pattern.match(sql)
             if match:
                 return handler(match)
@@ -238,17 +242,29 @@ class RecordingConnection:
         self.catalog.tasks[name] = task
         return [], []
 
-    def _complete(self, match: re.Match) -> tuple[list, list]:
-        error = self.catalog.failing_models.get(match["model"])
-        if error:
-            raise RuntimeError(error)
-        return ["COMPLETE"], [("OK",)]
-
-    def _embed(self, match: re.Match) -> tuple[list, list]:
-        error = self.catalog.failing_models.get(match["model"])
-        if error:
-            raise RuntimeError(error)
-        return ["AI_EMBED"], [("[0.1, 0.2]",)]
+    def _ai_call(self, match: re.Match) -> tuple[list, list]:
+        """One AI function call with literal arguments (rulectl's checks), answered by the strict
+        Cortex: AI_COMPLETE in the shape its arguments ask for, AI_EMBED a vector, AI_SENTIMENT an
+        OBJECT; a refused call raises (AI_EMBED, AI_SENTIMENT) or, for AI_COMPLETE, gives NULL — or
+        the error in the OBJECT when `return_error_details => TRUE`."""
+        call = sqlglot.parse_one(match.string, read="snowflake").selects[0]
+        call = call.this if isinstance(call, exp.Alias) else call
+        function = match["function"].upper()
+        positional = [literal_value(a) for a in call.expressions if not isinstance(a, exp.Kwarg)]
+        named = {a.this.name.lower(): literal_value(a.expression) for a in call.expressions if isinstance(a, exp.Kwarg)}
+        column = f"AI_{function}"
+        if function == "EMBED":
+            return [column], [(json.dumps(self.cortex.embed(*positional[:2])),)]
+        if function == "SENTIMENT":
+            return [column], [(json.dumps(self.cortex.sentiment(positional[0] if positional else named["text"])),)]
+        parameters = dict(zip(("model", "prompt", "model_parameters", "response_format", "show_details"), positional)) | named
+        response_format = parameters.get("response_format")
+        answer = {name: _sample_value(field) for name, field in response_format["schema"].get("properties", {}).items()} if response_format else "OK"
+        arguments = (parameters["model"], parameters["prompt"], parameters.get("model_parameters"), response_format, bool(parameters.get("show_details")), answer)
+        if parameters.get("return_error_details"):
+            return [column], [(json.dumps(self.cortex.complete_with_error_details(*arguments)),)]
+        value, _ = self.cortex.complete(*arguments)
+        return [column], [(json.dumps(value) if value is not None else None,)]
 
     def _semantic_view(self, match: re.Match) -> tuple[list, list]:
         self.catalog.semantic_views[match["name"].upper()] = {"comment": match["comment"].replace("\\'", "'"), "text": match.group(0)}
@@ -281,6 +297,14 @@ class RecordingConnection:
     def _execute_task(self, match: re.Match) -> tuple[list, list]:
         self.catalog.executed_tasks.append(match["name"].upper())
         return [], []
+
+
+def _sample_value(schema: dict) -> object:
+    """A value of a JSON-schema field, as a model following the schema would give."""
+    kind = schema.get("type")
+    if schema.get("enum"):
+        return schema["enum"][0]
+    return {"string": "ok", "number": 0.5, "integer": 1, "boolean": True, "array": ["ok"], "object": {}}.get(kind, "ok")
 
 
 def _show_type(kind_text: str) -> str:
