@@ -24,3 +24,18 @@ def test_enough_tokens_or_no_outputs_is_quiet(project: Path):
     edit(project / PROMPT, "max_tokens: 600", "max_tokens: 300")
     edit(project / PROMPT, "max_length: 1500}", "max_length: 800}")
     assert "max_tokens" not in run("validate", project=project).output  # 200 + 3 × 8 fits in 300
+
+
+def test_a_retired_model_is_a_warning_naming_its_replacement_and_legacy_arctic_is_flagged(project: Path):
+    """Retired models "will fail after the deprecation date"; the seed's snowflake-arctic is legacy
+    (only accounts that used it may call it) — both compile and run, with a warning at the model line."""
+    edit(project / PROMPT, "model: llama3.1-8b", "model: mistral-large2")
+    said = " ".join(run("validate", project=project).output.split())
+    assert f"warning: {PROMPT}:5: `model: mistral-large2` is retired by Snowflake" in said and "use `llama3.3-70b`" in said
+    edit(project / PROMPT, "model: mistral-large2", "model: snowflake-arctic")
+    result = run("validate", project=project)
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0 and f"warning: {PROMPT}:5: `model: snowflake-arctic` is a legacy Cortex model" in said and "else use `llama3.1-8b`" in said
+    assert run("compile", "--target", "prod", project=project).exit_code == 0
+    edit(project / PROMPT, "model: snowflake-arctic", "model: llama3.1-8b")
+    assert "model:" not in run("validate", project=project).output
