@@ -1,6 +1,6 @@
 """COMPLETE on DuckDB: a vectorized (Arrow) scalar function that takes a batch of rows, runs the
 provider calls concurrently, and answers each row like Cortex's messages form (JSON) or NULL on
-failure — the TRY_COMPLETE contract, so failed rows are never stored and stay pending."""
+failure — AI_COMPLETE's NULL on error, so failed rows are never stored and stay pending."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class CompletionRequest:
-    model: str  # the model named in the prompt file (e.g. snowflake-arctic)
+    model: str  # the model named in the prompt file (e.g. llama3.1-8b)
     system: str
     prompt: str
     options: dict
