@@ -62,7 +62,7 @@ def make_project(root: Path, metric_terms: int = 0, rule_terms: int = 0) -> None
 def time_validation(root: Path, runs: int) -> float:
     """Best of `runs`: load_project with the parsed-expression cache emptied each time."""
     from engine.config.loader import load_project
-    from engine.expressions import parse_expression
+    from engine.core.expressions import parse_expression
 
     best = float("inf")
     for _ in range(runs):
@@ -81,7 +81,7 @@ def main() -> None:
 
     import sqlglot
 
-    from engine.expressions import MAX_EXPRESSION_CHARS
+    from engine.core.expressions import MAX_EXPRESSION_CHARS
 
     sizes = sorted(args.terms)
     longest = max(len(metric_expression(sizes[-1])), len(rule_expression(sizes[-1])))

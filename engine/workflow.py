@@ -11,7 +11,7 @@ from pathlib import Path
 from engine.backends.base import RunResult
 from engine.backends.registry import open_backend, target_backend_class, target_name
 from engine.config.project import LoadedProject
-from engine.errors import Interrupted, RulectlError
+from engine.core.errors import Interrupted, RulectlError
 from engine.backends.base import LockHolder
 from engine.plan.apply import ApplyResult, apply_steps, changing_steps, check_applicable, check_current
 from engine.plan.model import Plan, Step
@@ -22,7 +22,7 @@ def load(project_dir: Path) -> LoadedProject:
     """The project at `project_dir`, validated, including the solver's proof that every rule can
     match: a rule TRUE for no customer is an error, never deployed (lint keeps the other findings)."""
     from engine.config.loader import load_project
-    from engine.errors import ConfigErrors
+    from engine.core.errors import ConfigErrors
     from engine.lint.rule_checks import unsatisfiable_rules
 
     loaded = load_project(project_dir)
@@ -137,14 +137,14 @@ def save_customer_moves(loaded: LoadedProject, target: str | None, path: Path) -
 
 
 def _record_apply(loaded: LoadedProject, backend, plan: Plan, target: str) -> None:
-    from engine.provenance import applied_by, git_commit
+    from engine.core.provenance import applied_by, git_commit
 
     backend.write_apply(plan.plan_id, applied_by(backend.session_user()), git_commit(loaded.root), target, len(changing_steps(plan)))
 
 
 def history(loaded: LoadedProject, target: str | None = None, limit: int = 20):
     """The latest applies on the target, newest first, each with its steps."""
-    from engine.apply_history import read_history
+    from engine.features.apply_history import read_history
 
     with connected(loaded, target_name(loaded, target)) as backend:
         return read_history(backend, limit)
@@ -181,6 +181,10 @@ def run_refreshes(loaded: LoadedProject, target: str | None, prompts: list[str],
             find_prompt(loaded, prompt)
     name = target_name(loaded, target)
     with connected(loaded, name) as backend, local_models_served(loaded):
+        if backend.runs_tasks_locally:
+            from engine.ai.runner import run_local_refreshes
+
+            return run_local_refreshes(backend, loaded, loaded.config.targets[name], prompts, on_start, on_row)
         return backend.run_refreshes(loaded, loaded.config.targets[name], prompts, on_start, on_row)
 
 
@@ -232,21 +236,21 @@ def search_customers(loaded: LoadedProject, target: str | None, query: str, limi
 
 def export_insights(loaded: LoadedProject, target: str | None, fmt: str, out_dir: Path):
     """Write the customer-level insights for BI tools (`rulectl export`)."""
-    from engine.bi_export import export_insights as write_export
+    from engine.features.bi_export import export_insights as write_export
 
     with connected(loaded, target_name(loaded, target)) as backend:
         return write_export(loaded, backend, fmt, out_dir)
 
 
 def segment_summary(loaded: LoadedProject, target: str | None):
-    from engine.segment_sizes import segment_sizes
+    from engine.features.segment_sizes import segment_sizes
 
     with connected(loaded, target_name(loaded, target), read_only=True) as backend:
         return segment_sizes(loaded, backend)
 
 
 def load_sample_data(loaded: LoadedProject, target: str | None, allow_empty: bool = False):
-    from engine.sample_data import load_samples
+    from engine.features.sample_data import load_samples
 
     name = target_name(loaded, target)
     if not target_backend_class(loaded, name).loads_samples:
@@ -260,8 +264,13 @@ def run_due_tasks(loaded: LoadedProject, target: str | None, now=None) -> list[R
     from datetime import datetime, timezone
 
     name = target_name(loaded, target)
+    now = now or datetime.now(timezone.utc)
     with connected(loaded, name) as backend, local_models_served(loaded):
-        return backend.run_due_refreshes(loaded, loaded.config.targets[name], now or datetime.now(timezone.utc))
+        if backend.runs_tasks_locally:
+            from engine.ai.scheduler import run_due_local_refreshes
+
+            return run_due_local_refreshes(backend, loaded, loaded.config.targets[name], now)
+        return backend.run_due_refreshes(loaded, loaded.config.targets[name], now)
 
 
 def lint(loaded: LoadedProject, target: str | None = None, max_share: float = 0.5):
@@ -280,14 +289,14 @@ def lint(loaded: LoadedProject, target: str | None = None, max_share: float = 0.
 
 def rule_tests(loaded: LoadedProject, only: str | None = None):
     """Run the project's rule tests (tests/*.yml) on in-memory DuckDB databases."""
-    from engine.rule_tests import run_rule_tests
+    from engine.features.rule_tests import run_rule_tests
 
     return run_rule_tests(loaded, only)
 
 
 def init_project(directory: Path) -> list[Path]:
     """Write a working project skeleton into `directory`."""
-    from engine.scaffold import create_project
+    from engine.features.scaffold import create_project
 
     return create_project(directory)
 
@@ -295,8 +304,8 @@ def init_project(directory: Path) -> list[Path]:
 def import_sources(loaded: LoadedProject, target: str, tables: list[str], key: str | None = None):
     """Add `sources:` read from the target's tables to rulectl.yml; the file is kept only if it validates."""
     from engine.config.loader import PROJECT_FILE, load_project
-    from engine.errors import ConfigErrors
-    from engine.source_import import add_to_project_file, read_sources
+    from engine.core.errors import ConfigErrors
+    from engine.features.source_import import add_to_project_file, read_sources
 
     name = target_name(loaded, target)
     with connected(loaded, name) as backend:
@@ -314,7 +323,7 @@ def import_sources(loaded: LoadedProject, target: str, tables: list[str], key: s
 
 def explain_customer(loaded: LoadedProject, target: str | None, customer: str):
     """Metrics, rule verdicts and latest AI output for one customer (key or part of its name)."""
-    from engine.explain import explain
+    from engine.features.explain import explain
 
     with connected(loaded, target_name(loaded, target)) as backend:
         refuse_missing_sources(loaded, backend, reads_only=True)

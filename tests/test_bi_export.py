@@ -18,7 +18,7 @@ import pytest
 
 from engine.backends.duckdb import DuckDBBackend
 from engine.backends.snowflake import SnowflakeBackend
-from engine.bi_export import export_insights, export_view, flatten_lists, hyper_database_version, hyper_type, read_export_rows
+from engine.features.bi_export import export_insights, export_view, flatten_lists, hyper_database_version, hyper_type, read_export_rows
 from engine.config.loader import load_project
 from tests.conftest import run
 from tests.doubles.recording import RecordingConnection
@@ -124,7 +124,7 @@ def test_hyper_file_version_is_the_oldest_that_holds_the_types():
 
 
 def test_dates_and_integers_keep_their_hyper_types(tmp_path: Path):
-    from engine.bi_export import write_hyper
+    from engine.features.bi_export import write_hyper
 
     rows = pa.table({
         "k": pa.array([1, 2], pa.int64()),

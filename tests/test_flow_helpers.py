@@ -7,7 +7,7 @@ from pathlib import Path
 from engine.backends.registry import open_backend
 from engine.compile.project import compile_project
 from engine.config.loader import load_project
-from engine.sample_data import load_samples
+from engine.features.sample_data import load_samples
 
 
 def deploy_views(project: Path):

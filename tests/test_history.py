@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.apply_history import read_history
-from engine.provenance import os_user
+from engine.features.apply_history import read_history
+from engine.core.provenance import os_user
 from tests.conftest import run
 
 

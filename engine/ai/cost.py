@@ -22,7 +22,7 @@ from engine.compile.search import customer_text_query, embedding_merge, prompt_o
 from engine.compile.segments import PLANNED_METRICS, PLANNED_SEGMENTS, SEGMENTS_VIEW, with_planned_views
 from engine.config.enrichments import sentiment_sources
 from engine.config.project import LoadedProject
-from engine.expressions import sf_func
+from engine.core.expressions import sf_func
 
 # Credits per million tokens (input and output alike) for Cortex COMPLETE. Defaults from Snowflake's
 # Service Consumption Table (https://www.snowflake.com/legal-files/CreditConsumptionTable.pdf);

@@ -13,9 +13,9 @@ from engine.backends.base import Backend
 from engine.compile.objects import table
 from engine.compile.prompts import compile_prompt, stored_outputs_query
 from engine.config.project import LoadedProject
-from engine.errors import RulectlError
+from engine.core.errors import RulectlError
 from engine.config.models import Prompt
-from engine.expressions import parse_expression, sf_func
+from engine.core.expressions import parse_expression, sf_func
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from engine.compile.insights_view import PROMPT_COLUMNS, customer_columns, promp
 from engine.compile.objects import table
 from engine.config.models import Prompt
 from engine.config.project import INSIGHTS_VIEW, Located, LoadedProject, display_name_column, entity_key, segment_labels
-from engine.errors import RulectlError, did_you_mean
+from engine.core.errors import RulectlError, did_you_mean
 from engine.compile.structured_outputs import output_columns
-from engine.expressions import ExpressionError, parse_expression, sf_func
+from engine.core.expressions import ExpressionError, parse_expression, sf_func
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.config.model_catalog import CATALOG, CatalogModel
-from engine.errors import RulectlError
+from engine.core.errors import RulectlError
 
 CHUNK_BYTES = 1 << 20
 DOWNLOAD_TIMEOUT_SECONDS = 30.0

@@ -23,9 +23,9 @@ from engine.backends.base import RUN_LOG_DDL, STATE_SCHEMA, RunResult, run_log_f
 from engine.backends.duckdb import DuckDBBackend
 from engine.compile.refresh_batches import batch_merge, pending_count_query
 from engine.config.models import LLMSettings
-from engine.errors import RulectlError
-from engine.stop_request import StopRequest
-from engine.expressions import utc_now
+from engine.core.errors import RulectlError
+from engine.core.stop_request import StopRequest
+from engine.core.expressions import utc_now
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,28 @@ def deployed_tasks(backend: DuckDBBackend) -> list[LocalTask]:
     except duckdb.CatalogException:  # never applied; any other failure (a damaged file) is reported
         return []
     return [LocalTask(*row) for row in rows]
+
+
+def run_local_refreshes(backend: DuckDBBackend, loaded, target, prompts: Sequence[str], on_start=lambda task, total: None, on_row=lambda ok: None) -> list[RunResult]:
+    """Run the deployed tasks of `prompts` (all when empty) now through the target's provider."""
+    tasks = select_tasks(deployed_tasks(backend), prompts)
+    if not tasks:
+        raise RulectlError("no refresh tasks are deployed on this target; run `rulectl apply` first")
+    return run_local_tasks(backend, loaded, target, tasks, on_start, on_row)
+
+
+def run_local_tasks(backend: DuckDBBackend, loaded, target, tasks: Sequence[LocalTask], on_start=lambda task, total: None, on_row=lambda ok: None) -> list[RunResult]:
+    """Run `tasks` in stage order (sentiment before the prompts that read it); stop after a Ctrl-C'd task."""
+    from engine.config.enrichments import enrichment_tasks, run_stage
+
+    batch_rows = {f"REFRESH_{p.item.name}".upper(): p.item.refresh.batch_rows for p in loaded.prompts}
+    batch_rows.update({f"REFRESH_{name}".upper(): rows for name, rows in enrichment_tasks(loaded.config).items()})
+    results: list[RunResult] = []
+    for task in sorted(tasks, key=lambda task: run_stage(loaded.config, task.name)):  # stable: by name within a stage
+        results.append(run_task(backend, task, target.llm, on_start, on_row, batch_rows.get(task.name.upper(), 50)))
+        if results[-1].interrupted:
+            break
+    return results
 
 
 def select_tasks(tasks: list[LocalTask], prompts: Sequence[str]) -> list[LocalTask]:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from engine.ai.runner import LocalTask
+from engine.ai.runner import LocalTask, deployed_tasks, run_local_tasks
 from engine.config.schedules import cron_of, interval_of
 
 
@@ -40,3 +40,8 @@ def due_tasks(tasks: list[LocalTask], now: datetime) -> list[LocalTask]:
         if next_run_after(task.schedule, last) <= now:
             due.append(task)
     return due
+
+
+def run_due_local_refreshes(backend, loaded, target, now: datetime) -> list:
+    """One scheduler tick on a local target: run every started task whose schedule is due."""
+    return run_local_tasks(backend, loaded, target, due_tasks(deployed_tasks(backend), now))

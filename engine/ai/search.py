@@ -21,8 +21,8 @@ from engine.compile.segments import SEGMENTS_VIEW
 from engine.config.models import Target
 from engine.config.project import LoadedProject, display_name_column, entity_key
 from engine.config.search import OFFLINE_EMBEDDER, SEARCH_TASK, embedding_model, embeddings_table
-from engine.errors import RulectlError
-from engine.expressions import sf_func
+from engine.core.errors import RulectlError
+from engine.core.expressions import sf_func
 
 MAX_QUERY_CHARS = 1500  # the query is embedded like a customer's text, within the model's window
 

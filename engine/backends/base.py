@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
 from engine.compile.objects import DesiredObject, table
 from engine.config.project import LoadedProject
-from engine.errors import RulectlError
-from engine.expressions import utc_now
+from engine.core.errors import RulectlError
+from engine.core.expressions import utc_now
 
 OWNER_TAG = "rulectl"
 STATE_SCHEMA = "_RULECTL"
@@ -366,6 +366,10 @@ class Backend(ABC):
         return upper.lower()
 
     # ------------------------------------------------------------ AI refreshes
+
+    # True when rulectl itself executes the deployed tasks (engine.ai.runner, engine.ai.scheduler);
+    # False when the engine runs them (Snowflake: EXECUTE TASK) through run_refreshes below.
+    runs_tasks_locally = False
 
     def run_refreshes(self, loaded: Any, target: Any, prompts: Sequence[str], on_start: Callable = lambda task, total: None, on_row: Callable = lambda ok: None) -> list[RunResult]:
         """Run the deployed refresh tasks of `prompts` (all when empty) now: one RunResult each.

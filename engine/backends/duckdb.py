@@ -21,7 +21,7 @@ from engine.backends.base import LOCK_TABLE, STATE_SCHEMA, Backend, DeployedObje
 from engine.backends.duckdb_fixes import FixContext, apply_fixes, modern_lambda_syntax
 from engine.compile.objects import DesiredObject
 from engine.config.project import LoadedProject
-from engine.errors import RulectlError
+from engine.core.errors import RulectlError
 
 
 def render_duckdb(tree: exp.Expression, context: FixContext, pretty: bool = False) -> str:
@@ -162,37 +162,11 @@ class DuckDBBackend(Backend):
 
     # ------------------------------------------------------------ AI refreshes: rulectl runs the tasks
 
+    # engine.ai.runner executes the tasks apply stored in _RULECTL.TASKS; the backend never imports ai/.
+    runs_tasks_locally = True
+
     def serve_locally(self, function) -> None:
         function.register(self.connection)
-
-    def run_refreshes(self, loaded, target, prompts: Sequence[str], on_start=lambda task, total: None, on_row=lambda ok: None) -> list[RunResult]:
-        """Run the deployed tasks now through the target's provider; stop after a Ctrl-C'd task."""
-        from engine.ai.runner import deployed_tasks, select_tasks
-
-        tasks = select_tasks(deployed_tasks(self), prompts)
-        if not tasks:
-            raise RulectlError("no refresh tasks are deployed on this target; run `rulectl apply` first")
-        return self._run_tasks(loaded, target, tasks, on_start, on_row)
-
-    def run_due_refreshes(self, loaded, target, now) -> list[RunResult]:
-        from engine.ai.runner import deployed_tasks
-        from engine.ai.scheduler import due_tasks
-
-        return self._run_tasks(loaded, target, due_tasks(deployed_tasks(self), now))
-
-    def _run_tasks(self, loaded, target, tasks, on_start=lambda task, total: None, on_row=lambda ok: None) -> list[RunResult]:
-        from engine.ai.runner import run_task
-
-        from engine.config.enrichments import enrichment_tasks, run_stage
-
-        batch_rows = {f"REFRESH_{p.item.name}".upper(): p.item.refresh.batch_rows for p in loaded.prompts}
-        batch_rows.update({f"REFRESH_{name}".upper(): rows for name, rows in enrichment_tasks(loaded.config).items()})
-        results: list[RunResult] = []
-        for task in sorted(tasks, key=lambda task: run_stage(loaded.config, task.name)):  # stable: by name within a stage
-            results.append(run_task(self, task, target.llm, on_start, on_row, batch_rows.get(task.name.upper(), 50)))
-            if results[-1].interrupted:
-                break
-        return results
 
     # ------------------------------------------------------------ DDL DuckDB spells differently
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from engine.backends.base import Backend
 from engine.config.project import LoadedProject
-from engine.errors import RulectlError
+from engine.core.errors import RulectlError
 
 
 def target_name(loaded: LoadedProject, requested: str | None) -> str:
     name = requested or loaded.config.default_target
     if name not in loaded.config.targets:
-        from engine.errors import did_you_mean
+        from engine.core.errors import did_you_mean
 
         raise RulectlError(f"rulectl.yml: unknown target `{name}`{did_you_mean(name, loaded.config.targets)} (targets: {', '.join(loaded.config.targets)})")
     return name
@@ -47,7 +47,7 @@ def fixed_point_scales(loaded: LoadedProject) -> dict[str, int]:
 def _metric_scales(loaded: LoadedProject, column_scales: dict[str, int]) -> dict[str, int]:
     """Scales of fixed-point metrics, so a rule or derived metric that divides one is rounded too."""
     from engine.backends.duckdb_fixes import FixContext, fixed_point_scale
-    from engine.expressions import parse_expression
+    from engine.core.expressions import parse_expression
 
     metric_names = {m.item.name.lower() for m in loaded.metrics}
     context = FixContext(fixed_point_scales={k: v for k, v in column_scales.items() if k not in metric_names})

@@ -25,7 +25,7 @@ from engine.compile.objects import DesiredObject, table
 from engine.compile.prompts import schedule_literal
 from engine.compile.refresh_batches import DEFAULT_BATCH_ROWS, batch_merge, pending_count_query
 from engine.config.project import LoadedProject
-from engine.errors import RulectlError
+from engine.core.errors import RulectlError
 
 
 # Session parameters every refresh task runs with. A task's session takes the account's TIMEZONE

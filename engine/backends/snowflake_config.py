@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import RulectlError
+from engine.core.errors import RulectlError
 
 SECRET_KEYS = frozenset({"password", "private_key_file_pwd", "private_key_passphrase", "token", "passcode", "oauth_client_secret", "private_key", "private_key_raw"})
 # Keys the Snowflake CLI reads from SNOWFLAKE_<KEY> when the connection does not set them.

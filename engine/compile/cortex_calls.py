@@ -18,7 +18,7 @@ from sqlglot import exp
 
 from engine.compile.prompts import options_object, sent_options
 from engine.config.project import LoadedProject
-from engine.expressions import DIALECT
+from engine.core.expressions import DIALECT
 
 CHECK_PROMPT = "Reply with the single word OK."
 CHECK_MAX_TOKENS = 50  # a free-text check's reply: a check costs almost nothing

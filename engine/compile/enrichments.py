@@ -25,7 +25,7 @@ from engine.compile.objects import DesiredObject, table
 from engine.config.cortex import SENTIMENT_MAX_CHARS
 from engine.config.enrichments import SENTIMENT_COLUMN, join_columns, sentiment_sources, sentiment_table
 from engine.config.project import LoadedProject
-from engine.expressions import DIALECT, utc_now
+from engine.core.expressions import DIALECT, utc_now
 
 SENTIMENT_FUNCTION = "AI_SENTIMENT"
 # AI_SENTIMENT's labels → the score rules read; "unknown" (the text does not mention the category)

@@ -18,7 +18,7 @@ from engine.compile.prompts import CompiledPrompt, rendered_inputs_query, stored
 from engine.compile.structured_outputs import output_columns
 from engine.compile.segments import SEGMENTS_VIEW
 from engine.config.project import INSIGHTS_VIEW, LoadedProject, display_name_column, entity_key
-from engine.expressions import DIALECT
+from engine.core.expressions import DIALECT
 
 # Per prompt, these output-table columns (and its `outputs:` fields) appear as `<prompt>_<column>`.
 PROMPT_COLUMNS = ("response", "variant", "provider", "model", "prompt_version", "generated_at")

@@ -15,7 +15,7 @@ from engine.compile.objects import DesiredObject, referenced_tables, table
 from engine.config.project import LoadedProject
 from engine.config.models import Metric
 from engine.config.project import spine_name
-from engine.expressions import sf_func, parse_expression
+from engine.core.expressions import sf_func, parse_expression
 
 METRICS_VIEW = "CUSTOMER_METRICS"
 

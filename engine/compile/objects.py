@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from sqlglot import exp
 
-from engine.expressions import DIALECT
+from engine.core.expressions import DIALECT
 
 ObjectKind = Literal["schema", "view", "table", "task", "semantic_view"]
 

@@ -23,7 +23,7 @@ from engine.config.project import spine_name
 from engine.config.semantics import PLACEHOLDER
 from engine.compile.structured_outputs import STRUCTURED, VALID, literal_tree, output_columns, response_format, sent_response_format, structured_output_path, typed_reply_query
 from engine.compile.variants import bucket_of_digest_sql, salted_digest_sql
-from engine.expressions import sf_func, utc_now, DIALECT
+from engine.core.expressions import sf_func, utc_now, DIALECT
 
 DATA_OPEN, DATA_CLOSE = "<data>", "</data>"
 DATA_RULE = (

@@ -34,7 +34,7 @@ from engine.config.models import Prompt, Target
 from engine.config.project import LoadedProject, entity_key, spine_name
 from engine.config.cortex import EMBED_MAX_CHARS
 from engine.config.search import EMBEDDING_DIMENSIONS, SEARCH_TASK, SearchText, embedding_model, embeddings_table, search_task, search_texts, with_prompt_replies
-from engine.expressions import DIALECT, utc_now
+from engine.core.expressions import DIALECT, utc_now
 
 EMBED_FUNCTION = "AI_EMBED"
 SIMILARITY_FUNCTION = "VECTOR_COSINE_SIMILARITY"

@@ -13,7 +13,7 @@ from engine.compile.objects import DesiredObject, referenced_tables, table
 from engine.config.project import LoadedProject
 from engine.config.models import Segmentation
 from engine.config.project import input_view_columns
-from engine.expressions import sf_func, parse_expression
+from engine.core.expressions import sf_func, parse_expression
 
 SEGMENTS_VIEW = "CUSTOMER_SEGMENTS"
 METRICS_ALIAS = "m"

@@ -23,7 +23,7 @@ from engine.compile.segments import SEGMENTS_VIEW
 from engine.config.expression_types import NUMBER
 from engine.config.project import LoadedProject, display_name_column, entity_key, spine_columns
 from engine.config.type_checks import metric_types
-from engine.expressions import DIALECT
+from engine.core.expressions import DIALECT
 
 SEMANTIC_VIEW = "CUSTOMER_SEMANTICS"
 LOGICAL_TABLE = "customers"

@@ -22,7 +22,7 @@ from sqlglot import exp
 from engine.config.cortex import supported_schema
 from engine.config.models import OutputField, Prompt
 
-from engine.expressions import DIALECT, sf_func
+from engine.core.expressions import DIALECT, sf_func
 
 # field type → the Snowflake type of its column
 COLUMN_TYPES = {"text": "VARCHAR", "number": "FLOAT", "integer": "NUMBER", "boolean": "BOOLEAN", "label": "VARCHAR", "list": "ARRAY"}

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from sqlglot import exp
 
-from engine.expressions import sf_func
+from engine.core.expressions import sf_func
 
 BUCKETS = 100
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 from sqlglot.optimizer.annotate_types import annotate_types
 
-from engine.expressions import DIALECT, number_in_prose
+from engine.core.expressions import DIALECT, number_in_prose
 
 NUMBER, TEXT, DATE, TIMESTAMP, BOOLEAN, NULL, UNKNOWN = "number", "text", "date", "timestamp", "boolean", "null", "unknown"
 TypeEnv = dict[str, str]  # lower-case column or metric name → one of the categories above

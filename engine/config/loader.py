@@ -13,7 +13,7 @@ from engine.config.models import Metric, Project, Prompt, RulesFile, RuleTest, R
 from engine.config.project import Located, LoadedProject
 from engine.config.semantics import check_project
 from engine.config.yaml_lines import LocatedDocument, YamlProblem, load_located
-from engine.errors import ConfigErrors, Problem, RulectlError, did_you_mean
+from engine.core.errors import ConfigErrors, Problem, RulectlError, did_you_mean
 
 PROJECT_FILE = "rulectl.yml"
 TESTS_DIR = "tests"

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from engine.config.models import Metric, Project, Prompt, RuleTest, Segmentation
 from engine.config.yaml_lines import LocatedDocument
-from engine.errors import Problem
+from engine.core.errors import Problem
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 INPUT_VIEWS = ("customer_metrics", "customer_segments")

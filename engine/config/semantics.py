@@ -11,8 +11,8 @@ from engine.config.project import INPUT_VIEWS, INSIGHTS_VIEW, entity_key, Locate
 from engine.config.models import Metric, Prompt, Segmentation
 from engine.config.type_checks import type_check
 from engine.config.value_types import type_words, value_problem
-from engine.expressions import ExpressionError, ParsedExpression, parse_expression
-from engine.errors import Problem, did_you_mean
+from engine.core.expressions import ExpressionError, ParsedExpression, parse_expression
+from engine.core.errors import Problem, did_you_mean
 
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 

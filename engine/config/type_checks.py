@@ -19,8 +19,8 @@ from engine.config.expression_types import (
     risky_divisions,
 )
 from engine.config.project import Located, LoadedProject, spine_name
-from engine.errors import Problem
-from engine.expressions import ExpressionError, ParsedExpression, parse_expression
+from engine.core.errors import Problem
+from engine.core.expressions import ExpressionError, ParsedExpression, parse_expression
 
 
 @dataclass

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from sqlglot import exp
 
 from engine.config.expression_types import BOOLEAN, DATE, NUMBER, TIMESTAMP, declared_category
-from engine.expressions import DIALECT
+from engine.core.expressions import DIALECT
 
 _INTEGER = re.compile(r"\s*[+-]?\d+\s*")
 _DECIMAL = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from engine.errors import Problem
+from engine.core.errors import Problem
 
 Path_ = tuple[Any, ...]
 

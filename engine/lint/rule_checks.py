@@ -19,8 +19,8 @@ from sqlglot import exp
 
 from engine.config.models import Segmentation
 from engine.config.project import Located, LoadedProject, spine_name
-from engine.errors import Problem
-from engine.expressions import parse_expression
+from engine.core.errors import Problem
+from engine.core.expressions import parse_expression
 from engine.lint.findings import INFO, WARNING, Finding
 from engine.lint.three_valued import Translator, Truth, infer_kind, kind_of_type
 

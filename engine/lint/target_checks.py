@@ -10,7 +10,7 @@ from engine.backends.base import Backend
 from engine.compile.segments import PLANNED_SEGMENTS, with_planned_views
 from engine.config.models import Segmentation
 from engine.config.project import Located, LoadedProject
-from engine.expressions import parse_expression, sf_func
+from engine.core.expressions import parse_expression, sf_func
 from engine.lint.findings import WARNING, Finding
 
 

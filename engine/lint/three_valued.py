@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import z3
 from sqlglot import exp
 
-from engine.expressions import DIALECT
+from engine.core.expressions import DIALECT
 
 NUMERIC, INTEGER, TEXT, BOOLEAN = "numeric", "integer", "text", "boolean"
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 from engine.backends.base import Backend, owner_tag
 from engine.compile.objects import DesiredObject
-from engine.errors import Interrupted, RulectlError
+from engine.core.errors import Interrupted, RulectlError
 from engine.plan.model import Action, Plan, Step
-from engine.stop_request import StopRequest
+from engine.core.stop_request import StopRequest
 
 APPLYING = (Action.CREATE, Action.REPLACE, Action.ALTER, Action.DRIFT, Action.DROP)
 

@@ -18,7 +18,7 @@ from engine.backends.base import Backend
 from engine.compile.objects import table
 from engine.compile.segments import PLANNED_SEGMENTS, SEGMENTS_VIEW, with_planned_views
 from engine.config.project import LoadedProject, display_name_column, entity_key
-from engine.expressions import sf_func
+from engine.core.expressions import sf_func
 
 LABEL_SEPARATOR = "; "  # match: all labels in one CSV cell
 OLD, NEW = "o", "n"

@@ -30,7 +30,7 @@ from engine.compile.objects import DesiredObject, table
 from engine.compile.segments import METRICS_ALIAS, PLANNED_METRICS, SEGMENTS_VIEW, rule_condition, segmentation_columns
 from engine.config.models import Segmentation
 from engine.config.project import LoadedProject, display_name_column, spine_name
-from engine.expressions import DIALECT, parse_expression, sf_func
+from engine.core.expressions import DIALECT, parse_expression, sf_func
 from engine.plan.model import Action, SegmentMove, SegmentSizeChange, Step
 
 SEPARATOR = 31  # ASCII unit separator: joins match-all labels, never typed into a label

@@ -16,7 +16,7 @@ from sqlglot import exp
 
 from engine.compile.prompts import DATA_RULE, CompiledPrompt, sent_options
 from engine.compile.structured_outputs import literal_value
-from engine.expressions import DIALECT
+from engine.core.expressions import DIALECT
 
 ALL_CUSTOMERS = "(every customer)"  # the one "variant" of a prompt without an experiment
 

@@ -12,7 +12,7 @@ from engine.config.expression_types import UNKNOWN, category
 from engine.compile.objects import table
 from engine.config.models import Source
 from engine.config.project import LoadedProject
-from engine.errors import did_you_mean
+from engine.core.errors import did_you_mean
 from engine.plan.model import Action, Step
 
 # How an engine spells a column type → the category rulectl compares. Snowflake's SHOW COLUMNS

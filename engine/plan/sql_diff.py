@@ -15,7 +15,7 @@ import re
 import sqlglot
 from sqlglot.tokens import TokenType
 
-from engine.expressions import DIALECT
+from engine.core.expressions import DIALECT
 
 OPENING = {TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE}
 OUTPUT_NAME = re.compile(r" AS ([A-Za-z_][A-Za-z0-9_$]*)(?: FROM .*)?$", re.DOTALL)

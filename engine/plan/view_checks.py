@@ -19,7 +19,7 @@ from engine.compile.metrics import METRICS_VIEW, metrics_query
 from engine.compile.segments import SEGMENTS_VIEW
 from engine.compile.objects import DesiredObject, table
 from engine.config.project import Located, LoadedProject
-from engine.expressions import ExpressionError, parse_expression
+from engine.core.expressions import ExpressionError, parse_expression
 from engine.plan.model import Action, Step
 
 CHANGING = (Action.CREATE, Action.REPLACE, Action.DRIFT)

@@ -16,7 +16,7 @@ from engine.ai import local_models
 from engine.ai.local_models import file_sha256, pull, resolve_model
 from engine.config import model_catalog
 from engine.config.model_catalog import CatalogModel
-from engine.errors import RulectlError
+from engine.core.errors import RulectlError
 from tests.conftest import edit, run
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB standing in for a GGUF file

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.backends.snowflake_config import connect_arguments, read_connection
-from engine.errors import RulectlError
+from engine.core.errors import RulectlError
 from tests.conftest import edit, run
 
 pytestmark = pytest.mark.snowflake

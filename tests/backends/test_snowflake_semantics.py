@@ -21,7 +21,7 @@ import pytest
 
 from engine import workflow
 from engine.config.loader import load_project
-from engine.errors import RulectlError
+from engine.core.errors import RulectlError
 
 PROJECT = """name: parity
 default_target: local

@@ -14,7 +14,7 @@ from engine.backends.duckdb import render_duckdb
 from engine.backends.duckdb_fixes import FixContext
 from engine.backends.snowflake import SnowflakeBackend
 from engine.config.loader import load_project
-from engine.expressions import utc_now
+from engine.core.expressions import utc_now
 from tests.conftest import run
 from tests.doubles.recording import RecordingConnection
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.config.loader import load_project
-from engine.compile_output import compiled_sql
+from engine.features.compile_output import compiled_sql
 from tests.conftest import REPO
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "compile"

@@ -189,7 +189,7 @@ def test_allow_empty_loads_a_header_only_file(project: Path):
 def test_checks_are_linear_in_rows(tmp_path: Path):
     """Check time per row stays flat from 20k to 200k rows (no quadratic duplicate search)."""
     from engine.config.models import Source
-    from engine.csv_checks import check_sample
+    from engine.features.csv_checks import check_sample
 
     source = Source(table="GOLD.T", key="id", columns={"id": "varchar", "v": "integer"})
 

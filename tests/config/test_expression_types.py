@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.config.expression_types import ExpressionTypeError, expression_type, require_condition, risky_divisions
-from engine.expressions import parse_expression
+from engine.core.expressions import parse_expression
 from tests.conftest import edit, run
 
 ENV = {"amount": "number", "plan": "text", "ends_on": "date", "churned": "boolean", "seats": "number"}

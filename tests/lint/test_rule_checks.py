@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.config.loader import load_project
-from engine.errors import ConfigErrors
+from engine.core.errors import ConfigErrors
 from engine.lint.rule_checks import lint_rules
 from tests.conftest import run
 

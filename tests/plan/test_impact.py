@@ -15,7 +15,7 @@ from engine import workflow
 from engine.backends.registry import open_backend
 from engine.config.loader import load_project
 from engine.config.project import LoadedProject, spine_name
-from engine.expressions import parse_expression
+from engine.core.expressions import parse_expression
 from engine.plan.impact import segment_impact
 from engine.plan.model import Plan
 from engine.plan.planner import build_plan

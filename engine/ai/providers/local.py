@@ -25,7 +25,7 @@ from pathlib import Path
 from engine.ai.local_models import ModelFile, resolve_model
 from engine.ai.providers.openai import OpenAIProvider
 from engine.config.models import LLMSettings
-from engine.errors import RulectlError
+from engine.core.errors import RulectlError
 
 RUNTIME_HINT = "pip install 'rulectl[local-llm]'"
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.config.models import Source
-from engine.errors import RulectlError
+from engine.core.errors import RulectlError
 
 MAX_FIELD_BYTES = 1 << 20  # one value of a sample CSV; a bigger one is a broken quote, not data
 

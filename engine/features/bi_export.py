@@ -22,7 +22,7 @@ from engine.backends.base import Backend
 from engine.compile.objects import table
 from engine.compile.segments import SEGMENTS_VIEW
 from engine.config.project import INSIGHTS_VIEW, LoadedProject, entity_key
-from engine.errors import RulectlError
+from engine.core.errors import RulectlError
 
 FORMATS = ("parquet", "csv", "hyper")
 

@@ -13,8 +13,8 @@ from sqlglot import exp
 from engine.backends.base import Backend
 from engine.config.models import QUALIFIED_TABLE
 from engine.config.project import LoadedProject, spine_name
-from engine.errors import RulectlError
-from engine.expressions import sf_func
+from engine.core.errors import RulectlError
+from engine.core.expressions import sf_func
 
 TOP_LEVEL_KEY = re.compile(r"^[A-Za-z_][\w-]*\s*:")
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from engine.expressions import sf_func
+from engine.core.expressions import sf_func
 
 from engine.backends.base import Backend
 from engine.compile.objects import table

@@ -10,8 +10,8 @@ from sqlglot import exp
 from engine.backends.base import Backend
 from engine.config.models import Source
 from engine.config.project import LoadedProject
-from engine.csv_checks import check_sample
-from engine.errors import RulectlError
+from engine.features.csv_checks import check_sample
+from engine.core.errors import RulectlError
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def source_table_statements(source: Source) -> list[exp.Expression]:
 def load_samples(loaded: LoadedProject, backend: Backend, allow_empty: bool = False) -> list[LoadedTable]:
     """Replace each source table with its `sample:` CSV, typed as declared in rulectl.yml.
 
-    Every file is checked first (engine.csv_checks), then loaded in one transaction: a bad file
+    Every file is checked first (engine.features.csv_checks), then loaded in one transaction: a bad file
     leaves every source table as it was.
     """
     check_samples(loaded, allow_empty)

@@ -20,9 +20,9 @@ from engine.compile.prompts import compile_prompt
 from engine.compile.segments import PLANNED_SEGMENTS, with_planned_views
 from engine.config.models import Metric, Segmentation
 from engine.config.project import Located, LoadedProject, display_name_column, entity_key, input_view_columns, spine_columns, spine_name
-from engine.errors import RulectlError
-from engine.expressions import parse_expression, sf_func
-from engine.rule_tests import plain
+from engine.core.errors import RulectlError
+from engine.core.expressions import parse_expression, sf_func
+from engine.features.rule_tests import plain
 
 SAMPLE_ROWS = 5  # rows shown for a metric when its source has at most this many for the customer
 CANDIDATES_SHOWN = 10

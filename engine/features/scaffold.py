@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from engine.config.json_schemas import DEFAULT_DIR, modeline, write_json_schemas
-from engine.errors import RulectlError
+from engine.core.errors import RulectlError
 
 PROJECT_YAML = """\
 # rulectl project: where to deploy, and the tables to read. Docs: rulectl --help

@@ -12,7 +12,7 @@ from sqlglot import exp
 from engine.backends.base import APPLIES, STATE_SCHEMA, Backend
 from engine.backends.registry import engine_errors
 from engine.compile.objects import table
-from engine.expressions import sf_func
+from engine.core.expressions import sf_func
 
 HISTORY = f"{STATE_SCHEMA}.HISTORY"
 

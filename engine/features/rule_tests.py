@@ -20,8 +20,8 @@ from engine.backends.registry import date_columns, engine_errors
 from engine.compile.segments import PLANNED_SEGMENTS, with_planned_views
 from engine.config.models import RuleTest, Segmentation
 from engine.config.project import Located, LoadedProject, input_view_columns, spine_name
-from engine.expressions import parse_expression
-from engine.sample_data import source_table_statements
+from engine.core.expressions import parse_expression
+from engine.features.sample_data import source_table_statements
 
 
 @dataclass(frozen=True)

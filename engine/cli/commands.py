@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from engine.errors import ConfigErrors, Interrupted, RulectlError
+from engine.core.errors import ConfigErrors, Interrupted, RulectlError
 
 
 class UsageErrorsExitOne(TyperGroup):
@@ -126,7 +126,7 @@ def compile(
     output: Optional[Path] = typer.Option(None, "--out", "-o", help="Write one .sql file per object under this directory."),
 ) -> None:
     """Print (or write) the SQL of every object in the target's dialect."""
-    from engine.compile_output import compiled_sql
+    from engine.features.compile_output import compiled_sql
 
     with user_errors():
         loaded = _load(project)
@@ -611,7 +611,7 @@ def insights(
     import json
 
     from engine import workflow
-    from engine.terminal_output import json_default, print_insights
+    from engine.cli.terminal_output import json_default, print_insights
 
     with user_errors():
         loaded = _load(project)
@@ -640,7 +640,7 @@ def search(
     import json
 
     from engine import workflow
-    from engine.terminal_output import json_default, print_search, search_notes
+    from engine.cli.terminal_output import json_default, print_search, search_notes
 
     with user_errors():
         loaded = _load(project)
@@ -794,7 +794,7 @@ def demo(project: Optional[Path] = ProjectOption, customers: int = typer.Option(
     """The main job on the local target: load samples → apply → segment summary → AI refresh → insights."""
     from engine import workflow
     from engine.backends.registry import target_backend_class
-    from engine.terminal_output import print_insights, print_segment_sizes
+    from engine.cli.terminal_output import print_insights, print_segment_sizes
 
     with user_errors():
         loaded = _load(project)

@@ -1,0 +1,1 @@
+"""Shared primitives every layer may use: errors, analyst expressions, provenance, stop requests."""
