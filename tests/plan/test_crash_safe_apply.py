@@ -137,17 +137,24 @@ def converge_after_kill(project: Path, baseline: Path, k: int, ai_rows: set) -> 
     assert pending_changes(project) == {"ANALYTICS.CUSTOMER_METRICS": "drift", "AI.REFRESH_ACCOUNT_SUMMARY": "drift"}, f"kill at {k}"
 
 
-def test_fresh_apply_converges_from_a_kill_at_every_statement(project: Path, tmp_path: Path, plan_without_impact_or_cost):
+# Every kill point is tried; the points are dealt into PARTS tests so pytest-xdist spreads them over
+# workers (one test took two minutes of a three-minute suite).
+PARTS = 3
+
+
+@pytest.mark.parametrize("part", range(PARTS))
+def test_fresh_apply_converges_from_a_kill_at_every_statement(project: Path, tmp_path: Path, plan_without_impact_or_cost, part: int):
     assert run("load", project=project).exit_code == 0
     baseline = tmp_path / "loaded.duckdb"
     shutil.copy(database(project), baseline)
     points = write_points(project)
     assert len(points) >= 25
-    for k in points:
+    for k in points[part::PARTS]:
         converge_after_kill(project, baseline, k, set())
 
 
-def test_changing_apply_converges_from_a_kill_at_every_statement(project: Path, tmp_path: Path, plan_without_impact_or_cost):
+@pytest.mark.parametrize("part", range(PARTS))
+def test_changing_apply_converges_from_a_kill_at_every_statement(project: Path, tmp_path: Path, plan_without_impact_or_cost, part: int):
     assert run("load", project=project).exit_code == 0
     assert run("apply", "--yes", project=project).exit_code == 0
     workflow.run_refreshes(load_project(project), None, [])
@@ -171,7 +178,7 @@ def test_changing_apply_converges_from_a_kill_at_every_statement(project: Path, 
     shutil.copy(database(project), baseline)
     points = write_points(project)
     assert len(points) >= 20
-    for k in points:
+    for k in points[part::PARTS]:
         converge_after_kill(project, baseline, k, ai_rows)
 
 
