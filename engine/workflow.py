@@ -102,17 +102,45 @@ def apply(
 
 
 def _preflight_warnings(loaded: LoadedProject, backend, desired, result: ApplyResult) -> list[str]:
-    """Before the first refresh: one AI_COMPLETE per distinct model and options of the prompt tasks
-    just applied, with those options, and one AI_EMBED per embedding model, so Snowflake's own error
-    shows now rather than as refreshes that enrich nothing (compile/cortex_calls.py)."""
-    from engine.compile.cortex_calls import CortexCall, completion_calls, embedding_call
+    """Before the first refresh: doctor's Cortex checks (backend.cortex_checks) for the tasks just
+    applied — one AI_COMPLETE per distinct model and options of their prompts, with those options,
+    one AI_EMBED per embedding model, AI_SENTIMENT — so Snowflake's own error and its fix show now
+    rather than as refreshes that enrich nothing (compile/cortex_calls.py)."""
+    from engine.compile.cortex_calls import CortexCall, completion_calls, embedding_call, sentiment_call
 
     applied = {step.qualified_name.upper() for step in result.applied if step.kind == "task"}
     tasks = [obj for obj in desired if obj.kind == "task" and obj.qualified_name.upper() in applied]
     prompts = {obj.details["compiled"].prompt.name.lower() for obj in tasks if "compiled" in obj.details}
     calls: list[CortexCall] = completion_calls(loaded, prompts) if prompts else []
     calls += [embedding_call(model) for model in sorted({obj.details["model"] for obj in tasks if obj.details.get("enrichment") == "embedding"})]
-    return [f"Cortex {label} fails: {error}; its refreshes would enrich nothing until this is fixed (`rulectl doctor` shows the fix)" for label, error in backend.cortex_failures(calls).items()]
+    calls += [sentiment_call()] if any(obj.details.get("enrichment") == "sentiment" for obj in tasks) else []
+    return [
+        f"Cortex {check.name} fails: {check.detail}; its refreshes would enrich nothing until this is fixed: {check.fix}"
+        for check in backend.cortex_checks(calls) if not check.ok
+    ]
+
+
+def doctor(loaded: LoadedProject, target: str | None = None) -> list:
+    """`rulectl doctor`: before the first apply, everything apply and the refreshes need on the
+    target — a list of DoctorCheck (backends/base.py), each failure with its fix."""
+    from engine.backends.base import DoctorCheck
+
+    name = target_name(loaded, target)
+    settings = loaded.config.targets[name]
+    try:
+        with connected(loaded, name, read_only=True) as backend:
+            checks = backend.doctor_checks(loaded, settings)
+            if backend.runs_tasks_locally:
+                from engine.ai.doctor import endpoint_checks
+
+                with local_models_served(loaded):
+                    checks += endpoint_checks(loaded, settings)
+            return checks
+    except RulectlError as error:  # cannot connect or open: the first check, with what to look at
+        if settings.engine != "snowflake":
+            return [DoctorCheck("DuckDB file", False, str(error), "see the message: move the damaged file aside and run `rulectl apply` to rebuild it")]
+        where = f"connection `{settings.connection}`" if settings.connection else "the default connection"
+        return [DoctorCheck("connection", False, str(error), f"check {where} in ~/.snowflake/connections.toml or config.toml (`snow connection test` reads the same files)")]
 
 
 def refuse_missing_sources(loaded: LoadedProject, backend, reads_only: bool = False) -> None:

@@ -124,6 +124,17 @@ class DeployedObject:
 
 
 @dataclass(frozen=True)
+class DoctorCheck:
+    """One `rulectl doctor` finding: what was checked, whether it passed, what was found (the
+    engine's own error when it failed) and, when it failed, what to do."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+
+
+@dataclass(frozen=True)
 class RunResult:
     """One refresh run of one prompt — the same type on every target.
 
@@ -384,6 +395,16 @@ class Backend(ABC):
         """label → the engine's own error, for each Cortex check call (compile/cortex_calls.py) that
         fails ({} when all answer, or when the engine has no such check)."""
         return {}
+
+    def cortex_checks(self, calls: Sequence[Any]) -> list[DoctorCheck]:
+        """One DoctorCheck per Cortex check call, with the fix for a failure ([] when the engine has
+        no Cortex). `rulectl doctor` and the apply preflight both use it."""
+        return []
+
+    def doctor_checks(self, loaded: Any, target: Any) -> list[DoctorCheck]:
+        """What `rulectl doctor` checks on this engine before the first apply: the connection or file,
+        privileges, compute, AI access. `target` is the target's settings from rulectl.yml."""
+        return []
 
     # ------------------------------------------------------------ DDL for plan steps
 

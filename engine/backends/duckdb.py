@@ -6,6 +6,7 @@ compiler serves both targets and the differences live here and nowhere else.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ from sqlglot import exp
 if TYPE_CHECKING:
     import pyarrow as pa
 
-from engine.backends.base import LOCK_TABLE, STATE_SCHEMA, Backend, DeployedObject, DeployedState, ManagedRecord, RunResult
+from engine.backends.base import LOCK_TABLE, STATE_SCHEMA, Backend, DeployedObject, DeployedState, DoctorCheck, ManagedRecord, RunResult
 from engine.backends.duckdb_fixes import FixContext, apply_fixes, modern_lambda_syntax
 from engine.compile.objects import DesiredObject
 from engine.config.project import LoadedProject
@@ -156,6 +157,20 @@ class DuckDBBackend(Backend):
     def _run_arrow(self, sql: str) -> pa.Table:
         # a relation's to_arrow_table, not the DB-API cursor's (which copies the rows once more)
         return self.connection.sql(sql).to_arrow_table()
+
+    def doctor_checks(self, loaded: LoadedProject, target: Any) -> list[DoctorCheck]:
+        """The DuckDB file: opened and readable, or (nothing applied yet) its folder writable."""
+        if not self.path.exists():
+            folder = next((p for p in (self.path.parent, *self.path.parents) if p.exists()), None)
+            ok = folder is not None and os.access(folder, os.W_OK)
+            detail = f"{self.path} does not exist yet: the first `rulectl apply` creates it" + ("" if ok else f", but {folder} is not writable")
+            return [DoctorCheck("DuckDB file", ok, detail, None if ok else f"make {folder} writable, or set `path:` on the target to a writable place")]
+        try:
+            version = self.connection.execute("SELECT version()").fetchone()[0]
+            tables = self.connection.execute("SELECT count(*) FROM duckdb_tables()").fetchone()[0]
+        except duckdb.Error as error:
+            return [DoctorCheck("DuckDB file", False, f"{self.path}: {_first_line(error)}", REBUILD)]
+        return [DoctorCheck("DuckDB file", True, f"{self.path} opens (DuckDB {version}, {tables} tables)")]
 
     def close(self) -> None:
         self.connection.close()

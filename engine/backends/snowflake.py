@@ -19,7 +19,7 @@ from sqlglot import exp
 if TYPE_CHECKING:
     import pyarrow as pa
 
-from engine.backends.base import LOCK_TABLE, STATE_SCHEMA, Backend, DeployedObject, DeployedState, ManagedRecord, RunResult, run_log_finish, run_log_start, utc_timestamp_text
+from engine.backends.base import LOCK_TABLE, STATE_SCHEMA, Backend, DeployedObject, DoctorCheck, DeployedState, ManagedRecord, RunResult, run_log_finish, run_log_start, utc_timestamp_text
 from engine.compile.cortex_calls import CortexCall, check_error, check_query, completion_calls, embedding_call
 from engine.compile.objects import DesiredObject, table
 from engine.compile.prompts import schedule_literal
@@ -480,6 +480,27 @@ class SnowflakeBackend(Backend):
 
     def run_due_refreshes(self, loaded: LoadedProject, target: Any, now: Any) -> list[RunResult]:
         raise RulectlError("this is a Snowflake target: Snowflake schedules its tasks itself (`rulectl status` shows their runs)")
+
+    def cortex_checks(self, calls: Sequence[CortexCall]) -> list[DoctorCheck]:
+        """Each check call as a DoctorCheck, a failure with Snowflake's error and its fix."""
+        from engine.config.cortex import cortex_fix
+
+        failures = self.cortex_failures(calls)
+        role = self._current_role() if failures else None
+        return [
+            DoctorCheck(call.label, False, failures[call.label], cortex_fix(failures[call.label], call.model, role, call.function)) if call.label in failures
+            else DoctorCheck(call.label, True, "answered" + (" with the prompt's own options" if call.function == "AI_COMPLETE" else ""))
+            for call in calls
+        ]
+
+    def doctor_checks(self, loaded: LoadedProject, target: Any) -> list[DoctorCheck]:
+        from engine.backends.snowflake_doctor import snowflake_checks
+
+        return snowflake_checks(self, loaded, target)
+
+    def _current_role(self) -> str | None:
+        rows = self.query(exp.select(exp.Anonymous(this="CURRENT_ROLE")))
+        return rows[0][0] if rows and rows[0] else None
 
     def cortex_failures(self, calls: Sequence[CortexCall]) -> dict[str, str]:
         """label → Snowflake's own error, for each check call that fails. AI_COMPLETE returns NULL on

@@ -570,6 +570,36 @@ def print_run_status(runs) -> None:
 
 
 @app.command()
+def doctor(
+    project: Optional[Path] = ProjectOption,
+    target: Optional[str] = TargetOption,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per check."),
+) -> None:
+    """Before the first apply: connection, role, privileges, warehouse, Cortex access and each model
+    with the prompts' own options (a local target: the DuckDB file and the LLM endpoint). Exit 1 when
+    a check fails; each failure says what to run."""
+    import dataclasses
+    import json
+
+    from engine import workflow
+
+    with user_errors():
+        checks = workflow.doctor(_load(project), target)
+    if as_json:
+        for check in checks:
+            print(json.dumps(dataclasses.asdict(check)))
+    else:
+        for check in checks:
+            out.print(f"{'ok    ' if check.ok else 'FAILED'}  {check.name}: {check.detail}", markup=False)
+            if check.fix:
+                out.print(f"        fix: {check.fix}", markup=False)
+        failed = sum(1 for check in checks if not check.ok)
+        out.print(f"{len(checks) - failed} ok, {failed} failed" if failed else f"all {len(checks)} checks ok", markup=False)
+    if any(not check.ok for check in checks):
+        raise typer.Exit(1)
+
+
+@app.command()
 def scheduler(
     project: Optional[Path] = ProjectOption,
     target: Optional[str] = TargetOption,

@@ -60,6 +60,23 @@ def embedding_call(model: str) -> CortexCall:
     return CortexCall(f"search: AI_EMBED with model {model}", "AI_EMBED", model)
 
 
+def sentiment_call() -> CortexCall:
+    return CortexCall("sentiment: AI_SENTIMENT", "AI_SENTIMENT", None)
+
+
+def project_calls(loaded: LoadedProject) -> list[CortexCall]:
+    """Every Cortex call the project's tasks make, once each: the prompts' AI_COMPLETEs, the search
+    model's AI_EMBED, AI_SENTIMENT when a source is enriched with sentiment."""
+    from engine.config.enrichments import sentiment_sources
+
+    calls = completion_calls(loaded)
+    if loaded.config.search is not None:
+        calls.append(embedding_call(loaded.config.search.model))
+    if sentiment_sources(loaded.config):
+        calls.append(sentiment_call())
+    return calls
+
+
 def check_query(call: CortexCall) -> exp.Select:
     """The statement of one check. AI_COMPLETE asks for `return_error_details` (one row, an OBJECT of
     value and error); AI_EMBED and AI_SENTIMENT are called plainly (an error raises, or comes back

@@ -105,3 +105,34 @@ def supported_schema(schema: dict) -> dict:
 # model restrictions). 1,500 characters ≈ 375 tokens leaves room for text that tokenizes densely.
 SENTIMENT_MAX_CHARS = 1500
 EMBED_MAX_CHARS = 1500
+
+
+CORTEX_USER_GRANT = "GRANT DATABASE ROLE SNOWFLAKE.CORTEX_USER TO ROLE {role}"
+CROSS_REGION = "ALTER ACCOUNT SET CORTEX_ENABLED_CROSS_REGION = 'ANY_REGION'"
+
+
+def cortex_fix(error: str, model: str | None, role: str | None, function: str = "AI_COMPLETE") -> str:
+    """What to do about a failed Cortex call, from Snowflake's error: the GRANT for a role without
+    Cortex access (https://docs.snowflake.com/en/sql-reference/functions/ai_complete: "Users must use
+    a role that has been granted the SNOWFLAKE.CORTEX_USER database role"), a model to pick for a
+    retired, legacy or unavailable one, the schema keyword to drop."""
+    lowered = error.lower()
+    grant = CORTEX_USER_GRANT.format(role=role or "<your role>")
+    if "cortex_user" in lowered or "insufficient privileges" in lowered or "not authorized" in lowered or "access denied" in lowered:
+        return f"run `{grant}` (as ACCOUNTADMIN), or use a role that has it"
+    if "response_format" in lowered or "keyword" in lowered or "property name" in lowered:
+        return "the outputs schema has something Cortex refuses: report it (rulectl sends only the keywords Cortex accepts)"
+    if function == "AI_EMBED" and model:
+        return (
+            f"set `search: {{model: …}}` in rulectl.yml to another 768-dimension AI_EMBED model your region lists "
+            f"(SHOW CORTEX BASE MODELS IN SCHEMA SNOWFLAKE.MODELS), or enable cross-region inference: `{CROSS_REGION}`"
+        )
+    if model:
+        warning = model_warning(model)
+        if warning is not None or "model" in lowered:
+            replacement = (RETIRED_MODELS.get(model.lower()) or RetiredModel(LEGACY_MODELS.get(model.lower(), DEFAULT_MODEL), "")).replacement
+            return (
+                f"set `model: {replacement}` in the prompt (or another model your region lists: "
+                f"SHOW CORTEX BASE MODELS IN SCHEMA SNOWFLAKE.MODELS), or enable cross-region inference: `{CROSS_REGION}`"
+            )
+    return f"check that the role has SNOWFLAKE.CORTEX_USER (`{grant}`) and that the model is available in the account's region (`{CROSS_REGION}`)"

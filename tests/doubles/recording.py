@@ -33,6 +33,11 @@ TASK_DDL = re.compile(
 )
 SESSION_PARAMETER = re.compile(r" (?P<name>[A-Z][A-Z_]*)='(?P<value>[^']*)'")
 CURRENT_WAREHOUSE = re.compile(r"^SELECT CURRENT_WAREHOUSE\(\)$")
+CURRENT_ROLE = re.compile(r"^SELECT CURRENT_ROLE\(\)$")
+SESSION = re.compile(r"^SELECT CURRENT_USER\(\), CURRENT_ROLE\(\), CURRENT_DATABASE\(\), CURRENT_WAREHOUSE\(\), CURRENT_AVAILABLE_ROLES\(\)$")
+# SHOW GRANTS ON <object>: https://docs.snowflake.com/en/sql-reference/sql/show-grants (columns as
+# https://docs.snowflake.com/en/release-notes/bcr-bundles/2025_01/bcr-1803 lists them)
+SHOW_GRANTS = re.compile(r"^SHOW GRANTS ON (?P<kind>ACCOUNT|DATABASE|SCHEMA)(?: (?P<name>\S+))?$")
 AI_CALL = re.compile(r"^SELECT AI_(?P<function>COMPLETE|EMBED|SENTIMENT)\(", re.I)  # check calls (compile/cortex_calls.py)
 ALTER_TASK = re.compile(r"^ALTER TASK (?:IF EXISTS )?(?P<name>\S+) (?P<verb>SUSPEND|RESUME)$")
 DROP_TASK = re.compile(r"^DROP TASK IF EXISTS (?P<name>\S+)$")
@@ -52,6 +57,16 @@ class FakeCatalog:
     refuse_resume: set[str] = field(default_factory=set)  # tasks Snowflake would not resume
     executed_tasks: list[str] = field(default_factory=list)
     current_warehouse: str | None = "COMPUTE_WH"  # the connection's default warehouse
+    user: str = "RULECTL_USER"
+    role: str = "SYSADMIN"
+    available_roles: tuple[str, ...] = ("SYSADMIN", "PUBLIC")  # CURRENT_AVAILABLE_ROLES()
+    database_usable: bool = True  # False: the database does not exist or the role has no USAGE
+    # "ACCOUNT" / "DATABASE <db>" / "SCHEMA <db>.<schema>" → [(privilege, grantee role)]; a schema
+    # rulectl created (and not listed here) is owned by the current role, as CREATE SCHEMA makes it
+    grants: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: {
+        "ACCOUNT": [("EXECUTE TASK", "SYSADMIN"), ("EXECUTE MANAGED TASK", "SYSADMIN")],
+        "DATABASE CUSTOMER_INTEL": [("OWNERSHIP", "SYSADMIN")],
+    })
     # model → Snowflake's error for a call to it (e.g. not available in the region); the strict
     # Cortex (tests/doubles/cortex.py) reads it
     failing_models: dict[str, str] = field(default_factory=dict)
@@ -120,7 +135,7 @@ class RecordingConnection:
 
     def answer(self, sql: str) -> tuple[list[str], list[tuple]]:
         refuse_legacy_functions(sql)  # in any statement, a task's body included
-        for pattern, handler in ((SHOW, self._show), (TASK_DDL, self._create_task), (ALTER_TASK, self._alter_task), (DROP_TASK, self._drop_task), (EXECUTE_TASK, self._execute_task), (CURRENT_WAREHOUSE, self._current_warehouse), (AI_CALL, self._ai_call), (SEMANTIC_VIEW_DDL, self._semantic_view), (DROP_SEMANTIC_VIEW, self._drop_semantic_view)):
+        for pattern, handler in ((SHOW, self._show), (TASK_DDL, self._create_task), (ALTER_TASK, self._alter_task), (DROP_TASK, self._drop_task), (EXECUTE_TASK, self._execute_task), (CURRENT_WAREHOUSE, self._current_warehouse), (CURRENT_ROLE, self._current_role), (SESSION, self._session), (SHOW_GRANTS, self._show_grants), (AI_CALL, self._ai_call), (SEMANTIC_VIEW_DDL, self._semantic_view), (DROP_SEMANTIC_VIEW, self._drop_semantic_view)):
             match = pattern.match(sql)
             if match:
                 return handler(match)
@@ -276,6 +291,29 @@ class RecordingConnection:
 
     def _current_warehouse(self, match: re.Match) -> tuple[list, list]:
         return ["CURRENT_WAREHOUSE()"], [(self.catalog.current_warehouse,)]
+
+    def _current_role(self, match: re.Match) -> tuple[list, list]:
+        return ["CURRENT_ROLE()"], [(self.catalog.role,)]
+
+    def _session(self, match: re.Match) -> tuple[list, list]:
+        catalog = self.catalog
+        database = self.database if catalog.database_usable else None
+        columns = ["CURRENT_USER()", "CURRENT_ROLE()", "CURRENT_DATABASE()", "CURRENT_WAREHOUSE()", "CURRENT_AVAILABLE_ROLES()"]
+        return columns, [(catalog.user, catalog.role, database, catalog.current_warehouse, json.dumps(list(catalog.available_roles)))]
+
+    def _show_grants(self, match: re.Match) -> tuple[list, list]:
+        """The grants on one object; a schema that does not exist is Snowflake's error."""
+        kind, name = match["kind"], (match["name"] or "").upper()
+        key = f"{kind} {name}".strip()
+        if kind == "SCHEMA" and key not in self.catalog.grants:
+            schema = name.split(".")[-1]
+            if schema not in self.catalog.schemas and not (schema == "_RULECTL" and self._has_state()):
+                raise RuntimeError(f"002003 (02000): SQL compilation error: Schema '{name}' does not exist or not authorized.")
+            grants = [("OWNERSHIP", self.catalog.role)]
+        else:
+            grants = self.catalog.grants.get(key, [])
+        columns = ["created_on", "privilege", "granted_on", "name", "granted_to", "grantee_name", "grant_option", "granted_by"]
+        return columns, [(None, privilege, kind, name or self.database, "ROLE", grantee, "false", "SYSADMIN") for privilege, grantee in grants]
 
     def _alter_task(self, match: re.Match) -> tuple[list, list]:
         name = match["name"].upper()
