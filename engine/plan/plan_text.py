@@ -8,6 +8,7 @@ from rich.syntax import Syntax
 from rich.text import Text
 
 from engine.ai.cost import AiCost
+from engine.config.cortex import EMBED_MAX_CHARS, SENTIMENT_MAX_CHARS
 from engine.plan.model import SYMBOLS, Action, Plan, SegmentMove
 
 
@@ -79,15 +80,20 @@ def _move_text(move: SegmentMove) -> str:
     return f"{customers}: {source} → {target}{example}"
 
 
+def _input_cap(chars: int) -> str:
+    """The cut every text gets before a Cortex function with a 512-token input limit (config/cortex.py)."""
+    return f"each text cut at {chars:,} characters (Cortex's 512-token input limit)"
+
+
 def _cost_text(cost: AiCost) -> str:
     rows = f"{cost.rows:,} row{'s' if cost.rows != 1 else ''} to enrich"
     capped = f" (capped at max_rows {cost.capped_at:,})" if cost.rows >= cost.capped_at else ""
     if cost.kind == "embed":
         customers = f"{cost.rows:,} customer{'s' if cost.rows != 1 else ''} to embed{capped}"
         excludes = f" ({cost.excludes})" if cost.excludes else ""
-        return f"{customers}, ~{cost.input_tokens:,} input tokens on {cost.model}, ~{cost.credits:.4f} credits (~${cost.usd:.2f}){excludes}"
+        return f"{customers}, ~{cost.input_tokens:,} input tokens on {cost.model}, ~{cost.credits:.4f} credits (~${cost.usd:.2f}){excludes}; {_input_cap(EMBED_MAX_CHARS)}"
     if cost.kind == "score":  # a score function: input tokens only
-        return f"{cost.rows:,} row{'s' if cost.rows != 1 else ''} to score{capped}, ~{cost.input_tokens:,} input tokens on {cost.model}, ~{cost.credits:.4f} credits (~${cost.usd:.2f})"
+        return f"{cost.rows:,} row{'s' if cost.rows != 1 else ''} to score{capped}, ~{cost.input_tokens:,} input tokens on {cost.model}, ~{cost.credits:.4f} credits (~${cost.usd:.2f}); {_input_cap(SENTIMENT_MAX_CHARS)}"
     if cost.output_estimated:
         return (
             f"{rows}{capped}, ~{cost.input_tokens:,} input + ~{cost.output_tokens:,} output tokens on {cost.model} "

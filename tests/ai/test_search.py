@@ -168,6 +168,7 @@ def test_plan_prices_the_embedding_and_a_new_model_re_embeds(project: Path):
     planned = run("plan", project=root)
     # priced as Cortex would charge (like prompts on a local target); replies not made yet are said to be missing
     assert "customer_embeddings: 180 customers to embed, ~" in planned.output and f"on {MODEL}" in planned.output
+    assert "each text cut at 1,500 characters (Cortex's 512-token input limit)" in " ".join(planned.output.split())
     assert "(account_summary.risk not counted: no replies stored yet)" in planned.output
     deployed(root)
     with FakeLLM() as llm:

@@ -81,6 +81,7 @@ def test_local_scores_only_new_or_changed_rows(project: Path):
     assert run("load", project=root).exit_code == 0
     planned = run("plan", project=root)
     assert "support_tickets_sentiment: 12 rows to score, ~" in planned.output and "input tokens on cortex-sentiment" in planned.output
+    assert "each text cut at 1,500 characters (Cortex's 512-token input limit)" in " ".join(planned.output.split())
     assert run("apply", "--yes", project=root).exit_code == 0
 
     first = workflow.run_refreshes(load_project(root), None, ["support_tickets_sentiment"])

@@ -176,3 +176,95 @@ def test_bounded_batches_keep_what_landed_when_a_late_batch_fails_and_the_run_lo
     assert calls == 80 + 21  # the third batch: 20 replies, then the call that fails; those 20 are lost, nothing else
     assert second[0] == len(customers) - kept and cortex.calls - before == len(customers) - kept  # only rows without a reply
     assert logged == [("r1", len(customers), kept, 80 - kept, True, True), ("r2", len(customers) - kept, len(customers) - kept, 0, False, True)]
+
+
+def test_sentiment_merge_scores_labels_and_a_ticket_over_the_input_limit_never_fails_its_batch(project: Path):
+    """The compiled sentiment MERGE, as Snowflake SQL, against AI_SENTIMENT answered by the strict
+    double (an input over 512 tokens is Snowflake's error): a 10,000-character ticket is cut before
+    it is sent, so the batch lands; labels become 1 / 0 / −1."""
+    import snowflake.connector
+
+    from tests.ai.test_sentiment import with_tickets
+
+    root = with_tickets(project)
+    loaded = load_project(root)
+    objects = compile_project(loaded, "prod")
+    merge = next(o for o in objects if o.kind == "task" and o.name == "REFRESH_SUPPORT_TICKETS_SENTIMENT").sql(pretty=False)
+    strict = StrictCortex()
+    sent: list[int] = []
+
+    def ai_sentiment(text: str) -> str:
+        sent.append(len(text))
+        return json.dumps(strict.sentiment(text))
+
+    tickets = [("C0000001", "T1", "Great support, thanks!"), ("C0000002", "T2", "The export is broken and slow. " * 400), ("C0000003", "T3", "What is the renewal date?")]
+    with fakesnow.patch():
+        connection = snowflake.connector.connect(database="CUSTOMER_INTEL", schema="PUBLIC")
+        connection._duck_conn.create_function("fake_ai_sentiment", ai_sentiment, [str], str, side_effects=True)
+        connection._duck_conn.execute("CREATE TEMP MACRO ai_sentiment(text) AS CAST(fake_ai_sentiment(text) AS JSON)")
+        cursor = connection.cursor()
+        cursor.execute("CREATE SCHEMA IF NOT EXISTS SUPPORT")
+        cursor.execute("CREATE TABLE SUPPORT.TICKETS (customer_id VARCHAR, ticket_id VARCHAR, opened_on DATE, body VARCHAR)")
+        for customer, ticket, body in tickets:
+            cursor.execute(f"INSERT INTO SUPPORT.TICKETS VALUES ('{customer}', '{ticket}', '2026-11-01', '{body}')")
+        cursor.execute("CREATE SCHEMA IF NOT EXISTS AI")
+        cursor.execute(next(o for o in objects if o.qualified_name == "AI.SUPPORT_TICKETS_SENTIMENT").sql(pretty=False))
+        cursor.execute(merge)
+        cursor.execute("SELECT ticket_id, sentiment FROM AI.SUPPORT_TICKETS_SENTIMENT ORDER BY ticket_id")
+        scores = dict(cursor.fetchall())
+        connection.close()
+    assert len(tickets[1][2]) > 10_000 and max(sent) == 1500  # cut before it was sent
+    assert scores == {"T1": 1, "T2": -1, "T3": 0}
+    with pytest.raises(Exception, match="512-token limit"):
+        strict.sentiment(tickets[1][2])  # sent whole, Snowflake would have failed the batch
+
+
+@pytest.mark.parametrize("reply_type", ["variant", "text"])
+def test_a_free_text_reply_is_read_from_choices_with_its_token_usage(project: Path, reply_type: str):
+    """Without `outputs:` AI_COMPLETE is sent no response_format, and with show_details it answers
+    {"choices": [{"messages": …}], "model", "usage": {"prompt_tokens", "completion_tokens", …}}
+    (https://docs.snowflake.com/en/sql-reference/functions/ai_complete-single-string)."""
+    import snowflake.connector
+
+    prompt = project / "prompts" / "account_summary.yml"
+    prompt.write_text(prompt.read_text().split("\noutputs:", 1)[0] + "\n")
+    loaded = load_project(project)
+    objects = compile_project(loaded, "prod")
+    merge = next(o for o in objects if o.kind == "task").sql(pretty=False)
+    assert "response_format" not in merge and "show_details => TRUE" in merge
+    cortex = FakeCortex()
+    with fakesnow.patch():
+        connection = snowflake.connector.connect(database="CUSTOMER_INTEL", schema="PUBLIC")
+        cortex.install(connection, reply_type)
+        cursor = connection.cursor()
+        load_into_fakesnow(cursor, loaded, objects, kinds=("schema", "view", "table"))
+        cursor.execute(merge)
+        cursor.execute("SELECT response, model, input_tokens, output_tokens FROM AI.ACCOUNT_INSIGHTS")
+        stored = cursor.fetchall()
+        connection.close()
+    assert len(stored) == len(sample_rows("customer")) == cortex.calls and not cortex.errors
+    assert all(row[0] == "summary by llama3.1-8b" and row[1] == "llama3.1-8b" for row in stored)
+    assert all(row[2] > 100 and row[3] == 6 for row in stored)  # the prompt's and the reply's tokens, from usage
+
+
+def test_a_retired_model_stores_nothing_and_every_row_stays_pending(project: Path):
+    """A retired model's calls fail ("queries or API calls that reference the deprecated model will
+    fail after the deprecation date"): NULL replies, nothing stored, the error kept by the double."""
+    import snowflake.connector
+
+    prompt = project / "prompts" / "account_summary.yml"
+    prompt.write_text(prompt.read_text().replace("model: llama3.1-8b", "model: mistral-large2", 1))
+    loaded = load_project(project)
+    objects = compile_project(loaded, "prod")
+    cortex = FakeCortex()
+    with fakesnow.patch():
+        connection = snowflake.connector.connect(database="CUSTOMER_INTEL", schema="PUBLIC")
+        cortex.install(connection)
+        cursor = connection.cursor()
+        load_into_fakesnow(cursor, loaded, objects, kinds=("schema", "view", "table"))
+        cursor.execute(next(o for o in objects if o.kind == "task").sql(pretty=False))
+        cursor.execute("SELECT COUNT(*) FROM AI.ACCOUNT_INSIGHTS")
+        stored = cursor.fetchone()[0]
+        connection.close()
+    assert stored == 0 and cortex.calls == len(sample_rows("customer"))
+    assert set(cortex.errors) == {"Model 'mistral-large2' has been deprecated and is no longer available. Use a supported model."}
