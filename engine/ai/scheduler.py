@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from engine.ai.runner import LocalTask, deployed_tasks, run_local_tasks
-from engine.config.schedules import cron_of, interval_of
+from engine.config.schedules import cron_of, croniter_expression, interval_of
 
 
 def next_run_after(schedule: str, last: datetime) -> datetime:
@@ -25,7 +25,7 @@ def next_run_after(schedule: str, last: datetime) -> datetime:
         raise ValueError(f"unsupported schedule {schedule!r}")
     expression, zone = cron
     local_last = last.astimezone(ZoneInfo(zone))
-    return croniter(expression, local_last).get_next(datetime).astimezone(timezone.utc)
+    return croniter(croniter_expression(expression), local_last).get_next(datetime).astimezone(timezone.utc)
 
 
 def due_tasks(tasks: list[LocalTask], now: datetime) -> list[LocalTask]:

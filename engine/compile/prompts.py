@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -20,9 +19,11 @@ from engine.compile.objects import DesiredObject, table
 from engine.config.project import LoadedProject
 from engine.config.models import Prompt, Schemas
 from engine.config.project import spine_name
+from engine.config.schedules import check_schedule
 from engine.config.semantics import PLACEHOLDER
 from engine.compile.structured_outputs import STRUCTURED, VALID, literal_tree, output_columns, response_format, sent_response_format, structured_output_path, typed_reply_query
 from engine.compile.variants import bucket_of_digest_sql, salted_digest_sql
+from engine.core.errors import RulectlError
 from engine.core.expressions import sf_func, utc_now, DIALECT
 
 DATA_OPEN, DATA_CLOSE = "<data>", "</data>"
@@ -571,11 +572,11 @@ def table_stamp() -> str:
     return hashlib.sha256(sample.sql(dialect=DIALECT).encode()).hexdigest()[:16]
 
 
-_SAFE_SCHEDULE = re.compile(r"^[A-Za-z0-9 */,\-_+:]+$")
 
 
 def schedule_literal(schedule: str) -> exp.Literal:
-    """The validated schedule as a string literal (validation already rejected anything odd)."""
-    if not _SAFE_SCHEDULE.match(schedule):
-        raise ValueError(f"unexpected characters in schedule {schedule!r}")
+    """The schedule as a string literal, checked by the same rule validation uses (Snowflake's subset)."""
+    problem = check_schedule(schedule)
+    if problem:
+        raise RulectlError(f"schedule: {problem}")
     return exp.Literal.string(schedule)

@@ -22,6 +22,7 @@ from engine.backends.duckdb import render_duckdb
 from engine.backends.duckdb_fixes import FixContext
 from engine.compile.structured_outputs import literal_value
 from tests.doubles.cortex import StrictCortex, refuse_legacy_functions
+from tests.doubles import snowflake_limits
 
 # CREATE [OR ALTER] TASK as the backend writes it: WAREHOUSE, SCHEDULE, session parameters, COMMENT
 # — the order of https://docs.snowflake.com/en/sql-reference/sql/create-task; anything else (a
@@ -246,6 +247,9 @@ class RecordingConnection:
 
     def _create_task(self, match: re.Match) -> tuple[list, list]:
         name = match["name"].upper()
+        refusal = snowflake_limits.schedule_refusal(match["schedule"])
+        if refusal:
+            raise RuntimeError(refusal)
         existing = self.catalog.tasks.get(name)
         if existing is not None and not match["or_alter"]:
             raise RuntimeError(f"002002 (42710): SQL compilation error: Object '{name}' already exists.")
