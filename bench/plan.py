@@ -88,7 +88,7 @@ def measure_snowflake(objects: int, round_trip: float) -> dict:
     from engine.plan.planner import build_plan
 
     connection = RecordingConnection("CUSTOMER_INTEL")
-    SnowflakeBackend.from_target = classmethod(lambda cls, loaded, target: cls(connection.with_source_tables(loaded), "CUSTOMER_INTEL"))
+    SnowflakeBackend.from_target = classmethod(lambda cls, loaded, target, **options: cls(connection, "CUSTOMER_INTEL"))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         make_project(root, objects)
