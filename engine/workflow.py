@@ -23,10 +23,13 @@ def load(project_dir: Path) -> LoadedProject:
     match: a rule TRUE for no customer is an error, never deployed (lint keeps the other findings)."""
     from engine.config.loader import load_project
     from engine.core.errors import ConfigErrors
+    from engine.lint.proof_cache import ProofCache
     from engine.lint.rule_checks import unsatisfiable_rules
 
     loaded = load_project(project_dir)
-    problems = unsatisfiable_rules(loaded)
+    proven = ProofCache(loaded.root)
+    problems = unsatisfiable_rules(loaded, proven)
+    proven.save()
     if problems:
         raise ConfigErrors(problems)
     return loaded

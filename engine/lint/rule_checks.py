@@ -22,6 +22,7 @@ from engine.config.project import Located, LoadedProject, spine_name
 from engine.core.errors import Problem
 from engine.core.expressions import parse_expression
 from engine.lint.findings import INFO, WARNING, Finding
+from engine.lint.proof_cache import ProofCache, rule_key
 from engine.lint.three_valued import Translator, Truth, infer_kind, kind_of_type
 
 SOLVER_TIMEOUT_MS = 5000
@@ -60,16 +61,25 @@ def lint_rules(loaded: LoadedProject) -> list[Finding]:
     return findings
 
 
-def unsatisfiable_rules(loaded: LoadedProject) -> list[Problem]:
+def unsatisfiable_rules(loaded: LoadedProject, proven: ProofCache | None = None) -> list[Problem]:
     """A validation error per rule the solver proves can never be TRUE: deployed, it would silently
-    match nobody (`x >= 0.8 AND x < 0.5`). "Unknown" (a timeout) proves nothing and is no error."""
+    match nobody (`x >= 0.8 AND x < 0.5`). "Unknown" (a timeout) proves nothing and is no error.
+    Rules `proven` satisfiable before (same condition, same facts) are not proven again."""
+    proven = proven if proven is not None else ProofCache(None)
     problems: list[Problem] = []
     translator = project_translator(loaded)
+    signature = translator.signature()
     for located in loaded.segmentations:
-        check = _checker(located, translator.fresh())
-        for index in range(len(located.item.rules)):
+        fresh = translator.fresh()
+        for index, rule in enumerate(located.item.rules):
+            key = rule_key(signature, rule.when)
+            if key in proven:
+                continue
+            check = _Checker(located, fresh, {index: fresh.truth(parse_expression(rule.when).tree)})
             finding = check.unsatisfiable(index)
-            if finding is not None:
+            if finding is None:
+                proven.add(key)
+            else:
                 problems.append(Problem(finding.file, finding.line, f"`when`: {finding.message}"))
     return problems
 
@@ -102,7 +112,7 @@ def lint_segmentation(located: Located[Segmentation], translator: Translator) ->
 class _Checker:
     """The solver queries for one segmentation."""
 
-    def __init__(self, located: Located[Segmentation], translator: Translator, conditions: list[Truth]):
+    def __init__(self, located: Located[Segmentation], translator: Translator, conditions: list[Truth] | dict[int, Truth]):
         self.located = located
         self.seg = located.item
         self.translator = translator

@@ -74,6 +74,11 @@ class Translator:
     facts: list[z3.BoolRef] = field(default_factory=list)  # domain constraints on the variables
     _inlining: set[str] = field(default_factory=set)
 
+    def signature(self) -> str:
+        """Everything the solver knows of the inputs, as text: equal signatures, equal proofs."""
+        definitions = {name: tree.sql() for name, tree in sorted(self.definitions.items())}
+        return repr((sorted(self.kinds.items()), definitions, sorted(self.never_null), sorted(self.non_negative)))
+
     def fresh(self) -> Translator:
         """The same inputs and definitions with no variables made yet: one per segmentation, so
         solver queries carry only the facts of the inputs they read."""

@@ -1,0 +1,73 @@
+"""Rules already proven satisfiable, remembered under .rulectl/ so a command proves only new rules.
+
+Every command loads the project through the solver's check that each rule can match (a rule TRUE
+for no customer is a validation error). At 500 rules that proof costs about a second on every
+`plan`; most of those rules did not change since the last command. A rule's proof depends only on
+its condition and on what the solver knows of the names it reads (column kinds, derived metric
+definitions, never-NULL and non-negative inputs): `rule_key` hashes exactly that, plus the
+solver code itself, so any change to one of them proves the rule again. Only "satisfiable" is
+remembered (an unsatisfiable rule is an error the analyst fixes; it is proven again each time).
+
+The file is a cache: unreadable, unwritable or damaged, it is ignored and the rules are proven.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from pathlib import Path
+
+CACHE_FILE = Path(".rulectl") / "cache" / "satisfiable-rules.json"
+
+
+@functools.lru_cache(maxsize=1)
+def _solver_code_stamp() -> str:
+    """The solver's own code: a new rulectl that reasons differently proves every rule again."""
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in ("rule_checks.py", "three_valued.py"):
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def rule_key(translator_signature: str, condition: str) -> str:
+    return hashlib.sha256(f"{_solver_code_stamp()}\x00{translator_signature}\x00{condition}".encode()).hexdigest()[:32]
+
+
+class ProofCache:
+    """The keys of rules proven satisfiable; `save` keeps only the keys used by this load."""
+
+    def __init__(self, root: Path | None):
+        self.path = root / CACHE_FILE if root is not None else None
+        self.known = self._read()
+        self.used: set[str] = set()
+
+    def _read(self) -> set[str]:
+        if self.path is None:
+            return set()
+        try:
+            return set(json.loads(self.path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return set()
+
+    def __contains__(self, key: str) -> bool:
+        if key in self.known:
+            self.used.add(key)
+            return True
+        return False
+
+    def add(self, key: str) -> None:
+        self.used.add(key)
+
+    def save(self) -> None:
+        if self.path is None or self.used == self.known:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.path.with_suffix(f".{os.getpid()}.tmp")
+            temporary.write_text(json.dumps(sorted(self.used)))
+            os.replace(temporary, self.path)  # atomic: a concurrent reader sees the old or the new file
+        except OSError:
+            pass  # a read-only project still works; it proves its rules each time
