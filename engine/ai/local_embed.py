@@ -2,7 +2,11 @@
 local_complete.py serves COMPLETE.
 
 With `llm: {provider: openai, embedding_model: …}` it asks the endpoint's /embeddings (a real model).
-Otherwise the model is OFFLINE_EMBEDDER, and this module embeds by itself: words and word pairs,
+Otherwise the model is LOCAL_EMBEDDER: WordLlama's static token embeddings (the 256-dimension
+l2_supercat model inside the wordllama wheel), pooled and normalised — a real embedding model that
+ranks "the council froze spending and may not renew" far above "they love the new AR module" for
+"budget cuts, worried about renewal". Without the package the model is OFFLINE_EMBEDDER, and this
+module embeds by itself: words and word pairs,
 lightly stemmed and hashed into 768 signed dimensions (the "hashing trick"), then scaled to unit
 length. Cosine similarity of two such vectors measures shared wording — "renewal" finds "renewal",
 not "contract end". That is an honest local stand-in, labelled so wherever search results are shown,
@@ -18,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -25,10 +30,11 @@ import pyarrow as pa
 
 from engine.ai.local_complete import CallStats, replace_function
 from engine.ai.providers.base import CompletionFailed
-from engine.config.search import EMBEDDING_DIMENSIONS, OFFLINE_EMBEDDER
+from engine.config.search import EMBEDDING_DIMENSIONS, LOCAL_EMBEDDER, OFFLINE_EMBEDDER
 
 FUNCTION_NAME = "rulectl_embed"
 OFFLINE_LABEL = "offline word hashing (shared wording, not meaning; not AI)"
+LOCAL_LABEL = f"{LOCAL_EMBEDDER} (WordLlama, a static embedding model run locally)"
 REQUEST_TEXTS = 64  # texts per /embeddings request
 WORD = re.compile(r"[^\W_]+")  # letters and digits of any script: "Müller" is one word
 # Words too common to say anything about a customer; the rest count.
@@ -70,6 +76,21 @@ def vectors_to_arrow(vectors: list) -> pa.Array:
     return pa.ListArray.from_arrays(offsets, values, mask=pa.array([vector is None for vector in vectors]))
 
 
+@lru_cache(maxsize=1)
+def _wordllama():
+    """WordLlama 0.4.0.post1 looks for its tokenizer config in the wrong folder and then tries to
+    download it: load it from the package's own directory with downloads disabled (both files ship
+    in the wheel), so it never touches the network."""
+    import wordllama
+
+    return wordllama.WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True)
+
+
+def local_vectors(texts: list[str]) -> list[np.ndarray]:
+    """Unit vectors of `texts` from WordLlama, in one batch."""
+    return list(_wordllama().embed(texts, norm=True).astype(np.float32))
+
+
 @lru_cache(maxsize=1 << 16)
 def _slot(term: str) -> tuple[int, float]:
     """The dimension a term lands in and its sign (signed hashing: collisions cancel out on average)."""
@@ -97,6 +118,7 @@ class LocalEmbed:
         self.on_row = on_row
         self.stats = CallStats()
         self.offline_calls = 0
+        self.local_calls = 0
         self.unreachable: str | None = None  # set when the endpoint did not answer: later requests fail fast
 
     def register(self, connection: duckdb.DuckDBPyConnection) -> None:
@@ -115,6 +137,10 @@ class LocalEmbed:
                 self._count(vectors[index] is not None, "no words to embed")
             else:
                 by_model.setdefault(model, []).append(index)
+        local = by_model.pop(LOCAL_EMBEDDER, [])
+        if local:
+            for index, vector in zip(local, self._local([rows[i][1] for i in local])):
+                vectors[index] = vector
         chunks = [(model, indexes[i:i + REQUEST_TEXTS]) for model, indexes in by_model.items() for i in range(0, len(indexes), REQUEST_TEXTS)]
         if chunks:
             with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(chunks)))) as pool:
@@ -122,6 +148,21 @@ class LocalEmbed:
                     for index, vector in zip(indexes, answer):
                         vectors[index] = vector
         return vectors_to_arrow(vectors)
+
+    @property
+    def label(self) -> str:
+        """Which in-process embedder this run used, as run output names it ('' for an endpoint)."""
+        return LOCAL_LABEL if self.local_calls else OFFLINE_LABEL if self.offline_calls else ""
+
+    def _local(self, texts: list[str]) -> list[np.ndarray | None]:
+        try:
+            vectors = local_vectors(texts)
+        except Exception as error:  # the package is missing or broken: every text stays pending
+            return self._failed(texts, f"the local embedder could not run ({type(error).__name__}: {error}); pip install wordllama==0.4.0.post1")
+        self.local_calls += len(texts)
+        for vector in vectors:
+            self._count(bool(np.any(vector)), "no words to embed")
+        return [vector if np.any(vector) else None for vector in vectors]
 
     def _remote(self, model: str, texts: list[str]) -> list[list[float] | None]:
         unusable = self.unreachable or (None if self.endpoint is not None else f"model `{model}` needs an embedding endpoint (llm: provider: openai, embedding_model: …)")

@@ -16,7 +16,7 @@ import sqlglot
 from sqlglot import exp
 
 from engine.ai.local_complete import LocalComplete
-from engine.ai.local_embed import OFFLINE_LABEL, LocalEmbed
+from engine.ai.local_embed import LocalEmbed
 from engine.ai.local_sentiment import ANALYSER, LocalSentiment
 from engine.ai.providers import make_provider
 from engine.backends.base import RUN_LOG_DDL, STATE_SCHEMA, RunResult, run_log_finish, run_log_start
@@ -135,7 +135,7 @@ def run_task(
             _record_run(backend, task, "interrupted" if stop.requested else status)
     calls, failures = sum(h.stats.calls for h in helpers), sum(h.stats.failures for h in helpers)
     errors = tuple(error for helper in helpers for error in helper.stats.errors)
-    note = f"scored by {ANALYSER}" if sentiment.stats.calls else f"embedded by {OFFLINE_LABEL}" if embed.offline_calls else ""
+    note = f"scored by {ANALYSER}" if sentiment.stats.calls else f"embedded by {embed.label}" if embed.label else ""
     return RunResult(prompt, task.qualified_name, pending, enriched, calls, failures, errors, interrupted=stop.requested, note=note)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlglot import exp
 
 from engine.ai.insights import in_segment
-from engine.ai.local_embed import OFFLINE_LABEL, LocalEmbed
+from engine.ai.local_embed import LOCAL_LABEL, OFFLINE_LABEL, LocalEmbed
 from engine.ai.providers import make_provider
 from engine.backends.base import Backend
 from engine.compile.insights_view import customer_columns
@@ -20,7 +20,7 @@ from engine.compile.search import TEXT_COLUMN, embed_call, search_objects
 from engine.compile.segments import SEGMENTS_VIEW
 from engine.config.models import Target
 from engine.config.project import LoadedProject, display_name_column, entity_key
-from engine.config.search import OFFLINE_EMBEDDER, SEARCH_TASK, embedding_model, embeddings_table
+from engine.config.search import LOCAL_EMBEDDER, OFFLINE_EMBEDDER, SEARCH_TASK, embedding_model, embeddings_table, served_in_process
 from engine.core.errors import RulectlError
 from engine.core.expressions import sf_func
 
@@ -57,7 +57,7 @@ def search_customers(loaded: LoadedProject, backend: Backend, target: Target, qu
     if len(query) > MAX_QUERY_CHARS:
         raise RulectlError(f"the query is {len(query):,} characters; keep it under {MAX_QUERY_CHARS:,}")
     model = embedding_model(target, search)
-    embedder = LocalEmbed(make_provider(target.llm) if model != OFFLINE_EMBEDDER else None)
+    embedder = LocalEmbed(None if served_in_process(model) else make_provider(target.llm))
     backend.serve_locally(embedder)
     embedded = _embedded_count(loaded, backend, model)
     try:
@@ -66,7 +66,7 @@ def search_customers(loaded: LoadedProject, backend: Backend, target: Target, qu
         raise RulectlError(f"the search failed: {str(error).splitlines()[0]}") from None
     if embedder.stats.failures:
         raise RulectlError(f"the query could not be embedded with `{model}`: {'; '.join(embedder.stats.errors[:1]) or 'no vector came back'}")
-    label = OFFLINE_LABEL if model == OFFLINE_EMBEDDER else model
+    label = {OFFLINE_EMBEDDER: OFFLINE_LABEL, LOCAL_EMBEDDER: LOCAL_LABEL}.get(model, model)
     return SearchResult(query, model, label, [_match(loaded, backend, row) for row in rows], _not_embedded(loaded, backend, target), embedded)
 
 

@@ -20,8 +20,12 @@ EMBEDDING_DIMENSIONS = 768
 # https://docs.snowflake.com/en/sql-reference/functions/embed_text-snowflake-cortex
 CORTEX_768_MODELS = ("snowflake-arctic-embed-m-v1.5", "snowflake-arctic-embed-m", "e5-base-v2")
 
-# The local target's stand-in when no embedding endpoint is configured (ai/local_embed.py): hashed
-# words and word pairs, so it finds shared wording, not shared meaning — and says so in its name.
+# The local target's embedder when no embedding endpoint is configured (ai/local_embed.py): WordLlama,
+# a static embedding model (16 MB, in the wordllama wheel) that finds shared meaning, not only shared
+# words. Its name carries the package version and the model: a different one re-embeds everyone.
+LOCAL_EMBEDDER = "wordllama-0.4.0-l2_supercat-256"
+# The labelled fallback when the wordllama package is missing: hashed words and word pairs, so it
+# finds shared wording, not shared meaning — and says so in its name.
 OFFLINE_EMBEDDER = "rulectl-offline-word-hashing-768"
 
 
@@ -54,13 +58,25 @@ def with_prompt_replies(texts: list[SearchText], prompt_names: set[str]) -> list
 
 def embedding_model(target: Target | None, search: Search) -> str:
     """The model that embeds on `target`: Cortex's on Snowflake; on a local target the endpoint's
-    `embedding_model` when one is configured, else the offline embedder. It is part of every stored
+    `embedding_model` when one is configured, else WordLlama (the hashing stand-in without it). It is part of every stored
     embedding's version, so switching it re-embeds (vectors of two models are not comparable)."""
     if target is None or target.engine == "snowflake":
         return search.model
     if target.llm.provider == "openai" and target.llm.embedding_model:
         return target.llm.embedding_model
-    return OFFLINE_EMBEDDER
+    return LOCAL_EMBEDDER if local_embedder_installed() else OFFLINE_EMBEDDER
+
+
+def local_embedder_installed() -> bool:
+    """Whether the wordllama package is importable (a dependency, but an install may lack it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("wordllama") is not None
+
+
+def served_in_process(model: str) -> bool:
+    """Models rulectl embeds with by itself, without any endpoint."""
+    return model in (LOCAL_EMBEDDER, OFFLINE_EMBEDDER)
 
 
 def embeddings_table(project: Project) -> str:

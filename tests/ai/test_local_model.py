@@ -97,9 +97,10 @@ from engine.ai.providers.local import LocalProvider, serving, SERVERS
 from engine.config.models import LLMSettings
 settings = LLMSettings(provider="local", model=sys.argv[1], threads=1, context=512)
 with serving():
-    provider = LocalProvider(settings)
-    again = LocalProvider(settings)  # one server per scope, however many tasks ask
-    assert again.server is provider.server
+    provider, again = LocalProvider(settings), LocalProvider(settings)
+    assert provider.server is None  # started on the first call, not before
+    provider._start(); again._start()
+    assert again.server is provider.server  # one server per scope, however many tasks ask
     base = provider.server.base_url.removesuffix("/v1")
     assert base.startswith("http://127.0.0.1:")
     request = urllib.request.Request(base + "/v1/models", headers={"Authorization": "Bearer " + provider.api_key})

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from engine import workflow
-from engine.ai.local_embed import offline_embedding
+from engine.ai.local_embed import LOCAL_LABEL, local_vectors, offline_embedding
 from engine.ai.search import nearest_query
 from engine.backends.duckdb import render_duckdb
 from engine.backends.duckdb_fixes import FixContext
@@ -21,7 +21,8 @@ from engine.backends.snowflake import SnowflakeBackend
 from engine.compile.project import compile_project
 from engine.config.enrichments import declared_sources
 from engine.config.loader import load_project
-from engine.config.search import OFFLINE_EMBEDDER
+from engine.config import search as search_config
+from engine.config.search import LOCAL_EMBEDDER, OFFLINE_EMBEDDER
 from tests.ai.fake_llm_server import EMBEDDING_DIMENSIONS, FakeLLM
 from tests.conftest import edit, run
 from tests.conftest import target_rows as rows
@@ -119,6 +120,31 @@ def test_offline_embedding_is_a_labelled_word_hash():
     assert offline_embedding("the and of") is None and offline_embedding("!!!") is None  # nothing to embed
 
 
+def test_the_local_embedder_finds_meaning_the_word_hash_cannot():
+    query, worried, happy = "budget cuts, worried about renewal", "the council froze spending and may not renew", "they love the new AR module"
+    vectors = local_vectors([query, worried, happy])
+    assert all(abs(float(v @ v) - 1) < 1e-4 for v in vectors)  # unit length: cosine = dot product
+    assert float(vectors[0] @ vectors[1]) > 0.3 > 0.05 > float(vectors[0] @ vectors[2])
+    hashed = [offline_embedding(text) for text in (query, worried)]
+    assert abs(sum(a * b for a, b in zip(*hashed))) < 0.05  # no shared word: the stand-in sees nothing
+
+
+def test_without_wordllama_the_labelled_word_hash_is_used_and_installing_it_re_embeds(project: Path, monkeypatch):
+    monkeypatch.setattr(search_config, "local_embedder_installed", lambda: False)
+    root = deployed(with_search(project, "search:\n  text: [ticket_text]\n"))
+    first = workflow.run_refreshes(load_project(root), None, ["customer_embeddings"])
+    assert [(r.pending, r.enriched) for r in first] == [(7, 7)] and "offline word hashing" in first[0].note and "not AI" in first[0].note
+    found = json.loads(run("search", PLANTED, "-n", "1", "--json", project=root).output)
+    assert found["model"] == OFFLINE_EMBEDDER and "not AI" in found["embedder"]
+    monkeypatch.undo()  # the package is there again: its model is part of every embedding's version
+    planned = run("plan", project=root)
+    assert "customer_embeddings: 7 customers to embed" in planned.output, planned.output
+    assert run("apply", "--yes", project=root).exit_code == 0
+    again = workflow.run_refreshes(load_project(root), None, ["customer_embeddings"])
+    assert [(r.pending, r.enriched) for r in again] == [(7, 7)]
+    assert rows(root, "SELECT DISTINCT model FROM AI.CUSTOMER_EMBEDDINGS") == [(LOCAL_EMBEDDER,)]
+
+
 def test_planted_near_duplicate_comes_first_and_only_changes_are_embedded(project: Path):
     root = deployed(with_search(project))
     planned = run("plan", project=root)
@@ -126,14 +152,14 @@ def test_planted_near_duplicate_comes_first_and_only_changes_are_embedded(projec
     assert run("run", "account_summary", project=root).exit_code == 0
     first = workflow.run_refreshes(load_project(root), None, ["customer_embeddings"])
     assert [(r.pending, r.enriched, r.calls) for r in first] == [(180, 180, 180)]
-    assert "offline word hashing" in first[0].note and "not AI" in first[0].note
+    assert first[0].note == f"embedded by {LOCAL_LABEL}"  # a real (static) embedding model by default
 
     found = run("search", PLANTED, "-n", "3", "--json", project=root)
     assert found.exit_code == 0, found.output
     matches = [json.loads(line) for line in found.output.splitlines()]
     assert [m["key"] for m in matches][0] == "C0000002"
     assert matches[0]["similarity"] > matches[1]["similarity"] > 0 and "cash receipting screen crashed" in matches[0]["text"]
-    assert matches[0]["model"] == OFFLINE_EMBEDDER and "not AI" in matches[0]["embedder"]
+    assert matches[0]["model"] == LOCAL_EMBEDDER and matches[0]["embedder"] == LOCAL_LABEL
     assert set(matches[0]["segments"]) == {"account_tier", "opportunities"}
 
     again = workflow.run_refreshes(load_project(root), None, ["customer_embeddings"])
@@ -155,7 +181,7 @@ def test_segment_filter_and_panels(project: Path):
     assert run("run", project=root).exit_code == 0  # prompts first, then the embeddings
     shown = run("search", PLANTED, "--segment", "Growth", "-n", "2", project=root)
     assert shown.exit_code == 0, shown.output
-    assert "embedded by offline word hashing" in shown.output and "similarity" in shown.output
+    assert f"embedded by {LOCAL_LABEL}" in shown.output and "similarity" in shown.output
     keys = [json.loads(line)["segments"]["account_tier"] for line in run("search", PLANTED, "--segment", "Growth", "--json", project=root).output.splitlines()]
     assert keys and set(keys) == {"Growth"}
     unknown = run("search", PLANTED, "--segment", "Gorwth", project=root)

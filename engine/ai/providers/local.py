@@ -42,14 +42,20 @@ def free_cores() -> int:
     return max(1, min(usable, usable - busy))
 
 
+def runtime():
+    """The xllamacpp module, or a RulectlError saying how to install it."""
+    try:
+        import xllamacpp
+    except ImportError:
+        raise RulectlError(f"`provider: local` needs the llama.cpp runtime, which is not installed: {RUNTIME_HINT}") from None
+    return xllamacpp
+
+
 class LocalServer:
     """llama.cpp's server for one model file, inside this process."""
 
     def __init__(self, model: ModelFile, threads: int, context: int, parallel: int):
-        try:
-            import xllamacpp
-        except ImportError:
-            raise RulectlError(f"`provider: local` needs the llama.cpp runtime, which is not installed: {RUNTIME_HINT}") from None
+        xllamacpp = runtime()
         self.model, self.threads, self.parallel = model, threads, parallel
         self.api_key = secrets.token_urlsafe(24)
         params = xllamacpp.CommonParams()
@@ -125,7 +131,9 @@ def serving(project_root: Path | None = None) -> Iterator[None]:
 
 
 class LocalProvider(OpenAIProvider):
-    """The `openai` provider pointed at an in-process llama.cpp server."""
+    """The `openai` provider pointed at an in-process llama.cpp server, started on the first call:
+    a run's sentiment and embedding tasks never load the model. The model file and the runtime are
+    checked at once, so a missing one is one clear error, not a failure per row."""
 
     name = "local"
     extra_body = {"cache_prompt": False}
@@ -133,6 +141,20 @@ class LocalProvider(OpenAIProvider):
     def __init__(self, settings: LLMSettings):
         if SERVERS.depth == 0:
             raise RulectlError("internal: a local model is served only inside workflow's serving() scope")
-        self.server = SERVERS.get(settings)
-        endpoint = settings.model_copy(update={"base_url": self.server.base_url, "model": self.server.model.label, "model_map": {}})
-        super().__init__(endpoint, api_key=self.server.api_key)
+        runtime()
+        resolve_model(settings.model or "", SERVERS.base)
+        self.local_settings = settings
+        self.server: LocalServer | None = None
+        self.starting = threading.Lock()
+
+    def complete(self, request):
+        self._start()
+        return super().complete(request)
+
+    def _start(self) -> None:
+        with self.starting:
+            if self.server is None:
+                server = SERVERS.get(self.local_settings)
+                endpoint = self.local_settings.model_copy(update={"base_url": server.base_url, "model": server.model.label, "model_map": {}})
+                OpenAIProvider.__init__(self, endpoint, api_key=server.api_key)
+                self.server = server
