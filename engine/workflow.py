@@ -219,6 +219,20 @@ def run_refreshes(loaded: LoadedProject, target: str | None, prompts: list[str],
         return backend.run_refreshes(loaded, loaded.config.targets[name], prompts, on_start, on_row)
 
 
+def demo_refreshes(loaded: LoadedProject, target: str | None, on_start=lambda task, total: None, on_row=lambda ok: None):
+    """The demo's AI step: (results, DemoRun) with a real local model on the largest customers when
+    one can run here and the target configures no LLM of its own; else (the target's run, None)."""
+    from engine.ai import local_demo
+
+    name = target_name(loaded, target)
+    model = local_demo.ready_model() if loaded.config.targets[name].llm.provider == "offline" else None
+    if model is None:
+        return run_refreshes(loaded, name, [], on_start, on_row), None
+    with connected(loaded, name) as backend:
+        real = local_demo.enrich_largest(loaded, backend, model, local_demo.DEMO_ROWS, on_start, on_row)
+    return real.results, real
+
+
 @contextmanager
 def local_models_served(loaded: LoadedProject):
     """`provider: local` models started inside this block keep running until it ends (one

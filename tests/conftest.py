@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,10 @@ from typer.testing import CliRunner
 from engine.cli import app
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The tests never see models a user pulled (`rulectl demo` would run them): an empty model cache,
+# inherited by the rulectl processes tests start. Tests that need a model name one explicitly.
+os.environ["RULECTL_MODEL_DIR"] = tempfile.mkdtemp(prefix="rulectl-test-models-")
 PROJECT_PARTS = ("rulectl.yml", "rules", "prompts", "data")
 
 

@@ -839,11 +839,15 @@ def demo(project: Optional[Path] = ProjectOption, customers: int = typer.Option(
         print_segment_sizes(out, loaded, workflow.segment_summary(loaded, local))
         out.print()
         with progress_reporting() as callbacks:
-            results = workflow.run_refreshes(loaded, local, [], *callbacks)
+            results, real = workflow.demo_refreshes(loaded, local, *callbacks)
         _print_run_results(results)
-        provider = loaded.config.targets[local].llm.provider
-        if provider == "offline":
+        if real is not None:
+            out.print(f"real AI: {real.model} (llama.cpp, in-process) enriched the {real.rows} largest customers in {real.seconds:.0f} s; the others stay pending (`rulectl run` enriches them).", markup=False)
+        elif loaded.config.targets[local].llm.provider == "offline":
+            from engine.ai.local_demo import HOW_TO_GET_REAL_OUTPUT
+
             out.print("note: no LLM is configured, so the `offline` provider wrote clearly labelled stand-in text, not AI output.", markup=False)
+            out.print(f"note: {HOW_TO_GET_REAL_OUTPUT}", markup=False)
         out.print()
         print_insights(out, loaded, workflow.read_insights(loaded, local, limit=customers))
 

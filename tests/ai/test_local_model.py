@@ -27,7 +27,7 @@ from engine.compile.structured_outputs import json_schema
 from engine.config.loader import load_project
 from tests import real_model
 from tests.ai.test_enrichment import setup_project
-from tests.conftest import REPO, edit, run
+from tests.conftest import REPO, edit, run, target_rows
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +48,10 @@ def one_server(smollm: Path):
 
 def use_local(root: Path, model: Path, rows: int, max_tokens: int, batch_rows: int | None = None) -> None:
     edit(root / "rulectl.yml", "llm: {provider: offline}", f"llm: {{provider: local, model: '{model}', threads: 1, context: 1024, timeout_seconds: 120, retries: 0}}")
+    short_replies(root, rows, max_tokens, batch_rows)
+
+
+def short_replies(root: Path, rows: int, max_tokens: int, batch_rows: int | None = None) -> None:
     prompt = root / "prompts" / "account_summary.yml"
     edit(prompt, "max_rows: 1000", f"max_rows: {rows}" + (f"\n  batch_rows: {batch_rows}" if batch_rows else ""))
     edit(prompt, "max_tokens: 600", f"max_tokens: {max_tokens}")
@@ -172,3 +176,20 @@ def test_ctrl_c_and_kill_leave_no_server_behind(project: Path, smollm: Path):
     assert interrupted.returncode == 130 and "interrupted" in errors and "Traceback" not in errors, errors
     assert processes_mapping(model) == []
     assert os.path.exists(model)
+
+
+def test_demo_enriches_the_largest_customers_with_a_real_model_and_says_so(project: Path, one_server: Path, monkeypatch):
+    from engine.ai import local_demo
+    from engine.ai.local_models import ModelFile
+
+    monkeypatch.setattr(local_demo, "ready_model", lambda: ModelFile(one_server.name, one_server, real_model.SHA256))
+    monkeypatch.setattr(local_demo, "DEMO_ROWS", 2)
+    short_replies(project, rows=1000, max_tokens=120)
+    result = run("demo", project=project)
+    assert result.exit_code == 0, result.output
+    assert f"real AI: {one_server.name}@sha256:{real_model.SHA256} (llama.cpp, in-process) enriched the 2 largest customers in " in result.output
+    assert "offline" not in result.output and "stand-in" not in result.output
+    largest = [row[0] for row in target_rows(project, "SELECT customer_id FROM ANALYTICS.CUSTOMER_SEGMENTS ORDER BY total_arr DESC NULLS LAST, customer_id LIMIT 2")]
+    attempted = target_rows(project, "SELECT pending FROM _RULECTL.RUN_LOG")
+    assert attempted == [(2,)]  # only the two largest were sent; the other 178 stay pending
+    assert {row[0]: row[1] for row in target_rows(project, "SELECT customer_id, provider FROM AI.ACCOUNT_INSIGHTS")}.items() <= {key: "local" for key in largest}.items()

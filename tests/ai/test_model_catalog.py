@@ -145,3 +145,11 @@ def test_without_the_runtime_the_message_says_how_to_install_it(project: Path, m
     assert run("load", project=project).exit_code == 0 and run("apply", "--yes", project=project).exit_code == 0
     result = run("run", project=project)
     assert result.exit_code == 1 and "pip install 'rulectl[local-llm]'" in result.output, result.output
+
+
+def test_demo_without_a_local_model_is_the_labelled_stand_in_and_says_how_to_get_real_output(project: Path):
+    result = run("demo", project=project)  # the tests' model cache is empty
+    assert result.exit_code == 0, result.output
+    assert "wrote clearly labelled stand-in text, not AI output" in result.output
+    assert "for real summaries on this machine: pip install 'rulectl[local-llm]' && rulectl model pull qwen2.5-coder-0.5b" in result.output
+    assert "real AI:" not in result.output
