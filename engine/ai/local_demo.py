@@ -34,7 +34,8 @@ class DemoRun:
     results: list[RunResult]
     model: str  # the model file that answered, `name@sha256:…`
     seconds: float
-    rows: int
+    rows: int  # customers the model was asked about (at most)
+    enriched: int  # replies stored (a reply that fails the outputs schema is not)
 
 
 def ready_model() -> ModelFile | None:
@@ -66,7 +67,8 @@ def enrich_largest(loaded: LoadedProject, backend, model: ModelFile, rows: int =
             results.append(run_task(backend, dataclasses.replace(task, definition=merge.sql(dialect="snowflake")), settings, on_start, on_row, batch_rows=5))
             if results[-1].interrupted:
                 break
-    return DemoRun(results, model.label, time.perf_counter() - started, rows)
+    enriched = sum(result.enriched for result in results if result.task.split(".")[-1].upper() in prompts)
+    return DemoRun(results, model.label, time.perf_counter() - started, rows, enriched)
 
 
 def largest_only(merge: exp.Expression, loaded: LoadedProject, key: str, rows: int) -> exp.Expression:

@@ -842,7 +842,7 @@ def demo(project: Optional[Path] = ProjectOption, customers: int = typer.Option(
             results, real = workflow.demo_refreshes(loaded, local, *callbacks)
         _print_run_results(results)
         if real is not None:
-            out.print(f"real AI: {real.model} (llama.cpp, in-process) enriched the {real.rows} largest customers in {real.seconds:.0f} s; the others stay pending (`rulectl run` enriches them).", markup=False)
+            out.print(f"real AI: {real.model} (llama.cpp, in-process) was asked about the {real.rows} largest customers and {real.enriched} replies were stored, in {real.seconds:.0f} s; the other customers stay pending (`rulectl run` enriches them).", markup=False)
         elif loaded.config.targets[local].llm.provider == "offline":
             from engine.ai.local_demo import HOW_TO_GET_REAL_OUTPUT
 

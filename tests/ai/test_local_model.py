@@ -187,7 +187,7 @@ def test_demo_enriches_the_largest_customers_with_a_real_model_and_says_so(proje
     short_replies(project, rows=1000, max_tokens=120)
     result = run("demo", project=project)
     assert result.exit_code == 0, result.output
-    assert f"real AI: {one_server.name}@sha256:{real_model.SHA256} (llama.cpp, in-process) enriched the 2 largest customers in " in result.output
+    assert f"real AI: {one_server.name}@sha256:{real_model.SHA256} (llama.cpp, in-process) was asked about the 2 largest customers and " in result.output
     assert "offline" not in result.output and "stand-in" not in result.output
     largest = [row[0] for row in target_rows(project, "SELECT customer_id FROM ANALYTICS.CUSTOMER_SEGMENTS ORDER BY total_arr DESC NULLS LAST, customer_id LIMIT 2")]
     attempted = target_rows(project, "SELECT pending FROM _RULECTL.RUN_LOG")
