@@ -29,9 +29,9 @@ def load(project_dir: Path) -> LoadedProject:
     loaded = load_project(project_dir)
     proven = ProofCache(loaded.root)
     problems = unsatisfiable_rules(loaded, proven)
-    proven.save()
     if problems:
         raise ConfigErrors(problems)
+    proven.save()  # a failed load writes nothing into the project
     return loaded
 
 

@@ -62,10 +62,12 @@ class ProofCache:
         self.used.add(key)
 
     def save(self) -> None:
-        if self.path is None or self.used == self.known:
+        """Write the proven keys — only into a project that already has its .rulectl/ folder, so a
+        command that only reads (validate, a plan before any load) creates nothing in the project."""
+        if self.path is None or self.used == self.known or not self.path.parent.parent.is_dir():
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(exist_ok=True)
             temporary = self.path.with_suffix(f".{os.getpid()}.tmp")
             temporary.write_text(json.dumps(sorted(self.used)))
             os.replace(temporary, self.path)  # atomic: a concurrent reader sees the old or the new file
