@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ class CallStats:
     calls: int = 0
     failures: int = 0
     errors: list[str] = field(default_factory=list)
+    kinds: Counter = field(default_factory=Counter)  # failure kind → calls
+    examples: dict[str, str] = field(default_factory=dict)  # failure kind → its first error
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, ok: bool, error: str | None = None) -> None:
@@ -30,8 +33,46 @@ class CallStats:
             self.calls += 1
             if not ok:
                 self.failures += 1
+                kind = failure_kind(error or "")
+                self.kinds[kind] += 1
+                self.examples.setdefault(kind, error or "no error given")
                 if error and len(self.errors) < 20:
                     self.errors.append(error)
+
+
+# (words in the error, what those failures are called): the first that matches names the kind
+_FAILURE_KINDS = (
+    ("outputs schema", "replies broke the outputs schema"),
+    ("empty reply", "empty replies"),
+    ("malformed reply", "malformed replies"),
+    ("empty prompt", "empty prompts"),
+    ("empty text", "empty texts"),
+    ("HTTP ", "HTTP errors"),
+    ("Timeout", "timeouts"),
+    ("timed out", "timeouts"),
+    ("Connection", "endpoint unreachable"),
+)
+
+
+def failure_kind(error: str) -> str:
+    """What kind of failure an error message reports, in words for the run summary."""
+    return next((kind for words, kind in _FAILURE_KINDS if words in error), "other errors")
+
+
+def failure_breakdown(stats: list[CallStats]) -> str:
+    """`115 call(s) failed: 80 replies broke the outputs schema (e.g. …); 35 empty replies (e.g. …)`,
+    largest kind first, or "" when nothing failed — so a run with mixed failures is not reported as
+    its first error only."""
+    kinds: Counter = Counter()
+    examples: dict[str, str] = {}
+    for stat in stats:
+        kinds.update(stat.kinds)
+        for kind, example in stat.examples.items():
+            examples.setdefault(kind, example)
+    if not kinds:
+        return ""
+    parts = [f"{count} {kind} (e.g. {examples[kind][:200]})" for kind, count in kinds.most_common()]
+    return f"{sum(kinds.values())} call(s) failed: " + "; ".join(parts)
 
 
 def replace_function(connection: duckdb.DuckDBPyConnection, name: str, batch: Callable, arguments: list[str], returns: str) -> None:

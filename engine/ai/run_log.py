@@ -16,7 +16,8 @@ from engine.config.project import LoadedProject
 
 @dataclass(frozen=True)
 class LastRun:
-    """A prompt's most recent refresh run (`run_id` None: it never ran on this target)."""
+    """A prompt's most recent refresh run (`run_id` None: it never ran on this target). `error`: why
+    the run stopped, or which calls failed by kind (`N call(s) failed: …`) when it finished."""
 
     prompt: str
     run_id: str | None = None
@@ -26,25 +27,29 @@ class LastRun:
     enriched: int | None = None
     failed: int | None = None
     error: str | None = None
+    advice: str = ""  # what to check when every call fails, for this target's engine
+
+    @property
+    def calls_failed(self) -> bool:
+        """`error` lists failed calls by kind (the run itself finished), not why the run stopped."""
+        return bool(self.error and self.failed and self.error.startswith(f"{self.failed} call(s) failed: "))  # ai.local_complete.failure_breakdown
 
     @property
     def state(self) -> str:
         if self.run_id is None:
             return "never run"
-        if self.error:
+        if self.error and not self.calls_failed:
             return "failed"
         return "finished" if self.finished_at is not None else "running or killed"
 
     @property
     def warning(self) -> str | None:
         """Why this run needs attention, if it does."""
-        if self.error:
+        if self.state == "failed":
             return f"{self.prompt}: the last run failed: {self.error}"
         if self.finished_at is not None and (self.pending or 0) > 0 and not self.enriched:
-            return (
-                f"{self.prompt}: the last run enriched none of its {self.pending} pending row(s) ({self.failed or 0} failed call(s)); "
-                "the model calls are failing — on Snowflake check the model's region and the CORTEX_USER role (`rulectl run` shows Snowflake's error)"
-            )
+            why = self.error if self.calls_failed else f"{self.failed or 0} failed call(s)"
+            return f"{self.prompt}: the last run enriched none of its {self.pending} pending row(s) ({why}); the model calls are failing — {self.advice}"
         return None
 
 
@@ -67,10 +72,11 @@ def last_runs(loaded: LoadedProject, backend: Backend) -> list[LastRun]:
     except Exception:  # no run log yet (nothing applied, or applied by an older rulectl)
         rows = []
     number = lambda value: int(value) if value is not None else None  # noqa: E731 — NUMBER arrives as Decimal
-    found = {row[0].lower(): LastRun(row[0], row[1], row[2], row[3], number(row[4]), number(row[5]), number(row[6]), row[7]) for row in rows}
+    advice = backend.failing_calls_advice
+    found = {row[0].lower(): LastRun(row[0], row[1], row[2], row[3], number(row[4]), number(row[5]), number(row[6]), row[7], advice) for row in rows}
     # enrichment tasks (`<source>_sentiment`, `customer_embeddings`) log runs under their own name, like prompts
     names = [p.item.name for p in loaded.prompts] + list(enrichment_tasks(loaded.config))
-    return [found.get(name.lower(), LastRun(name)) for name in names]
+    return [found.get(name.lower(), LastRun(name, advice=advice)) for name in names]
 
 
 def run_warnings(loaded: LoadedProject, backend: Backend) -> list[str]:

@@ -15,7 +15,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from engine.ai.local_complete import LocalComplete
+from engine.ai.local_complete import LocalComplete, failure_breakdown
 from engine.ai.local_embed import LocalEmbed
 from engine.ai.local_sentiment import ANALYSER, LocalSentiment
 from engine.ai.providers import make_provider
@@ -130,13 +130,15 @@ def run_task(
             raise RulectlError(f"task {task.qualified_name} failed: {error}; the {enriched} row(s) enriched before it are kept") from None
         finally:
             failed = sum(helper.stats.failures for helper in helpers)
-            backend.execute(run_log_finish(run_id, exp.Literal.number(enriched), exp.Literal.number(failed), exp.Literal.string(error[:2000]) if error else None))
+            breakdown = failure_breakdown([helper.stats for helper in helpers])
+            logged = error or breakdown  # `status` shows why calls failed, not only how many
+            backend.execute(run_log_finish(run_id, exp.Literal.number(enriched), exp.Literal.number(failed), exp.Literal.string(logged[:2000]) if logged else None))
             status = f"error: {error}" if error else (f"{failed} failed call(s) left pending" if failed else "ok")
             _record_run(backend, task, "interrupted" if stop.requested else status)
     calls, failures = sum(h.stats.calls for h in helpers), sum(h.stats.failures for h in helpers)
     errors = tuple(error for helper in helpers for error in helper.stats.errors)
     note = f"scored by {ANALYSER}" if sentiment.stats.calls else f"embedded by {embed.label}" if embed.label else ""
-    return RunResult(prompt, task.qualified_name, pending, enriched, calls, failures, errors, interrupted=stop.requested, note=note)
+    return RunResult(prompt, task.qualified_name, pending, enriched, calls, failures, errors, interrupted=stop.requested, note=note, failure_breakdown=breakdown)
 
 
 def _record_run(backend: DuckDBBackend, task: LocalTask, status: str) -> None:

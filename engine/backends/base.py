@@ -150,6 +150,7 @@ class RunResult:
     errors: tuple[str, ...] = ()
     interrupted: bool = False  # stopped by Ctrl-C after committing the batch in flight
     note: str = ""
+    failure_breakdown: str = ""  # failed calls by kind (schema violations, empty replies, …) with an example each
 
     @property
     def in_background(self) -> bool:
@@ -381,6 +382,9 @@ class Backend(ABC):
     # True when rulectl itself executes the deployed tasks (engine.ai.runner, engine.ai.scheduler);
     # False when the engine runs them (Snowflake: EXECUTE TASK) through run_refreshes below.
     runs_tasks_locally = False
+
+    # What to check when a refresh's model calls all fail (`status` and `plan` warnings).
+    failing_calls_advice = "check the model endpoint with `rulectl doctor` (`rulectl run` shows the provider's error)"
 
     def run_refreshes(self, loaded: Any, target: Any, prompts: Sequence[str], on_start: Callable = lambda task, total: None, on_row: Callable = lambda ok: None) -> list[RunResult]:
         """Run the deployed refresh tasks of `prompts` (all when empty) now: one RunResult each.

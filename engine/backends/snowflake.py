@@ -49,6 +49,9 @@ TIMESTAMP_FORMAT = "YYYY-MM-DD HH24:MI:SS.FF6"
 
 class SnowflakeBackend(Backend):
     dialect = "snowflake"
+    # https://docs.snowflake.com/en/user-guide/snowflake-cortex/cross-region-inference (a model not in
+    # the account's region) and the SNOWFLAKE.CORTEX_USER database role
+    failing_calls_advice = "check the model's region and the CORTEX_USER role with `rulectl doctor` (`rulectl run` shows Snowflake's error)"
 
     def __init__(self, connection: Any, database: str, semantic_views: bool = False):
         super().__init__()

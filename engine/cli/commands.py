@@ -527,7 +527,7 @@ def _print_run_results(results) -> None:
             continue
         line = f"{result.task}: {result.enriched} row(s) enriched with {result.calls} model call(s)"
         if result.failures:
-            line += f"; {result.failures} call(s) failed and stay pending for the next run ({result.errors[0] if result.errors else 'see provider'})"
+            line += f"; {result.failure_breakdown or f'{result.failures} call(s) failed'}; their rows stay pending for the next run"
         if result.note:
             line += f" — {result.note}"
         out.print(line, markup=False)

@@ -90,3 +90,38 @@ def test_status_before_any_run(project: Path):
     setup_project(project)
     shown = run("status", "--json", project=project)
     assert shown.exit_code == 0 and json.loads(shown.output)["state"] == "never run"
+
+
+def test_mixed_failures_are_counted_by_kind_in_run_and_status_with_local_advice(tmp_path: Path):
+    # was "N call(s) failed … (gave up after 1 attempts: empty reply)" when most were schema
+    # violations, `status --json` had "error": null, and a local target was told to check Cortex
+    from tests.test_project_shapes import copy_shape
+
+    root = copy_shape("renamed", tmp_path)
+    accounts = root / "data" / "accounts.csv"
+    text = accounts.read_text()
+    for old, new in (("Alpha City", "Alpha BAD_SCHEMA"), ("Beta Town", "Beta BAD_SCHEMA"), ("Gamma County", "Gamma FAULT_EMPTY")):
+        text = text.replace(old, new)
+    accounts.write_text(text)
+    setup_project(root)
+    with FakeLLM() as server:
+        edit(root / "rulectl.yml", "llm: {provider: offline}", f"llm: {{provider: openai, base_url: '{server.base_url}', retries: 0, timeout_seconds: 5}}")
+        result = run("run", "recommended_action", "--allow-failures", project=root)
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if "REFRESH_RECOMMENDED_ACTION" in line)
+    assert "2 row(s) enriched with 5 model call(s); 3 call(s) failed: 2 replies broke the outputs schema (e.g. reply does not satisfy the outputs schema" in line
+    assert "; 1 empty replies (e.g. gave up after 1 attempts: empty reply)" in line
+    status = {row["prompt"]: row for row in map(json.loads, run("status", "--json", project=root).output.splitlines())}
+    action = status["recommended_action"]
+    assert (action["state"], action["enriched"], action["failed"]) == ("finished", 2, 3)
+    assert action["error"].startswith("3 call(s) failed: 2 replies broke the outputs schema") and action["warning"] is None
+    # every call failing: the warning names the kinds and, on a local target, no Cortex advice
+    with FakeLLM() as server:
+        server.failing_all = True
+        text = (root / "rulectl.yml").read_text()
+        start = text.index("base_url: '") + len("base_url: '")
+        (root / "rulectl.yml").write_text(text[:start] + server.base_url + text[text.index("'", start):])
+        assert run("run", "account_summary", "--allow-failures", project=root).exit_code == 0
+    shown = run("status", project=root).output
+    assert "account_summary: the last run enriched none of its 5 pending row(s) (5 call(s) failed: 5 HTTP errors (e.g. gave up after 1 attempts: HTTP 500))" in shown
+    assert "rulectl doctor" in shown and "CORTEX_USER" not in shown
