@@ -141,10 +141,12 @@ def seed_database(python: Path, database: Path, parquet: dict[str, Path]) -> Non
 
 
 def segments_digest(python: Path, database: Path, key: str) -> str:
+    """A hash of the segments view's rows. Floats to 9 significant digits: a parallel SUM/AVG of
+    doubles may differ in its last bits between DuckDB versions and thread schedules."""
     code = (
         "import duckdb, hashlib, sys; c = duckdb.connect(sys.argv[1], read_only=True);"
         f"rows = c.execute('SELECT * FROM analytics.customer_segments ORDER BY {key}').fetchall();"
-        "print(hashlib.sha256(repr([tuple(str(v) for v in r) for r in rows]).encode()).hexdigest())"
+        "print(hashlib.sha256(repr([tuple(format(v, '.9g') if isinstance(v, float) else str(v) for v in r) for r in rows]).encode()).hexdigest())"
     )
     return subprocess.run([str(python), "-c", code, str(database)], check=True, capture_output=True, text=True).stdout.strip()
 
