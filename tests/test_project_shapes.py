@@ -119,10 +119,12 @@ def test_renamed_plans_on_snowflake_through_the_recording_connection(renamed: Pa
     plan = workflow.plan(loaded, "prod")
     assert not plan.errors
     assert {s.qualified_name for s in plan.changes} >= {"ENRICHED.CUSTOMER_AI_INSIGHTS", "ENRICHED.REFRESH_ACCOUNT_SUMMARY", "ENRICHED.REFRESH_RECOMMENDED_ACTION", "ENRICHED.CUSTOMER_INSIGHTS"}
-    # the sources live in two schemas: one SHOW COLUMNS each
-    assert [s for s in connection.statements if s.startswith("SHOW COLUMNS IN SCHEMA CUSTOMER_AI.GOLD") or s.startswith("SHOW COLUMNS IN SCHEMA CUSTOMER_AI.SUPPORT")] == [
-        "SHOW COLUMNS IN SCHEMA CUSTOMER_AI.GOLD", "SHOW COLUMNS IN SCHEMA CUSTOMER_AI.SUPPORT",
+    # the sources live in two schemas: one INFORMATION_SCHEMA.COLUMNS query each (no SHOW COLUMNS cap)
+    column_queries = [s for s in connection.statements if "INFORMATION_SCHEMA.COLUMNS WHERE table_schema = 'GOLD'" in s or "INFORMATION_SCHEMA.COLUMNS WHERE table_schema = 'SUPPORT'" in s]
+    assert [s.split(" AND ")[0].split(" FROM ")[1] for s in column_queries] == [
+        "CUSTOMER_AI.INFORMATION_SCHEMA.COLUMNS WHERE table_schema = 'GOLD'", "CUSTOMER_AI.INFORMATION_SCHEMA.COLUMNS WHERE table_schema = 'SUPPORT'",
     ]
+    assert not [s for s in connection.statements if s.startswith("SHOW COLUMNS")]
 
 
 def test_minimal_whole_chain(minimal: Path):

@@ -360,13 +360,17 @@ class Backend(ABC):
         """
         parts = qualified_name.upper().split(".")
         schema, name = parts[-2], parts[-1]
-        info = exp.to_table("information_schema.columns")
+        info = self.information_schema("columns", parts[0] if len(parts) == 3 else None)
         where = exp.and_(
             exp.Upper(this=exp.column("table_schema")).eq(exp.Literal.string(schema)),
             exp.Upper(this=exp.column("table_name")).eq(exp.Literal.string(name)),
         )
         query = exp.select("column_name", "data_type", "numeric_precision", "numeric_scale").from_(info).where(where).order_by("ordinal_position")
         return [(str(column).lower(), self._snowflake_type(str(kind), precision, scale)) for column, kind, precision, scale in self.query(query)]
+
+    def information_schema(self, view: str, database: str | None = None) -> exp.Table:
+        """The INFORMATION_SCHEMA view that describes `database` (None: the target's own)."""
+        return exp.table_(view, db="information_schema")
 
     def _snowflake_type(self, data_type: str, precision: Any, scale: Any) -> str:
         """INFORMATION_SCHEMA's type → the type text rulectl.yml uses (Snowflake: TEXT, NUMBER, …)."""

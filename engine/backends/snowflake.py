@@ -1,7 +1,8 @@
 """The production target: Snowflake through snowflake-connector-python.
 
-Introspection uses SHOW … IN SCHEMA: one query per schema and kind (views, tables, columns, tasks),
-plus SHOW SCHEMAS and rulectl's own records — a count that does not grow with the number of objects.
+Introspection uses SHOW … IN SCHEMA (views, tables, tasks) and <db>.INFORMATION_SCHEMA.COLUMNS
+(columns: SHOW COLUMNS stops at 10,000 rows), one query per schema and kind, plus SHOW SCHEMAS and
+rulectl's own records — a count that does not grow with the number of objects.
 """
 
 from __future__ import annotations
@@ -151,28 +152,52 @@ class SnowflakeBackend(Backend):
         return DeployedState(objects, records, len(self.statements) - before)
 
     def source_columns(self, tables: Sequence[str]) -> dict[str, dict[str, str]]:
-        """SHOW COLUMNS IN SCHEMA once per schema the sources live in (their own database, or the
-        target's). https://docs.snowflake.com/en/sql-reference/sql/show-columns"""
-        by_schema: dict[str, list[str]] = {}
+        """One INFORMATION_SCHEMA.COLUMNS query per schema the sources live in, read from their own
+        database (DB.SCHEMA.TABLE) or the target's (SCHEMA.TABLE)."""
+        by_schema: dict[tuple[str, str], list[str]] = {}
         for name in tables:
             parts = name.upper().split(".")
-            schema = ".".join(parts[:-1]) if len(parts) == 3 else f"{self.database}.{parts[0]}"
-            by_schema.setdefault(schema, []).append(name)
+            database = parts[0] if len(parts) == 3 else self.database
+            by_schema.setdefault((database, parts[-2]), []).append(name)
         found: dict[str, dict[str, str]] = {}
-        for schema, names in by_schema.items():
+        for (database, schema), names in by_schema.items():
             try:
-                rows = self._rows(f"SHOW COLUMNS IN SCHEMA {schema}")
-            except Exception as error:  # a schema that does not exist (or is not visible to the role)
+                columns = self._schema_columns(schema, [n.upper().split(".")[-1] for n in names], database)
+            except Exception as error:  # a database that does not exist (or is not visible to the role)
                 if "does not exist" not in str(error).lower():
                     raise
                 continue
-            columns: dict[str, dict[str, str]] = {}
-            for row in rows:
-                columns.setdefault(row["table_name"].upper(), {})[row["column_name"].lower()] = _column_type(row.get("data_type"))
             for name in names:
                 if name.upper().split(".")[-1] in columns:
-                    found[name] = columns[name.upper().split(".")[-1]]
+                    found[name] = dict(columns[name.upper().split(".")[-1]])
         return found
+
+    def _schema_columns(self, schema: str, tables: Sequence[str], database: str | None = None) -> dict[str, list[tuple[str, str]]]:
+        """Table name → (column, type) in order, for `tables` of one schema, in one query.
+
+        Not SHOW COLUMNS: "Any records above the ten thousand records limit aren't returned, even
+        with a filter applied" (https://docs.snowflake.com/en/sql-reference/sql/show-columns), so in
+        a large schema real columns went missing. Every database has its own INFORMATION_SCHEMA
+        (https://docs.snowflake.com/en/sql-reference/info-schema); its COLUMNS view has no such cap.
+        Types are spelled as SHOW COLUMNS spelled them (FIXED, REAL, TEXT, …) so the definition
+        hashes recorded by earlier applies still match."""
+        if not tables:
+            return {}
+        names = [exp.Literal.string(t.upper()) for t in tables]
+        where = exp.and_(exp.column("table_schema").eq(exp.Literal.string(schema.upper())), exp.column("table_name").isin(*names))
+        query = exp.select("table_name", "column_name", "data_type").from_(self.information_schema("COLUMNS", database)).where(where).order_by("table_name", "ordinal_position")
+        columns: dict[str, list[tuple[str, str]]] = {}
+        for row in self._rows(query.sql("snowflake")):
+            kind = str(row.get("data_type") or "").upper()
+            columns.setdefault(row["table_name"].upper(), []).append((row["column_name"].lower(), _SHOW_TYPE_NAMES.get(kind, kind)))
+        return columns
+
+    def information_schema(self, view: str, database: str | None = None) -> exp.Table:
+        """<database>.INFORMATION_SCHEMA.<view>: each database has its own, so a table of another
+        database is described by that database's (https://docs.snowflake.com/en/sql-reference/info-schema:
+        "Each database created in your account automatically includes a built-in, read-only schema
+        named INFORMATION_SCHEMA")."""
+        return exp.table_(view.upper(), db="INFORMATION_SCHEMA", catalog=(database or self.database).upper())
 
     def describe(self, kind: str, qualified_name: str) -> DeployedObject | None:
         """SHOW … LIKE 'NAME' IN SCHEMA: one object, in the row shape introspect reads. LIKE is
@@ -202,14 +227,10 @@ class SnowflakeBackend(Backend):
         return found
 
     def _tables(self, schema: str, like: str = "") -> dict:
-        columns: dict[str, list[tuple[str, str]]] = {}
         tables = self._rows(f"SHOW TABLES{like} IN SCHEMA {self.database}.{schema}")
         if like and not tables:
             return {}
-        # one table: its own columns (https://docs.snowflake.com/en/sql-reference/sql/show-columns)
-        where = f"TABLE {self.database}.{schema}.{tables[0]['name'].upper()}" if like and len(tables) == 1 else f"SCHEMA {self.database}.{schema}"
-        for row in self._rows(f"SHOW COLUMNS IN {where}"):
-            columns.setdefault(row["table_name"].upper(), []).append((row["column_name"].lower(), _column_type(row.get("data_type"))))
+        columns = self._schema_columns(schema, [row["name"].upper() for row in tables])
         found = {}
         for row in tables:
             name = row["name"].upper()
@@ -560,12 +581,9 @@ def _like(name: str) -> str:
     return exp.Literal.string(name.upper()).sql("snowflake")
 
 
-def _column_type(data_type: Any) -> str:
-    """SHOW COLUMNS gives data_type as JSON, e.g. {"type":"TEXT","length":16777216,...}."""
-    try:
-        return str(json.loads(data_type).get("type", "")).upper()
-    except (TypeError, ValueError, AttributeError):
-        return str(data_type or "").upper()
+# INFORMATION_SCHEMA.COLUMNS's DATA_TYPE → the internal name SHOW COLUMNS gave (its data_type JSON
+# `type`), which the definition hashes of tables applied before were computed from.
+_SHOW_TYPE_NAMES = {"NUMBER": "FIXED", "FLOAT": "REAL"}
 
 
 def _json_list(value: Any) -> list[str]:

@@ -15,9 +15,9 @@ from engine.config.project import LoadedProject
 from engine.core.errors import did_you_mean
 from engine.plan.model import Action, Step
 
-# How an engine spells a column type → the category rulectl compares. Snowflake's SHOW COLUMNS
-# reports internal names (https://docs.snowflake.com/en/sql-reference/sql/show-columns: data_type
-# is JSON whose `type` is e.g. FIXED, REAL, TEXT, TIMESTAMP_NTZ).
+# How an engine spells a column type → the category rulectl compares. The Snowflake backend reports
+# the internal names SHOW COLUMNS used (FIXED, REAL, TEXT, TIMESTAMP_NTZ; see
+# SnowflakeBackend._schema_columns), also when it reads INFORMATION_SCHEMA.COLUMNS.
 ENGINE_TYPE_NAMES = {"FIXED": "NUMBER", "REAL": "DOUBLE", "TEXT": "VARCHAR"}
 
 

@@ -38,20 +38,35 @@ def test_introspection_is_one_query_per_schema_and_kind(project: Path, snowflake
     for index in range(300):
         snowflake.catalog.views[f"ANALYTICS.V{index}"] = {"comment": None, "text": "CREATE VIEW …"}
         snowflake.catalog.tasks[f"AI.T{index}"] = {"comment": None, "warehouse": "W", "schedule": "5 MINUTE", "definition": "SELECT 1", "state": "started"}
+        # 300 tables × 40 columns: 12,000 column rows, above SHOW COLUMNS' silent 10,000-row cap
+        snowflake.catalog.tables[f"AI.OUT_{index}"] = {"comment": None, "columns": [(f"c{n}", "VARCHAR") for n in range(40)]}
     state = backend.introspect(["ANALYTICS", "AI"])
+    columns_query = next(s for s in backend.statements if "INFORMATION_SCHEMA" in s)
     assert backend.statements == [
         "SHOW SCHEMAS IN DATABASE CUSTOMER_INTEL",
         "SHOW VIEWS IN SCHEMA CUSTOMER_INTEL.ANALYTICS",
-        "SHOW TABLES IN SCHEMA CUSTOMER_INTEL.ANALYTICS",
-        "SHOW COLUMNS IN SCHEMA CUSTOMER_INTEL.ANALYTICS",
+        "SHOW TABLES IN SCHEMA CUSTOMER_INTEL.ANALYTICS",  # no tables: no column query
         "SHOW TASKS IN SCHEMA CUSTOMER_INTEL.ANALYTICS",
         "SHOW VIEWS IN SCHEMA CUSTOMER_INTEL.AI",
         "SHOW TABLES IN SCHEMA CUSTOMER_INTEL.AI",
-        "SHOW COLUMNS IN SCHEMA CUSTOMER_INTEL.AI",
+        columns_query,
         "SHOW TASKS IN SCHEMA CUSTOMER_INTEL.AI",
     ]
-    assert state.queries == 9 and len([k for k in state.objects if k[0] == "task"]) == 300
+    assert columns_query.startswith("SELECT table_name, column_name, data_type FROM CUSTOMER_INTEL.INFORMATION_SCHEMA.COLUMNS WHERE table_schema = 'AI'")
+    assert state.queries == 8 and len([k for k in state.objects if k[0] == "task"]) == 300
+    tables = [o for k, o in state.objects.items() if k[0] == "table"]
+    assert len(tables) == 300 and all(len(t.columns) == 40 for t in tables)  # every column, none capped
     assert loaded  # the project loads with a snowflake target
+
+
+def test_show_columns_in_the_double_stops_at_ten_thousand_rows(snowflake):
+    """The double is as strict as Snowflake: SHOW COLUMNS drops rows past 10,000 without an error
+    (https://docs.snowflake.com/en/sql-reference/sql/show-columns), which is why rulectl does not use it."""
+    snowflake.catalog.schemas.add("AI")
+    for index in range(300):
+        snowflake.catalog.tables[f"AI.OUT_{index}"] = {"comment": None, "columns": [(f"c{n}", "VARCHAR") for n in range(40)]}
+    rows = snowflake.cursor().execute("SHOW COLUMNS IN SCHEMA CUSTOMER_INTEL.AI").fetchall()
+    assert len(rows) == 10_000
 
 
 def test_task_rows_are_parsed_as_snowflake_prints_them(snowflake):

@@ -43,6 +43,7 @@ AI_CALL = re.compile(r"^SELECT AI_(?P<function>COMPLETE|EMBED|SENTIMENT)\(", re.
 ALTER_TASK = re.compile(r"^ALTER TASK (?:IF EXISTS )?(?P<name>\S+) (?P<verb>SUSPEND|RESUME)$")
 DROP_TASK = re.compile(r"^DROP TASK IF EXISTS (?P<name>\S+)$")
 EXECUTE_TASK = re.compile(r"^EXECUTE TASK (?P<name>\S+)$")
+INFO_COLUMNS = re.compile(r"^SELECT .+? FROM (?P<database>\w+)\.INFORMATION_SCHEMA\.COLUMNS\b", re.S | re.I)
 SHOW = re.compile(r"^SHOW (?P<kind>SCHEMAS|VIEWS|TABLES|COLUMNS|TASKS|SEMANTIC VIEWS)(?: LIKE '(?P<like>[^']*)')? IN (?P<scope>DATABASE|SCHEMA|TABLE) (?P<where>\S+)$")
 SEMANTIC_VIEW_DDL = re.compile(r"^CREATE OR REPLACE SEMANTIC VIEW (?P<name>\S+) .* COMMENT = '(?P<comment>(?:[^'\\]|\\.)*)' COPY GRANTS$", re.S)
 DROP_SEMANTIC_VIEW = re.compile(r"^DROP SEMANTIC VIEW IF EXISTS (?P<name>\S+)$")
@@ -53,6 +54,7 @@ class FakeCatalog:
     schemas: set[str] = field(default_factory=lambda: {"PUBLIC", "INFORMATION_SCHEMA"})
     views: dict[str, dict] = field(default_factory=dict)
     tables: dict[str, dict] = field(default_factory=dict)
+    foreign_tables: dict[str, dict] = field(default_factory=dict)  # DB.SCHEMA.NAME of other databases
     tasks: dict[str, dict] = field(default_factory=dict)
     semantic_views: dict[str, dict] = field(default_factory=dict)
     refuse_resume: set[str] = field(default_factory=set)  # tasks Snowflake would not resume
@@ -117,9 +119,14 @@ class RecordingConnection:
         """The project's source tables, as declared (`sources:` of rulectl.yml), exist in the catalog
         and, empty, in DuckDB (plan checks every planned view against them). Not recorded."""
         for source in sources.values():
-            name = ".".join(source.table.upper().split(".")[-2:])
-            self.catalog.schemas.add(name.split(".")[0])
-            self.catalog.tables[name] = {"comment": None, "columns": [(c, t) for c, t in source.columns.items()]}
+            parts = source.table.upper().split(".")
+            name = ".".join(parts[-2:])
+            table = {"comment": None, "columns": [(c, t) for c, t in source.columns.items()]}
+            if len(parts) == 3 and parts[0] != self.database:  # a table of another database
+                self.catalog.foreign_tables[source.table.upper()] = table
+            else:
+                self.catalog.schemas.add(name.split(".")[0])
+                self.catalog.tables[name] = table
             target = exp.to_table(name, dialect="snowflake")
             self.duck.execute(f"CREATE SCHEMA IF NOT EXISTS {target.db}")
             columns = [exp.ColumnDef(this=exp.to_identifier(c), kind=exp.DataType.build(t, dialect="snowflake")) for c, t in source.columns.items()]
@@ -136,7 +143,7 @@ class RecordingConnection:
 
     def answer(self, sql: str) -> tuple[list[str], list[tuple]]:
         refuse_legacy_functions(sql)  # in any statement, a task's body included
-        for pattern, handler in ((SHOW, self._show), (TASK_DDL, self._create_task), (ALTER_TASK, self._alter_task), (DROP_TASK, self._drop_task), (EXECUTE_TASK, self._execute_task), (CURRENT_WAREHOUSE, self._current_warehouse), (CURRENT_ROLE, self._current_role), (SESSION, self._session), (SHOW_GRANTS, self._show_grants), (AI_CALL, self._ai_call), (SEMANTIC_VIEW_DDL, self._semantic_view), (DROP_SEMANTIC_VIEW, self._drop_semantic_view)):
+        for pattern, handler in ((SHOW, self._show), (INFO_COLUMNS, self._information_schema_columns), (TASK_DDL, self._create_task), (ALTER_TASK, self._alter_task), (DROP_TASK, self._drop_task), (EXECUTE_TASK, self._execute_task), (CURRENT_WAREHOUSE, self._current_warehouse), (CURRENT_ROLE, self._current_role), (SESSION, self._session), (SHOW_GRANTS, self._show_grants), (AI_CALL, self._ai_call), (SEMANTIC_VIEW_DDL, self._semantic_view), (DROP_SEMANTIC_VIEW, self._drop_semantic_view)):
             match = pattern.match(sql)
             if match:
                 return handler(match)
@@ -234,13 +241,47 @@ class RecordingConnection:
             for name, table in in_schema(catalog.tables):
                 for column, kind_text in table["columns"]:
                     rows.append((name.split(".")[1], schema, column.upper(), json.dumps({"type": _show_type(kind_text), "nullable": True})))
-            return ["table_name", "schema_name", "column_name", "data_type"], rows
+            return ["table_name", "schema_name", "column_name", "data_type"], snowflake_limits.show_rows(rows)
         columns = ["created_on", "name", "id", "database_name", "schema_name", "owner", "comment", "warehouse", "schedule", "predecessors", "state", "definition", "condition", "allow_overlapping_execution"]
         rows = [
             (None, n.split(".")[1], "01b2", self.database, schema, "SYSADMIN", t["comment"], t["warehouse"], t["schedule"], "[]", t["state"], t["definition"], None, "false")
             for n, t in in_schema(catalog.tasks)
         ]
         return columns, rows
+
+    def _information_schema_columns(self, match: re.Match) -> tuple[list[str], list[tuple]]:
+        """<db>.INFORMATION_SCHEMA.COLUMNS, answered from the catalog (tables as their DDL declared
+        them, views as DuckDB mirrors them) with Snowflake's DATA_TYPE spelling: the query itself runs
+        on DuckDB over those rows, so any WHERE rulectl writes is evaluated, not pattern-matched."""
+        database = match["database"].upper()
+        rows = self._column_rows(database)
+        self.duck.execute(
+            "CREATE OR REPLACE TEMP TABLE rulectl_info_columns (table_catalog VARCHAR, table_schema VARCHAR, table_name VARCHAR, "
+            "column_name VARCHAR, ordinal_position INTEGER, data_type VARCHAR, numeric_precision INTEGER, numeric_scale INTEGER)"
+        )
+        if rows:
+            self.duck.executemany("INSERT INTO rulectl_info_columns VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        tree = sqlglot.parse_one(match.string, read="snowflake")
+        for info in [t for t in tree.find_all(exp.Table) if t.db.upper() == "INFORMATION_SCHEMA"]:
+            info.replace(exp.to_table("rulectl_info_columns"))
+        result = self.duck.execute(tree.sql("duckdb"))
+        return [d[0] for d in result.description], result.fetchall()
+
+    def _column_rows(self, database: str) -> list[tuple]:
+        if database != self.database:
+            tables = {n.split(".", 1)[1]: t["columns"] for n, t in self.catalog.foreign_tables.items() if n.split(".")[0] == database}
+        else:
+            tables = {n: t["columns"] for n, t in self.catalog.tables.items()}
+            for name in self.catalog.views:
+                schema, view = name.split(".")
+                mirrored = self.duck.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE upper(schema_name) = ? AND upper(table_name) = ? ORDER BY column_index", [schema, view]).fetchall()
+                tables[name] = [(column, exp.DataType.build(kind, dialect="duckdb").sql("snowflake")) for column, kind in mirrored]
+        rows = []
+        for name, columns in tables.items():
+            schema, table_name = name.upper().split(".")
+            for position, (column, kind_text) in enumerate(columns, start=1):
+                rows.append((database, schema, table_name, column.upper(), position, *_info_type(kind_text)))
+        return rows
 
     def _has_state(self) -> bool:
         return bool(self.duck.execute("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = '_RULECTL'").fetchone()[0])
@@ -347,6 +388,26 @@ def _sample_value(schema: dict) -> object:
     if schema.get("enum"):
         return schema["enum"][0]
     return {"string": "ok", "number": 0.5, "integer": 1, "boolean": True, "array": ["ok"], "object": {}}.get(kind, "ok")
+
+
+def _info_type(kind_text: str) -> tuple[str, int | None, int | None]:
+    """(DATA_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE) as Snowflake's INFORMATION_SCHEMA.COLUMNS gives
+    them: every integer type is NUMBER(38,0), every float FLOAT, every string TEXT
+    (https://docs.snowflake.com/en/sql-reference/info-schema/columns,
+    https://docs.snowflake.com/en/sql-reference/data-types-numeric)."""
+    kind = exp.DataType.build(kind_text, dialect="snowflake")
+    if kind.is_type(*exp.DataType.INTEGER_TYPES):
+        return "NUMBER", 38, 0
+    if kind.is_type(exp.DataType.Type.DECIMAL):
+        params = [int(p.name) for p in kind.expressions]
+        return "NUMBER", (params + [38])[0], (params[1:] + [0])[0]
+    if kind.is_type(*exp.DataType.REAL_TYPES):
+        return "FLOAT", None, None
+    if kind.is_type(*exp.DataType.TEXT_TYPES):
+        return "TEXT", None, None
+    if kind.is_type(exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPNTZ):
+        return "TIMESTAMP_NTZ", None, None
+    return kind.sql("snowflake").split("(")[0].upper(), None, None
 
 
 def _show_type(kind_text: str) -> str:

@@ -50,3 +50,14 @@ def schedule_refusal(schedule: str) -> str | None:
 def _numbers_within(text: str, low: int, high: int) -> bool:
     values = [int(n) for n in re.findall(r"(?<![/\d])\d+", text)]  # steps (/n) are not values
     return all(low <= v <= high for v in values)
+
+
+# ---------------------------------------------------------------- SHOW's row cap
+# https://docs.snowflake.com/en/sql-reference/sql/show-columns (usage notes): "Any records above the
+# ten thousand records limit aren't returned, even with a filter applied" — silently, no error.
+SHOW_ROW_LIMIT = 10_000
+
+
+def show_rows(rows: list[tuple]) -> list[tuple]:
+    """What SHOW COLUMNS returns of `rows`: the first 10,000, the rest dropped without a word."""
+    return rows[:SHOW_ROW_LIMIT]

@@ -73,13 +73,15 @@ def test_type_categories(declared: str, actual: str, dialect: str, same: bool):
 
 
 @pytest.mark.snowflake
-def test_snowflake_checks_every_source_schema_with_one_show_columns(project: Path):
+def test_snowflake_checks_every_source_schema_with_one_column_query(project: Path):
     loaded = load_project(project)
     connection = RecordingConnection("CUSTOMER_INTEL").add_source_tables(loaded.config.sources)
     backend = SnowflakeBackend(connection, "CUSTOMER_INTEL")
     assert source_steps(loaded, backend) == []
     assert backend.statements == [
-        "SHOW COLUMNS IN SCHEMA CUSTOMER_INTEL.GOLD",  # two tables, one query
+        # two tables, one query; INFORMATION_SCHEMA, not SHOW COLUMNS (which stops at 10,000 rows)
+        "SELECT table_name, column_name, data_type FROM CUSTOMER_INTEL.INFORMATION_SCHEMA.COLUMNS WHERE table_schema = 'GOLD' "
+        "AND table_name IN ('CUSTOMER', 'PRODUCTS') ORDER BY table_name NULLS FIRST, ordinal_position NULLS FIRST",
         # and the key-grain sources' keys, one query for all
         "SELECT * FROM (SELECT 'GOLD.CUSTOMER' AS source_table, CAST(customer_id AS VARCHAR) AS key_value, COUNT(*) AS row_count FROM GOLD.CUSTOMER "
         "GROUP BY customer_id HAVING COUNT(*) > 1 OR customer_id IS NULL ORDER BY row_count DESC NULLS LAST LIMIT 3) AS k0",
@@ -88,6 +90,35 @@ def test_snowflake_checks_every_source_schema_with_one_show_columns(project: Pat
     problems = source_steps(loaded, backend)
     assert [p.qualified_name for p in problems] == ["GOLD.PRODUCTS"]
     assert "check `table:` in rulectl.yml and that your role can read the table" in problems[0].reason
+
+
+@pytest.mark.snowflake
+def test_a_column_past_ten_thousand_in_a_large_source_schema_is_found(project: Path):
+    """A source schema holding 12,000 columns before ours: SHOW COLUMNS IN SCHEMA would have dropped
+    GOLD.PRODUCTS' columns and plan would have called real columns missing."""
+    loaded = load_project(project)
+    connection = RecordingConnection("CUSTOMER_INTEL")
+    for index in range(300):
+        connection.catalog.tables[f"GOLD.A_WIDE_{index:03}"] = {"comment": None, "columns": [(f"c{n}", "VARCHAR") for n in range(40)]}
+    connection.add_source_tables(loaded.config.sources)
+    assert len(connection.cursor().execute("SHOW COLUMNS IN SCHEMA CUSTOMER_INTEL.GOLD").fetchall()) == 10_000  # the cap is real in the double
+    assert source_steps(loaded, SnowflakeBackend(connection, "CUSTOMER_INTEL")) == []
+
+
+@pytest.mark.snowflake
+def test_a_source_in_another_database_is_read_from_that_databases_information_schema(project: Path):
+    edit(project / "rulectl.yml", "table: GOLD.PRODUCTS", "table: SHARED_DB.GOLD.PRODUCTS")
+    loaded = load_project(project)
+    connection = RecordingConnection("CUSTOMER_INTEL").add_source_tables(loaded.config.sources)
+    backend = SnowflakeBackend(connection, "CUSTOMER_INTEL")
+    found = backend.source_columns(["GOLD.CUSTOMER", "SHARED_DB.GOLD.PRODUCTS"])
+    assert set(found) == {"GOLD.CUSTOMER", "SHARED_DB.GOLD.PRODUCTS"} and "arr" in found["SHARED_DB.GOLD.PRODUCTS"]
+    assert [s.split(" WHERE ")[0] for s in backend.statements] == [
+        "SELECT table_name, column_name, data_type FROM CUSTOMER_INTEL.INFORMATION_SCHEMA.COLUMNS",
+        "SELECT table_name, column_name, data_type FROM SHARED_DB.INFORMATION_SCHEMA.COLUMNS",
+    ]
+    assert backend.table_columns("SHARED_DB.GOLD.PRODUCTS")[:2] == [("customer_id", "varchar"), ("module", "varchar")]
+    assert "FROM SHARED_DB.INFORMATION_SCHEMA.COLUMNS" in backend.statements[-1]
 
 
 def test_a_repeated_or_null_customer_key_is_a_plan_error(project: Path):
