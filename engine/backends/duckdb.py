@@ -64,7 +64,12 @@ def _refuse_foreign_file(path: Path) -> None:
 # than 1,000 by default (`max_expression_depth`), which a project of a few hundred prompts reaches.
 # A session setting, not a connect() config: DuckDB refuses a second connection to the same file
 # with a different configuration. https://duckdb.org/docs/stable/configuration/overview
-SESSION_SETTINGS = "SET max_expression_depth = 20000"
+#
+# TimeZone: DuckDB's CURRENT_DATE / CURRENT_TIMESTAMP follow the machine's time zone, so
+# `TZ=Pacific/Honolulu rulectl explain` saw another "today" than UTC (days_to_renewal 93 vs 92) and
+# customers changed segment near midnight. rulectl's Snowflake sessions and tasks run with
+# TIMEZONE='UTC'; every DuckDB session does the same. https://duckdb.org/docs/stable/sql/functions/timestamptz
+SESSION_SETTINGS = ("SET max_expression_depth = 20000", "SET TimeZone = 'UTC'")
 
 
 class DuckDBBackend(Backend):
@@ -80,12 +85,10 @@ class DuckDBBackend(Backend):
         super().__init__()
         self.path = Path(path)
         self.context = FixContext(date_columns=date_columns, fixed_point_scales=fixed_point_scales)
-        if str(path) == ":memory:":
+        if str(path) == ":memory:" or (read_only and not self.path.exists()):
+            # (read-only with no file: nothing deployed yet; an empty database, and no file created)
             self.connection = duckdb.connect(":memory:")
-            return
-        if read_only and not self.path.exists():
-            # nothing deployed yet: a read-only command sees an empty database and creates no file
-            self.connection = duckdb.connect(":memory:")
+            self._apply_session_settings()
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _refuse_foreign_file(self.path)
@@ -98,7 +101,11 @@ class DuckDBBackend(Backend):
             raise RulectlError(f"{self.path} cannot be opened as a DuckDB database: {_first_line(error)}. {REBUILD}") from None
         if not replays_log:
             self._refuse_truncated_file()
-        self.connection.execute(SESSION_SETTINGS)
+        self._apply_session_settings()
+
+    def _apply_session_settings(self) -> None:
+        for setting in SESSION_SETTINGS:
+            self.connection.execute(setting)
 
     def _refuse_truncated_file(self) -> None:
         """A truncated file opens (its catalog sits at the front) and fails, or worse answers
