@@ -253,14 +253,14 @@ class RecordingConnection:
         """<db>.INFORMATION_SCHEMA.COLUMNS, answered from the catalog (tables as their DDL declared
         them, views as DuckDB mirrors them) with Snowflake's DATA_TYPE spelling: the query itself runs
         on DuckDB over those rows, so any WHERE rulectl writes is evaluated, not pattern-matched."""
-        database = match["database"].upper()
-        rows = self._column_rows(database)
-        self.duck.execute(
-            "CREATE OR REPLACE TEMP TABLE rulectl_info_columns (table_catalog VARCHAR, table_schema VARCHAR, table_name VARCHAR, "
-            "column_name VARCHAR, ordinal_position INTEGER, data_type VARCHAR, numeric_precision INTEGER, numeric_scale INTEGER)"
-        )
-        if rows:
-            self.duck.executemany("INSERT INTO rulectl_info_columns VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        import pyarrow as pa
+
+        names = ["table_catalog", "table_schema", "table_name", "column_name", "ordinal_position", "data_type", "numeric_precision", "numeric_scale"]
+        rows = self._column_rows(match["database"].upper())
+        types = [pa.string()] * 4 + [pa.int32(), pa.string(), pa.int32(), pa.int32()]
+        self.duck.register("rulectl_info_rows", pa.table({n: pa.array([r[i] for r in rows], t) for i, (n, t) in enumerate(zip(names, types))}))
+        self.duck.execute("CREATE OR REPLACE TEMP TABLE rulectl_info_columns AS SELECT * FROM rulectl_info_rows")
+        self.duck.unregister("rulectl_info_rows")
         tree = sqlglot.parse_one(match.string, read="snowflake")
         for info in [t for t in tree.find_all(exp.Table) if t.db.upper() == "INFORMATION_SCHEMA"]:
             info.replace(exp.to_table("rulectl_info_columns"))
@@ -272,10 +272,11 @@ class RecordingConnection:
             tables = {n.split(".", 1)[1]: t["columns"] for n, t in self.catalog.foreign_tables.items() if n.split(".")[0] == database}
         else:
             tables = {n: t["columns"] for n, t in self.catalog.tables.items()}
-            for name in self.catalog.views:
-                schema, view = name.split(".")
-                mirrored = self.duck.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE upper(schema_name) = ? AND upper(table_name) = ? ORDER BY column_index", [schema, view]).fetchall()
-                tables[name] = [(column, exp.DataType.build(kind, dialect="duckdb").sql("snowflake")) for column, kind in mirrored]
+            mirrored: dict[str, list[tuple[str, str]]] = {}
+            for name, column, kind in self.duck.execute("SELECT upper(schema_name || '.' || table_name), column_name, data_type FROM duckdb_columns() ORDER BY column_index").fetchall():
+                if name in self.catalog.views:
+                    mirrored.setdefault(name, []).append((column, exp.DataType.build(kind, dialect="duckdb").sql("snowflake")))
+            tables.update(mirrored)
         rows = []
         for name, columns in tables.items():
             schema, table_name = name.upper().split(".")
