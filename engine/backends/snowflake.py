@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 from engine.backends.base import LOCK_TABLE, STATE_SCHEMA, Backend, DeployedObject, DoctorCheck, DeployedState, ManagedRecord, RunResult, run_log_finish, run_log_start, utc_timestamp_text
-from engine.compile.cortex_calls import CortexCall, check_error, check_query, completion_calls, embedding_call
+from engine.compile.cortex_calls import ERROR_ALIAS, CortexCall, check_error, check_query, completion_calls, embedding_call, first_pending_error_query
 from engine.compile.objects import DesiredObject, table
 from engine.compile.prompts import schedule_literal
 from engine.compile.refresh_batches import DEFAULT_BATCH_ROWS, batch_merge, pending_count_query
@@ -360,6 +360,16 @@ class SnowflakeBackend(Backend):
         # sqlglot writes SELECT … INTO as CREATE TABLE … AS for Snowflake; INTO :var is spelled here.
         count = render(pending_count_query(merge)).replace("COUNT(*)", "COUNT(*) INTO :pending_rows", 1)  # the outer projection comes first
         failed = exp.Sub(this=var("attempted"), expression=var("enriched_rows"))
+        # A run that enriched none of what it attempted asks AI_COMPLETE once more, for its first
+        # still-pending row, with return_error_details: AI_COMPLETE answers NULL on error, so this is
+        # where Snowflake's own reason comes from (compile/cortex_calls.py); a run that enriched
+        # something logs its counts only.
+        asked = first_pending_error_query(merge)
+        why = [
+            "  IF (attempted > 0 AND enriched_rows = 0) THEN",
+            f"    {render(asked).replace(f' AS {ERROR_ALIAS}', ' INTO :row_error', 1)};",
+            "  END IF;",
+        ] if asked is not None else []
         block = [
             "DECLARE",
             "  run_id VARCHAR DEFAULT UUID_STRING();",
@@ -368,6 +378,7 @@ class SnowflakeBackend(Backend):
             "  enriched_rows NUMBER DEFAULT 0;",
             "  skip_rows NUMBER DEFAULT 0;",
             "  take_rows NUMBER DEFAULT 0;",
+            *(["  row_error VARCHAR DEFAULT NULL;"] if asked is not None else []),
             "BEGIN",
             f"  {count};",
             f"  {render(run_log_start(prompt, var('run_id'), var('pending_rows')))};",
@@ -378,7 +389,8 @@ class SnowflakeBackend(Backend):
             "    enriched_rows := enriched_rows + SQLROWCOUNT;",
             "    attempted := attempted + take_rows;",
             "  END WHILE;",
-            f"  {render(run_log_finish(var('run_id'), var('enriched_rows'), failed))};",
+            *why,
+            f"  {render(run_log_finish(var('run_id'), var('enriched_rows'), failed, var('row_error') if asked is not None else None))};",
             "EXCEPTION",
             "  WHEN OTHER THEN",
             f"    {render(run_log_finish(var('run_id'), var('enriched_rows'), failed.copy(), var('SQLERRM')))};",

@@ -117,3 +117,23 @@ def check_error(reply: object) -> str | None:
 def render(call: CortexCall) -> str:
     """The check's SQL as Snowflake receives it."""
     return check_query(call).sql(dialect=DIALECT)
+
+
+ERROR_ALIAS = "rulectl_error"
+
+
+def first_pending_error_query(merge: exp.Expression) -> exp.Select | None:
+    """For a refresh that enriched none of its pending rows: the MERGE's own AI_COMPLETE call on its
+    first still-pending row, asking for the error — Snowflake's reason, for the run log (None when
+    the MERGE calls no AI_COMPLETE). `SELECT CAST(GET_PATH(AI_COMPLETE(…, return_error_details =>
+    TRUE), 'error') AS VARCHAR) AS rulectl_error FROM (<pending rows>) AS p LIMIT 1`."""
+    from engine.compile.refresh_batches import PENDING_ALIAS, pending_subquery
+
+    call = next((node for node in merge.find_all(exp.Anonymous) if node.name.upper() == "AI_COMPLETE"), None)
+    if call is None:
+        return None
+    call = call.copy()
+    call.append("expressions", _kwarg("return_error_details", exp.true()))
+    error = exp.cast(exp.func("GET_PATH", call, exp.Literal.string("error"), dialect=DIALECT), "VARCHAR")
+    pending = exp.Subquery(this=pending_subquery(merge).this.copy(), alias=exp.TableAlias(this=exp.to_identifier(PENDING_ALIAS)))
+    return exp.select(exp.alias_(error, ERROR_ALIAS)).from_(pending).limit(1)

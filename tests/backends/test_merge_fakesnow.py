@@ -34,7 +34,7 @@ class FakeCortex:
         self.raise_after: int | None = None  # calls after this many raise (a statement that fails late)
         self.errors: list[str] = []  # Snowflake's error for each NULL reply
 
-    def __call__(self, model: str, prompt: str, model_parameters: str | None, response_format: str | None, show_details: bool | None) -> str | None:
+    def __call__(self, model: str, prompt: str, model_parameters: str | None, response_format: str | None, show_details: bool | None, return_error_details: bool | None = None) -> str | None:
         self.calls += 1
         if self.raise_after is not None and self.calls > self.raise_after:
             raise RuntimeError("Cortex service unavailable")
@@ -49,6 +49,8 @@ class FakeCortex:
         reply, error = self.strict.complete(model, prompt, json.loads(model_parameters) if model_parameters else None, schema, bool(show_details), answer)
         if error:
             self.errors.append(error)
+        if return_error_details:  # an OBJECT of value and error
+            return json.dumps({"value": reply, "error": error})
         return json.dumps(reply) if reply is not None and not isinstance(reply, str) else reply
 
     def install(self, connection, reply_type: str = "text") -> None:
@@ -56,10 +58,10 @@ class FakeCortex:
         "text": the same object as a JSON string. AI_COMPLETE is a temporary macro (visible from every
         schema) with AI_COMPLETE's parameter names, so rulectl's named arguments reach it."""
         duck = connection._duck_conn  # fakesnow's DuckDB connection
-        duck.create_function("fake_ai_complete", self, [str, str, str, str, bool], str, null_handling="special", side_effects=True)
-        reply = "fake_ai_complete(model, prompt, CAST(to_json(model_parameters) AS VARCHAR), CAST(to_json(response_format) AS VARCHAR), show_details)"
+        duck.create_function("fake_ai_complete", self, [str, str, str, str, bool, bool], str, null_handling="special", side_effects=True)
+        reply = "fake_ai_complete(model, prompt, CAST(to_json(model_parameters) AS VARCHAR), CAST(to_json(response_format) AS VARCHAR), show_details, return_error_details)"
         duck.execute(
-            "CREATE TEMP MACRO ai_complete(model := NULL, prompt := NULL, model_parameters := NULL, response_format := NULL, show_details := NULL) AS "
+            "CREATE TEMP MACRO ai_complete(model := NULL, prompt := NULL, model_parameters := NULL, response_format := NULL, show_details := NULL, return_error_details := NULL) AS "
             + (f"CAST({reply} AS JSON)" if reply_type == "variant" else reply)
         )
 
@@ -268,3 +270,31 @@ def test_a_retired_model_stores_nothing_and_every_row_stays_pending(project: Pat
         connection.close()
     assert stored == 0 and cortex.calls == len(sample_rows("customer"))
     assert set(cortex.errors) == {"Model 'mistral-large2' has been deprecated and is no longer available. Use a supported model."}
+
+
+def test_a_run_that_enriched_nothing_gets_snowflakes_reason_from_its_first_pending_row(project: Path):
+    """The task script's error query (compile/cortex_calls.first_pending_error_query): the MERGE's
+    own AI_COMPLETE on one pending row, with return_error_details, gives the reason NULL hid."""
+    import snowflake.connector
+
+    from engine.compile.cortex_calls import first_pending_error_query
+
+    prompt = project / "prompts" / "account_summary.yml"
+    prompt.write_text(prompt.read_text().replace("model: llama3.1-8b", "model: mistral-large2", 1))
+    loaded = load_project(project)
+    objects = compile_project(loaded, "prod")
+    asked = first_pending_error_query(next(o for o in objects if o.kind == "task").statement).sql("snowflake")
+    cortex = FakeCortex()
+    with fakesnow.patch():
+        connection = snowflake.connector.connect(database="CUSTOMER_INTEL", schema="PUBLIC")
+        cortex.install(connection)
+        cursor = connection.cursor()
+        load_into_fakesnow(cursor, loaded, objects, kinds=("schema", "view", "table"))
+        # fakesnow binds the pending rows' ARRAY_TO_STRING inside a MERGE but not in a bare SELECT
+        # (see the batches test above): the query is the source of a MERGE here
+        cursor.execute("CREATE TABLE REASONS (reason VARCHAR)")
+        cursor.execute(f"MERGE INTO REASONS AS t USING ({asked}) AS s ON FALSE WHEN NOT MATCHED THEN INSERT (reason) VALUES (s.rulectl_error)")
+        cursor.execute("SELECT reason FROM REASONS")
+        rows = cursor.fetchall()
+        connection.close()
+    assert rows == [("Model 'mistral-large2' has been deprecated and is no longer available. Use a supported model.",)] and cortex.calls == 1

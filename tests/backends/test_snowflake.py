@@ -265,12 +265,15 @@ def test_the_task_runs_a_script_that_logs_the_run_and_merges_in_bounded_batches(
     lines = [line.strip() for line in body.split("\n")]  # not splitlines(): the MERGE holds U+0085 etc. in a literal
     heads = [line.split(" ", 3)[:3] for line in lines]
     assert lines[:3] == ["EXECUTE IMMEDIATE $$", "DECLARE", "run_id VARCHAR DEFAULT UUID_STRING();"] and lines[-2:] == ["END;", "$$"]
-    assert [" ".join(h) for h in heads if h[0] in ("SELECT", "INSERT", "WHILE", "MERGE", "UPDATE", "END", "END;", "EXCEPTION", "RAISE;")] == [
+    assert [" ".join(h) for h in heads if h[0] in ("SELECT", "INSERT", "WHILE", "MERGE", "IF", "UPDATE", "END", "END;", "EXCEPTION", "RAISE;")] == [
         "SELECT COUNT(*) INTO",
         "INSERT INTO _RULECTL.RUN_LOG",
         "WHILE (attempted <",
         "MERGE INTO AI.ACCOUNT_INSIGHTS",
         "END WHILE;",
+        "IF (attempted >",
+        "SELECT CAST(GET_PATH(AI_COMPLETE(model =>",
+        "END IF;",
         "UPDATE _RULECTL.RUN_LOG SET",
         "EXCEPTION",
         "UPDATE _RULECTL.RUN_LOG SET",
@@ -280,6 +283,10 @@ def test_the_task_runs_a_script_that_logs_the_run_and_merges_in_bounded_batches(
     merge = next(line for line in lines if line.startswith("MERGE"))
     assert "w.rulectl_row > :skip_rows AND w.rulectl_row <= (:skip_rows + :take_rows)" in merge
     assert "take_rows := LEAST(50, pending_rows - attempted);" in lines
+    # a run that enriched nothing asks the first pending row's AI_COMPLETE for Snowflake's error
+    asked = next(line for line in lines if line.startswith("SELECT CAST(GET_PATH(AI_COMPLETE("))
+    assert "return_error_details => TRUE), 'error') AS VARCHAR) INTO :row_error FROM (" in asked and asked.endswith("AS p LIMIT 1;")
+    assert "error = :row_error WHERE run_id = :run_id" in lines[lines.index("END IF;") + 1]
     on_error = lines[lines.index("EXCEPTION") + 2]
     assert "error = :SQLERRM" in on_error and "failed = :attempted - :enriched_rows" in on_error
 
