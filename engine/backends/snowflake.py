@@ -390,7 +390,7 @@ class SnowflakeBackend(Backend):
             "    attempted := attempted + take_rows;",
             "  END WHILE;",
             *why,
-            f"  {render(run_log_finish(var('run_id'), var('enriched_rows'), failed, var('row_error') if asked is not None else None))};",
+            f"  {render(run_log_finish(var('run_id'), var('enriched_rows'), failed, calls_failed(failed, var('row_error')) if asked is not None else None))};",
             "EXCEPTION",
             "  WHEN OTHER THEN",
             f"    {render(run_log_finish(var('run_id'), var('enriched_rows'), failed.copy(), var('SQLERRM')))};",
@@ -580,6 +580,13 @@ CORTEX_HINT = (
     "Check that the model is available in the account's region (or enable cross-region inference: "
     "ALTER ACCOUNT SET CORTEX_ENABLED_CROSS_REGION = 'ANY_REGION'), and that the role has SNOWFLAKE.CORTEX_USER."
 )
+
+
+def calls_failed(failed: exp.Expression, reason: exp.Expression) -> exp.Expression:
+    """`<n> call(s) failed: <Snowflake's reason>` — the run log's form for a run that finished with
+    failed calls (ai/run_log.py `calls_failed`); NULL when there is no reason (|| propagates NULL)."""
+    count = exp.cast(failed.copy(), "VARCHAR")
+    return exp.DPipe(this=exp.DPipe(this=count, expression=exp.Literal.string(" call(s) failed: ")), expression=reason)
 
 
 def task_command(verb: str, name: str, action: str = "", if_exists: bool = False) -> exp.Command:

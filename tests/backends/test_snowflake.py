@@ -286,7 +286,7 @@ def test_the_task_runs_a_script_that_logs_the_run_and_merges_in_bounded_batches(
     # a run that enriched nothing asks the first pending row's AI_COMPLETE for Snowflake's error
     asked = next(line for line in lines if line.startswith("SELECT CAST(GET_PATH(AI_COMPLETE("))
     assert "return_error_details => TRUE), 'error') AS VARCHAR) INTO :row_error FROM (" in asked and asked.endswith("AS p LIMIT 1;")
-    assert "error = :row_error WHERE run_id = :run_id" in lines[lines.index("END IF;") + 1]
+    assert "error = CAST(:attempted - :enriched_rows AS VARCHAR) || ' call(s) failed: ' || :row_error WHERE run_id = :run_id" in lines[lines.index("END IF;") + 1]
     on_error = lines[lines.index("EXCEPTION") + 2]
     assert "error = :SQLERRM" in on_error and "failed = :attempted - :enriched_rows" in on_error
 
