@@ -15,6 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from engine.ai.providers.base import CompletionFailed, CompletionRequest, Provider, schema_problem, structured_schema
+from engine.config.cortex import supported_schema
 
 FUNCTION_NAME = "rulectl_complete"
 
@@ -89,13 +90,21 @@ def replace_function(connection: duckdb.DuckDBPyConnection, name: str, batch: Ca
 
 
 class LocalComplete:
-    """Registers `rulectl_complete(model, system, prompt, options_json)` on a DuckDB connection."""
+    """Registers `rulectl_complete(model, system, prompt, options_json)` on a DuckDB connection.
 
-    def __init__(self, provider: Provider, concurrency: int = 8, on_row: Callable[[bool], None] = lambda ok: None):
+    `full_schemas`: the prompt's own reply schemas, with the lengths, ranges and item counts the SQL
+    carries only as Cortex accepts it (without them). A request whose schema is one of these with
+    the constraints stripped is sent with the constraints back to a provider that takes them
+    (`Provider.takes_schema_bounds`): a local server decodes under a
+    grammar built from the schema (llama.cpp bounds a string by its maxLength), so a small model
+    cannot talk past a field's limit and have its whole reply cut at max_tokens and thrown away."""
+
+    def __init__(self, provider: Provider, concurrency: int = 8, on_row: Callable[[bool], None] = lambda ok: None, full_schemas: tuple[dict, ...] = ()):
         self.provider = provider
         self.concurrency = concurrency
         self.on_row = on_row
         self.stats = CallStats()
+        self.full_schemas = {_canonical(supported_schema(schema)): schema for schema in full_schemas} if provider.takes_schema_bounds else {}
 
     def register(self, connection: duckdb.DuckDBPyConnection) -> None:
         replace_function(connection, FUNCTION_NAME, self._batch, ["VARCHAR"] * 4, "VARCHAR")
@@ -109,7 +118,16 @@ class LocalComplete:
             answers = list(pool.map(self._one, requests))
         return pa.array(answers, type=pa.string())
 
+    def _with_full_schema(self, request: CompletionRequest) -> CompletionRequest:
+        schema = structured_schema(request.options)
+        full = self.full_schemas.get(_canonical(schema)) if schema is not None else None
+        if full is None:
+            return request
+        options = {**request.options, "response_format": {**request.options["response_format"], "schema": full}}
+        return CompletionRequest(request.model, request.system, request.prompt, options)
+
     def _one(self, request: CompletionRequest) -> str | None:
+        request = self._with_full_schema(request)
         if not request.prompt:
             self.stats.add(False, "empty prompt")
             self.on_row(False)
@@ -140,3 +158,7 @@ class LocalComplete:
                 "usage": {"prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens},
             }
         )
+
+
+def _canonical(schema: dict) -> str:
+    return json.dumps(schema, sort_keys=True)

@@ -19,6 +19,7 @@ from engine.backends.base import RunResult
 from engine.compile.objects import table
 from engine.compile.refresh_batches import pending_subquery
 from engine.compile.segments import SEGMENTS_VIEW
+from engine.compile.structured_outputs import json_schema
 from engine.config.enrichments import run_stage
 from engine.config.model_catalog import DEFAULT_MODEL
 from engine.config.models import LLMSettings
@@ -64,7 +65,7 @@ def enrich_largest(loaded: LoadedProject, backend, model: ModelFile, rows: int =
                 results.append(run_task(backend, task, offline, on_start, on_row))
                 continue
             merge = largest_only(sqlglot.parse_one(task.definition, read="snowflake"), loaded, prompt.key.lower(), min(rows, prompt.refresh.max_rows))
-            results.append(run_task(backend, dataclasses.replace(task, definition=merge.sql(dialect="snowflake")), settings, on_start, on_row, batch_rows=5))
+            results.append(run_task(backend, dataclasses.replace(task, definition=merge.sql(dialect="snowflake")), settings, on_start, on_row, batch_rows=5, full_schemas=(json_schema(prompt.outputs),) if prompt.outputs else ()))
             if results[-1].interrupted:
                 break
     enriched = sum(result.enriched for result in results if result.task.split(".")[-1].upper() in prompts)

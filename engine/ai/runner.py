@@ -22,6 +22,7 @@ from engine.ai.providers import make_provider
 from engine.backends.base import RUN_LOG_DDL, STATE_SCHEMA, RunResult, run_log_finish, run_log_start
 from engine.backends.duckdb import DuckDBBackend
 from engine.compile.refresh_batches import batch_merge, pending_count_query
+from engine.compile.structured_outputs import json_schema
 from engine.config.models import LLMSettings
 from engine.core.errors import RulectlError
 from engine.core.stop_request import StopRequest
@@ -64,9 +65,11 @@ def run_local_tasks(backend: DuckDBBackend, loaded, target, tasks: Sequence[Loca
 
     batch_rows = {f"REFRESH_{p.item.name}".upper(): p.item.refresh.batch_rows for p in loaded.prompts}
     batch_rows.update({f"REFRESH_{name}".upper(): rows for name, rows in enrichment_tasks(loaded.config).items()})
+    schemas = {f"REFRESH_{p.item.name}".upper(): (json_schema(p.item.outputs),) for p in loaded.prompts if p.item.outputs}
     results: list[RunResult] = []
     for task in sorted(tasks, key=lambda task: run_stage(loaded.config, task.name)):  # stable: by name within a stage
-        results.append(run_task(backend, task, target.llm, on_start, on_row, batch_rows.get(task.name.upper(), 50)))
+        name = task.name.upper()
+        results.append(run_task(backend, task, target.llm, on_start, on_row, batch_rows.get(name, 50), schemas.get(name, ())))
         if results[-1].interrupted:
             break
     return results
@@ -96,6 +99,7 @@ def run_task(
     on_start: Callable[[LocalTask, int], None] = lambda task, total: None,
     on_row: Callable[[bool], None] = lambda ok: None,
     batch_rows: int = 50,
+    full_schemas: tuple[dict, ...] = (),
 ) -> RunResult:
     """Enrich the task's pending rows in batches of `batch_rows`, each committed as it lands,
     and log the run (pending, enriched, failed, error) in the run log."""
@@ -104,7 +108,7 @@ def run_task(
     pending = pending_count(backend, merge)
     on_start(task, pending)
     provider = make_provider(llm)
-    complete = LocalComplete(provider, llm.concurrency, on_row)
+    complete = LocalComplete(provider, llm.concurrency, on_row, full_schemas)  # the deployed task's schema, constraints restored
     complete.register(backend.connection)
     sentiment = LocalSentiment()  # row-level enrichment tasks call it instead of COMPLETE
     sentiment.register(backend.connection)

@@ -41,6 +41,10 @@ class Provider(ABC):
     """One way of answering COMPLETE calls. `name` is stored in the output table's provider column."""
 
     name: str = "provider"
+    # Whether the endpoint decodes under the whole JSON schema, bounds included (maxLength,
+    # maxItems, minimum, maximum). Only where known: OpenAI's strict mode, for one, refuses keywords
+    # it does not support, so other endpoints get the schema as the SQL carries it.
+    takes_schema_bounds: bool = False
 
     @abstractmethod
     def complete(self, request: CompletionRequest) -> Completion:

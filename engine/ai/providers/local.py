@@ -137,6 +137,7 @@ class LocalProvider(OpenAIProvider):
 
     name = "local"
     extra_body = {"cache_prompt": False}
+    takes_schema_bounds = True  # llama.cpp's json_schema → grammar bounds strings, arrays and numbers
 
     def __init__(self, settings: LLMSettings):
         if SERVERS.depth == 0:
