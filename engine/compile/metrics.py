@@ -15,6 +15,7 @@ from engine.compile.objects import DesiredObject, referenced_tables, table
 from engine.config.project import LoadedProject
 from engine.config.models import Metric
 from engine.config.project import spine_name
+from engine.core.aggregate_order import mode_argument
 from engine.core.expressions import sf_func, parse_expression
 
 METRICS_VIEW = "CUSTOMER_METRICS"
@@ -28,6 +29,7 @@ class MetricGroup:
     source: str
     filter: str | None
     metrics: tuple[Metric, ...]
+    mode: bool = False  # one `MODE(x)` metric, compiled with its tie-break (core/aggregate_order.py)
 
 
 def metrics_view(loaded: LoadedProject) -> DesiredObject:
@@ -61,18 +63,19 @@ def metrics_query(loaded: LoadedProject) -> exp.Select:
 
 def _group_metrics(loaded: LoadedProject, metrics: list[Metric]) -> list[MetricGroup]:
     spine = spine_name(loaded)
-    grouped: dict[tuple[str, str | None], list[Metric]] = {}
+    grouped: dict[tuple[str, str | None, str | None], list[Metric]] = {}
     for metric in metrics:
         if metric.source is None or metric.source == spine:
             continue
         filter_sql = parse_expression(metric.filter).tree.sql(dialect="snowflake") if metric.filter else None
-        grouped.setdefault((metric.source, filter_sql), []).append(metric)
+        mode_of = metric.name.lower() if mode_argument(parse_expression(metric.expr).tree) is not None else None
+        grouped.setdefault((metric.source, filter_sql, mode_of), []).append(metric)
     groups = []
     counters: dict[str, int] = {}
-    for (source, filter_sql), members in grouped.items():
+    for (source, filter_sql, mode_of), members in grouped.items():
         counters[source] = counters.get(source, 0) + 1
         suffix = "" if counters[source] == 1 else f"_{counters[source]}"
-        groups.append(MetricGroup(f"{source}_by_customer{suffix}", source, filter_sql, tuple(members)))
+        groups.append(MetricGroup(f"{source}_by_customer{suffix}", source, filter_sql, tuple(members), mode=mode_of is not None))
     return groups
 
 
@@ -88,6 +91,8 @@ def _row_level_cte(loaded: LoadedProject, source_name: str, metrics: list[Metric
 def _group_cte(loaded: LoadedProject, group: MetricGroup) -> exp.Select:
     source = loaded.config.sources[group.source]
     key = (loaded.config.sources[spine_name(loaded)].key or "").lower()
+    if group.mode:
+        return _mode_cte(loaded, group, key)
     select = exp.select(exp.column(key))
     for metric in group.metrics:
         select.select(exp.alias_(parse_expression(metric.expr).copy(), metric.name.lower()), copy=False)
@@ -97,6 +102,28 @@ def _group_cte(loaded: LoadedProject, group: MetricGroup) -> exp.Select:
     if source.key:  # another key-grain source: already one row per customer
         return select
     return select.group_by(exp.column(key), copy=False)
+
+
+def _mode_cte(loaded: LoadedProject, group: MetricGroup, key: str) -> exp.Select:
+    """`MODE(x)` with its documented tie-break (core/aggregate_order.py), the same SQL on both targets:
+    count each customer's non-NULL values, keep the most frequent, the smallest value among ties.
+    Snowflake's own MODE returns "one of" the tied values, DuckDB's one that follows its thread count."""
+    (metric,) = group.metrics
+    value = mode_argument(parse_expression(metric.expr).copy())
+    counts = exp.select(exp.column(key), exp.alias_(value.copy(), "rulectl_value"), exp.alias_(exp.Count(this=exp.Star()), "rulectl_rows"))
+    counts.from_(table(loaded.config.sources[group.source].table), copy=False)
+    counts.where(exp.Not(this=exp.Is(this=value.copy(), expression=exp.null())), copy=False)
+    if group.filter:
+        counts.where(parse_expression(group.filter).copy(), copy=False)
+    counts.group_by(exp.column(key), value.copy(), copy=False)
+    ranked = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[exp.column(key)],
+        order=exp.Order(expressions=[exp.Ordered(this=exp.column("rulectl_rows"), desc=True), exp.Ordered(this=exp.column("rulectl_value"))]),
+    )
+    select = exp.select(exp.column(key), exp.alias_(exp.column("rulectl_value"), metric.name.lower()))
+    select.from_(counts.subquery("rulectl_counts"), copy=False)
+    return select.qualify(ranked.eq(1), copy=False)
 
 
 def _metric_in_scope(metric: Metric, groups: list[MetricGroup], spine: str, in_scope: dict[str, exp.Expression]) -> exp.Expression:

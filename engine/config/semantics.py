@@ -11,6 +11,7 @@ from engine.config.project import INPUT_VIEWS, INSIGHTS_VIEW, entity_key, Locate
 from engine.config.models import Metric, Prompt, Segmentation
 from engine.config.type_checks import type_check
 from engine.config.value_types import type_words, value_problem
+from engine.core.aggregate_order import order_dependence
 from engine.core.expressions import ExpressionError, ParsedExpression, parse_expression
 from engine.core.errors import Problem, did_you_mean
 
@@ -194,6 +195,9 @@ def _check_grain(located: Located[Metric], expr: ParsedExpression, key_grain: bo
     bare = expr.columns_outside_aggregates()
     if bare:
         return [located.problem(f"column `{bare[0]}` is outside any aggregate; source `{source}` has several rows per customer, so aggregate it too", "expr")]
+    unstable = order_dependence(expr.tree)
+    if unstable:
+        return [located.problem(unstable, "expr")]
     return []
 
 

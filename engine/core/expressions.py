@@ -84,17 +84,23 @@ class ParsedExpression:
         return [node.name.lower() for node in self._outside_aggregates() if isinstance(node, exp.Column)]
 
     def nested_aggregates(self) -> bool:
-        outer = [node for node in self._outside_aggregates() if isinstance(node, exp.AggFunc)]
-        return any(inner is not agg for agg in outer for inner in agg.find_all(exp.AggFunc))
+        outer = [node for node in self._outside_aggregates() if isinstance(node, _AGGREGATE_CALLS)]
+        calls = {id(agg) for agg in outer} | {id(agg.this) for agg in outer if isinstance(agg, exp.WithinGroup)}
+        return any(id(inner) not in calls for agg in outer for inner in agg.find_all(exp.AggFunc))
 
     def _outside_aggregates(self) -> Iterator[exp.Expression]:
         """Every node not inside an aggregate (the outermost aggregates included), in one walk that
         stops at aggregates: asking each column for an aggregate ancestor walks up the whole chain
         of a long `a + b + …`, quadratic in the number of terms."""
-        return self.tree.bfs(prune=lambda node: isinstance(node, exp.AggFunc))
+        return self.tree.bfs(prune=lambda node: isinstance(node, _AGGREGATE_CALLS))
 
     def copy(self) -> exp.Expression:
         return self.tree.copy()
+
+
+# An aggregate call with its ordering: `ARRAY_AGG(x) WITHIN GROUP (ORDER BY y)` parses as a
+# WithinGroup around the aggregate, and `y` is read per row like `x`.
+_AGGREGATE_CALLS = (exp.AggFunc, exp.WithinGroup)
 
 
 # A rule or metric is a line or two; a cap keeps a pasted megabyte from costing seconds to parse.

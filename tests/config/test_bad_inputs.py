@@ -25,6 +25,8 @@ CASES = [
     ("aggregate on key grain", "rules/metrics.yml", "metrics:\n  - name: a\n    source: customer\n    expr: MAX(population)\n", 4, "must not aggregate"),
     ("missing aggregate on module grain", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: arr * 2\n", 4, "wrap the expression in an aggregate"),
     ("bare column beside aggregate", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: SUM(arr) + seats\n", 4, "`seats` is outside any aggregate"),
+    ("order-dependent aggregate", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: ANY_VALUE(status)\n", 4, "write MIN(status) or MAX(status)"),
+    ("unordered listagg", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: LISTAGG(module, ',')\n", 4, "WITHIN GROUP (ORDER BY module)"),
     ("nested aggregate", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: SUM(MAX(arr))\n", 4, "cannot be nested"),
     ("aggregate in filter", "rules/metrics.yml", METRICS_HEAD + "    filter: SUM(arr) > 0\n", 5, "cannot contain an aggregate"),
     ("duplicate metric", "rules/metrics.yml", METRICS_HEAD + "  - name: total_arr\n    source: products\n    expr: MAX(arr)\n", 5, "defined twice"),
