@@ -23,7 +23,6 @@ import duckdb
 import pytest
 
 from engine import workflow
-from engine.backends import duckdb as duckdb_backend
 from engine.backends.duckdb import DuckDBBackend
 from engine.backends.registry import open_backend
 from engine.compile.project import compile_project
@@ -113,19 +112,6 @@ def plan_without_impact_or_cost(monkeypatch):
 
     monkeypatch.setattr("engine.plan.planner.compile_project", compile_once)
     monkeypatch.setattr(sys.modules[__name__], "compile_project", compile_once)
-    # Each kill point re-applies the same statements: each is rendered to DuckDB once (keyed by
-    # its Snowflake text and the fixes' context), not once per point. What runs is unchanged.
-    rendered: dict = {}
-    render_fresh = duckdb_backend.render_duckdb
-
-    def render_once(tree, context, pretty=False):
-        facts = (context.date_columns, context.complete_function, tuple(sorted(context.fixed_point_scales.items())))
-        key = (tree.sql(dialect="snowflake"), facts, pretty)
-        if key not in rendered:
-            rendered[key] = render_fresh(tree, context, pretty)
-        return rendered[key]
-
-    monkeypatch.setattr(duckdb_backend, "render_duckdb", render_once)
 
 
 def converge_after_kill(project: Path, baseline: Path, k: int, ai_rows: set) -> None:
