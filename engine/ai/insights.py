@@ -13,7 +13,7 @@ from engine.compile.insights_view import PROMPT_COLUMNS, customer_columns, promp
 from engine.compile.objects import table
 from engine.config.models import Prompt
 from engine.config.project import INSIGHTS_VIEW, Located, LoadedProject, display_name_column, entity_key, segment_labels
-from engine.core.errors import RulectlError, did_you_mean
+from engine.core.errors import RulectlError, did_you_mean, listed
 from engine.compile.structured_outputs import output_columns
 from engine.core.expressions import ExpressionError, parse_expression, sf_func
 
@@ -45,7 +45,7 @@ def find_prompt(loaded: LoadedProject, name: str) -> Located[Prompt]:
         if located.item.name.lower() == name.lower():
             return located
     names = [p.item.name for p in loaded.prompts]
-    raise RulectlError(f"unknown prompt `{name}`{did_you_mean(name, names)} (prompts: {', '.join(names) or 'none'})")
+    raise RulectlError(f"unknown prompt `{name}`{did_you_mean(name, names)}{listed(names, 'prompts')}")
 
 
 def known_segment(loaded: LoadedProject, segment: str) -> str:
@@ -56,7 +56,7 @@ def known_segment(loaded: LoadedProject, segment: str) -> str:
     same_but_case = [label for label in labels if label.lower() == segment.lower()]
     if same_but_case:
         raise RulectlError(f"no segment is called `{segment}`; labels are case-sensitive: write --segment '{same_but_case[0]}'")
-    raise RulectlError(f"no segment is called `{segment}`{did_you_mean(segment, labels)} (segments: {', '.join(labels) or 'none'})")
+    raise RulectlError(f"no segment is called `{segment}`{did_you_mean(segment, labels)}{listed(labels, 'segments')}")
 
 
 def insights(
@@ -187,7 +187,7 @@ def _analyst_filter(loaded: LoadedProject, prompts: list[Prompt], text: str) -> 
         raise RulectlError("--where compares each customer's values; it cannot contain an aggregate")
     for used in parsed.column_names:
         if used not in names:
-            raise RulectlError(f"--where: `{used}` is not an output field or customer column{did_you_mean(used, names)} (you can use: {', '.join(names)})")
+            raise RulectlError(f"--where: `{used}` is not an output field or customer column{did_you_mean(used, names)}{listed(names, 'you can use')}")
     return parsed.tree.copy().transform(
         lambda node: exp.column(names[node.name.lower()], table="i") if isinstance(node, exp.Column) else node
     )
