@@ -29,6 +29,7 @@ class LocatedDocument:
     data: Any
     lines: dict[Path_, int] = field(default_factory=dict)
     block_scalars: set[Path_] = field(default_factory=set)  # `key: |` values: text starts a line below
+    text_lines: list[str] = field(default_factory=list, repr=False)  # the file's lines, to judge what YAML read
 
     def line_of(self, path: Path_) -> int:
         """Line of the deepest known prefix of `path` (a missing key points at its parent)."""
@@ -56,7 +57,7 @@ def load_located(path: Path, display_name: str) -> LocatedDocument:
         raise YamlProblem(Problem(display_name, 1, "the file is empty; it needs at least the top-level mapping (see the README for the shape)"))
     fast = FAST_LOADER(text)
     try:
-        return _document(fast, display_name)
+        return _document(fast, display_name, text)
     except (yaml.YAMLError, RecursionError):
         pass  # parsed again below by PyYAML's own parser, whose messages (not libyaml's) are explained
     finally:
@@ -69,9 +70,9 @@ def load_located(path: Path, display_name: str) -> LocatedDocument:
 FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _document(loader: yaml.SafeLoader, display_name: str) -> LocatedDocument:
+def _document(loader: yaml.SafeLoader, display_name: str, text: str) -> LocatedDocument:
     node = loader.get_single_node()
-    doc = LocatedDocument(display_name, None)
+    doc = LocatedDocument(display_name, None, text_lines=text.splitlines())
     doc.data = _build(node, (), doc, loader, [MAX_VALUES])
     return doc
 
@@ -79,7 +80,7 @@ def _document(loader: yaml.SafeLoader, display_name: str) -> LocatedDocument:
 def _located(text: str, display_name: str) -> LocatedDocument:
     loader = yaml.SafeLoader(text)
     try:
-        return _document(loader, display_name)
+        return _document(loader, display_name, text)
     except RecursionError:
         raise YamlProblem(Problem(display_name, 1, f"the YAML is nested too deeply (more than {MAX_DEPTH} levels); rulectl files are a few levels deep")) from None
     except yaml.MarkedYAMLError as error:
@@ -115,8 +116,8 @@ def _build(node: yaml.Node, path: Path_, doc: LocatedDocument, loader: yaml.Safe
         result: dict[Any, Any] = {}
         previous: tuple[yaml.Node, yaml.Node] | None = None
         for key_node, value_node in node.value:
-            if node.flow_style and previous is not None and _split_by_comma(key_node, value_node, loader):
-                raise YamlProblem(Problem(doc.file, key_node.start_mark.line + 1, _comma_message(previous, key_node, loader)))
+            if node.flow_style and previous is not None and _split_by_comma(key_node, value_node, doc.text_lines):
+                raise YamlProblem(Problem(doc.file, key_node.start_mark.line + 1, _comma_message(previous, key_node)))
             previous = (key_node, value_node)
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, (str, int, float, bool)) or key is None:
@@ -133,17 +134,18 @@ def _build(node: yaml.Node, path: Path_, doc: LocatedDocument, loader: yaml.Safe
     return loader.construct_object(node, deep=True)
 
 
-def _split_by_comma(key_node: yaml.Node, value_node: yaml.Node, loader: yaml.SafeLoader) -> bool:
+def _split_by_comma(key_node: yaml.Node, value_node: yaml.Node, lines: list[str]) -> bool:
     """True for an entry of a `{ }` mapping that has no colon at all (`{action: Call, then email}`):
     inside braces a comma separates entries, so text with a comma was cut in two. An entry written
     with its colon and no value (`{default: }`) is left to the models to judge."""
     if not isinstance(key_node, yaml.ScalarNode) or not isinstance(value_node, yaml.ScalarNode) or value_node.value != "":
         return False
-    after_key = loader.buffer[key_node.end_mark.pointer:].lstrip(" ")  # the scanner's own copy of the text
+    end = key_node.end_mark  # line and column: libyaml's marks carry no buffer
+    after_key = "".join(lines[end.line:end.line + 2])[end.column:].lstrip()
     return not after_key.startswith(":")
 
 
-def _comma_message(previous: tuple[yaml.Node, yaml.Node], key_node: yaml.Node, loader: yaml.SafeLoader) -> str:
+def _comma_message(previous: tuple[yaml.Node, yaml.Node], key_node: yaml.Node) -> str:
     previous_key, previous_value = previous
     if isinstance(previous_value, yaml.ScalarNode) and previous_value.style is None:
         whole = f"{previous_value.value}, {key_node.value}"
