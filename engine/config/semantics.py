@@ -91,9 +91,25 @@ def _check_sources(loaded: LoadedProject) -> list[Problem]:
                 exp.DataType.build(type_text, dialect="snowflake")
             except (ParseError, ValueError, TypeError):
                 problems.append(project.problem(f"column `{column}` has type `{type_text}`, which is not a Snowflake type (e.g. varchar, integer, number(12,2), date)", "sources", name, "columns", column))
+        problems += _check_ranges(loaded, name)
         join_columns = [source.key] if source.key else list(source.grain or [])
         if spine.key not in join_columns:
             problems.append(project.problem(f"source `{name}` must include the customer key `{spine.key}` in its {'key' if source.key else 'grain'} so it can be joined", "sources", name))
+    return problems
+
+
+def _check_ranges(loaded: LoadedProject, name: str) -> list[Problem]:
+    """`ranges:` names numeric columns of the source (the solver bounds numbers only)."""
+    from engine.config.expression_types import NUMBER, declared_category
+
+    source = loaded.config.sources[name]
+    problems = []
+    for column in source.ranges:
+        where = ("sources", name, "ranges", column)
+        if column not in source.columns:
+            problems.append(loaded.project.problem(f"`ranges`: `{column}` is not a column of source `{name}`{did_you_mean(column, list(source.columns))}", *where))
+        elif declared_category(source.columns[column]) != NUMBER:
+            problems.append(loaded.project.problem(f"`ranges`: column `{column}` is {source.columns[column]}; a range bounds a number column", *where))
     return problems
 
 
@@ -245,6 +261,7 @@ def _check_segmentations(loaded: LoadedProject) -> list[Problem]:
         for index, rule in enumerate(seg.rules):
             if rule.segment in labels:
                 problems.append(located.problem(f"segment `{rule.segment}` appears twice in `{seg.name}`", "rules", index, "segment"))
+            problems += _check_overlaps(located, index, labels)
             labels.add(rule.segment)
             try:
                 when = parse_expression(rule.when)
@@ -259,6 +276,18 @@ def _check_segmentations(loaded: LoadedProject) -> list[Problem]:
                 elif used not in known:
                     problems.append(located.problem(f"`when`: `{used}` is not a metric or customer column{did_you_mean(used, known)}", "rules", index, "when"))
     return problems
+
+
+def _check_overlaps(located: Located[Segmentation], index: int, earlier: set[str]) -> list[Problem]:
+    """`overlaps:` names earlier rules of the same first-match segmentation (the ones that win)."""
+    seg, rule = located.item, located.item.rules[index]
+    if rule.overlaps and seg.match != "first":
+        return [located.problem("`overlaps:` applies to `match: first` (with `match: all` a customer gets every label that matches)", "rules", index, "overlaps")]
+    return [
+        located.problem(f"`overlaps`: `{label}` is not an earlier rule of `{seg.name}` (list the earlier rules that take the shared customers){did_you_mean(label, earlier)}", "rules", index, "overlaps")
+        for label in rule.overlaps
+        if label not in earlier
+    ]
 
 
 def _repeat_condition_hint(other: Segmentation, when: ParsedExpression) -> str:

@@ -147,7 +147,7 @@ def _split_by_comma(key_node: yaml.Node, value_node: yaml.Node, lines: list[str]
 
 def _comma_message(previous: tuple[yaml.Node, yaml.Node], key_node: yaml.Node) -> str:
     previous_key, previous_value = previous
-    if isinstance(previous_value, yaml.ScalarNode) and previous_value.style is None:
+    if isinstance(previous_value, yaml.ScalarNode) and not previous_value.style:  # plain: None (PyYAML) or "" (libyaml)
         whole = f"{previous_value.value}, {key_node.value}"
         return (
             f"`{previous_key.value}: {whole}` inside `{{ }}` was read as two entries, because a comma separates entries "
