@@ -247,7 +247,7 @@ def refresh_status(loaded: LoadedProject, target: str | None):
     """Each prompt's last refresh run, from the run log both targets write."""
     from engine.ai.run_log import last_runs
 
-    with connected(loaded, target_name(loaded, target)) as backend:
+    with connected(loaded, target_name(loaded, target), read_only=True) as backend:
         return last_runs(loaded, backend)
 
 
@@ -370,6 +370,6 @@ def explain_customer(loaded: LoadedProject, target: str | None, customer: str):
     """Metrics, rule verdicts and latest AI output for one customer (key or part of its name)."""
     from engine.features.explain import explain
 
-    with connected(loaded, target_name(loaded, target)) as backend:
+    with connected(loaded, target_name(loaded, target), read_only=True) as backend:
         refuse_missing_sources(loaded, backend, reads_only=True)
         return explain(loaded, backend, customer)

@@ -68,6 +68,7 @@ def test_parquet_has_the_views_rows_and_types(example: Path, tmp_path: Path):
     assert view.schema.field("account_summary_stale").type == pa.bool_()
     assert pa.types.is_decimal(view.schema.field("total_arr").type)
     assert pa.types.is_list(view.schema.field("opportunities").type)
+    assert "account_tier_action" in view.schema.names  # each first-match rule's action travels too
     assert written.column("account_summary_response").null_count == 0  # every customer was enriched
 
 
@@ -148,6 +149,16 @@ def test_renamed_project_exports_both_prompts(tmp_path: Path):
     assert written.equals(view_rows(root))
     assert written.column("account_id").to_pylist() == ["A1", "A2", "A3", "A4", "A5"]
     assert {"account_summary_response", "recommended_action_response", "value_band", "signals"} <= set(written.column_names)
+    # every metric and customer column, not only the display columns (was: display columns only)
+    import duckdb
+
+    connection = duckdb.connect(str(root / ".rulectl" / "local.duckdb"), read_only=True)
+    try:
+        expected = connection.execute("SELECT account_id, signed_on, module_total, worst_severity FROM REPORTING.CUSTOMER_SEGMENTS ORDER BY account_id").fetchall()
+    finally:
+        connection.close()
+    assert list(zip(*(written.column(c).to_pylist() for c in ("account_id", "signed_on", "module_total", "worst_severity")))) == expected
+    assert len(written.column_names) == len(set(written.column_names))
 
 
 def test_project_without_prompts_exports_its_segments(tmp_path: Path):

@@ -23,7 +23,8 @@ def test_a_bad_value_names_the_file_and_changes_nothing(project: Path):
     lines[5] = lines[5].replace(lines[5].split(",")[3], "lots of people")
     path.write_text("\n".join(lines) + "\n")
     result = run("load", project=project)
-    assert result.exit_code == 1 and "data/sample_inputs/customer.csv: cannot load into GOLD.CUSTOMER" in result.output
+    assert result.exit_code == 1, result.output
+    assert "data/sample_inputs/customer.csv:6: column `population` (integer): `lots of people` is not a whole number" in result.output
     assert "Traceback" not in result.output
     connection = duckdb.connect(str(project / ".rulectl" / "local.duckdb"))
     counts = [connection.execute(f"SELECT count(*) FROM GOLD.{t}").fetchone()[0] for t in ("CUSTOMER", "PRODUCTS")]

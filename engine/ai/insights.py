@@ -12,8 +12,9 @@ from engine.backends.base import Backend
 from engine.compile.insights_view import PROMPT_COLUMNS, customer_columns, prompt_column
 from engine.compile.objects import table
 from engine.config.models import Prompt
-from engine.config.project import INSIGHTS_VIEW, Located, LoadedProject, display_name_column, entity_key, segment_labels
-from engine.core.errors import RulectlError, did_you_mean
+from engine.compile.segments import SEGMENTS_VIEW
+from engine.config.project import INSIGHTS_VIEW, Located, LoadedProject, display_name_column, entity_key, input_view_columns, segment_labels
+from engine.core.errors import RulectlError, did_you_mean, listed
 from engine.compile.structured_outputs import output_columns
 from engine.core.expressions import ExpressionError, parse_expression, sf_func
 
@@ -45,7 +46,7 @@ def find_prompt(loaded: LoadedProject, name: str) -> Located[Prompt]:
         if located.item.name.lower() == name.lower():
             return located
     names = [p.item.name for p in loaded.prompts]
-    raise RulectlError(f"unknown prompt `{name}`{did_you_mean(name, names)} (prompts: {', '.join(names) or 'none'})")
+    raise RulectlError(f"unknown prompt `{name}`{did_you_mean(name, names)}{listed(names, 'prompts')}")
 
 
 def known_segment(loaded: LoadedProject, segment: str) -> str:
@@ -56,7 +57,7 @@ def known_segment(loaded: LoadedProject, segment: str) -> str:
     same_but_case = [label for label in labels if label.lower() == segment.lower()]
     if same_but_case:
         raise RulectlError(f"no segment is called `{segment}`; labels are case-sensitive: write --segment '{same_but_case[0]}'")
-    raise RulectlError(f"no segment is called `{segment}`{did_you_mean(segment, labels)} (segments: {', '.join(labels) or 'none'})")
+    raise RulectlError(f"no segment is called `{segment}`{did_you_mean(segment, labels)}{listed(labels, 'segments')}")
 
 
 def insights(
@@ -85,7 +86,12 @@ def insights(
     if customer:
         query = query.where(_is_customer(loaded, customer), copy=False)
     if where:
-        query = query.where(_analyst_filter(loaded, prompts, where), copy=False)
+        condition, reads_segments = _analyst_filter(loaded, prompts, where)
+        if reads_segments:  # a metric the insights view does not show: from the segments view
+            segments = exp.alias_(table(f"{loaded.config.schemas.analytics}.{SEGMENTS_VIEW}"), "s", table=True)
+            key = entity_key(loaded)
+            query = query.join(segments, on=exp.column(key, table="s").eq(exp.column(key, table="i")), join_type="left", copy=False)
+        query = query.where(condition, copy=False)
     query = query.order_by(*_largest_first(loaded), copy=False)
     if limit is not None:
         query = query.limit(limit, copy=False)
@@ -110,7 +116,9 @@ def _read(backend: Backend, query: exp.Expression) -> list[tuple]:
     try:
         return backend.query(query)
     except Exception as error:
-        raise RulectlError(f"{backend.cannot_read('view', loaded_view_name(query), error)}; run `rulectl apply` (and `rulectl run`) first") from None
+        reason = backend.cannot_read("view", loaded_view_name(query), error)
+        advice = "; run `rulectl apply` (and `rulectl run`) first" if reason.endswith("does not exist on this target yet") else ""
+        raise RulectlError(reason + advice) from None
 
 
 def loaded_view_name(query: exp.Expression) -> str:
@@ -170,15 +178,19 @@ def _prompt_cells(prompt: Prompt) -> tuple[str, ...]:
     return PROMPT_COLUMNS + ("stale",) + tuple(name for name, _ in output_columns(prompt))
 
 
-def _analyst_filter(loaded: LoadedProject, prompts: list[Prompt], text: str) -> exp.Expression:
-    """`--where`: an expression over output fields (of the prompts shown) and customer columns,
-    parsed like every analyst expression and rebuilt with the view's column names."""
-    names = {column: column for column in customer_columns(loaded)}
+def _analyst_filter(loaded: LoadedProject, prompts: list[Prompt], text: str) -> tuple[exp.Expression, bool]:
+    """`--where`: an expression over output fields (of the prompts shown), customer columns and
+    every metric, parsed like every analyst expression and rebuilt with the view's column names.
+    Returns the condition and whether it reads the segments view `s` (a metric the insights view
+    does not show). `tags = 'X'` on a `match: all` segmentation means "carries the label X"."""
+    names = {column: exp.column(column, table="i") for column in customer_columns(loaded)}
     for p in prompts:
         for name, _ in output_columns(p):
-            if name in names and names[name] != prompt_column(p.name, name):
+            if name in names and names[name].name != prompt_column(p.name, name):
                 raise RulectlError(f"--where: `{name}` is a field of several prompts; pick one with --prompt")
-            names[name] = prompt_column(p.name, name)
+            names[name] = exp.column(prompt_column(p.name, name), table="i")
+    from_segments = [c for c in input_view_columns(loaded, "customer_segments") if c not in names]
+    names.update({column: exp.column(column, table="s") for column in from_segments})
     try:
         parsed = parse_expression(text)
     except ExpressionError as error:
@@ -187,7 +199,30 @@ def _analyst_filter(loaded: LoadedProject, prompts: list[Prompt], text: str) -> 
         raise RulectlError("--where compares each customer's values; it cannot contain an aggregate")
     for used in parsed.column_names:
         if used not in names:
-            raise RulectlError(f"--where: `{used}` is not an output field or customer column{did_you_mean(used, names)} (you can use: {', '.join(names)})")
-    return parsed.tree.copy().transform(
-        lambda node: exp.column(names[node.name.lower()], table="i") if isinstance(node, exp.Column) else node
-    )
+            raise RulectlError(f"--where: `{used}` is not an output field, metric or customer column{did_you_mean(used, names)}{_quote_hint(parsed.tree, used)}")
+    label_lists = {s.item.name.lower() for s in loaded.segmentations if s.item.match == "all"}
+    condition = parsed.tree.copy().transform(lambda node: _label_list_test(node, label_lists) or node)
+    condition = condition.transform(lambda node: names[node.name.lower()].copy() if isinstance(node, exp.Column) and node.name.lower() in names else node)
+    reads_segments = any(column.table == "s" for column in condition.find_all(exp.Column))
+    return condition, reads_segments
+
+
+def _quote_hint(tree: exp.Expression, used: str) -> str:
+    """`risk = high`: the analyst meant the text 'high'."""
+    for column in tree.find_all(exp.Column):
+        if column.name.lower() == used and isinstance(column.parent, (exp.EQ, exp.NEQ, exp.In)):
+            return f"; if `{column.name}` is a value, put it in single quotes: '{column.name}'"
+    return ""
+
+
+def _label_list_test(node: exp.Expression, label_lists: set[str]) -> exp.Expression | None:
+    """`tags = 'X'` (or `<>`) on a match: all segmentation, a list of labels: whether the list holds X."""
+    if not isinstance(node, (exp.EQ, exp.NEQ)):
+        return None
+    column, value = node.this, node.expression
+    if isinstance(value, exp.Column) and isinstance(column, exp.Literal):
+        column, value = value, column
+    if not (isinstance(column, exp.Column) and column.name.lower() in label_lists and isinstance(value, exp.Literal) and value.is_string):
+        return None
+    holds = exp.ArrayContains(this=column.copy(), expression=exp.cast(value.copy(), "VARIANT"))
+    return holds if isinstance(node, exp.EQ) else exp.not_(holds)

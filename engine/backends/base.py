@@ -454,6 +454,13 @@ class Backend(ABC):
         statements.append(self.comment_statement("TABLE", obj.qualified_name, comment))
         return statements
 
+    def drop_column_statements(self, obj: DesiredObject, columns: Sequence[str]) -> list[exp.Expression | str]:
+        """ALTER TABLE … DROP COLUMN, one per column (destructive: planned only with --allow-destructive)."""
+        return [
+            exp.Alter(this=table(obj.qualified_name), kind="TABLE", actions=[exp.Drop(tables=[exp.column(name)], kind="COLUMN")])
+            for name in columns
+        ]
+
     def comment_statement(self, kind: str, qualified_name: str, comment: str) -> exp.Expression:
         return exp.Comment(this=table(qualified_name), kind=kind, expression=exp.Literal.string(comment))
 

@@ -7,6 +7,7 @@ compiler serves both targets and the differences live here and nowhere else.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,36 @@ REBUILD = (
     "Restore it from a backup, or move it away and rebuild it with `rulectl load` and `rulectl apply` "
     "(AI output stored in it would have to be generated again)"
 )
+
+
+LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def _lock_holder(message: str) -> str:
+    """Who holds the file, from DuckDB's lock error: another rulectl command (wait for it), or
+    another program, such as a notebook with the file open read-only (close it there)."""
+    found = LOCK_HOLDER.search(message)
+    if found is None:
+        return "is in use by another process; wait for it to finish (or close it) and try again"
+    pid, program = found["pid"], Path(found["program"]).name
+    if _is_rulectl(int(pid)):
+        return f"is in use by another rulectl process (PID {pid}: another apply or run?); wait for it to finish and try again"
+    how = "read-only " if "read-only mode" in message else ""
+    return (
+        f"is open {how}in another program ({program}, PID {pid}: a notebook or a DuckDB shell?), and DuckDB lets no other process "
+        f"write the file meanwhile; close the connection there and try again"
+        + ("; commands that only read (insights, explain, status) work meanwhile" if how else "")
+    )
+
+
+def _is_rulectl(pid: int) -> bool:
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return False  # not Linux, or gone: say what DuckDB said about the program
+    # the program or the script it runs (`python .../bin/rulectl`), or `python -m engine.cli`;
+    # not any argument (a notebook's command line may hold the project's .rulectl/ path)
+    return any(Path(argument).name == "rulectl" for argument in arguments[:2]) or "engine.cli" in arguments[:3]
 
 
 def _first_line(error: BaseException) -> str:
@@ -97,7 +128,7 @@ class DuckDBBackend(Backend):
             self.connection = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.Error as error:
             if "lock" in str(error).lower():
-                raise RulectlError(f"{self.path} is in use by another rulectl process (another apply or run?); wait for it to finish and try again") from None
+                raise RulectlError(f"{self.path} {_lock_holder(str(error))}") from None
             raise RulectlError(f"{self.path} cannot be opened as a DuckDB database: {_first_line(error)}. {REBUILD}") from None
         if not replays_log:
             self._refuse_truncated_file()

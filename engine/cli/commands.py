@@ -376,34 +376,80 @@ def explain_customer(
             print_explanation(explanation)
 
 
-def print_explanation(explanation) -> None:
-    from engine.lint.findings import format_value
+LONG_TEXT = 200  # characters of a text value explain prints; the rest is counted, not printed
 
+
+class _TextOnce:
+    """Text values as explain prints them: a long one cut to LONG_TEXT characters with its length,
+    and printed once (a ticket read by two metrics is not printed twice)."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def __call__(self, value) -> str:
+        from engine.lint.findings import format_value
+
+        if not isinstance(value, str) or len(value) <= LONG_TEXT:
+            return format_value(value)
+        if value in self.seen:
+            return f"(the {len(value):,}-character text above)"
+        self.seen.add(value)
+        return format_value(value[:LONG_TEXT]) + f"… ({len(value):,} characters)"
+
+
+def print_explanation(explanation) -> None:
+    shown = _TextOnce()
     title = f"{explanation.name} ({explanation.key})" if explanation.name not in (None, explanation.key) else str(explanation.key)
     out.print(title, style="bold", markup=False)
-    out.print("  " + ", ".join(f"{k} = {format_value(v)}" for k, v in explanation.columns.items()), markup=False)
+    out.print("  " + ", ".join(f"{k} = {shown(v)}" for k, v in explanation.columns.items()), markup=False)
     out.print("\nmetrics", style="bold")
     for metric in explanation.metrics:
         rows = f"  [{metric.rows} row(s) of {metric.source}{', as ' + metric.same_rows_as if metric.same_rows_as else ''}]" if metric.rows is not None else ""
-        out.print(f"  {metric.name} = {format_value(metric.value)}    {metric.definition}{rows}", markup=False)
+        out.print(f"  {metric.name} = {shown(metric.value)}    {metric.definition}{rows}", markup=False)
         for sample in metric.sample:
-            out.print("      " + ", ".join(f"{k}: {format_value(v)}" for k, v in sample.items()), markup=False)
+            out.print("      " + ", ".join(f"{k}: {shown(v)}" for k, v in sample.items()), markup=False)
     for seg in explanation.segmentations:
-        out.print(f"\n{seg.name} = {format_value(seg.label)}  (match: {seg.match})", style="bold", markup=False)
+        out.print(f"\n{seg.name} = {shown(seg.label)}  (match: {seg.match})", style="bold", markup=False)
         for rule in seg.rules:
             mark = "→" if rule.won else " "
-            inputs = ", ".join(f"{k} = {format_value(v)}" for k, v in rule.inputs.items())
+            inputs = ", ".join(f"{k} = {shown(v)}" for k, v in rule.inputs.items())
             out.print(f"  {mark} {rule.segment}: {rule.when}    {rule.why}  [{inputs}]  {rule.at}", markup=False)
         if seg.match == "first" and not any(rule.won for rule in seg.rules):
-            out.print(f"  → no rule is true, so the default applies: {format_value(seg.default)}", markup=False)
+            out.print(f"  → no rule is true, so the default applies: {shown(seg.default)}", markup=False)
     out.print("\nAI output", style="bold")
     for ai in explanation.ai:
         if ai.missing:
             out.print(f"  {ai.prompt}: {ai.missing}", markup=False)
             continue
-        version = "current version" if ai.current else "an older version of the prompt"
-        out.print(f"  {ai.prompt}: variant {ai.variant}, prompt version {ai.prompt_version} ({version}), {ai.provider}/{ai.model}, {ai.generated_at}", markup=False)
-        out.print("    " + (ai.response or "").replace("\n", "\n    "), markup=False)
+        out.print(f"  {ai.prompt}: variant {ai.variant}, prompt version {ai.prompt_version} ({_version_note(ai)}), {ai.provider}/{ai.model}, {ai.generated_at}", markup=False)
+        for line in _reply_lines(ai.response):
+            out.print("    " + line, markup=False)
+
+
+def _version_note(ai) -> str:
+    if not ai.current:
+        return "an older version of the prompt"
+    if ai.stale:
+        return "current version, but made from inputs that have changed since: `rulectl run` refreshes it"
+    return "current version"
+
+
+def _reply_lines(response: str | None) -> list[str]:
+    """A structured reply as `field: value` lines, its text as written (a JSON reply's `\\u00fc`
+    escapes decoded); a free-text reply as it is."""
+    import json
+
+    try:
+        fields = json.loads(response or "")
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict):
+        return (response or "").splitlines() or [""]
+    lines = []
+    for name, value in fields.items():
+        text = ", ".join(map(str, value)) if isinstance(value, list) else "NULL" if value is None else str(value)
+        lines += f"{name}: {text}".splitlines() or [f"{name}:"]
+    return lines
 
 
 @app.command()
@@ -427,6 +473,25 @@ def history(
             print_history(applies)
 
 
+def _took(started, finished) -> str:
+    if started is None or finished is None or not hasattr(finished, "__sub__"):
+        return "-"
+    seconds = max(0, int((finished - started).total_seconds()))
+    return f"{seconds // 3600}h {seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def utc_text(moment) -> str:
+    """A stored time as `YYYY-MM-DD HH:MM:SS UTC`: rulectl's sessions and tasks run in UTC, and a
+    time without its zone is read as the reader's own."""
+    from datetime import datetime, timezone
+
+    if not isinstance(moment, datetime):
+        return f"{moment} UTC" if moment is not None else "(no time)"
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def print_history(applies) -> None:
     if not applies:
         out.print("nothing has been applied to this target yet", markup=False)
@@ -439,7 +504,7 @@ def print_history(applies) -> None:
         if applied.outcome in ("interrupted", "incomplete") and applied.steps_planned is not None:
             count = f"{applied.steps_applied} of {applied.steps_planned} step(s) applied"
         why = " (it stopped without recording why: killed, or still running)" if applied.outcome == "incomplete" else ""
-        out.print(f"{applied.applied_at}  plan {applied.plan_id}  {outcome} by {who}{commit}: {count}{why}", markup=False)
+        out.print(f"{utc_text(applied.applied_at)}  plan {applied.plan_id}  {outcome} by {who}{commit}: {count}{why}", markup=False)
         for step in applied.steps:
             message = f" — {step.message}" if step.message else ""
             out.print(f"    {step.status:<8} {step.action} {step.kind} {step.qualified_name}{message}", markup=False)
@@ -555,14 +620,22 @@ def status(
 
 
 def print_run_status(runs) -> None:
+    """One row per prompt that fits 80 columns: the whole prompt name, the start to the minute
+    (month and day: the year and seconds are in `status --json`) and how long the run took."""
     from rich.table import Table
 
-    table = Table(title="Last AI refresh per prompt")
-    for column in ("prompt", "state", "started (UTC)", "finished (UTC)", "pending", "enriched", "failed"):
-        table.add_column(column, justify="right" if column in ("pending", "enriched", "failed") else "left")
-    shown = lambda value: "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "strftime") else str(value)  # noqa: E731
+    table = Table(title="Last AI refresh per prompt", box=None, pad_edge=False, padding=(0, 1, 0, 0))
+    longest = max((len(last.prompt) for last in runs), default=6)
+    table.add_column("prompt", no_wrap=True, min_width=min(longest, 40), overflow="fold")
+    table.add_column("state", no_wrap=True)
+    table.add_column("started (UTC)", no_wrap=True)
+    table.add_column("took", justify="right", no_wrap=True)
+    for column in ("pending", "enriched", "failed"):
+        table.add_column(column, justify="right", no_wrap=True)
+    count = lambda value: "-" if value is None else f"{value:,}"  # noqa: E731
     for last in runs:
-        table.add_row(last.prompt, last.state, shown(last.started_at), shown(last.finished_at), shown(last.pending), shown(last.enriched), shown(last.failed))
+        started = last.started_at.strftime("%b %d %H:%M") if last.started_at is not None else "-"
+        table.add_row(last.prompt, last.state, started, _took(last.started_at, last.finished_at), count(last.pending), count(last.enriched), count(last.failed))
     out.print(table, soft_wrap=False)
     for last in runs:
         if last.warning:
@@ -786,12 +859,15 @@ def experiment_report(
     import dataclasses
     import json
 
+    from engine.ai.insights import find_prompt
+
     from rich.table import Table
 
     from engine import workflow
 
     with user_errors():
-        stats = workflow.read_experiment(_load(project), target, prompt)
+        loaded = _load(project)
+        stats = workflow.read_experiment(loaded, target, prompt)
         if as_json:
             print(json.dumps([dataclasses.asdict(s) for s in stats], indent=2))
             return
@@ -814,8 +890,10 @@ def experiment_report(
                 cells += [rate, f"{s.ci_low:.1%}–{s.ci_high:.1%}", f"{s.p_value:.3f}" if s.p_value is not None else "-"]
             table.add_row(*cells)
         out.print(table, soft_wrap=False)
-        out.print("chars, in tok, out tok: means per row; p: two-proportion z-test against the first variant", markup=False)
-        if not with_outcome and not with_mean:
+        out.print("chars, in tok, out tok: means per row" + ("; p: two-proportion z-test against the first variant" if with_outcome else ""), markup=False)
+        if find_prompt(loaded, prompt).item.experiment is None:
+            out.print(f"prompt `{prompt}` has no experiment (no `experiment:` with variants), so there is one version to report; add one to compare variants", markup=False)
+        elif not with_outcome and not with_mean:
             out.print("set `experiment.outcome` (a condition over input columns and output fields, e.g. risk = 'high') to compare outcome rates", markup=False)
 
 

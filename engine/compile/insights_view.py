@@ -35,6 +35,17 @@ def customer_columns(loaded: LoadedProject) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def view_columns(loaded: LoadedProject) -> list[str]:
+    """Every column of the wide view, as insights_view_statement selects them."""
+    columns = customer_columns(loaded)
+    for located in loaded.prompts:
+        name = located.item.name
+        columns += [prompt_column(name, c) for c in PROMPT_COLUMNS]
+        columns += [prompt_column(name, field) for field, _ in output_columns(located.item)]
+        columns.append(prompt_column(name, "stale"))
+    return columns
+
+
 def prompt_column(prompt: str, column: str) -> str:
     return f"{prompt.lower()}_{column}"
 

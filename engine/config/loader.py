@@ -12,6 +12,7 @@ from engine.config.enrichments import with_enrichment_sources
 from engine.config.models import Metric, Project, Prompt, RulesFile, RuleTest, RuleTestsFile, Segmentation
 from engine.config.project import Located, LoadedProject
 from engine.config.semantics import check_project
+from engine.config.shape_errors import MUST_BE, describe, located_text, must_be, shown_value, value_at, yaml_part
 from engine.config.yaml_lines import LocatedDocument, YamlProblem, load_located
 from engine.core.errors import ConfigErrors, Problem, RulectlError, did_you_mean
 
@@ -119,14 +120,39 @@ def _validate(doc: LocatedDocument, model: type[ModelT], path: tuple[Any, ...], 
     try:
         return Located(model.model_validate(doc.data), doc, path)
     except ValidationError as error:
-        problems += [_problem_from_pydantic(doc, detail, model) for detail in error.errors()]
+        problems += _problems_from_pydantic(doc, error.errors(), model)
         return None
+
+
+def _problems_from_pydantic(doc: LocatedDocument, details: list[dict[str, Any]], model: type[BaseModel]) -> list[Problem]:
+    """One problem per value: pydantic reports a `float | int` field's bad value once per union
+    member (`default.float`, `default.int`); those become one message about `default`."""
+    grouped: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for detail in details:
+        in_yaml, tried = yaml_part(doc.data, tuple(detail["loc"]))
+        grouped.setdefault(in_yaml, []).append({**detail, "loc": in_yaml, "tried": tried})
+    problems: list[Problem] = []
+    for location, group in grouped.items():
+        if len(group) > 1 and all(d["tried"] for d in group):
+            problems.append(_wrong_type(doc, location, [d["type"] for d in group]) or _problem_from_pydantic(doc, group[0], model))
+        else:
+            problems += [_problem_from_pydantic(doc, detail, model) for detail in group]
+    return problems
+
+
+def _wrong_type(doc: LocatedDocument, location: tuple[Any, ...], error_types: list[str]) -> Problem | None:
+    """`metric `a`: `default` must be a number (got `zero`)`, or None when the types are not ones
+    shape_errors words."""
+    expected = must_be(error_types)
+    if expected is None:
+        return None
+    value = value_at(doc.data, location)
+    return Problem(doc.file, doc.line_of(location), f"{located_text(doc.data, location)} must be {expected}, not {shown_value(value)}")
 
 
 def _problem_from_pydantic(doc: LocatedDocument, detail: dict[str, Any], model: type[BaseModel]) -> Problem:
     location = tuple(detail["loc"])
     line = doc.line_of(location)
-    where = ".".join(str(part) for part in location) or "top level"
     kind = detail["type"]
     if kind == "extra_forbidden":
         allowed = _allowed_keys(model, location[:-1], doc)
@@ -134,13 +160,21 @@ def _problem_from_pydantic(doc: LocatedDocument, detail: dict[str, Any], model: 
         hint = did_you_mean(key, allowed)
         if key.lower() in SECRET_LIKE_KEYS:
             hint = "; secrets never go in rulectl.yml: put them in ~/.snowflake/connections.toml (or the environment) and name the connection with `connection:`"
-        return Problem(doc.file, line, f"unknown key `{key}` in {'.'.join(map(str, location[:-1])) or 'the top level'}{hint}")
+        where, field = describe(doc.data, location[:-1])
+        inside = ", ".join(part for part in (where, field) if part) or "the top level"
+        return Problem(doc.file, line, f"unknown key `{key}` in {inside}{hint}")
+    where = located_text(doc.data, location)
     if kind == "missing":
-        return Problem(doc.file, line, f"`{where}` is required but missing")
+        return Problem(doc.file, line, f"{where} is required but missing")
+    wrong_type = _wrong_type(doc, location, [kind]) if location and kind in MUST_BE else None
+    if wrong_type is not None:
+        return wrong_type
     message = detail["msg"].removeprefix("Value error, ")
     value = detail.get("input")
+    if message.startswith("Input should be ") and isinstance(value, (str, int, float)):
+        return Problem(doc.file, line, f"{where} must be {message.removeprefix('Input should be ')}, not {shown_value(value)}")
     shown = f" (got {value!r})" if isinstance(value, (str, int, float, bool)) and kind != "value_error" else ""
-    return Problem(doc.file, line, f"`{where}`: {message}{shown}")
+    return Problem(doc.file, line, f"{where}: {message}{shown}")
 
 
 def _allowed_keys(model: type[BaseModel], location: tuple[Any, ...], doc: LocatedDocument) -> list[str]:

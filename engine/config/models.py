@@ -192,6 +192,22 @@ class Search(Model):
     batch_rows: int = Field(2000, ge=1, le=100_000, description="Customers per committed batch.")
 
 
+class ValueRange(Model):
+    """The values a column can hold, as the analyst knows them; lint's solver keeps its example
+    customers inside them (rulectl does not check the data against them)."""
+
+    min: float | None = Field(None, description="Smallest value the column holds, e.g. 0 for seats.")
+    max: float | None = Field(None, description="Largest value the column holds.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ValueRange":
+        if self.min is None and self.max is None:
+            raise ValueError("give `min:`, `max:` or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"`min` {self.min:g} is above `max` {self.max:g}")
+        return self
+
+
 class Source(Model):
     """A table rulectl reads, its grain and its columns."""
 
@@ -201,6 +217,7 @@ class Source(Model):
     columns: dict[str, str] = Field(description="Column name → Snowflake type (varchar, integer, number(12,2), date, …).")
     sample: str | None = Field(None, description="CSV file with sample rows that `rulectl load` puts into a local target.")
     description: str | None = Field(None, description="What this is, for the people who read the YAML.")
+    ranges: dict[str, ValueRange] = Field(default_factory=dict, description="Column → the values it can hold, e.g. `seats: {min: 0}`: lint's example customers stay inside them (sums of a column that is never negative are never negative).")
     enrich: Enrichments | None = Field(None, description="Row-level AI functions rulectl materializes for this source, e.g. `sentiment: {text: body}`; metrics read them from the source `<name>_sentiment`.")
 
     @field_validator("table")
@@ -301,6 +318,7 @@ class SegmentRule(Model):
     segment: str = Field(min_length=1, max_length=200, description="Label a matching customer gets.")
     when: str = Field(description="SQL condition over metrics and customer columns; NULL counts as not matching.")
     action: str | None = Field(None, description="Recommended action for customers in this segment (match: first).")
+    overlaps: list[str] = Field(default_factory=list, description="Labels of earlier rules this one deliberately shares customers with (match: first: the earlier rule takes them); lint reports those overlaps as known, not as warnings.")
     description: str | None = Field(None, description="What this is, for the people who read the YAML.")
 
 

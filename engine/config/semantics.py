@@ -13,7 +13,7 @@ from engine.config.type_checks import type_check
 from engine.config.value_types import type_words, value_problem
 from engine.core.aggregate_order import order_dependence
 from engine.core.expressions import ExpressionError, ParsedExpression, parse_expression
-from engine.core.errors import Problem, did_you_mean
+from engine.core.errors import Problem, did_you_mean, listed
 
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
@@ -91,9 +91,25 @@ def _check_sources(loaded: LoadedProject) -> list[Problem]:
                 exp.DataType.build(type_text, dialect="snowflake")
             except (ParseError, ValueError, TypeError):
                 problems.append(project.problem(f"column `{column}` has type `{type_text}`, which is not a Snowflake type (e.g. varchar, integer, number(12,2), date)", "sources", name, "columns", column))
+        problems += _check_ranges(loaded, name)
         join_columns = [source.key] if source.key else list(source.grain or [])
         if spine.key not in join_columns:
             problems.append(project.problem(f"source `{name}` must include the customer key `{spine.key}` in its {'key' if source.key else 'grain'} so it can be joined", "sources", name))
+    return problems
+
+
+def _check_ranges(loaded: LoadedProject, name: str) -> list[Problem]:
+    """`ranges:` names numeric columns of the source (the solver bounds numbers only)."""
+    from engine.config.expression_types import NUMBER, declared_category
+
+    source = loaded.config.sources[name]
+    problems = []
+    for column in source.ranges:
+        where = ("sources", name, "ranges", column)
+        if column not in source.columns:
+            problems.append(loaded.project.problem(f"`ranges`: `{column}` is not a column of source `{name}`{did_you_mean(column, list(source.columns))}", *where))
+        elif declared_category(source.columns[column]) != NUMBER:
+            problems.append(loaded.project.problem(f"`ranges`: column `{column}` is {source.columns[column]}; a range bounds a number column", *where))
     return problems
 
 
@@ -159,7 +175,7 @@ def _check_metrics(loaded: LoadedProject) -> list[Problem]:
                 derived_refs[name] = _check_derived(located, expr, metric_names, spine_cols, problems)
             continue
         if metric.source not in sources:
-            problems.append(located.problem(f"unknown source `{metric.source}`{did_you_mean(metric.source, sources)} (sources: {', '.join(sources)})", "source"))
+            problems.append(located.problem(f"unknown source `{metric.source}`{did_you_mean(metric.source, sources)}{listed(sources, 'sources')}", "source"))
             continue
         columns = [c.lower() for c in sources[metric.source].columns]
         for parsed, field in ((expr, "expr"), (row_filter, "filter")):
@@ -245,6 +261,7 @@ def _check_segmentations(loaded: LoadedProject) -> list[Problem]:
         for index, rule in enumerate(seg.rules):
             if rule.segment in labels:
                 problems.append(located.problem(f"segment `{rule.segment}` appears twice in `{seg.name}`", "rules", index, "segment"))
+            problems += _check_overlaps(located, index, labels)
             labels.add(rule.segment)
             try:
                 when = parse_expression(rule.when)
@@ -259,6 +276,18 @@ def _check_segmentations(loaded: LoadedProject) -> list[Problem]:
                 elif used not in known:
                     problems.append(located.problem(f"`when`: `{used}` is not a metric or customer column{did_you_mean(used, known)}", "rules", index, "when"))
     return problems
+
+
+def _check_overlaps(located: Located[Segmentation], index: int, earlier: set[str]) -> list[Problem]:
+    """`overlaps:` names earlier rules of the same first-match segmentation (the ones that win)."""
+    seg, rule = located.item, located.item.rules[index]
+    if rule.overlaps and seg.match != "first":
+        return [located.problem("`overlaps:` applies to `match: first` (with `match: all` a customer gets every label that matches)", "rules", index, "overlaps")]
+    return [
+        located.problem(f"`overlaps`: `{label}` is not an earlier rule of `{seg.name}` (list the earlier rules that take the shared customers){did_you_mean(label, earlier)}", "rules", index, "overlaps")
+        for label in rule.overlaps
+        if label not in earlier
+    ]
 
 
 def _repeat_condition_hint(other: Segmentation, when: ParsedExpression) -> str:
@@ -356,7 +385,7 @@ def _check_display(loaded: LoadedProject) -> list[Problem]:
         if display.name.lower() not in names:
             problems.append(at(f"`name`: `{display.name}` is not a column of the `{spine_name(loaded)}` source or a metric{did_you_mean(display.name, names)}", "name"))
     if display.size is not None and display.size.metric.lower() not in metrics:
-        problems.append(at(f"`size.metric`: `{display.size.metric}` is not a metric{did_you_mean(display.size.metric, metrics)} (metrics: {', '.join(metrics) or 'none'})", "size", "metric"))
+        problems.append(at(f"`size.metric`: `{display.size.metric}` is not a metric{did_you_mean(display.size.metric, metrics)}{listed(metrics, 'metrics') if metrics else ' (the project has no metrics)'}", "size", "metric"))
     shown = input_view_columns(loaded, "customer_segments")
     for index, column in enumerate(display.columns):
         if column.lower() not in shown:
@@ -389,7 +418,7 @@ def _check_search(loaded: LoadedProject) -> list[Problem]:
         else:
             fields = [name.lower() for name in prompts[text.prompt].outputs or {}] + ["response"]
             if text.column not in fields:
-                problems.append(at(f"`text`: `{text.column}` is not an output field of prompt `{text.prompt}`{did_you_mean(text.column, fields)} (fields: {', '.join(fields)})", "text", index))
+                problems.append(at(f"`text`: `{text.column}` is not an output field of prompt `{text.prompt}`{did_you_mean(text.column, fields)}{listed(fields, 'fields')}", "text", index))
     if search.model not in CORTEX_768_MODELS:
         problems.append(at(f"`model`: `{search.model}` is not a 768-dimension Cortex AI_EMBED model{did_you_mean(search.model, list(CORTEX_768_MODELS))} (models: {', '.join(CORTEX_768_MODELS)})", "model"))
     schedule_error = check_schedule(search.schedule)
@@ -410,7 +439,7 @@ def _check_rule_tests(loaded: LoadedProject) -> list[Problem]:
         test = located.item
         for source, rows in test.given.items():
             if source not in sources:
-                problems.append(located.problem(f"`given`: `{source}` is not a source{did_you_mean(source, sources)} (sources: {', '.join(sources)})", "given", source))
+                problems.append(located.problem(f"`given`: `{source}` is not a source{did_you_mean(source, sources)}{listed(sources, 'sources')}", "given", source))
                 continue
             types = {c.lower(): t for c, t in sources[source].columns.items()}
             for index, row in enumerate(rows):
@@ -432,7 +461,7 @@ def _check_rule_tests(loaded: LoadedProject) -> list[Problem]:
                     problems.append(located.problem(f"`expect`: `{column}` is a `match: all` segmentation; expect a list of labels, e.g. [{value}] or []", "expect", index, column))
                 elif name in labels:
                     problems += [
-                        located.problem(f"`expect`: `{label}` is not a label of `{column}` ({', '.join(labels[name])}), so the test could never pass{did_you_mean(str(label), labels[name])}", "expect", index, column)
+                        located.problem(f"`expect`: `{label}` is not a label of `{column}`{listed(labels[name])}, so the test could never pass{did_you_mean(str(label), labels[name])}", "expect", index, column)
                         for label in (value if isinstance(value, list) else [value])
                         if label is not None and str(label) not in labels[name]
                     ]
@@ -490,7 +519,7 @@ def _check_outcome(located: Located[Prompt], columns: list[str]) -> list[Problem
     for name, value in _compared_texts(parsed.tree):
         if name in labels and value not in labels[name]:
             problems.append(located.problem(
-                f"`outcome`: '{value}' is not one of the labels of `{name}` ({', '.join(labels[name])}), so the outcome is never true{did_you_mean(value, labels[name])}",
+                f"`outcome`: '{value}' is not one of the labels of `{name}`{listed(labels[name])}, so the outcome is never true{did_you_mean(value, labels[name])}",
                 "experiment", "outcome"))
     return problems
 

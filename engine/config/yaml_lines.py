@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from engine.config.yaml_errors import explain_yaml_error, quoted
 from engine.core.errors import Problem
 
 Path_ = tuple[Any, ...]
@@ -28,6 +29,7 @@ class LocatedDocument:
     data: Any
     lines: dict[Path_, int] = field(default_factory=dict)
     block_scalars: set[Path_] = field(default_factory=set)  # `key: |` values: text starts a line below
+    text_lines: list[str] = field(default_factory=list, repr=False)  # the file's lines, to judge what YAML read
 
     def line_of(self, path: Path_) -> int:
         """Line of the deepest known prefix of `path` (a missing key points at its parent)."""
@@ -55,7 +57,7 @@ def load_located(path: Path, display_name: str) -> LocatedDocument:
         raise YamlProblem(Problem(display_name, 1, "the file is empty; it needs at least the top-level mapping (see the README for the shape)"))
     fast = FAST_LOADER(text)
     try:
-        return _document(fast, display_name)
+        return _document(fast, display_name, text)
     except (yaml.YAMLError, RecursionError):
         pass  # parsed again below by PyYAML's own parser, whose messages (not libyaml's) are explained
     finally:
@@ -68,9 +70,9 @@ def load_located(path: Path, display_name: str) -> LocatedDocument:
 FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _document(loader: yaml.SafeLoader, display_name: str) -> LocatedDocument:
+def _document(loader: yaml.SafeLoader, display_name: str, text: str) -> LocatedDocument:
     node = loader.get_single_node()
-    doc = LocatedDocument(display_name, None)
+    doc = LocatedDocument(display_name, None, text_lines=text.splitlines())
     doc.data = _build(node, (), doc, loader, [MAX_VALUES])
     return doc
 
@@ -78,15 +80,12 @@ def _document(loader: yaml.SafeLoader, display_name: str) -> LocatedDocument:
 def _located(text: str, display_name: str) -> LocatedDocument:
     loader = yaml.SafeLoader(text)
     try:
-        return _document(loader, display_name)
+        return _document(loader, display_name, text)
     except RecursionError:
         raise YamlProblem(Problem(display_name, 1, f"the YAML is nested too deeply (more than {MAX_DEPTH} levels); rulectl files are a few levels deep")) from None
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark else 1
-        reason = error.problem or "invalid YAML"
-        hint = _hint_for(reason, text, line)
-        raise YamlProblem(Problem(display_name, line, f"YAML syntax error: {reason}{hint}")) from None
+        mistake = explain_yaml_error(error, text)
+        raise YamlProblem(Problem(display_name, mistake.line, mistake.message)) from None
     except yaml.YAMLError as error:
         raise YamlProblem(Problem(display_name, 1, f"YAML error: {error}")) from None
     finally:
@@ -104,13 +103,6 @@ def _decode(raw: bytes, display_name: str) -> str:
         raise YamlProblem(Problem(display_name, line, "the file is not UTF-8 text; save it as UTF-8")) from None
 
 
-def _hint_for(reason: str, text: str, line: int) -> str:
-    lines = text.splitlines()
-    if "\t" in reason or (0 < line <= len(lines) and "\t" in lines[line - 1]):
-        return " (YAML does not allow tab characters for indentation; use spaces)"
-    return " (check the indentation and that every `key: value` has a space after the colon)"
-
-
 def _build(node: yaml.Node, path: Path_, doc: LocatedDocument, loader: yaml.SafeLoader, budget: list[int]) -> Any:
     line = node.start_mark.line + 1
     budget[0] -= 1
@@ -122,7 +114,11 @@ def _build(node: yaml.Node, path: Path_, doc: LocatedDocument, loader: yaml.Safe
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         result: dict[Any, Any] = {}
+        previous: tuple[yaml.Node, yaml.Node] | None = None
         for key_node, value_node in node.value:
+            if node.flow_style and previous is not None and _split_by_comma(key_node, value_node, doc.text_lines):
+                raise YamlProblem(Problem(doc.file, key_node.start_mark.line + 1, _comma_message(previous, key_node)))
+            previous = (key_node, value_node)
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, (str, int, float, bool)) or key is None:
                 raise YamlProblem(Problem(doc.file, key_node.start_mark.line + 1, "a mapping key must be a plain name"))
@@ -136,3 +132,25 @@ def _build(node: yaml.Node, path: Path_, doc: LocatedDocument, loader: yaml.Safe
     if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
         doc.block_scalars.add(path)
     return loader.construct_object(node, deep=True)
+
+
+def _split_by_comma(key_node: yaml.Node, value_node: yaml.Node, lines: list[str]) -> bool:
+    """True for an entry of a `{ }` mapping that has no colon at all (`{action: Call, then email}`):
+    inside braces a comma separates entries, so text with a comma was cut in two. An entry written
+    with its colon and no value (`{default: }`) is left to the models to judge."""
+    if not isinstance(key_node, yaml.ScalarNode) or not isinstance(value_node, yaml.ScalarNode) or value_node.value != "":
+        return False
+    end = key_node.end_mark  # line and column: libyaml's marks carry no buffer
+    after_key = "".join(lines[end.line:end.line + 2])[end.column:].lstrip()
+    return not after_key.startswith(":")
+
+
+def _comma_message(previous: tuple[yaml.Node, yaml.Node], key_node: yaml.Node) -> str:
+    previous_key, previous_value = previous
+    if isinstance(previous_value, yaml.ScalarNode) and not previous_value.style:  # plain: None (PyYAML) or "" (libyaml)
+        whole = f"{previous_value.value}, {key_node.value}"
+        return (
+            f"`{previous_key.value}: {whole}` inside `{{ }}` was read as two entries, because a comma separates entries "
+            f"there; put the value in quotes: {previous_key.value}: {quoted(whole)}"
+        )
+    return f"`{key_node.value}` inside `{{ }}` has no `: value`; a comma separates entries there, so quote a value that contains a comma"

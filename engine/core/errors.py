@@ -39,6 +39,18 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     return f"; did you mean `{spelled[matches[0]]}`?" if matches else ""
 
 
+LISTED_AT_MOST = 12  # more names than this are noise: a project may have 1,000 metrics
+
+
+def listed(names: Iterable[str], kind: str = "") -> str:
+    """` (metrics: a, b, c)` when there are few enough to read, else nothing (the did-you-mean says
+    the likely one)."""
+    names = list(names)
+    if not names or len(names) > LISTED_AT_MOST:
+        return ""
+    return f" ({kind + ': ' if kind else ''}{', '.join(names)})"
+
+
 class Interrupted(RulectlError):
     """Ctrl-C stopped a command part way; what it finished is kept. The CLI prints the message
     as is and exits 130 (128 + SIGINT, what a shell reports for Ctrl-C)."""

@@ -21,7 +21,8 @@ from sqlglot import exp
 from engine.backends.base import Backend
 from engine.compile.objects import table
 from engine.compile.segments import SEGMENTS_VIEW
-from engine.config.project import INSIGHTS_VIEW, LoadedProject, entity_key
+from engine.compile.insights_view import view_columns
+from engine.config.project import INSIGHTS_VIEW, LoadedProject, entity_key, input_view_columns
 from engine.core.errors import RulectlError
 
 FORMATS = ("parquet", "csv", "hyper")
@@ -43,8 +44,21 @@ def export_view(loaded: LoadedProject) -> str:
 
 
 def export_query(loaded: LoadedProject) -> exp.Select:
-    """Every row of the export view, in key order so two exports of the same data are identical."""
-    return exp.select("*").from_(table(export_view(loaded))).order_by(exp.column(entity_key(loaded)))
+    """Every row of the export view, in key order so two exports of the same data are identical.
+    The insights view shows only the `display:` columns; every other customer column, metric and
+    `<segmentation>_action` comes from the segments view, so a BI tool gets all of them."""
+    key = entity_key(loaded)
+    if not loaded.prompts:
+        return exp.select("*").from_(table(export_view(loaded))).order_by(exp.column(key))
+    shown = set(view_columns(loaded))
+    extra = [c for c in input_view_columns(loaded, "customer_segments") if c not in shown]
+    segments = exp.alias_(table(f"{loaded.config.schemas.analytics}.{SEGMENTS_VIEW}"), "s", table=True)
+    return (
+        exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("i")), *(exp.column(c, table="s") for c in extra))
+        .from_(exp.alias_(table(export_view(loaded)), "i", table=True))
+        .join(segments, on=exp.column(key, table="s").eq(exp.column(key, table="i")), join_type="left")
+        .order_by(exp.column(key, table="i"))
+    )
 
 
 def read_export_rows(loaded: LoadedProject, backend: Backend) -> pa.Table:
@@ -54,7 +68,9 @@ def read_export_rows(loaded: LoadedProject, backend: Backend) -> pa.Table:
     except RulectlError:
         raise
     except Exception as error:
-        raise RulectlError(f"{backend.cannot_read('view', export_view(loaded), error)}; run `rulectl apply` (and `rulectl run`) first") from None
+        reason = backend.cannot_read("view", export_view(loaded), error)
+        advice = "; run `rulectl apply` (and `rulectl run`) first" if reason.endswith("does not exist on this target yet") else ""
+        raise RulectlError(reason + advice) from None
 
 
 def export_insights(loaded: LoadedProject, backend: Backend, fmt: str, out_dir: Path) -> ExportResult:

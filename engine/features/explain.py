@@ -70,6 +70,7 @@ class AiOutput:
     provider: str | None = None
     generated_at: Any = None
     missing: str | None = None  # why there is nothing to show
+    stale: bool | None = None  # made from inputs that have changed since (as insights marks it); None: unknown
 
 
 @dataclass(frozen=True)
@@ -229,4 +230,23 @@ def _ai_output(loaded: LoadedProject, backend: Backend, located, key: str) -> Ai
     values = dict(zip(columns, rows[0]))
     versions = {spec.name: spec.version for spec in compiled.variants}
     current = versions.get(values["variant"]) == values["prompt_version"]
-    return AiOutput(name, values["variant"], values["prompt_version"], current, values["response"], values["model"], values["provider"], plain(values["generated_at"]))
+    stale = _stale(loaded, backend, name, key)
+    return AiOutput(name, values["variant"], values["prompt_version"], current, values["response"], values["model"], values["provider"], plain(values["generated_at"]), stale=stale)
+
+
+def _stale(loaded: LoadedProject, backend: Backend, prompt: str, key: str) -> bool | None:
+    """The insights view's verdict: the stored output was made from inputs that changed since
+    (same prompt version, other data). None when the view is not built yet."""
+    from engine.compile.insights_view import prompt_column
+    from engine.config.project import INSIGHTS_VIEW
+
+    query = (
+        exp.select(exp.column(prompt_column(prompt, "stale")))
+        .from_(table(f"{loaded.config.schemas.ai}.{INSIGHTS_VIEW}"))
+        .where(exp.cast(exp.column(entity_key(loaded)), "VARCHAR").eq(exp.Literal.string(key)))
+    )
+    try:
+        rows = backend.query(query)
+    except engine_errors():
+        return None
+    return bool(rows[0][0]) if rows and rows[0][0] is not None else None

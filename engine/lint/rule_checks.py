@@ -23,33 +23,71 @@ from engine.core.errors import Problem
 from engine.core.expressions import parse_expression
 from engine.lint.findings import INFO, WARNING, Finding
 from engine.lint.proof_cache import ProofCache, rule_key
-from engine.lint.three_valued import Translator, Truth, infer_kind, kind_of_type
+from engine.lint.three_valued import Bounds, Translator, Truth, infer_kind, kind_of_type
 
 SOLVER_TIMEOUT_MS = 5000
 
 
 def project_translator(loaded: LoadedProject) -> Translator:
-    """A translator that knows every customer column and metric of the project."""
+    """A translator that knows every customer column and metric of the project, and each one's
+    domain: keys are never NULL, counts never negative, a metric of a column with a declared
+    `ranges:` entry stays inside what that column allows (sums of a never-negative column too)."""
     spine = loaded.config.sources[spine_name(loaded)]
     kinds = {column.lower(): kind_of_type(type_text) for column, type_text in spine.columns.items()}
     definitions: dict[str, exp.Expression] = {}
     never_null = {spine.key.lower()} if spine.key else set()
-    non_negative: set[str] = set()
+    bounds: dict[str, Bounds] = {column.lower(): (r.min, r.max) for column, r in spine.ranges.items()}
     for located in loaded.metrics:
         metric = located.item
         name, tree = metric.name.lower(), parse_expression(metric.expr).tree
         if metric.source is None:
             definitions[name] = tree
             continue
-        columns = {c.lower(): t for c, t in loaded.config.sources[metric.source].columns.items()}
+        source = loaded.config.sources[metric.source]
+        columns = {c.lower(): t for c, t in source.columns.items()}
         kinds[name] = infer_kind(tree, lambda column: kind_of_type(columns[column]) if column in columns else None)
         # compile/metrics.py coalesces counts to 0 and applies `default:` for customers without rows
         if isinstance(tree, (exp.Count, exp.CountIf)):
             never_null.add(name)
-            non_negative.add(name)
         if metric.default is not None:
             never_null.add(name)
-    return Translator(kinds, definitions, frozenset(never_null), frozenset(non_negative))
+        metric_bounds = _metric_bounds(tree, {c.lower(): (r.min, r.max) for c, r in source.ranges.items()})
+        if metric_bounds is not None:
+            bounds[name] = _with_default(metric_bounds, metric.default)
+    return Translator(kinds, definitions, frozenset(never_null), bounds)
+
+
+def _metric_bounds(tree: exp.Expression, ranges: dict[str, Bounds]) -> Bounds | None:
+    """What a metric can be, from its column's declared range: a count is never negative; MIN, MAX
+    and AVG (and the column itself, on a key-grain source) stay inside the range; a SUM keeps the
+    sign the range gives it."""
+    if isinstance(tree, (exp.Count, exp.CountIf)):
+        return (0, None)
+    column = _single_column(tree.this if isinstance(tree, (exp.Sum, exp.Min, exp.Max, exp.Avg)) else tree)
+    if column is None or column not in ranges:
+        return None
+    low, high = ranges[column]
+    if not isinstance(tree, exp.Sum):
+        return (low, high)
+    never_negative, never_positive = low is not None and low >= 0, high is not None and high <= 0
+    if not (never_negative or never_positive):
+        return None
+    return (0 if never_negative else None, 0 if never_positive else None)
+
+
+def _single_column(node: exp.Expression | None) -> str | None:
+    """`seats`, `(seats)` or `DISTINCT seats` → seats; anything else → None."""
+    while isinstance(node, (exp.Paren, exp.Distinct)):
+        node = node.this if isinstance(node, exp.Paren) else (node.expressions[0] if len(node.expressions) == 1 else None)
+    return node.name.lower() if isinstance(node, exp.Column) else None
+
+
+def _with_default(bounds: Bounds, default: float | None) -> Bounds:
+    """A `default:` outside the range is a value the metric takes too (customers without rows)."""
+    low, high = bounds
+    if default is None:
+        return bounds
+    return (min(low, default) if low is not None else None, max(high, default) if high is not None else None)
 
 
 def lint_rules(loaded: LoadedProject) -> list[Finding]:
@@ -174,6 +212,7 @@ class _Checker:
         and is not reported; a partial overlap means the order alone decides some customers.
         """
         findings = []
+        deliberate = set(self.seg.rules[index].overlaps)
         for j in range(index):
             if not reachable[j]:
                 continue
@@ -181,9 +220,14 @@ class _Checker:
             both = self._solve(self.conditions[j].true, self.conditions[index].true, *reaches_j)
             if both is None or self._solve(self.conditions[j].true, self._not_true(index), *reaches_j) is None:
                 continue
+            if self.seg.rules[j].segment in deliberate:
+                message = f"rules {self._rule_name(j)} and {self._rule_name(index)} overlap as `overlaps:` says: customers matching both get {self._rule_name(j)}"
+                findings.append(self._finding(INFO, "overlap", index, message, None, [j, index]))
+                continue
             message = (
                 f"rules {self._rule_name(j)} and {self._rule_name(index)} overlap, so their order decides: "
-                f"customers matching both get {self._rule_name(j)}; make the conditions exclusive or confirm the order"
+                f"customers matching both get {self._rule_name(j)}; make the conditions exclusive, or, if the order is deliberate, "
+                f"say so on rule {self._rule_name(index)}: `overlaps: [{self.seg.rules[j].segment}]`"
             )
             findings.append(self._finding(WARNING, "overlap", index, message, both, [j, index]))
         return findings

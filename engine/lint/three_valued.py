@@ -22,6 +22,15 @@ from sqlglot import exp
 from engine.core.expressions import DIALECT
 
 NUMERIC, INTEGER, TEXT, BOOLEAN = "numeric", "integer", "text", "boolean"
+Bounds = tuple[float | None, float | None]  # lowest and highest value; None: no bound that side
+
+
+def _within(value: z3.ExprRef, bounds: Bounds) -> list[z3.BoolRef]:
+    """Facts keeping `value` inside `bounds` (an integer input compared as a real: bounds may be fractions)."""
+    real = z3.ToReal(value) if value.sort() == z3.IntSort() else value
+    low, high = bounds
+    facts = [real >= z3.RealVal(str(low))] if low is not None else []
+    return facts + ([real <= z3.RealVal(str(high))] if high is not None else [])
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,7 @@ class Translator:
     kinds: dict[str, str]
     definitions: dict[str, exp.Expression] = field(default_factory=dict)
     never_null: frozenset[str] = frozenset()
-    non_negative: frozenset[str] = frozenset()
+    bounds: dict[str, Bounds] = field(default_factory=dict)  # (lowest, highest) a numeric input can be
     variables: dict[str, Variable] = field(default_factory=dict)
     facts: list[z3.BoolRef] = field(default_factory=list)  # domain constraints on the variables
     _inlining: set[str] = field(default_factory=set)
@@ -77,12 +86,12 @@ class Translator:
     def signature(self) -> str:
         """Everything the solver knows of the inputs, as text: equal signatures, equal proofs."""
         definitions = {name: tree.sql() for name, tree in sorted(self.definitions.items())}
-        return repr((sorted(self.kinds.items()), definitions, sorted(self.never_null), sorted(self.non_negative)))
+        return repr((sorted(self.kinds.items()), definitions, sorted(self.never_null), sorted(self.bounds.items())))
 
     def fresh(self) -> Translator:
         """The same inputs and definitions with no variables made yet: one per segmentation, so
         solver queries carry only the facts of the inputs they read."""
-        return Translator(self.kinds, self.definitions, self.never_null, self.non_negative)
+        return Translator(self.kinds, self.definitions, self.never_null, self.bounds)
 
     # ------------------------------------------------------------ conditions
 
@@ -197,8 +206,8 @@ class Translator:
             self.variables[name] = Variable(name, kind, Term(value, null), opaque)
             if name in self.never_null:
                 self.facts.append(z3.Not(null))
-            if name in self.non_negative and kind in (NUMERIC, INTEGER):
-                self.facts.append(value >= 0)
+            if name in self.bounds and kind in (NUMERIC, INTEGER):
+                self.facts += _within(value, self.bounds[name])
         return self.variables[name]
 
     def _opaque(self, node: exp.Expression, kind: str) -> Term:

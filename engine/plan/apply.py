@@ -166,7 +166,7 @@ def _statements_for(step: Step, obj: DesiredObject | None, backend: Backend, pro
             return backend.table_statements(obj, comment)
         if step.action is Action.REPLACE:  # destructive, allowed explicitly
             return backend.table_replace_statements(obj, comment)
-        return backend.add_column_statements(obj, step.add_columns, comment)
+        return backend.drop_column_statements(obj, step.drop_columns) + backend.add_column_statements(obj, step.add_columns, comment)
     if obj.kind == "task":
         return backend.task_statements(obj, comment, exists=step.action is not Action.CREATE)
     if obj.kind == "semantic_view":

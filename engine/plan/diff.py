@@ -136,8 +136,14 @@ def _change(obj: DesiredObject, current: DeployedObject, record: ManagedRecord |
         return Step(Action.REPLACE, obj.kind, obj.qualified_name, obj.fingerprint, reason, adopt=adopt, **_diffs(record, obj))
     missing = _missing_columns(obj, current)
     extra = [name for name, _ in current.columns if name not in {n for n, _ in obj.columns}]
+    if extra and adopt:  # a foreign table taken over: rebuilt as declared, its data is not rulectl's
+        return Step(Action.REPLACE, obj.kind, obj.qualified_name, obj.fingerprint, f"columns {', '.join(extra)} are not declared: recreating the adopted table drops its data", destructive=True, adopt=adopt)
     if extra:
-        return Step(Action.REPLACE, obj.kind, obj.qualified_name, obj.fingerprint, f"columns {', '.join(extra)} are no longer declared: recreating the table drops its data", destructive=True, adopt=adopt)
+        # ALTER TABLE … DROP COLUMN: only those columns' values go; every other column and row stays
+        # (https://docs.snowflake.com/en/sql-reference/sql/alter-table, https://duckdb.org/docs/sql/statements/alter_table)
+        added = f"; add columns {', '.join(n for n, _ in missing)}" if missing else ""
+        reason = f"columns {', '.join(extra)} are no longer declared: dropping them deletes their values (every other column and row is kept){added}"
+        return Step(Action.ALTER, obj.kind, obj.qualified_name, obj.fingerprint, reason, destructive=True, add_columns=missing, drop_columns=tuple(extra), adopt=adopt)
     return Step(Action.ALTER, obj.kind, obj.qualified_name, obj.fingerprint, reason + (f"; add columns {', '.join(n for n, _ in missing)}" if missing else ""), add_columns=missing, adopt=adopt)
 
 

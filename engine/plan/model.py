@@ -42,6 +42,7 @@ class Step:
     reason: str
     destructive: bool = False
     add_columns: tuple[tuple[str, str], ...] = ()
+    drop_columns: tuple[str, ...] = ()  # tables: columns no longer declared (destructive: their values go)
     sql_diff: str | None = None
     prompt_diff: str | None = None  # tasks: the prompt's model, options, system text and template, deployed vs planned
     adopt: bool = False
@@ -123,7 +124,7 @@ class Plan:
         if data.get("format") != "rulectl-plan/1":
             raise ValueError("not a rulectl plan file (format rulectl-plan/1)")
         steps = tuple(
-            Step(**{**s, "action": Action(s["action"]), "add_columns": tuple(tuple(c) for c in s["add_columns"])})
+            Step(**{**s, "action": Action(s["action"]), "add_columns": tuple(tuple(c) for c in s["add_columns"]), "drop_columns": tuple(s.get("drop_columns", ()))})
             for s in data["steps"]
         )
         moves = tuple(SegmentMove(**{**m, "examples": tuple(m.get("examples", ()))}) for m in data.get("segment_moves", []))

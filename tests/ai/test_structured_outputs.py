@@ -145,12 +145,39 @@ def test_a_new_field_is_an_added_column_and_re_enriches_every_row(renamed: Path)
     assert refresh(renamed).enriched == 5
 
 
-def test_removing_a_field_is_destructive(renamed: Path):
+def test_removing_a_field_drops_its_column_only_behind_allow_destructive(renamed: Path):
+    # was: the output table recreated, every stored reply of both prompts gone
     assert run("load", project=renamed).exit_code == 0
     assert run("apply", "--yes", project=renamed).exit_code == 0
+    assert run("run", project=renamed).exit_code == 0  # both prompts of the shared table
+    before, summaries = stored(renamed), stored_replies(renamed, "account_summary")
+    assert len(before) == 5 and len(summaries) == 5
     edit(renamed / "prompts" / "recommended_action.yml", "  talking_points: {type: list, max_items: 3}\n", "")
     refused = run("apply", "--yes", project=renamed)
     assert refused.exit_code == 1 and "--allow-destructive" in refused.output
+    assert "columns talking_points are no longer declared: dropping them deletes their values (every other column and row is kept)" in refused.output
+    sql = run("plan", "--sql", project=renamed).output
+    assert "ALTER TABLE ENRICHED.CUSTOMER_AI_INSIGHTS DROP COLUMN talking_points" in sql and "DROP TABLE ENRICHED.CUSTOMER_AI_INSIGHTS" not in sql
+    applied = run("apply", "--yes", "--allow-destructive", project=renamed)
+    assert applied.exit_code == 0, applied.output
+    connection = duckdb.connect(str(renamed / ".rulectl" / "local.duckdb"), read_only=True)
+    try:
+        columns = [r[0] for r in connection.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'CUSTOMER_AI_INSIGHTS'").fetchall()]
+        kept = {r[0]: r[1:] for r in connection.execute(
+            "SELECT account_id, action, urgency, owner_needed, response FROM ENRICHED.CUSTOMER_AI_INSIGHTS WHERE prompt_name = 'recommended_action'").fetchall()}
+    finally:
+        connection.close()
+    assert "talking_points" not in columns and {"action", "urgency", "owner_needed"} <= set(columns)
+    assert kept == {key: (values[0], values[1], values[2], values[4]) for key, values in before.items()}  # every reply, every other field
+    assert stored_replies(renamed, "account_summary") == summaries  # the other prompt's replies too
+
+
+def stored_replies(root: Path, prompt: str) -> dict[str, str]:
+    connection = duckdb.connect(str(root / ".rulectl" / "local.duckdb"), read_only=True)
+    try:
+        return dict(connection.execute(f"SELECT account_id, response FROM ENRICHED.CUSTOMER_AI_INSIGHTS WHERE prompt_name = '{prompt}'").fetchall())
+    finally:
+        connection.close()
 
 
 def test_experiment_report_takes_an_output_field_as_the_outcome(renamed: Path):

@@ -14,8 +14,8 @@ METRICS_HEAD = "metrics:\n  - name: total_arr\n    source: products\n    expr: S
 CASES = [
     ("unknown key", "rules/metrics.yml", METRICS_HEAD + "    exprr: 1\n", 5, "unknown key `exprr`"),
     ("misspelled key suggests", "rules/metrics.yml", "metrics:\n  - name: a\n    sourse: products\n    expr: SUM(arr)\n", 3, "did you mean `source`"),
-    ("wrong type", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: [SUM(arr)]\n", 4, "valid string"),
-    ("missing expr", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n", 2, "`metrics.0.expr` is required"),
+    ("wrong type", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: [SUM(arr)]\n", 4, "metric `a`: `expr` must be text, not a list"),
+    ("missing expr", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n", 2, "metric `a`: `expr` is required"),
     ("unknown source", "rules/metrics.yml", "metrics:\n  - name: a\n    source: prodcts\n    expr: SUM(arr)\n", 3, "did you mean `products`"),
     ("unknown column", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: SUM(ar)\n", 4, "`ar` is not a column of source `products`; did you mean `arr`"),
     ("unknown column in filter", "rules/metrics.yml", METRICS_HEAD + "    filter: statuss = 'active'\n", 5, "did you mean `status`"),
@@ -45,7 +45,7 @@ CASES = [
     ("segment no rules", "rules/segments.yml", "segmentations:\n  - name: tier\n    rules: []\n", 3, "at least 1 item"),
     ("segment bad match", "rules/segments.yml", "segmentations:\n  - name: tier\n    match: any\n    rules:\n      - {segment: A, when: total_arr > 1}\n", 3, "'first' or 'all'"),
     ("duplicate segment label", "rules/segments.yml", "segmentations:\n  - name: tier\n    rules:\n      - {segment: A, when: total_arr > 1}\n      - {segment: A, when: total_arr > 2}\n", 5, "appears twice"),
-    ("yaml syntax", "rules/metrics.yml", "metrics:\n  - name: a\n    expr: [unclosed\n", 4, "YAML syntax error"),
+    ("yaml syntax", "rules/metrics.yml", "metrics:\n  - name: a\n    expr: [unclosed\n", 3, "the `[` here starts a YAML list that is never closed with `]`"),
     ("tabs", "rules/metrics.yml", "metrics:\n\t- name: a\n", 2, "tab"),
     ("binary garbage", "rules/metrics.yml", b"metrics:\n\x00\xff\xfe\x01garbage", 2, "binary data"),
     ("not utf-8", "rules/metrics.yml", b"metrics:\n  - name: caf\xe9\n", 2, "not UTF-8"),
@@ -71,7 +71,7 @@ CASES = [
     ("rule test match-all needs a list", "tests/account_tier.yml", "tests:\n  - name: t\n    given:\n      customer: [{customer_id: A}]\n    expect:\n      - customer_id: A\n        opportunities: Renewal due\n", 7, "expect a list of labels"),
     ("rule test without the key", "tests/account_tier.yml", "tests:\n  - name: t\n    given:\n      customer: [{customer_id: A}]\n    expect:\n      - account_tier: Growth\n", 6, "needs its key `customer_id`"),
     ("rule test unknown key", "tests/account_tier.yml", "tests:\n  - name: t\n    expected:\n      - {customer_id: A}\n", 3, "unknown key `expected`"),
-    ("rule test bad today", "tests/account_tier.yml", "today: someday\ntests:\n  - name: t\n    expect:\n      - {customer_id: A}\n", 1, "valid date"),
+    ("rule test bad today", "tests/account_tier.yml", "today: someday\ntests:\n  - name: t\n    expect:\n      - {customer_id: A}\n", 1, "`today` must be a date written YYYY-MM-DD, not `someday`"),
     # typed expressions: checked offline against the declared column types and the metrics' types
     ("threshold written as text", "rules/segments.yml", "segmentations:\n  - name: tier\n    rules:\n      - segment: Big\n        when: total_arr >= '100k' AND module_count >= 3\n", 5, "`when`: `total_arr >= '100k'` compares `total_arr` (a number) with the text '100k'; write the number without quotes: 100000"),
     ("date compared with a number", "rules/metrics.yml", METRICS_HEAD + "    filter: renewal_date > 5\n", 5, "`filter`: `renewal_date > 5` compares `renewal_date` (a date) with the number 5; count days instead, e.g. DATEDIFF('day', CURRENT_DATE, renewal_date) <= 5"),

@@ -205,6 +205,14 @@ class RecordingConnection:
             for action in tree.args.get("actions") or []:
                 if isinstance(action, exp.ColumnDef):
                     catalog.tables[name]["columns"].append((action.name.lower(), action.args["kind"].sql("snowflake")))
+                elif isinstance(action, exp.Drop) and action.args.get("kind") == "COLUMN":
+                    # ALTER TABLE … DROP COLUMN keeps the table, its rows and its grants; an unknown
+                    # column is an error (https://docs.snowflake.com/en/sql-reference/sql/alter-table)
+                    for column in action.args.get("tables") or []:
+                        columns = catalog.tables[name]["columns"]
+                        if column.name.lower() not in [c for c, _ in columns]:
+                            raise RuntimeError(f"000904 (42000): SQL compilation error: invalid identifier '{column.name.upper()}'")
+                        catalog.tables[name]["columns"] = [(c, t) for c, t in columns if c != column.name.lower()]
         elif isinstance(tree, exp.Comment):
             name = f"{tree.this.db}.{tree.this.name}".upper()
             (catalog.views if tree.args.get("kind") == "VIEW" else catalog.tables)[name]["comment"] = tree.expression.this

@@ -290,12 +290,42 @@ def test_apply_while_another_process_holds_the_database_is_refused(project: Path
         assert holder.stdout.readline().strip() == "ready"
         started = time.monotonic()
         result = run("apply", "--yes", project=project)
-        assert result.exit_code == 1 and "in use by another rulectl process" in result.output and "Traceback" not in result.output
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert "is open in another program (python" in result.output and f"PID {holder.pid}: a notebook or a DuckDB shell?)" in result.output, result.output
         assert time.monotonic() - started < 15
     finally:
         holder.kill()
         holder.wait()
     applied(project)
+
+
+def test_a_database_open_read_only_in_a_notebook_is_not_another_rulectl(tmp_path: Path):
+    # was "in use by another rulectl process" for a notebook's read-only connection
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    root = tmp_path / "minimal"
+    shutil.copytree(REPO / "tests" / "projects" / "minimal", root)
+    assert run("load", project=root).exit_code == 0 and run("apply", "--yes", project=root).exit_code == 0
+    database = root / ".rulectl" / "local.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(database)!r}, read_only=True); print('ready', flush=True); time.sleep(20)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        result = run("apply", "--yes", project=root)
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert "is open read-only in another program (python" in result.output and f"PID {holder.pid}" in result.output, result.output
+        assert "commands that only read (insights, explain, status) work meanwhile" in result.output
+        assert "rulectl process" not in result.output
+        assert run("explain", "1", project=root).exit_code == 0  # reading works beside the notebook
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_a_corrupt_local_database_is_an_error_not_a_traceback(project: Path):
