@@ -19,6 +19,7 @@ from engine.compile.objects import DesiredObject, table
 from engine.config.project import LoadedProject
 from engine.config.models import Prompt, Schemas
 from engine.config.project import spine_name
+from engine.config.pricing import CHARS_PER_TOKEN, DEFAULT_OUTPUT_TOKENS, model_price
 from engine.config.refresh_inputs import decision_fields
 from engine.config.schedules import check_schedule
 from engine.config.semantics import PLACEHOLDER
@@ -132,6 +133,7 @@ class CompiledPrompt:
     salt: str
     # inputs the input hash is made of (refresh.when_changed / ignore_changes); None: every field
     decision_fields: tuple[str, ...] | None = None
+    credits_per_token: float = 0.0  # the model's price, for refresh.max_credits
 
     @property
     def hashed_fields(self) -> tuple[str, ...]:
@@ -162,6 +164,7 @@ class CompiledPrompt:
             "array_fields": sorted(self.array_fields),
             "salt": self.salt,
             "decision_fields": list(self.hashed_fields),
+            "credits_per_token": self.credits_per_token,
         }
         return json.dumps(settings, sort_keys=True, default=str)
 
@@ -190,10 +193,10 @@ def merge_stamp() -> str:
     # refresh.when_changed and max_age: a hash of some inputs, and replies re-enriched by age
     decided = Prompt.model_validate({
         "name": "stamp_prompt", "input": "customer_segments", "key": "id", "template": "A {x} {y}", "output": "out",
-        "refresh": {"when_changed": ["y", "z"], "max_age": 3},
+        "refresh": {"when_changed": ["y", "z"], "max_age": 3, "max_credits": 0.5},
     })
     spec = VariantSpec("default", 100, "A {x} {y}", DEFAULT_SYSTEM, "version")
-    sample = CompiledPrompt(decided, "id", "S.V", "S.O", "S.T", (spec,), ("x", "y"), frozenset({"y"}), "salt", ("y", "z"))
+    sample = CompiledPrompt(decided, "id", "S.V", "S.O", "S.T", (spec,), ("x", "y"), frozenset({"y"}), "salt", ("y", "z"), 1e-6)
     digest.update(sample.merge.sql(dialect=DIALECT).encode())
     structured = Prompt.model_validate({
         "name": "stamp_prompt", "input": "customer_segments", "key": "id", "template": "A {x}", "output": "out",
@@ -247,6 +250,7 @@ def compile_prompt(loaded: LoadedProject, located_prompt) -> CompiledPrompt:
         array_fields=array_fields,
         salt=experiment.salt if experiment else prompt.name,
         decision_fields=None if hashed == tuple(fields) else hashed,
+        credits_per_token=model_price(loaded.config, prompt.model) / 1_000_000,
     )
 
 
@@ -404,7 +408,48 @@ def pending_rows_query(compiled: CompiledPrompt) -> exp.Select:
     # Never-enriched rows first, then the stalest: when max_rows caps a run, the next run carries
     # on where this one stopped instead of redoing the same rows.
     oldest_first = exp.Ordered(this=exp.column("generated_at", table="o"), desc=False, nulls_first=True)
-    return pending.order_by(oldest_first, exp.column(key, table="q"), copy=False).limit(compiled.prompt.refresh.max_rows, copy=False)
+    order = [oldest_first, exp.column(key, table="q")]
+    if compiled.prompt.refresh.max_credits is not None:
+        return within_budget(compiled, pending, order)
+    return pending.order_by(*order, copy=False).limit(compiled.prompt.refresh.max_rows, copy=False)
+
+
+BUDGET_ALIAS, SPEND, STORED_AT = "budgeted", "rulectl_spend", "rulectl_stored_at"
+
+
+def row_credits(compiled: CompiledPrompt, alias: str) -> exp.Expression:
+    """What one row may cost at most: its prompt at CHARS_PER_TOKEN characters a token plus
+    max_tokens of reply, at the model's price — the ceiling, so a run never passes its budget."""
+    characters = exp.Add(this=sf_func("LENGTH", exp.column("system_text", table=alias)), expression=sf_func("LENGTH", exp.column("prompt_text", table=alias)))
+    tokens = exp.Add(
+        this=exp.Div(this=exp.Paren(this=characters), expression=exp.Literal.number(CHARS_PER_TOKEN)),
+        expression=exp.Literal.number(compiled.prompt.options.max_tokens or DEFAULT_OUTPUT_TOKENS),
+    )
+    return exp.Mul(this=exp.Paren(this=tokens), expression=exp.Literal.number(repr(compiled.credits_per_token)))
+
+
+def within_budget(compiled: CompiledPrompt, pending: exp.Select, order: list[exp.Expression]) -> exp.Select:
+    """`refresh.max_credits`: the pending rows in their order, each with the running sum of what
+    the rows up to it may cost, kept while that sum fits the budget (then capped at max_rows).
+    The budget lives in the MERGE, so the local runner and the Snowflake task enforce the same one."""
+    key = compiled.key
+    running = exp.Window(
+        this=exp.Sum(this=row_credits(compiled, "q")),
+        order=exp.Order(expressions=[o.copy() for o in order]),
+        spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"),
+    )
+    pending.select(exp.column("generated_at", table="o").as_(STORED_AT), running.as_(SPEND), copy=False)
+    columns = (key, "variant", "prompt_version", "input_hash", "system_text", "prompt_text")
+    budgeted = exp.select(*(exp.column(c, table=BUDGET_ALIAS) for c in columns)).from_(
+        exp.Subquery(this=pending, alias=exp.TableAlias(this=exp.to_identifier(BUDGET_ALIAS))), copy=False
+    )
+    budget = exp.Literal.number(repr(compiled.prompt.refresh.max_credits))
+    stored_first = exp.Ordered(this=exp.column(STORED_AT, table=BUDGET_ALIAS), desc=False, nulls_first=True)
+    return (
+        budgeted.where(exp.column(SPEND, table=BUDGET_ALIAS) <= budget, copy=False)
+        .order_by(stored_first, exp.column(key, table=BUDGET_ALIAS), copy=False)
+        .limit(compiled.prompt.refresh.max_rows, copy=False)
+    )
 
 
 def _cumulative(variants: tuple[VariantSpec, ...]) -> list[int]:

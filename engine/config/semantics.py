@@ -334,10 +334,32 @@ def _check_prompts(loaded: LoadedProject) -> list[Problem]:
                 problems += _check_placeholders(located, ("experiment", "variants", index, "template"), variant.template, columns)
         if prompt.experiment and prompt.experiment.outcome:
             problems += _check_outcome(located, columns)
+        problems += _check_budget(loaded, located)
         schedule_error = check_schedule(prompt.refresh.schedule)
         if schedule_error:
             problems.append(located.problem(f"`schedule`: {schedule_error}", "refresh", "schedule"))
     return problems
+
+
+def _check_budget(loaded: LoadedProject, located: Located[Prompt]) -> list[Problem]:
+    """A budget below one reply's output ceiling lets no row through, ever: every run would enrich
+    nothing and say so only as "0 pending"."""
+    from engine.config.pricing import DEFAULT_OUTPUT_TOKENS, model_price
+
+    prompt = located.item
+    budget = prompt.refresh.max_credits
+    if budget is None:
+        return []
+    max_tokens = prompt.options.max_tokens or DEFAULT_OUTPUT_TOKENS
+    price = model_price(loaded.config, prompt.model)
+    one_reply = max_tokens * price / 1_000_000
+    if budget >= one_reply:
+        return []
+    return [located.problem(
+        f"`max_credits` {budget:g} is less than one reply may cost ({max_tokens:,} max_tokens at {price:g} credits per million tokens on "
+        f"{prompt.model} = {one_reply:.6g} credits), so no row would ever be enriched; raise it or lower `options.max_tokens`",
+        "refresh", "max_credits",
+    )]
 
 
 def _check_placeholders(located: Located[Prompt], path: tuple, template: str, columns: list[str]) -> list[Problem]:

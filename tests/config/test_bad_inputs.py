@@ -161,6 +161,8 @@ CASES = [
     ("refresh both decision lists", "prompts/account_summary.yml", None, None, "give `when_changed` (the inputs that decide) or `ignore_changes` (the inputs that do not), not both"),
     ("refresh when_changed empty", "prompts/account_summary.yml", None, None, "at least 1 item"),
     ("refresh max_age zero", "prompts/account_summary.yml", None, None, "greater than or equal to 1"),
+    ("refresh budget below one reply", "prompts/account_summary.yml", None, None, "`max_credits` 1e-05 is less than one reply may cost (600 max_tokens at 0.19 credits per million tokens on llama3.1-8b = 0.000114 credits)"),
+    ("refresh budget not a number", "prompts/account_summary.yml", None, None, "max_credits"),
 ]
 
 # The example prompt's `outputs:` section, replaced whole by the outputs cases
@@ -247,6 +249,8 @@ EDITS = {
     "refresh both decision lists": ("ignore_changes: [days_to_renewal, tenure_years]", "ignore_changes: [days_to_renewal]\n  when_changed: [account_tier]", 14),
     "refresh when_changed empty": ("ignore_changes: [days_to_renewal, tenure_years]", "when_changed: []", 18),
     "refresh max_age zero": ("max_age: 30", "max_age: 0", 19),
+    "refresh budget below one reply": ("  max_rows: 1000\n", "  max_rows: 1000\n  max_credits: 0.00001\n", 18),
+    "refresh budget not a number": ("  max_rows: 1000\n", "  max_rows: 1000\n  max_credits: lots\n", 18),
     "semantic view on a local target": ("    path: .rulectl/local.duckdb\n", "    path: .rulectl/local.duckdb\n    semantic_view: true\n", 6),
 }
 
