@@ -244,11 +244,29 @@ def local_models_served(loaded: LoadedProject):
 
 
 def refresh_status(loaded: LoadedProject, target: str | None):
-    """Each prompt's last refresh run, from the run log both targets write."""
+    """Each prompt's last refresh run, from the run log both targets write, with the tokens and
+    credits of the replies that run stored (`rulectl spend --by run` counts them the same way)."""
+    import dataclasses
+
     from engine.ai.run_log import last_runs
+    from engine.ai.spend import run_spend
 
     with connected(loaded, target_name(loaded, target), read_only=True) as backend:
-        return last_runs(loaded, backend)
+        runs = last_runs(loaded, backend)
+        spent = run_spend(loaded, backend, {run.run_id for run in runs if run.run_id})
+    return [
+        dataclasses.replace(run, input_tokens=spent[run.run_id].input_tokens, output_tokens=spent[run.run_id].output_tokens, credits=spent[run.run_id].credits)
+        if run.run_id in spent else run
+        for run in runs
+    ]
+
+
+def spend(loaded: LoadedProject, target: str | None, by: str = "prompt", since=None):
+    """Tokens and credits spent per prompt, day or run (ai/spend.py), and the target's own record."""
+    from engine.ai.spend import spend as spend_report
+
+    with connected(loaded, target_name(loaded, target), read_only=True) as backend:
+        return spend_report(loaded, backend, by, since)
 
 
 def read_insights(loaded: LoadedProject, target: str | None, **filters):

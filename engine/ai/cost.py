@@ -16,7 +16,7 @@ from sqlglot import exp
 from engine.backends.base import Backend, DeployedObject, DeployedState
 from engine.compile.metrics import METRICS_VIEW
 from engine.compile.objects import DesiredObject, table
-from engine.compile.prompts import OUTPUT_COLUMNS, CompiledPrompt
+from engine.compile.prompts import OUTPUT_COLUMNS, SPEND, CompiledPrompt
 from engine.compile.refresh_batches import pending_subquery
 from engine.compile.search import customer_text_query, embedding_merge, prompt_output_table, search_parts
 from engine.compile.segments import PLANNED_METRICS, PLANNED_SEGMENTS, SEGMENTS_VIEW, with_planned_views
@@ -24,30 +24,16 @@ from engine.config.enrichments import sentiment_sources
 from engine.config.project import LoadedProject
 from engine.core.expressions import sf_func
 
-# Credits per million tokens (input and output alike) for Cortex COMPLETE. Defaults from Snowflake's
-# Service Consumption Table (https://www.snowflake.com/legal-files/CreditConsumptionTable.pdf);
-# override per model with `pricing:` in rulectl.yml, since contracts and the table change.
-SENTIMENT_MODEL = "cortex-sentiment"  # the `pricing:` key of AI_SENTIMENT
-DEFAULT_CREDITS_PER_MILLION_TOKENS = {
-    "snowflake-arctic": 0.84,
-    "mistral-large2": 1.95,
-    "mistral-7b": 0.12,
-    "llama3.1-8b": 0.19,
-    "llama3.1-70b": 1.21,
-    "llama3.1-405b": 3.0,
-    "llama3.3-70b": 1.21,
-    "snowflake-llama-3.3-70b": 0.29,
-    # AI_SENTIMENT bills input tokens only (a label comes back, no text)
-    SENTIMENT_MODEL: 0.08,
-    # AI_EMBED bills input tokens only; the 768-dimension models (search:)
-    # https://docs.snowflake.com/en/user-guide/snowflake-cortex/aisql-cost
-    "snowflake-arctic-embed-m-v1.5": 0.03,
-    "snowflake-arctic-embed-m": 0.03,
-    "e5-base-v2": 0.03,
-}
-FALLBACK_CREDITS_PER_MILLION_TOKENS = 2.0
-DEFAULT_OUTPUT_TOKENS = 300  # when the prompt sets no max_tokens: a cautious per-row ceiling
-CHARS_PER_TOKEN = 4
+# The cost table and its `pricing:` overrides: engine/config/pricing.py (compile prices a row for
+# refresh.max_credits from the same numbers).
+from engine.config.pricing import (  # noqa: E402 — re-exported: the cost table's names
+    CHARS_PER_TOKEN,
+    DEFAULT_CREDITS_PER_MILLION_TOKENS,
+    DEFAULT_OUTPUT_TOKENS,
+    FALLBACK_CREDITS_PER_MILLION_TOKENS,
+    SENTIMENT_MODEL,
+    model_price,
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +53,8 @@ class AiCost:
     credits_ceiling: float = 0.0
     kind: str = "prompt"  # prompt (COMPLETE), score (SENTIMENT) or embed (AI_EMBED): what a row costs
     excludes: str = ""  # what the estimate cannot count yet, said beside it
+    budget: float | None = None  # refresh.max_credits: credits one run may spend
+    left_pending: int = 0  # rows the budget or max_rows leave for later runs
 
     @property
     def output_estimated(self) -> bool:
@@ -80,10 +68,7 @@ class CostUnavailable(Exception):
 
 
 def credits_per_million(loaded: LoadedProject, model: str) -> float:
-    override = loaded.config.pricing.get(model)
-    if override is not None:
-        return override.credits_per_million_tokens
-    return DEFAULT_CREDITS_PER_MILLION_TOKENS.get(model, FALLBACK_CREDITS_PER_MILLION_TOKENS)
+    return model_price(loaded.config, model)
 
 
 def estimate_costs(
@@ -215,16 +200,16 @@ def _estimate_batch(loaded: LoadedProject, backend: Backend, prompts: list[Compi
     query = _without_absent_score_tables(query, loaded, deployed)
     try:
         return {
-            int(index): (int(total or 0), int(chars or 0), int(replies or 0), float(mean_output) if mean_output is not None else None)
-            for index, total, chars, replies, mean_output in backend.query(query)
+            int(index): (int(total or 0), int(chars or 0), int(replies or 0), float(mean_output) if mean_output is not None else None, int(in_budget or 0))
+            for index, total, chars, replies, mean_output, in_budget in backend.query(query)
         }
     except Exception as error:
         raise CostUnavailable(str(error).splitlines()[0]) from None
 
 
-def _cost(loaded: LoadedProject, compiled: CompiledPrompt, total: int, chars: int, replies: int, mean_output: float | None) -> AiCost:
+def _cost(loaded: LoadedProject, compiled: CompiledPrompt, total: int, chars: int, replies: int, mean_output: float | None, in_budget: int) -> AiCost:
     cap = compiled.prompt.refresh.max_rows
-    rows = min(total, cap)
+    rows = min(total, cap, in_budget)
     input_tokens = (chars * rows // total // CHARS_PER_TOKEN) if total else 0
     max_tokens = compiled.prompt.options.max_tokens or DEFAULT_OUTPUT_TOKENS
     ceiling = rows * max_tokens
@@ -235,6 +220,7 @@ def _cost(loaded: LoadedProject, compiled: CompiledPrompt, total: int, chars: in
     return AiCost(
         compiled.prompt.name, rows, cap, input_tokens, output_tokens, round(credits, 6), round(credits * loaded.config.credit_price_usd, 4),
         compiled.prompt.model, ceiling, observed, round(credits_ceiling, 6),
+        budget=compiled.prompt.refresh.max_credits, left_pending=total - rows,
     )
 
 
@@ -272,6 +258,9 @@ def _estimate_query(loaded: LoadedProject, compiled: CompiledPrompt, output: Dep
     prompt's reply history."""
     output_deployed = output is not None
     pending = compiled.pending_query.copy()
+    budget = compiled.prompt.refresh.max_credits
+    if budget is not None:  # every pending row, each with the running cost the budget is held to
+        pending = pending.args["from_"].this.this
     pending.set("limit", None)
     pending.set("order", None)
     analytics = loaded.config.schemas.analytics
@@ -290,7 +279,10 @@ def _estimate_query(loaded: LoadedProject, compiled: CompiledPrompt, output: Dep
     pending = pending.transform(rewrite, copy=False)
     size = sf_func("SUM", exp.Add(this=sf_func("LENGTH", exp.column("system_text", table="x")), expression=sf_func("LENGTH", exp.column("prompt_text", table="x"))))
     history = exp.Subquery(this=_history(compiled, output), alias=exp.TableAlias(this=exp.to_identifier("h")))
+    fits = exp.column(SPEND, table="x") <= exp.Literal.number(repr(budget)) if budget is not None else exp.true()
+    in_budget = sf_func("SUM", exp.Case(ifs=[exp.If(this=fits, true=exp.Literal.number(1))], default=exp.Literal.number(0)))
     return exp.select(
         exp.Literal.number(index).as_("prompt_index"), sf_func("COUNT", exp.Star()).as_("pending_rows"), size.as_("prompt_chars"),
         sf_func("MAX", exp.column("replies", table="h")).as_("replies"), sf_func("MAX", exp.column("mean_output", table="h")).as_("mean_output"),
+        in_budget.as_("in_budget"),
     ).from_(exp.Subquery(this=pending, alias=exp.TableAlias(this=exp.to_identifier("x")))).join(history, join_type="cross")

@@ -28,6 +28,9 @@ class LastRun:
     failed: int | None = None
     error: str | None = None
     advice: str = ""  # what to check when every call fails, for this target's engine
+    input_tokens: int | None = None  # of the replies this run stored (ai/spend.py)
+    output_tokens: int | None = None
+    credits: float | None = None
 
     @property
     def calls_failed(self) -> bool:

@@ -157,6 +157,16 @@ class RunResult:
         return self.enriched is None
 
 
+@dataclass(frozen=True)
+class AccountUsage:
+    """A target's own record of AI spend (Snowflake's Cortex usage view): the view read, credits
+    per day, function and model, and a note (how it lags, or why it could not be read)."""
+
+    view: str
+    rows: tuple[tuple[Any, str, str, float], ...] = ()
+    note: str = ""
+
+
 def run_log_start(prompt: str, run_id: exp.Expression, pending: exp.Expression) -> exp.Insert:
     """The run-log row a refresh writes before its first model call (a killed run leaves it unfinished)."""
     row = exp.Tuple(expressions=[exp.Literal.string(prompt), run_id, utc_now(), pending, exp.Literal.number(0), exp.Literal.number(0)])
@@ -389,6 +399,11 @@ class Backend(ABC):
 
     # What to check when a refresh's model calls all fail (`status` and `plan` warnings).
     failing_calls_advice = "check the model endpoint with `rulectl doctor` (`rulectl run` shows the provider's error)"
+
+    def cortex_usage(self, since: Any = None) -> AccountUsage | None:
+        """The target's own record of AI spend since a date, where it keeps one (None: only
+        rulectl's records exist, e.g. a local DuckDB file)."""
+        return None
 
     def run_refreshes(self, loaded: Any, target: Any, prompts: Sequence[str], on_start: Callable = lambda task, total: None, on_row: Callable = lambda ok: None) -> list[RunResult]:
         """Run the deployed refresh tasks of `prompts` (all when empty) now: one RunResult each.

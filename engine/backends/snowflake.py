@@ -20,7 +20,7 @@ from sqlglot import exp
 if TYPE_CHECKING:
     import pyarrow as pa
 
-from engine.backends.base import LOCK_TABLE, STATE_SCHEMA, Backend, DeployedObject, DoctorCheck, DeployedState, ManagedRecord, RunResult, run_log_finish, run_log_start, utc_timestamp_text
+from engine.backends.base import LOCK_TABLE, AccountUsage, STATE_SCHEMA, Backend, DeployedObject, DoctorCheck, DeployedState, ManagedRecord, RunResult, run_log_finish, run_log_start, utc_timestamp_text
 from engine.compile.cortex_calls import ERROR_ALIAS, CortexCall, check_error, check_query, completion_calls, embedding_call, first_pending_error_query
 from engine.compile.objects import DesiredObject, table
 from engine.compile.prompts import schedule_literal
@@ -514,6 +514,28 @@ class SnowflakeBackend(Backend):
             results.append(RunResult(name, task, None, note=note))
         return results
 
+    def cortex_usage(self, since: Any = None) -> AccountUsage:
+        """Credits per day, function and model from the account's Cortex usage view, since `since`
+        (default: the last 30 days). "This Account Usage view can be used to query the usage
+        history of Cortex AI Functions … aggregated in one hour windows"; it replaces
+        CORTEX_FUNCTIONS_USAGE_HISTORY, which "is no longer updated"
+        (https://docs.snowflake.com/en/sql-reference/account-usage/cortex_ai_functions_usage_history,
+        https://docs.snowflake.com/en/sql-reference/account-usage/cortex_functions_usage_history).
+        Account Usage data arrives late ("Query usage data might take a few hours to appear",
+        https://docs.snowflake.com/en/sql-reference/account-usage/cortex_functions_query_usage_history)
+        and covers every Cortex call of the account, not only rulectl's tasks."""
+        try:
+            rows = self.query(cortex_usage_query(since))
+        except Exception as error:
+            return AccountUsage(CORTEX_USAGE_VIEW, note=(
+                f"cannot read {CORTEX_USAGE_VIEW}: {str(error).splitlines()[0][:200]}; it needs a role that may read the SNOWFLAKE "
+                "database's ACCOUNT_USAGE schema (IMPORTED PRIVILEGES on SNOWFLAKE, or a SNOWFLAKE database role that includes the view)"
+            ))
+        return AccountUsage(
+            CORTEX_USAGE_VIEW, tuple((day, function or "", model or "", float(credits or 0)) for day, function, model, credits in rows),
+            "every Cortex AI call of the account (not only rulectl's), in hourly windows; Account Usage lags by up to a few hours, so the latest runs may be missing",
+        )
+
     def run_due_refreshes(self, loaded: LoadedProject, target: Any, now: Any) -> list[RunResult]:
         raise RulectlError("this is a Snowflake target: Snowflake schedules its tasks itself (`rulectl status` shows their runs)")
 
@@ -580,6 +602,26 @@ CORTEX_HINT = (
     "Check that the model is available in the account's region (or enable cross-region inference: "
     "ALTER ACCOUNT SET CORTEX_ENABLED_CROSS_REGION = 'ANY_REGION'), and that the role has SNOWFLAKE.CORTEX_USER."
 )
+
+
+CORTEX_USAGE_VIEW = "SNOWFLAKE.ACCOUNT_USAGE.CORTEX_AI_FUNCTIONS_USAGE_HISTORY"
+
+
+def cortex_usage_query(since: Any = None) -> exp.Select:
+    """SELECT day, function, model, SUM(CREDITS) … GROUP BY … from the Cortex usage view."""
+    start = exp.column("START_TIME")
+    day = exp.cast(start.copy(), "DATE")
+    since_sql = (
+        exp.cast(exp.Literal.string(since.isoformat()), "DATE") if since is not None
+        else exp.DateAdd(this=exp.CurrentDate(), expression=exp.Literal.number(-30), unit=exp.var("DAY"))
+    )
+    return (
+        exp.select(day.as_("day"), exp.column("FUNCTION_NAME"), exp.column("MODEL_NAME"), exp.func("SUM", exp.column("CREDITS")).as_("credits"))
+        .from_(exp.to_table(CORTEX_USAGE_VIEW))
+        .where(start >= since_sql)
+        .group_by(exp.Literal.number(1), exp.Literal.number(2), exp.Literal.number(3))
+        .order_by(exp.Literal.number(1), exp.Literal.number(2), exp.Literal.number(3))
+    )
 
 
 def calls_failed(failed: exp.Expression, reason: exp.Expression) -> exp.Expression:

@@ -630,16 +630,71 @@ def print_run_status(runs) -> None:
     table.add_column("state", no_wrap=True)
     table.add_column("started (UTC)", no_wrap=True)
     table.add_column("took", justify="right", no_wrap=True)
-    for column in ("pending", "enriched", "failed"):
+    for column in ("pending", "enriched", "failed", "credits"):
         table.add_column(column, justify="right", no_wrap=True)
     count = lambda value: "-" if value is None else f"{value:,}"  # noqa: E731
     for last in runs:
+        credits = f"{last.credits:.4f}" if last.credits is not None else "-"  # tokens in/out: `status --json`
         started = last.started_at.strftime("%b %d %H:%M") if last.started_at is not None else "-"
-        table.add_row(last.prompt, last.state, started, _took(last.started_at, last.finished_at), count(last.pending), count(last.enriched), count(last.failed))
+        table.add_row(last.prompt, last.state, started, _took(last.started_at, last.finished_at), count(last.pending), count(last.enriched), count(last.failed), credits)
     out.print(table, soft_wrap=False)
     for last in runs:
         if last.warning:
             err.print(f"warning: {last.warning}", markup=False)
+
+
+@app.command()
+def spend(
+    project: Optional[Path] = ProjectOption,
+    target: Optional[str] = TargetOption,
+    since: Optional[str] = typer.Option(None, "--since", help="Only replies made on or after this date (YYYY-MM-DD)."),
+    by: str = typer.Option("prompt", "--by", help="Group by prompt, day or run."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Tokens and credits actually spent per prompt, day or run (the replies kept in the output
+    tables, with the run log), beside plan's ceiling; on Snowflake also the account's Cortex usage view."""
+    import dataclasses
+    import json
+    from datetime import date
+
+    from engine import workflow
+
+    with user_errors():
+        try:
+            since_date = date.fromisoformat(since) if since else None
+        except ValueError:
+            raise RulectlError(f"--since `{since}` is not a date; write it as YYYY-MM-DD (e.g. 2026-12-01)") from None
+        report = workflow.spend(_load(project), target, by, since_date)
+    if as_json:
+        payload = {"by": report.by, "since": report.since, "groups": [dataclasses.asdict(g) for g in report.groups],
+                   "total": dataclasses.asdict(report.total), "account": dataclasses.asdict(report.account) if report.account else None, "notes": list(report.notes)}
+        print(json.dumps(payload, default=str))
+        return
+    print_spend(report)
+
+
+def print_spend(report) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"AI spend by {report.by}" + (f" since {report.since}" if report.since else "") + " (rulectl's records: the replies kept)")
+    numbers = ("replies", "input tokens", "output tokens", "credits", "plan's ceiling")
+    for column in (report.by, *numbers):
+        table.add_column(column, justify="right" if column in numbers else "left")
+    for group in (*report.groups, report.total):
+        label = group.group if report.by != "run" or group.started_at is None else f"{group.group[:8]} {group.started_at:%Y-%m-%d %H:%M} ({', '.join(group.prompts)})"
+        table.add_row(label, f"{group.replies:,}", f"{group.input_tokens:,}", f"{group.output_tokens:,}", f"{group.credits:.4f}", f"{group.ceiling_credits:.4f}")
+    out.print(table, soft_wrap=False)
+    out.print("credits at each prompt's Cortex model price (engine/config/pricing.py, `pricing:`); plan's ceiling: input + max_tokens per reply", markup=False)
+    for note in report.notes:
+        err.print(f"note: {note}", markup=False)
+    if report.account is not None:
+        account = report.account
+        if account.rows:
+            out.print(f"Snowflake's own figures, {account.view} ({account.note}):", markup=False)
+            for day, function, model, credits in account.rows:
+                out.print(f"  {day}  {function}  {model or '-'}  {credits:.4f} credits", markup=False)
+        else:
+            out.print(f"{account.view}: {account.note or 'no usage recorded in this period'}", markup=False)
 
 
 @app.command()

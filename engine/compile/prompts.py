@@ -19,6 +19,8 @@ from engine.compile.objects import DesiredObject, table
 from engine.config.project import LoadedProject
 from engine.config.models import Prompt, Schemas
 from engine.config.project import spine_name
+from engine.config.pricing import CHARS_PER_TOKEN, DEFAULT_OUTPUT_TOKENS, model_price
+from engine.config.refresh_inputs import decision_fields
 from engine.config.schedules import check_schedule
 from engine.config.semantics import PLACEHOLDER
 from engine.compile.structured_outputs import STRUCTURED, VALID, literal_tree, output_columns, response_format, sent_response_format, structured_output_path, typed_reply_query
@@ -129,6 +131,13 @@ class CompiledPrompt:
     fields: tuple[str, ...]  # input columns that enter the data block, in order
     array_fields: frozenset[str]
     salt: str
+    # inputs the input hash is made of (refresh.when_changed / ignore_changes); None: every field
+    decision_fields: tuple[str, ...] | None = None
+    credits_per_token: float = 0.0  # the model's price, for refresh.max_credits
+
+    @property
+    def hashed_fields(self) -> tuple[str, ...]:
+        return self.fields if self.decision_fields is None else self.decision_fields
 
     @cached_property
     def pending_query(self) -> exp.Select:
@@ -154,6 +163,8 @@ class CompiledPrompt:
             "fields": list(self.fields),
             "array_fields": sorted(self.array_fields),
             "salt": self.salt,
+            "decision_fields": list(self.hashed_fields),
+            "credits_per_token": self.credits_per_token,
         }
         return json.dumps(settings, sort_keys=True, default=str)
 
@@ -179,6 +190,14 @@ def merge_stamp() -> str:
             )
             sample = CompiledPrompt(prompt, "id", "S.V", "S.O", "S.T", variants, ("x", "y"), frozenset({"y"}), "salt")
             digest.update(sample.merge.sql(dialect=DIALECT).encode())
+    # refresh.when_changed and max_age: a hash of some inputs, and replies re-enriched by age
+    decided = Prompt.model_validate({
+        "name": "stamp_prompt", "input": "customer_segments", "key": "id", "template": "A {x} {y}", "output": "out",
+        "refresh": {"when_changed": ["y", "z"], "max_age": 3, "max_credits": 0.5},
+    })
+    spec = VariantSpec("default", 100, "A {x} {y}", DEFAULT_SYSTEM, "version")
+    sample = CompiledPrompt(decided, "id", "S.V", "S.O", "S.T", (spec,), ("x", "y"), frozenset({"y"}), "salt", ("y", "z"), 1e-6)
+    digest.update(sample.merge.sql(dialect=DIALECT).encode())
     structured = Prompt.model_validate({
         "name": "stamp_prompt", "input": "customer_segments", "key": "id", "template": "A {x}", "output": "out",
         "outputs": {kind: {"type": kind, **extra} for kind, extra in (
@@ -219,6 +238,7 @@ def compile_prompt(loaded: LoadedProject, located_prompt) -> CompiledPrompt:
             for match in PLACEHOLDER.finditer(text):
                 fields[match.group(1).strip().lower()] = None
     array_fields = frozenset(s.item.name.lower() for s in loaded.segmentations if s.item.match == "all")
+    hashed = decision_fields(prompt.refresh, tuple(fields))
     return CompiledPrompt(
         prompt=prompt,
         key=prompt.key.lower(),
@@ -229,6 +249,8 @@ def compile_prompt(loaded: LoadedProject, located_prompt) -> CompiledPrompt:
         fields=tuple(fields),
         array_fields=array_fields,
         salt=experiment.salt if experiment else prompt.name,
+        decision_fields=None if hashed == tuple(fields) else hashed,
+        credits_per_token=model_price(loaded.config, prompt.model) / 1_000_000,
     )
 
 
@@ -266,9 +288,10 @@ def _concat(parts: list[exp.Expression]) -> exp.Expression:
     return result
 
 
-def data_block(compiled: CompiledPrompt, alias: str) -> exp.Expression:
+def data_block(compiled: CompiledPrompt, alias: str, fields: tuple[str, ...] | None = None) -> exp.Expression:
+    """The `<data>` block of `fields` (default: every placeholder), one `field: value` line each."""
     parts: list[exp.Expression] = [exp.Literal.string(DATA_OPEN + "\n")]
-    for field in compiled.fields:
+    for field in compiled.fields if fields is None else fields:
         parts.append(exp.Literal.string(f"{field}: "))
         parts.append(_text_of(exp.column(field, table=alias), field in compiled.array_fields))
         parts.append(exp.Literal.string("\n"))
@@ -305,6 +328,8 @@ def variant_query(compiled: CompiledPrompt, with_data_block: bool = True) -> exp
     columns = [exp.column(key, table="b").as_(key), variant.as_("variant")]
     if with_data_block:
         columns.append(data_block(compiled, "b").as_("data_block"))
+        if compiled.decision_fields is not None:  # the inputs that decide re-enrichment, hashed apart
+            columns.append(data_block(compiled, "b", compiled.decision_fields).as_("decision_block"))
     return exp.select(*columns).from_(exp.Subquery(this=with_bucket, alias=exp.TableAlias(this=exp.to_identifier("b"))), copy=False)
 
 
@@ -312,9 +337,12 @@ def rendered_inputs_query(compiled: CompiledPrompt) -> exp.Select:
     """Every input row as it would be sent now: key, variant, prompt version, input hash, texts.
 
     The input hash is what `only_changed` compares with the stored one, and what the insights view
-    compares to mark an output stale."""
+    compares to mark an output stale. It is made of the inputs that decide re-enrichment
+    (`refresh.when_changed` / `ignore_changes`; by default every placeholder): the model still
+    gets every placeholder in `prompt_text`."""
     key = compiled.key
     with_variant = variant_query(compiled)
+    hashed_block = "data_block" if compiled.decision_fields is None else "decision_block"
     version = _by_variant(compiled, lambda spec: exp.Literal.string(spec.version))
     prompt_text = _concat([
         exp.column("data_block", table="v"),
@@ -328,7 +356,7 @@ def rendered_inputs_query(compiled: CompiledPrompt) -> exp.Select:
         version.as_("prompt_version"),
         # the variant is part of the hash: a new salt that moves a customer to another variant
         # re-enriches it even when both variants share a template
-        sf_func("MD5", _concat([version.copy(), exp.Literal.string("|"), exp.column("variant", table="v"), exp.Literal.string("|"), exp.column("data_block", table="v")])).as_("input_hash"),
+        sf_func("MD5", _concat([version.copy(), exp.Literal.string("|"), exp.column("variant", table="v"), exp.Literal.string("|"), exp.column(hashed_block, table="v")])).as_("input_hash"),
         system_text.as_("system_text"),
         prompt_text.as_("prompt_text"),
     ).from_(exp.alias_(exp.Subquery(this=with_variant), "v", table=True, copy=False), copy=False)
@@ -371,11 +399,57 @@ def pending_rows_query(compiled: CompiledPrompt) -> exp.Select:
     )
     if compiled.prompt.refresh.only_changed:
         stored = exp.column("input_hash", table="o")
-        pending = pending.where(exp.or_(stored.is_(exp.null()), stored.copy().neq(exp.column("input_hash", table="q"))), copy=False)
+        changed = [stored.is_(exp.null()), stored.copy().neq(exp.column("input_hash", table="q"))]
+        max_age = compiled.prompt.refresh.max_age
+        if max_age is not None:  # a reply older than max_age days is asked for again
+            cutoff = exp.DateAdd(this=utc_now(), expression=exp.Literal.number(-max_age), unit=exp.var("DAY"))
+            changed.append(exp.column("generated_at", table="o") < cutoff)
+        pending = pending.where(exp.or_(*changed), copy=False)
     # Never-enriched rows first, then the stalest: when max_rows caps a run, the next run carries
     # on where this one stopped instead of redoing the same rows.
     oldest_first = exp.Ordered(this=exp.column("generated_at", table="o"), desc=False, nulls_first=True)
-    return pending.order_by(oldest_first, exp.column(key, table="q"), copy=False).limit(compiled.prompt.refresh.max_rows, copy=False)
+    order = [oldest_first, exp.column(key, table="q")]
+    if compiled.prompt.refresh.max_credits is not None:
+        return within_budget(compiled, pending, order)
+    return pending.order_by(*order, copy=False).limit(compiled.prompt.refresh.max_rows, copy=False)
+
+
+BUDGET_ALIAS, SPEND, STORED_AT = "budgeted", "rulectl_spend", "rulectl_stored_at"
+
+
+def row_credits(compiled: CompiledPrompt, alias: str) -> exp.Expression:
+    """What one row may cost at most: its prompt at CHARS_PER_TOKEN characters a token plus
+    max_tokens of reply, at the model's price — the ceiling, so a run never passes its budget."""
+    characters = exp.Add(this=sf_func("LENGTH", exp.column("system_text", table=alias)), expression=sf_func("LENGTH", exp.column("prompt_text", table=alias)))
+    tokens = exp.Add(
+        this=exp.Div(this=exp.Paren(this=characters), expression=exp.Literal.number(CHARS_PER_TOKEN)),
+        expression=exp.Literal.number(compiled.prompt.options.max_tokens or DEFAULT_OUTPUT_TOKENS),
+    )
+    return exp.Mul(this=exp.Paren(this=tokens), expression=exp.Literal.number(repr(compiled.credits_per_token)))
+
+
+def within_budget(compiled: CompiledPrompt, pending: exp.Select, order: list[exp.Expression]) -> exp.Select:
+    """`refresh.max_credits`: the pending rows in their order, each with the running sum of what
+    the rows up to it may cost, kept while that sum fits the budget (then capped at max_rows).
+    The budget lives in the MERGE, so the local runner and the Snowflake task enforce the same one."""
+    key = compiled.key
+    running = exp.Window(
+        this=exp.Sum(this=row_credits(compiled, "q")),
+        order=exp.Order(expressions=[o.copy() for o in order]),
+        spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"),
+    )
+    pending.select(exp.column("generated_at", table="o").as_(STORED_AT), running.as_(SPEND), copy=False)
+    columns = (key, "variant", "prompt_version", "input_hash", "system_text", "prompt_text")
+    budgeted = exp.select(*(exp.column(c, table=BUDGET_ALIAS) for c in columns)).from_(
+        exp.Subquery(this=pending, alias=exp.TableAlias(this=exp.to_identifier(BUDGET_ALIAS))), copy=False
+    )
+    budget = exp.Literal.number(repr(compiled.prompt.refresh.max_credits))
+    stored_first = exp.Ordered(this=exp.column(STORED_AT, table=BUDGET_ALIAS), desc=False, nulls_first=True)
+    return (
+        budgeted.where(exp.column(SPEND, table=BUDGET_ALIAS) <= budget, copy=False)
+        .order_by(stored_first, exp.column(key, table=BUDGET_ALIAS), copy=False)
+        .limit(compiled.prompt.refresh.max_rows, copy=False)
+    )
 
 
 def _cumulative(variants: tuple[VariantSpec, ...]) -> list[int]:

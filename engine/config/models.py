@@ -369,6 +369,18 @@ class Refresh(Model):
     max_rows: int = Field(1000, ge=1, le=10_000_000, description="Cost guard: most rows enriched per run.")
     batch_rows: int = Field(50, ge=1, le=100_000, description="Rows per committed batch: an interrupted or failing run keeps every batch before it.")
     state: Literal["started", "suspended"] | None = Field(None, description="Task state after apply (default: the target's task_state).")
+    # What decides re-enrichment (issue 22): the model still sees every placeholder; only the input
+    # hash, which `only_changed` compares with the stored one, is made of these inputs.
+    when_changed: list[str] | None = Field(None, min_length=1, description="Input columns whose change re-enriches a row (e.g. [account_tier, opportunities, total_arr]); other placeholders are still sent but a change in them alone re-enriches nobody.")
+    ignore_changes: list[str] | None = Field(None, min_length=1, description="Placeholders whose change alone never re-enriches a row (e.g. [days_to_renewal], which changes every day); the inverse of `when_changed`.")
+    max_age: int | None = Field(None, ge=1, le=3650, description="Re-enrich a row anyway when its stored reply is older than this many days.")
+    max_credits: float | None = Field(None, gt=0, le=1_000_000, description="Budget per run in Snowflake credits: pending rows are taken in order while their estimated cost (input at 4 characters a token plus max_tokens of output, priced by the cost table or `pricing:`) fits; the rest wait for the next run.")
+
+    @model_validator(mode="after")
+    def _one_decision_list(self) -> "Refresh":
+        if self.when_changed is not None and self.ignore_changes is not None:
+            raise ValueError("give `when_changed` (the inputs that decide) or `ignore_changes` (the inputs that do not), not both")
+        return self
 
 
 class Variant(Model):

@@ -9,6 +9,7 @@ from engine.config.enrichments import is_derived, sentiment_source_name, sentime
 from engine.config.schedules import check_schedule
 from engine.config.project import INPUT_VIEWS, INSIGHTS_VIEW, entity_key, Located, LoadedProject, input_view_columns, spine_columns, spine_name
 from engine.config.models import Metric, Prompt, Segmentation
+from engine.config.refresh_inputs import check_refresh, clock_readers, clock_warnings, placeholder_fields
 from engine.config.type_checks import type_check
 from engine.config.value_types import type_words, value_problem
 from engine.core.aggregate_order import order_dependence
@@ -31,7 +32,36 @@ def check_project(loaded: LoadedProject) -> tuple[list[Problem], list[Problem]]:
     problems += _check_rule_tests(loaded)
     types = type_check(loaded)
     warnings = types.warnings + [w for located in loaded.prompts for w in _reply_budget(located) + _model_warnings(located)]
+    warnings += _refresh_warnings(loaded, types.metric_types)
     return problems + types.errors, warnings  # an unknown name is typed `unknown`, never a second error
+
+
+def _refresh_warnings(loaded: LoadedProject, metric_types: dict[str, str]) -> list[Problem]:
+    """A warning for each input hash that a date-relative metric changes every day (refresh_inputs)."""
+    readers = clock_readers(loaded, metric_types)
+    if not readers:
+        return []
+    warnings = []
+    for located in loaded.prompts:
+        if located.item.input.lower() in INPUT_VIEWS:
+            fields = placeholder_fields(located.item, PLACEHOLDER)
+            warnings += clock_warnings(located, fields, readers, lambda name, located=located: _placeholder_line(located, name))
+    return warnings
+
+
+def _placeholder_line(located: Located[Prompt], name: str) -> tuple[str, int]:
+    """file:line of the first `{name}` in the prompt's template, system text or variant templates."""
+    prompt = located.item
+    texts = [(("template",), prompt.template), (("system",), prompt.system or "")]
+    texts += [(("experiment", "variants", i, "template"), v.template or "") for i, v in enumerate(prompt.experiment.variants if prompt.experiment else [])]
+    for path, text in texts:
+        for match in PLACEHOLDER.finditer(text):
+            if match.group(1).strip().lower() == name:
+                file, line = located.at(*path)
+                if located.path + path in located.doc.block_scalars:  # `template: |` — text starts a line below
+                    line += 1 + text.count("\n", 0, match.start())
+                return file, line
+    return located.at("template")
 
 
 def _model_warnings(located: Located[Prompt]) -> list[Problem]:
@@ -321,6 +351,7 @@ def _check_prompts(loaded: LoadedProject) -> list[Problem]:
             problems.append(located.problem(
                 f"`key`: AI output is kept per customer, so the key is `{entity_key(loaded)}` (the key of the `{spine_name(loaded)}` source), not `{prompt.key}`", "key"))
         problems += _check_placeholders(located, ("template",), prompt.template, columns)
+        problems += check_refresh(located, columns, placeholder_fields(prompt, PLACEHOLDER))
         if prompt.system:
             problems += _check_placeholders(located, ("system",), prompt.system, columns)
         seen_variants: set[str] = set()
@@ -332,10 +363,32 @@ def _check_prompts(loaded: LoadedProject) -> list[Problem]:
                 problems += _check_placeholders(located, ("experiment", "variants", index, "template"), variant.template, columns)
         if prompt.experiment and prompt.experiment.outcome:
             problems += _check_outcome(located, columns)
+        problems += _check_budget(loaded, located)
         schedule_error = check_schedule(prompt.refresh.schedule)
         if schedule_error:
             problems.append(located.problem(f"`schedule`: {schedule_error}", "refresh", "schedule"))
     return problems
+
+
+def _check_budget(loaded: LoadedProject, located: Located[Prompt]) -> list[Problem]:
+    """A budget below one reply's output ceiling lets no row through, ever: every run would enrich
+    nothing and say so only as "0 pending"."""
+    from engine.config.pricing import DEFAULT_OUTPUT_TOKENS, model_price
+
+    prompt = located.item
+    budget = prompt.refresh.max_credits
+    if budget is None:
+        return []
+    max_tokens = prompt.options.max_tokens or DEFAULT_OUTPUT_TOKENS
+    price = model_price(loaded.config, prompt.model)
+    one_reply = max_tokens * price / 1_000_000
+    if budget >= one_reply:
+        return []
+    return [located.problem(
+        f"`max_credits` {budget:g} is less than one reply may cost ({max_tokens:,} max_tokens at {price:g} credits per million tokens on "
+        f"{prompt.model} = {one_reply:.6g} credits), so no row would ever be enriched; raise it or lower `options.max_tokens`",
+        "refresh", "max_credits",
+    )]
 
 
 def _check_placeholders(located: Located[Prompt], path: tuple, template: str, columns: list[str]) -> list[Problem]:

@@ -27,12 +27,13 @@ from engine.core.expressions import ExpressionError, ParsedExpression, parse_exp
 class TypeReport:
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    metric_types: TypeEnv = field(default_factory=dict)  # each metric's type, for checks that follow
 
 
 def type_check(loaded: LoadedProject) -> TypeReport:
     """Type every expression of the project; run after names resolve (unknown names are `unknown`)."""
     report = TypeReport()
-    metric_types = _metric_types(loaded, report)
+    metric_types = report.metric_types = _metric_types(loaded, report)
     view_types = {**_source_env(loaded, spine_name(loaded)), **metric_types}
     for located in loaded.segmentations:
         for index, rule in enumerate(located.item.rules):

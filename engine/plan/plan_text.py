@@ -86,6 +86,17 @@ def _input_cap(chars: int) -> str:
 
 
 def _cost_text(cost: AiCost) -> str:
+    return _spend_text(cost) + _budget_text(cost)
+
+
+def _budget_text(cost: AiCost) -> str:
+    """The budget beside the estimate, and what a run leaves for the next ones."""
+    if cost.budget is None:
+        return ""
+    return f"; budget {cost.budget:g} credits a run (max_credits): {cost.rows:,} row{'s' if cost.rows != 1 else ''} fit, {cost.left_pending:,} left pending"
+
+
+def _spend_text(cost: AiCost) -> str:
     rows = f"{cost.rows:,} row{'s' if cost.rows != 1 else ''} to enrich"
     capped = f" (capped at max_rows {cost.capped_at:,})" if cost.rows >= cost.capped_at else ""
     if cost.kind == "embed":

@@ -298,3 +298,32 @@ def test_a_run_that_enriched_nothing_gets_snowflakes_reason_from_its_first_pendi
         rows = cursor.fetchall()
         connection.close()
     assert rows == [("Model 'mistral-large2' has been deprecated and is no longer available. Use a supported model.",)] and cortex.calls == 1
+
+
+def test_a_day_later_the_snowflake_merge_asks_the_model_for_nobody(project: Path):
+    """`refresh.ignore_changes` in the Snowflake SQL: the compiled MERGE run a day later (fakesnow's
+    DuckDB clock moved by a temporary CURRENT_DATE macro, as tests/clock.py does locally) calls
+    AI_COMPLETE for no customer, though every days_to_renewal in the prompts changed; two days
+    later for exactly the customer whose tier or opportunities changed (the local test's figures)."""
+    import snowflake.connector
+
+    from tests.clock import clock_settings
+
+    loaded = load_project(project)
+    objects = compile_project(loaded, "prod")
+    merge = next(o for o in objects if o.kind == "task").sql(pretty=False)
+    cortex = FakeCortex()
+    calls = []
+    with fakesnow.patch():
+        connection = snowflake.connector.connect(database="CUSTOMER_INTEL", schema="PUBLIC")
+        cortex.install(connection)
+        cursor = connection.cursor()
+        load_into_fakesnow(cursor, loaded, objects, kinds=("schema", "view", "table"))
+        for day in ("2026-12-04", "2026-12-05", "2026-12-06"):
+            for setting in clock_settings(__import__("datetime").date.fromisoformat(day)):
+                connection._duck_conn.execute(setting)
+            before = cortex.calls
+            cursor.execute(merge)
+            calls.append(cortex.calls - before)
+        connection.close()
+    assert calls == [len(sample_rows("customer")), 0, 1]
