@@ -15,7 +15,6 @@ import sqlglot
 from sqlglot import exp
 
 from engine.backends.base import STATE_SCHEMA, Backend
-from engine.backends.registry import engine_errors
 from engine.compile.objects import table
 from engine.plan.model import Plan, SegmentMove, SegmentSizeChange
 
@@ -68,11 +67,10 @@ def read_segment_changes(backend: Backend) -> list[SegmentChange]:
     """Every recorded apply that changed segments, oldest first (empty before the first one)."""
     sizes_query = exp.select("plan_id", "applied_at", "segmentation", "segment", "before", "after").from_(table(SEGMENT_SIZES))
     moves_query = exp.select("plan_id", "applied_at", "segmentation", "kind", "from_label", "to_label", "customers", "examples").from_(table(SEGMENT_MOVES))
-    try:
-        size_rows = backend.query(sizes_query)
-        move_rows = backend.query(moves_query)
-    except engine_errors():
+    if not backend.table_columns(SEGMENT_SIZES):
         return []  # no apply has changed a segmentation on this target yet
+    size_rows = backend.query(sizes_query)
+    move_rows = backend.query(moves_query)
     changes: dict[str, dict] = {}
     for plan_id, at, segmentation, segment, before, after in size_rows:
         entry = changes.setdefault(plan_id, {"at": at, "sizes": [], "moves": []})

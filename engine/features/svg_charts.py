@@ -8,6 +8,7 @@ page (report_html.py), so nothing is only in a picture."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from html import escape
 
@@ -22,6 +23,22 @@ Format = Callable[[float], str]
 
 def colour(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
+
+
+def nice_ticks(high: float) -> list[float]:
+    """Round axis ticks from 0 past `high`: steps of 1, 2 or 5 × 10^k, at most ~5 of them, whole
+    numbers when the values are counts."""
+    if high <= 0:
+        return [0.0, 1.0]
+    raw = high / 4
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    if high >= 1:
+        step = max(step, 1.0)
+    ticks = [0.0]
+    while ticks[-1] < high - 1e-9:
+        ticks.append(ticks[-1] + step)
+    return ticks
 
 
 def _svg(chart_id: str, title: str, width: float, height: float, body: str) -> str:
@@ -63,13 +80,15 @@ def line_chart(chart_id: str, title: str, x_labels: Sequence[str], series: Seque
     left, right, top, bottom = 56, 150, 14, 46
     height = 240
     plot_w, plot_h = width - left - right, height - top - bottom
-    high = max((v for _, values in series for v in values), default=0) or 1
+    ticks = nice_ticks(max((v for _, values in series for v in values), default=0))
+    high = ticks[-1]
     step = plot_w / max(1, len(x_labels) - 1)
     x = lambda i: left + (i * step if len(x_labels) > 1 else plot_w / 2)  # noqa: E731
     y = lambda v: top + plot_h - v / high * plot_h  # noqa: E731
     parts = [f'<line class="axis" x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}"/>']
-    for tick in (0, high / 2, high):
+    for tick in ticks[1:]:
         parts.append(f'<line class="grid" x1="{left}" y1="{y(tick):.1f}" x2="{left + plot_w}" y2="{y(tick):.1f}"/>' + _text(left - 6, y(tick) + 4, fmt(tick), "end", "t s"))
+    parts.append(_text(left - 6, y(0) + 4, fmt(0), "end", "t s"))
     for i, label in enumerate(x_labels):
         parts.append(_text(x(i), top + plot_h + 16, _clip(label, 18), "middle", "t s"))
     for index, (name, values) in enumerate(series):
@@ -85,18 +104,19 @@ def line_chart(chart_id: str, title: str, x_labels: Sequence[str], series: Seque
     return _svg(chart_id, title, width, height, "".join(parts))
 
 
-def column_chart(chart_id: str, title: str, x_labels: Sequence[str], parts: Sequence[tuple[str, str, Sequence[float]]], fmt: Format, width: int = 620) -> str:
+def column_chart(chart_id: str, title: str, x_labels: Sequence[str], parts: Sequence[tuple[str, str, Sequence[float]]], fmt: Format, width: int = 500) -> str:
     """Stacked columns: one per x label, one coloured part per (name, colour, values)."""
     left, top, bottom, legend = 56, 14, 46, 20
     height = 220
     plot_w, plot_h = width - left - 10, height - top - bottom - legend
     totals = [sum(values[i] for _, _, values in parts) for i in range(len(x_labels))]
-    high = max(totals, default=0) or 1
+    ticks = nice_ticks(max(totals, default=0))
+    high = ticks[-1]
     slot = plot_w / max(1, len(x_labels))
     bar = min(46.0, slot * 0.7)
     y = lambda v: top + legend + plot_h - v / high * plot_h  # noqa: E731
     marks = [f'<line class="axis" x1="{left}" y1="{y(0):.1f}" x2="{left + plot_w}" y2="{y(0):.1f}"/>']
-    for tick in (high / 2, high):
+    for tick in ticks[1:]:
         marks.append(f'<line class="grid" x1="{left}" y1="{y(tick):.1f}" x2="{left + plot_w}" y2="{y(tick):.1f}"/>' + _text(left - 6, y(tick) + 4, fmt(tick), "end", "t s"))
     every = max(1, round(len(x_labels) / 10))  # at most ~10 x labels
     for i, label in enumerate(x_labels):
@@ -147,7 +167,7 @@ def interval_chart(chart_id: str, title: str, rows: Sequence[tuple[str, float | 
 def lineage_graph(chart_id: str, title: str, lineage: Lineage) -> str:
     """Columns of boxes (Lineage.layers), edges as curves from each box's right side to the next's left."""
     layers = lineage.layers()
-    box_w, box_h, gap_x, gap_y, pad = 170, 28, 60, 12, 12
+    box_w, box_h, gap_x, gap_y, pad = 196, 28, 52, 12, 12
     width = pad * 2 + len(layers) * box_w + (len(layers) - 1) * gap_x
     tallest = max((len(layer) for layer in layers), default=1)
     height = pad * 2 + tallest * (box_h + gap_y) + 18
@@ -172,7 +192,7 @@ def lineage_graph(chart_id: str, title: str, lineage: Lineage) -> str:
             f'<rect x="{x:.1f}" y="{y:.1f}" width="{box_w}" height="{box_h}" rx="6" fill="#fff"/>'  # opaque: edges pass behind boxes
             f'<rect x="{x:.1f}" y="{y:.1f}" width="{box_w}" height="{box_h}" rx="6" fill="{fill}" fill-opacity="0.14" stroke="{fill}" stroke-width="1.5"/>'
             f'<rect x="{x:.1f}" y="{y:.1f}" width="5" height="{box_h}" rx="2" fill="{fill}"/>'
-            + _text(x + 12, y + 18, _clip(node.name, 24))
+            + _text(x + 12, y + 18, _clip(node.name, 28))
             + "</g>"
         )
     heads = []
