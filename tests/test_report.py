@@ -269,3 +269,30 @@ def test_report_without_prompts_says_so_rather_than_drawing_empty_charts(minimal
     assert "has no prompts" in seen["sections"]["refreshes"] and "has no prompts" in seen["sections"]["experiments"]
     assert not [chart for chart in seen["charts"] if chart.startswith(("runs-", "spend-", "exp-"))]
     screenshot(browser, minimal.page, seen["height"], tmp_path_factory.getbasetemp() / "report-screenshots" / "minimal.png")
+
+
+@pytest.mark.snowflake
+def test_report_on_snowflake_reads_the_same_state_through_the_recording_double(project: Path, monkeypatch):
+    """The report's queries in Snowflake's dialect (run by the double on DuckDB): segment sizes, the
+    recorded history of an edit, the run log; sizes equal a count over the double's own rows."""
+    from engine.backends.snowflake import SnowflakeBackend
+    from tests.doubles.recording import RecordingConnection
+
+    loaded = load_project(project)
+    connection = RecordingConnection("CUSTOMER_INTEL").add_source_tables(loaded.config.sources)
+    for name, source in loaded.config.sources.items():
+        if source.sample:
+            connection.duck.execute(f"INSERT INTO {source.table} SELECT * FROM read_csv('{project / source.sample}', header = true)")
+    monkeypatch.setattr(SnowflakeBackend, "from_target", classmethod(lambda cls, loaded, target, **options: cls(connection, "CUSTOMER_INTEL")))
+    assert run("apply", "--yes", "--target", "prod", project=project).exit_code == 0
+    edit(project / EDITS["example"][0], *EDITS["example"][1:])
+    assert run("apply", "--yes", "--target", "prod", project=project).exit_code == 0
+    start = len(connection.statements)
+    reported = run("report", "--target", "prod", "--out", str(project / "out"), project=project)
+    assert reported.exit_code == 0, reported.output
+    assert not [s for s in connection.statements[start:] if s.split()[0].upper() in ("CREATE", "INSERT", "MERGE", "UPDATE", "DELETE", "DROP", "ALTER")]
+    page = (project / "out" / "report.html").read_text()
+    tiers = dict(connection.duck.execute("SELECT account_tier, count(*) FROM ANALYTICS.CUSTOMER_SEGMENTS GROUP BY 1").fetchall())
+    for label, customers in tiers.items():
+        assert f'data-label="{label}" data-value="{customers}"' in page
+    assert "Growth → Strategic" in page and "target <strong>prod</strong> (snowflake)" in page

@@ -67,7 +67,7 @@ def read_segment_changes(backend: Backend) -> list[SegmentChange]:
     """Every recorded apply that changed segments, oldest first (empty before the first one)."""
     sizes_query = exp.select("plan_id", "applied_at", "segmentation", "segment", "before", "after").from_(table(SEGMENT_SIZES))
     moves_query = exp.select("plan_id", "applied_at", "segmentation", "kind", "from_label", "to_label", "customers", "examples").from_(table(SEGMENT_MOVES))
-    if not backend.table_columns(SEGMENT_SIZES):
+    if backend.describe("table", SEGMENT_SIZES) is None:
         return []  # no apply has changed a segmentation on this target yet
     size_rows = backend.query(sizes_query)
     move_rows = backend.query(moves_query)
