@@ -100,8 +100,10 @@ def wilson(successes: int, n: int) -> tuple[float, float]:
 class Built:
     """A project applied, run, edited, applied and run again; its report and what the DB says."""
 
-    def __init__(self, shape: str, root: Path):
+    def __init__(self, shape: str, root: Path, outcome: tuple[str, str, str] | None = None):
         self.shape, self.root = shape, root
+        if outcome:  # an experiment outcome, so the page draws rates with Wilson intervals
+            edit(root / outcome[0], *outcome[1:])
         assert run("load", project=root).exit_code == 0
         assert run("apply", "--yes", project=root).exit_code == 0
         run("run", project=root)
@@ -110,7 +112,6 @@ class Built:
         keys_before = keyed_labels(root, self.loaded)
         edit(root / EDITS[shape][0], *EDITS[shape][1:])
         assert run("apply", "--yes", project=root).exit_code == 0
-        run("run", project=root)
         self.after = labels_now(root, self.loaded)
         keys_after = keyed_labels(root, self.loaded)
         self.moved = {name: sum(keys_before[name][k] != keys_after[name].get(k) for k in keys_before[name]) for name in keys_before}
@@ -158,7 +159,8 @@ def console_errors(driver) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def example(tmp_path_factory) -> Built:
-    return Built("example", shape_copy("example", tmp_path_factory.mktemp("report") / "example"))
+    outcome = ("prompts/account_summary.yml", "  salt: account-summary-2026-11\n", "  salt: account-summary-2026-11\n  outcome: risk = 'high'\n")
+    return Built("example", shape_copy("example", tmp_path_factory.mktemp("report") / "example"), outcome)
 
 
 @pytest.fixture(scope="module")
@@ -252,7 +254,7 @@ def test_report_on_the_example_in_a_browser(example: Built, browser, tmp_path_fa
     seen = dom(browser, example.page)
     check_common(example, seen, browser)
     check_prompts(example, seen)
-    assert "Wilson" in seen["sections"]["experiments"]
+    assert seen["charts"]["exp-account-summary"]["whiskers"]  # the outcome's rate per variant, with its interval
     screenshot(browser, example.page, seen["height"], tmp_path_factory.getbasetemp() / "report-screenshots" / "example.png")
 
 
@@ -296,3 +298,15 @@ def test_report_on_snowflake_reads_the_same_state_through_the_recording_double(p
     for label, customers in tiers.items():
         assert f'data-label="{label}" data-value="{customers}"' in page
     assert "Growth → Strategic" in page and "target <strong>prod</strong> (snowflake)" in page
+
+
+def test_report_before_anything_is_applied_says_so_and_a_wrong_target_is_an_error(tmp_path: Path):
+    root = shape_copy("renamed", tmp_path / "renamed")
+    written = run("report", "--out", str(tmp_path / "out"), project=root)
+    assert written.exit_code == 0, written.output
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert page.count("Nothing is deployed on target local yet") == 4  # segments, history, refreshes, experiments
+    assert 'data-chart="lineage-graph"' in page  # the lineage is the YAML's: drawn all the same
+    assert not (root / ".rulectl" / "local.duckdb").exists()  # read-only: no database made
+    wrong = run("report", "--target", "nope", "--out", str(tmp_path / "out2"), project=root)
+    assert wrong.exit_code == 1 and "unknown target `nope`" in wrong.output and not (tmp_path / "out2").exists()
