@@ -159,7 +159,8 @@ def console_errors(driver) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def example(tmp_path_factory) -> Built:
-    outcome = ("prompts/account_summary.yml", "  salt: account-summary-2026-11\n", "  salt: account-summary-2026-11\n  outcome: risk = 'high'\n")
+    # an input column, so the offline stand-in's replies still give rates between 0 and 1 and a z-test
+    outcome = ("prompts/account_summary.yml", "  salt: account-summary-2026-11\n", "  salt: account-summary-2026-11\n  outcome: account_tier = 'Growth'\n")
     return Built("example", shape_copy("example", tmp_path_factory.mktemp("report") / "example"), outcome)
 
 
@@ -240,12 +241,19 @@ def check_prompts(built: Built, seen: dict) -> None:
         assert {v: int(row[1]) for v, row in table.items()} == {v.name: counts.get(v.name, 0) for v in experiment.variants}
         chart = seen["charts"][f"exp-{slug}"]
         if experiment.outcome:  # rate and Wilson interval per variant, computed here from the rows
-            hits = dict(sql(root, f"SELECT variant, count(*) FILTER (WHERE {experiment.outcome}) FROM {output} WHERE prompt_name = '{prompt}' GROUP BY 1"))
+            key, view = located.item.key, f"{loaded.config.schemas.analytics}.{located.item.input}"
+            hits = dict(sql(root, f"SELECT o.variant, count(*) FILTER (WHERE {experiment.outcome}) FROM {output} o JOIN {view} s ON o.{key} = s.{key} WHERE o.prompt_name = '{prompt}' GROUP BY 1"))
             for whisker in chart["whiskers"]:
                 low, high = wilson(hits.get(whisker["label"], 0), counts[whisker["label"]])
                 assert (whisker["low"], whisker["high"]) == (pytest.approx(low), pytest.approx(high))
             assert {p["label"]: p["value"] for p in chart["points"]} == pytest.approx({v: hits.get(v, 0) / n for v, n in counts.items()})
-            assert "at the 5% level" in seen["sections"]["experiments"] or "Not enough replies" in seen["sections"]["experiments"]
+            first, *others = [v.name for v in experiment.variants]
+            for other in others:  # the pooled two-proportion z-test against the first variant
+                s1, n1, s2, n2 = hits.get(other, 0), counts[other], hits.get(first, 0), counts[first]
+                pooled = (s1 + s2) / (n1 + n2)
+                z = (s1 / n1 - s2 / n2) / math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+                assert float(table[other][-1]) == pytest.approx(math.erfc(abs(z) / math.sqrt(2)))
+                assert f"{other} " in seen["sections"]["experiments"] and "at the 5% level" in seen["sections"]["experiments"]
         else:
             assert {b["label"]: b["value"] for b in chart["bars"]} == {v: float(n) for v, n in counts.items()}
 
@@ -310,3 +318,23 @@ def test_report_before_anything_is_applied_says_so_and_a_wrong_target_is_an_erro
     assert not (root / ".rulectl" / "local.duckdb").exists()  # read-only: no database made
     wrong = run("report", "--target", "nope", "--out", str(tmp_path / "out2"), project=root)
     assert wrong.exit_code == 1 and "unknown target `nope`" in wrong.output and not (tmp_path / "out2").exists()
+
+
+def test_analyst_text_is_escaped_everywhere_on_the_page():
+    """Labels, names and messages come from YAML and data: none may open a tag or an attribute."""
+    from datetime import datetime
+
+    from engine.features.lineage import Lineage, Node
+    from engine.features.report_data import ReportData
+    from engine.features.report_html import render_report
+    from engine.features.segment_sizes import SegmentSize
+    from engine.lint.findings import Finding
+
+    hostile = '<script>alert("x")</script>\'"&'
+    data = ReportData(
+        project="p", target="local", engine="duckdb", generated_at=datetime(2026, 12, 6), size_label=hostile, size_format="number", deployed=True,
+        segments=[SegmentSize(hostile, hostile, 3, 1.5)], lineage=Lineage((Node(f"metric:{hostile}", "metric", hostile),), ()),
+        findings=[Finding("warning", "gap", hostile, 1, hostile)],
+    )
+    page = render_report(data)
+    assert "<script" not in page and 'alert("x")' not in page and "&lt;script&gt;" in page
