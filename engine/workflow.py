@@ -16,6 +16,7 @@ from engine.backends.base import LockHolder
 from engine.plan.apply import ApplyResult, apply_steps, changing_steps, check_applicable, check_current
 from engine.plan.model import Plan, Step
 from engine.plan.planner import build_plan
+from engine.features.segment_history import record_segment_changes
 
 
 def load(project_dir: Path) -> LoadedProject:
@@ -94,6 +95,7 @@ def apply(
             if saved_plan is None:
                 backend.note_lock_plan(current.plan_id)
             apply_steps(current, desired, backend, on_step, result)
+            record_segment_changes(backend, current)  # what this apply did to the segments, for `rulectl report`
             result.warnings.extend(_preflight_warnings(loaded, backend, desired, result))
             return current, result
         except KeyboardInterrupt:
@@ -303,6 +305,32 @@ def export_insights(loaded: LoadedProject, target: str | None, fmt: str, out_dir
 
     with connected(loaded, target_name(loaded, target)) as backend:
         return write_export(loaded, backend, fmt, out_dir)
+
+
+def write_report(loaded: LoadedProject, target: str | None, out_dir: Path) -> Path:
+    """`rulectl report`: one self-contained HTML page about the target, written to out_dir/report.html
+    (read-only on the target; lint runs with the target, as `rulectl lint --target` does)."""
+    from engine.features.report_data import gather_report
+    from engine.features.report_html import render_report
+    from engine.lint.rule_checks import lint_rules
+    from engine.lint.target_checks import lint_target
+
+    name = target_name(loaded, target)
+    with connected(loaded, name, read_only=True) as backend:
+        findings = lint_rules(loaded)
+        if not source_problems(loaded, backend):  # sources not loaded yet: the rules' own findings only
+            findings += lint_target(loaded, backend, name, max_share=0.5)
+        data = gather_report(loaded, backend, name, sorted(findings, key=lambda f: (f.file, f.line)))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "report.html"
+    path.write_text(render_report(data), encoding="utf-8")
+    return path
+
+
+def source_problems(loaded: LoadedProject, backend) -> list:
+    from engine.plan.source_check import shape_steps
+
+    return shape_steps(loaded, backend)
 
 
 def segment_summary(loaded: LoadedProject, target: str | None):

@@ -828,6 +828,25 @@ def export(
         out.print(f"wrote {written.rows:,} rows × {written.columns} columns of {written.view} to {written.path}")
 
 
+@app.command()
+def report(
+    project: Optional[Path] = ProjectOption,
+    target: Optional[str] = TargetOption,
+    out_dir: Path = typer.Option(Path("report"), "--out", "-o", help="Directory to write report.html into.", file_okay=False),
+    open_page: bool = typer.Option(False, "--open", help="Open the page in the default web browser."),
+) -> None:
+    """One self-contained HTML page: segments, how they moved, AI runs and spend, experiments, lineage, lint."""
+    from engine import workflow
+
+    with user_errors():
+        path = workflow.write_report(_load(project), target, out_dir)
+        out.print(f"wrote {path} ({path.stat().st_size / 1024:,.0f} KB; one file, opens from disk)", markup=False)
+    if open_page:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+
+
 model_app = typer.Typer(cls=UsageErrorsExitOne, help="Local models for `provider: local`: catalog, download, check.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
 
