@@ -354,6 +354,22 @@ def fixed_point_scale(node: exp.Expression, context: FixContext) -> int | None:
     return None
 
 
+def to_char_with_format(tree: exp.Expression, context: FixContext) -> exp.Expression:
+    """TO_CHAR(date_or_timestamp, 'YYYY-MM-DD…') formats by its pattern in Snowflake; sqlglot writes
+    a bare CAST AS TEXT for DuckDB (dropping the format), so the text would follow DuckDB's default.
+    Write STRFTIME with the pattern translated by sqlglot's Snowflake time mapping.
+
+    https://docs.snowflake.com/en/sql-reference/functions/to_char
+    """
+    from sqlglot.dialects.snowflake import Snowflake
+
+    for to_char in list(tree.find_all(exp.ToChar)):
+        pattern = to_char.args.get("format")
+        if isinstance(pattern, exp.Literal) and pattern.is_string:
+            to_char.replace(exp.TimeToStr(this=to_char.this.copy(), format=Snowflake.format_time(pattern)))
+    return tree
+
+
 def listagg_of_nulls_is_empty(tree: exp.Expression, context: FixContext) -> exp.Expression:
     """LISTAGG returns a string of the group's non-NULL values, so a group whose values are all NULL
     gives '' in Snowflake; DuckDB's string_agg gives NULL. (A customer with no rows at all still gets
@@ -383,6 +399,7 @@ DUCKDB_FIXES: tuple[Fix, ...] = (
     division_by_zero_fails,
     listagg_of_nulls_is_empty,
     untyped_array_is_a_text_list,
+    to_char_with_format,
 )
 
 

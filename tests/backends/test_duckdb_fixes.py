@@ -156,3 +156,11 @@ def test_ai_sentiment_becomes_the_local_analyser():
     assert connection.execute(render_duckdb(tree, FixContext())).fetchall() == [("negative",)]
     other = sqlglot.parse_one("SELECT AI_SUMMARIZE_AGG(x) FROM t", read="snowflake")
     assert "rulectl_sentiment" not in render_duckdb(other, FixContext())
+
+
+def test_to_char_with_a_format_keeps_the_format():
+    # https://docs.snowflake.com/en/sql-reference/functions/to_char: the format decides the text;
+    # sqlglot alone writes CAST(d AS TEXT) for DuckDB and drops it
+    setup = "CREATE TABLE v AS SELECT DATE '2026-03-04' AS d, TIMESTAMP '2026-03-04 05:06:07.891' AS t"
+    rows = run_snowflake_sql("SELECT TO_CHAR(d, 'YYYY-MM-DD'), TO_CHAR(t, 'YYYY-MM-DD HH24:MI:SS'), TO_CHAR(d, 'DD/MM/YYYY') FROM v", setup)
+    assert rows == [("2026-03-04", "2026-03-04 05:06:07", "04/03/2026")]
