@@ -90,6 +90,7 @@ def test_first_apply_issues_exactly_these_statements_then_nothing(project: Path,
         next(s for s in issued(snowflake) if s.startswith("CREATE TABLE AI.ACCOUNT_INSIGHTS")),
         "CREATE TASK AI.REFRESH_ACCOUNT_SUMMARY WAREHOUSE=AI_WH SCHEDULE='USING CRON 0 6 * * * UTC' TIMEZONE='UTC' COMMENT='rulectl:customer_intelligence:" + _fingerprint(project, "AI.REFRESH_ACCOUNT_SUMMARY") + "'",
         "ALTER TASK AI.REFRESH_ACCOUNT_SUMMARY RESUME",
+        "CREATE VIEW AI.LATEST_ACCOUNT_SUMMARY COMMENT='rulectl:customer_intelligence:" + _fingerprint(project, "AI.LATEST_ACCOUNT_SUMMARY") + "'",
         "CREATE VIEW AI.CUSTOMER_INSIGHTS COMMENT='rulectl:customer_intelligence:" + _fingerprint(project, "AI.CUSTOMER_INSIGHTS") + "'",
     ]
     assert snowflake.catalog.tasks["AI.REFRESH_ACCOUNT_SUMMARY"]["state"] == "started"
