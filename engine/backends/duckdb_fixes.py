@@ -337,6 +337,13 @@ def fixed_point_scale(node: exp.Expression, context: FixContext) -> int | None:
         return context.fixed_point_scales.get(node.name.lower())
     if isinstance(node, (exp.Count, exp.CountIf)):
         return 0
+    if isinstance(node, (exp.Cast, exp.TryCast)):  # CAST(x AS NUMBER(p, s)): the type says it
+        to = node.to
+        if to.is_type(*exp.DataType.INTEGER_TYPES):
+            return 0
+        if to.is_type(exp.DataType.Type.DECIMAL):
+            return int(to.expressions[1].name) if len(to.expressions) > 1 else 0
+        return None
     if isinstance(node, (exp.Paren, exp.Sum, exp.Min, exp.Max, exp.Neg, exp.Abs, exp.AnyValue, exp.Nullif)):
         return fixed_point_scale(node.this, context)
     if isinstance(node, exp.Coalesce):
