@@ -38,7 +38,7 @@ TICKET_TEXT = """
   - name: ticket_text
     description: Every support ticket of the customer, oldest first
     source: support_tickets
-    expr: LISTAGG(body, ' ') WITHIN GROUP (ORDER BY opened_on)
+    expr: LISTAGG(body, ' ') WITHIN GROUP (ORDER BY opened_on, body)
 """
 SEARCH = "search:\n  text: [ticket_text, account_summary.risk, account_tier]\n"
 PLANTED = "month end the cash receipting screen crashes, unacceptable"  # a paraphrase of C0000002's first ticket

@@ -216,7 +216,7 @@ def test_saved_plan_applies_and_a_stale_one_is_refused(project: Path, tmp_path: 
     run("load", project=project)
     plan_file = tmp_path / "plan.json"
     assert run("plan", "--out", str(plan_file), project=project).exit_code == 0
-    assert json.loads(plan_file.read_text())["summary"] == {"create": 7}
+    assert json.loads(plan_file.read_text())["summary"] == {"create": 8}
     stale = tmp_path / "stale.json"
     stale.write_text(plan_file.read_text())
 
