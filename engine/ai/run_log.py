@@ -3,13 +3,14 @@ runs that enriched none of their pending rows — shown by `rulectl status` and 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlglot import exp
 
 from engine.config.enrichments import enrichment_tasks
-from engine.backends.base import RUN_LOG, Backend
+from engine.backends.base import RUN_LOG, Backend, TaskRuns
 from engine.compile.objects import table
 from engine.config.project import LoadedProject
 
@@ -31,6 +32,7 @@ class LastRun:
     input_tokens: int | None = None  # of the replies this run stored (ai/spend.py)
     output_tokens: int | None = None
     credits: float | None = None
+    task: TaskRuns | None = None  # the target scheduler's own record of the task's runs (Snowflake: TASK_HISTORY)
 
     @property
     def calls_failed(self) -> bool:
@@ -38,7 +40,16 @@ class LastRun:
         return bool(self.error and self.failed and self.error.startswith(f"{self.failed} call(s) failed: "))  # ai.local_complete.failure_breakdown
 
     @property
+    def task_failed_unlogged(self) -> bool:
+        """The task's last run failed, and the run log does not say so (it failed before its row)."""
+        return self.task is not None and self.task.last_failed and not (self.error and not self.calls_failed)
+
+    @property
     def state(self) -> str:
+        if self.task is not None and self.task.auto_suspended:
+            return "suspended after failures"
+        if self.task_failed_unlogged:
+            return "failed"
         if self.run_id is None:
             return "never run"
         if self.error and not self.calls_failed:
@@ -48,6 +59,12 @@ class LastRun:
     @property
     def warning(self) -> str | None:
         """Why this run needs attention, if it does."""
+        task = self.task
+        if task is not None and task.auto_suspended:
+            return (f"{self.prompt}: Snowflake suspended task {task.task} after {task.failures_in_a_row} failed run(s) in a row "
+                    f"(SUSPEND_TASK_AFTER_NUM_FAILURES); the last error: {task.last_error}; fix the cause, then `rulectl apply` resumes it")
+        if self.task_failed_unlogged and task is not None:
+            return f"{self.prompt}: the last run of task {task.task} failed ({task.failures_in_a_row} in a row): {task.last_error}"
         if self.state == "failed":
             return f"{self.prompt}: the last run failed: {self.error}"
         if self.finished_at is not None and (self.pending or 0) > 0 and not self.enriched:
@@ -68,8 +85,10 @@ def last_runs_query() -> exp.Select:
     return exp.select(*columns).from_(exp.Subquery(this=ranked, alias=exp.TableAlias(this=exp.to_identifier("r")))).where(exp.column("latest").eq(1))
 
 
-def last_runs(loaded: LoadedProject, backend: Backend) -> list[LastRun]:
-    """One LastRun per prompt of the project, in project order (never-run prompts included)."""
+def last_runs(loaded: LoadedProject, backend: Backend, task_history: bool = True) -> list[LastRun]:
+    """One LastRun per prompt of the project, in project order (never-run prompts included), with the
+    target scheduler's record of each task (`task_history`; plan leaves it out: its queries stay
+    the run log's one — a task Snowflake suspended shows in plan as drift anyway)."""
     try:
         rows = backend.query(last_runs_query())
     except Exception:  # no run log yet (nothing applied, or applied by an older rulectl)
@@ -79,8 +98,10 @@ def last_runs(loaded: LoadedProject, backend: Backend) -> list[LastRun]:
     found = {row[0].lower(): LastRun(row[0], row[1], row[2], row[3], number(row[4]), number(row[5]), number(row[6]), row[7], advice) for row in rows}
     # enrichment tasks (`<source>_sentiment`, `customer_embeddings`) log runs under their own name, like prompts
     names = [p.item.name for p in loaded.prompts] + list(enrichment_tasks(loaded.config))
-    return [found.get(name.lower(), LastRun(name, advice=advice)) for name in names]
+    task_of = {name: f"{loaded.config.schemas.ai}.REFRESH_{name}".upper() for name in names}
+    tasks = backend.task_runs(list(task_of.values())) if task_history else {}
+    return [dataclasses.replace(found.get(name.lower(), LastRun(name, advice=advice)), task=tasks.get(task_of[name])) for name in names]
 
 
 def run_warnings(loaded: LoadedProject, backend: Backend) -> list[str]:
-    return [run.warning for run in last_runs(loaded, backend) if run.warning]
+    return [run.warning for run in last_runs(loaded, backend, task_history=False) if run.warning]

@@ -135,6 +135,24 @@ class DoctorCheck:
 
 
 @dataclass(frozen=True)
+class TaskRuns:
+    """What the target's scheduler says about a task's latest runs (Snowflake: TASK_HISTORY), newest
+    first: the last run's state and error, how many runs in a row failed, and whether Snowflake
+    suspended the task after them (SUSPEND_TASK_AFTER_NUM_FAILURES)."""
+
+    task: str
+    last_state: str
+    last_error: str | None = None
+    last_at: datetime | None = None
+    failures_in_a_row: int = 0
+    auto_suspended: bool = False
+
+    @property
+    def last_failed(self) -> bool:
+        return self.last_state.startswith("FAILED")
+
+
+@dataclass(frozen=True)
 class RunResult:
     """One refresh run of one prompt — the same type on every target.
 
@@ -171,6 +189,11 @@ def run_log_start(prompt: str, run_id: exp.Expression, pending: exp.Expression) 
     """The run-log row a refresh writes before its first model call (a killed run leaves it unfinished)."""
     row = exp.Tuple(expressions=[exp.Literal.string(prompt), run_id, utc_now(), pending, exp.Literal.number(0), exp.Literal.number(0)])
     return exp.insert(exp.values([row]), table(RUN_LOG), columns=["prompt", "run_id", "started_at", "pending", "enriched", "failed"])
+
+
+def run_log_pending(run_id: exp.Expression, pending: exp.Expression) -> exp.Update:
+    """Fill in a run's pending count, counted after its row was written (so a failing count is logged)."""
+    return exp.update(table(RUN_LOG), {"pending": pending}, where=exp.column("run_id").eq(run_id))
 
 
 def run_log_finish(run_id: exp.Expression, enriched: exp.Expression, failed: exp.Expression, error: exp.Expression | None = None) -> exp.Update:
@@ -404,6 +427,12 @@ class Backend(ABC):
         """The target's own record of AI spend since a date, where it keeps one (None: only
         rulectl's records exist, e.g. a local DuckDB file)."""
         return None
+
+    def task_runs(self, tasks: Sequence[str]) -> dict[str, TaskRuns]:
+        """SCHEMA.TASK (upper case) → its latest runs as the target's own scheduler recorded them, for
+        the tasks that ran (one query, however many tasks). Empty where rulectl runs the tasks itself
+        (the run log is then the whole story)."""
+        return {}
 
     def run_refreshes(self, loaded: Any, target: Any, prompts: Sequence[str], on_start: Callable = lambda task, total: None, on_row: Callable = lambda ok: None) -> list[RunResult]:
         """Run the deployed refresh tasks of `prompts` (all when empty) now: one RunResult each.

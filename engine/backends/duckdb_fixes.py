@@ -337,6 +337,13 @@ def fixed_point_scale(node: exp.Expression, context: FixContext) -> int | None:
         return context.fixed_point_scales.get(node.name.lower())
     if isinstance(node, (exp.Count, exp.CountIf)):
         return 0
+    if isinstance(node, (exp.Cast, exp.TryCast)):  # CAST(x AS NUMBER(p, s)): the type says it
+        to = node.to
+        if to.is_type(*exp.DataType.INTEGER_TYPES):
+            return 0
+        if to.is_type(exp.DataType.Type.DECIMAL):
+            return int(to.expressions[1].name) if len(to.expressions) > 1 else 0
+        return None
     if isinstance(node, (exp.Paren, exp.Sum, exp.Min, exp.Max, exp.Neg, exp.Abs, exp.AnyValue, exp.Nullif)):
         return fixed_point_scale(node.this, context)
     if isinstance(node, exp.Coalesce):
@@ -352,6 +359,22 @@ def fixed_point_scale(node: exp.Expression, context: FixContext) -> int | None:
             return max(left, min(left + 6, 12))
         return max(left, right)
     return None
+
+
+def to_char_with_format(tree: exp.Expression, context: FixContext) -> exp.Expression:
+    """TO_CHAR(date_or_timestamp, 'YYYY-MM-DD…') formats by its pattern in Snowflake; sqlglot writes
+    a bare CAST AS TEXT for DuckDB (dropping the format), so the text would follow DuckDB's default.
+    Write STRFTIME with the pattern translated by sqlglot's Snowflake time mapping.
+
+    https://docs.snowflake.com/en/sql-reference/functions/to_char
+    """
+    from sqlglot.dialects.snowflake import Snowflake
+
+    for to_char in list(tree.find_all(exp.ToChar)):
+        pattern = to_char.args.get("format")
+        if isinstance(pattern, exp.Literal) and pattern.is_string:
+            to_char.replace(exp.TimeToStr(this=to_char.this.copy(), format=Snowflake.format_time(pattern)))
+    return tree
 
 
 def listagg_of_nulls_is_empty(tree: exp.Expression, context: FixContext) -> exp.Expression:
@@ -383,6 +406,7 @@ DUCKDB_FIXES: tuple[Fix, ...] = (
     division_by_zero_fails,
     listagg_of_nulls_is_empty,
     untyped_array_is_a_text_list,
+    to_char_with_format,
 )
 
 

@@ -20,7 +20,7 @@ from sqlglot import exp
 if TYPE_CHECKING:
     import pyarrow as pa
 
-from engine.backends.base import LOCK_TABLE, AccountUsage, STATE_SCHEMA, Backend, DeployedObject, DoctorCheck, DeployedState, ManagedRecord, RunResult, run_log_finish, run_log_start, utc_timestamp_text
+from engine.backends.base import LOCK_TABLE, AccountUsage, STATE_SCHEMA, Backend, DeployedObject, DoctorCheck, DeployedState, ManagedRecord, RunResult, TaskRuns, run_log_finish, run_log_pending, run_log_start, utc_timestamp_text
 from engine.compile.cortex_calls import ERROR_ALIAS, CortexCall, check_error, check_query, completion_calls, embedding_call, first_pending_error_query
 from engine.compile.objects import DesiredObject, table
 from engine.compile.prompts import schedule_literal
@@ -289,8 +289,9 @@ class SnowflakeBackend(Backend):
         digest = hashlib.sha256()
         for merge in _wrapper_sample_merges():
             for options in _WRAPPER_SAMPLE_OPTIONS:
-                sample = DesiredObject("task", "S", "REFRESH_STAMP", merge, (), (), options, details={"prompt": "stamp"})
-                digest.update(self.to_sql(self.task_create(sample, "rulectl:stamp:0")).encode())
+                for details in ({"prompt": "stamp"}, {"prompt": "stamp", "enrichment": "embedding"}):  # scripted, and the bare MERGE
+                    sample = DesiredObject("task", "S", "REFRESH_STAMP", merge, (), (), options, details=details)
+                    digest.update(self.to_sql(self.task_create(sample, "rulectl:stamp:0")).encode())
         return digest.hexdigest()[:16]
 
     def task_statements(self, obj: DesiredObject, comment: str, exists: bool) -> list[exp.Expression | str]:
@@ -327,8 +328,21 @@ class SnowflakeBackend(Backend):
             this=table(obj.qualified_name),
             kind="OR ALTER TASK" if or_alter else "TASK",
             properties=exp.Properties(expressions=properties),
-            expression=self.refresh_script(obj, pretty),
+            expression=self.task_body(obj, pretty),
         )
+
+    def task_body(self, obj: DesiredObject, pretty: bool = False) -> exp.Expression:
+        """The refresh script, or the bare MERGE for a task whose MERGE handles VECTOR values.
+
+        "The VECTOR data type is only supported in SQL, the Python connector, and the Snowpark Python
+        library. No other languages are supported" (https://docs.snowflake.com/en/sql-reference/data-types-vector):
+        Snowflake Scripting is not among them, so the embedding task (AI_EMBED into a VECTOR column)
+        runs its MERGE as the task's one SQL statement — capped at the search's max_rows by its
+        pending query, no batches, no run-log rows. Its failures are in TASK_HISTORY, which
+        `rulectl status` reads beside the run log (`task_runs`)."""
+        if obj.details.get("enrichment") == "embedding":
+            return obj.statement.copy()
+        return self.refresh_script(obj, pretty)
 
     def task_session_parameters(self) -> tuple[tuple[str, str], ...]:
         """The session parameters written on every task (see TASK_SESSION_PARAMETERS). Part of the
@@ -337,7 +351,7 @@ class SnowflakeBackend(Backend):
         return TASK_SESSION_PARAMETERS
 
     def refresh_script(self, obj: DesiredObject, pretty: bool = False) -> exp.Expression:
-        """The task body: a Snowflake Scripting block that logs the run, then runs the prompt's MERGE in
+        """The task body: a Snowflake Scripting block that logs the run, counts its pending rows, then runs the prompt's MERGE in
         bounded batches (each its own committed statement, so a late failure keeps earlier batches)
         and logs the counts — or Snowflake's error, re-raised so the task run shows as failed.
 
@@ -380,8 +394,10 @@ class SnowflakeBackend(Backend):
             "  take_rows NUMBER DEFAULT 0;",
             *(["  row_error VARCHAR DEFAULT NULL;"] if asked is not None else []),
             "BEGIN",
+            # the run-log row first: a count that fails (a broken view, a missing privilege) is logged
+            f"  {render(run_log_start(prompt, var('run_id'), exp.null()))};",
             f"  {count};",
-            f"  {render(run_log_start(prompt, var('run_id'), var('pending_rows')))};",
+            f"  {render(run_log_pending(var('run_id'), var('pending_rows')))};",
             "  WHILE (attempted < pending_rows) DO",
             "    skip_rows := attempted - enriched_rows;",
             f"    take_rows := LEAST({batch}, pending_rows - attempted);",
@@ -536,6 +552,41 @@ class SnowflakeBackend(Backend):
             "every Cortex AI call of the account (not only rulectl's), in hourly windows; Account Usage lags by up to a few hours, so the latest runs may be missing",
         )
 
+    def task_runs(self, tasks: Sequence[str]) -> dict[str, TaskRuns]:
+        """The tasks' latest runs from TASK_HISTORY, one query for all of them. A run that failed before
+        its script wrote a run-log row, or a task Snowflake suspended after failing
+        SUSPEND_TASK_AFTER_NUM_FAILURES times in a row, shows only here.
+
+        https://docs.snowflake.com/en/sql-reference/functions/task_history: the last 7 days, the most
+        recent RESULT_LIMIT runs (at most 10,000) of every task the role can see — filtered by schema
+        here; QUERY_ID is NULL for runs still only scheduled. An auto-suspended task's failing run
+        has state FAILED_AND_AUTO_SUSPENDED
+        (https://docs.snowflake.com/en/release-notes/bcr-bundles/2023_03/bcr-990)."""
+        wanted = {name.upper() for name in tasks}
+        schemas = sorted({name.split(".")[0] for name in wanted})
+        if not schemas:
+            return {}
+        history = exp.Table(this=exp.Anonymous(this="TABLE", expressions=[exp.Anonymous(
+            this=f"{self.database}.INFORMATION_SCHEMA.TASK_HISTORY",
+            expressions=[exp.Kwarg(this=exp.var("RESULT_LIMIT"), expression=exp.Literal.number(TASK_HISTORY_LIMIT))],
+        )]))
+        query = (
+            exp.select("SCHEMA_NAME", "NAME", "STATE", "ERROR_MESSAGE", "COMPLETED_TIME").from_(history)
+            .where(exp.column("SCHEMA_NAME").isin(*(exp.Literal.string(s) for s in schemas)))
+            .where(exp.not_(exp.column("QUERY_ID").is_(exp.null())))
+            .order_by(exp.Ordered(this=exp.column("SCHEDULED_TIME"), desc=True))
+        )
+        try:
+            rows = self.query(query)
+        except Exception:  # a role without MONITOR on the tasks: the run log still says what it can
+            return {}
+        runs: dict[str, list[tuple]] = {}
+        for schema, name, state, error, completed in rows:
+            qualified = f"{schema}.{name}".upper()
+            if qualified in wanted:
+                runs.setdefault(qualified, []).append((str(state).upper(), error, completed))
+        return {task: _task_runs(task, history) for task, history in runs.items()}
+
     def run_due_refreshes(self, loaded: LoadedProject, target: Any, now: Any) -> list[RunResult]:
         raise RulectlError("this is a Snowflake target: Snowflake schedules its tasks itself (`rulectl status` shows their runs)")
 
@@ -579,6 +630,20 @@ class SnowflakeBackend(Backend):
             if error:
                 failures[call.label] = error
         return failures
+
+TASK_HISTORY_LIMIT = 10_000  # TASK_HISTORY's RESULT_LIMIT maximum
+
+
+def _task_runs(task: str, history: list[tuple]) -> TaskRuns:
+    """TaskRuns from (state, error, completed) rows, newest first."""
+    state, error, completed = history[0]
+    in_a_row = 0
+    for run_state, _, _ in history:
+        if not run_state.startswith("FAILED"):
+            break
+        in_a_row += 1
+    return TaskRuns(task, state, error, completed, in_a_row, auto_suspended=state == "FAILED_AND_AUTO_SUSPENDED")
+
 
 _WRAPPER_SAMPLE_OPTIONS = (
     (("schedule", "5 MINUTES"), ("warehouse", "W"), ("compute", "warehouse"), ("batch_rows", "7"), ("state", "started")),

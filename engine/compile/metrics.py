@@ -16,7 +16,7 @@ from engine.config.project import LoadedProject
 from engine.config.models import Metric
 from engine.config.project import spine_name
 from engine.core.aggregate_order import mode_argument
-from engine.core.expressions import sf_func, parse_expression
+from engine.core.expressions import sf_func, parse_expression, utc_calendar
 
 METRICS_VIEW = "CUSTOMER_METRICS"
 
@@ -58,7 +58,7 @@ def metrics_query(loaded: LoadedProject) -> exp.Select:
     for metric in metrics:
         in_scope[metric.name.lower()] = _metric_in_scope(metric, groups, spine, in_scope)
         query.select(exp.alias_(in_scope[metric.name.lower()].copy(), metric.name.lower()), copy=False)
-    return query
+    return utc_calendar(query)  # one calendar for every session that reads the view
 
 
 def _group_metrics(loaded: LoadedProject, metrics: list[Metric]) -> list[MetricGroup]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from engine.compile.enrichments import enrichment_objects
-from engine.compile.insights_view import insights_view
+from engine.compile.insights_view import insights_objects
 from engine.compile.metrics import metrics_view
 from engine.compile.objects import DesiredObject
 from engine.compile.prompts import prompt_objects
@@ -47,7 +47,7 @@ def compile_project(loaded: LoadedProject, target: str | None = None) -> list[De
     objects += prompt_objs
     compiled_prompts = [obj.details["compiled"] for obj in prompt_objs if "compiled" in obj.details]
     if compiled_prompts:
-        objects.append(insights_view(loaded, compiled_prompts))
+        objects += insights_objects(loaded, compiled_prompts)
     objects += search_objects(loaded, settings, settings.task_state if settings else "started")
     if settings is not None and settings.semantic_view:
         objects.append(semantic_view(loaded))

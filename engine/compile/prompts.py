@@ -22,7 +22,9 @@ from engine.config.project import spine_name
 from engine.config.pricing import CHARS_PER_TOKEN, DEFAULT_OUTPUT_TOKENS, model_price
 from engine.config.refresh_inputs import decision_fields
 from engine.config.schedules import check_schedule
+from engine.config.expression_types import DATE, TIMESTAMP
 from engine.config.semantics import PLACEHOLDER
+from engine.config.type_checks import input_view_types
 from engine.compile.structured_outputs import STRUCTURED, VALID, literal_tree, output_columns, response_format, sent_response_format, structured_output_path, typed_reply_query
 from engine.compile.variants import bucket_of_digest_sql, salted_digest_sql
 from engine.core.errors import RulectlError
@@ -134,6 +136,9 @@ class CompiledPrompt:
     # inputs the input hash is made of (refresh.when_changed / ignore_changes); None: every field
     decision_fields: tuple[str, ...] | None = None
     credits_per_token: float = 0.0  # the model's price, for refresh.max_credits
+    # input columns holding dates or timestamps → the explicit TO_CHAR format they enter the data
+    # block with (an unformatted TO_VARCHAR follows the account's DATE/TIMESTAMP_OUTPUT_FORMAT)
+    formats: tuple[tuple[str, str], ...] = ()
 
     @property
     def hashed_fields(self) -> tuple[str, ...]:
@@ -165,6 +170,7 @@ class CompiledPrompt:
             "salt": self.salt,
             "decision_fields": list(self.hashed_fields),
             "credits_per_token": self.credits_per_token,
+            **({"formats": list(self.formats)} if self.formats else {}),  # absent: the fingerprint tasks had before
         }
         return json.dumps(settings, sort_keys=True, default=str)
 
@@ -188,7 +194,7 @@ def merge_stamp() -> str:
                 VariantSpec(v.name if v else "default", v.weight if v else 100, (v and v.template) or prompt.template, (v and v.system) or DEFAULT_SYSTEM, "version")
                 for v in declared
             )
-            sample = CompiledPrompt(prompt, "id", "S.V", "S.O", "S.T", variants, ("x", "y"), frozenset({"y"}), "salt")
+            sample = CompiledPrompt(prompt, "id", "S.V", "S.O", "S.T", variants, ("x", "y"), frozenset({"y"}), "salt", formats=(("x", DATE_FORMAT),))
             digest.update(sample.merge.sql(dialect=DIALECT).encode())
     # refresh.when_changed and max_age: a hash of some inputs, and replies re-enriched by age
     decided = Prompt.model_validate({
@@ -219,7 +225,20 @@ def prompt_version(model: str, options: dict, system: str, template: str) -> str
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def compile_prompt(loaded: LoadedProject, located_prompt) -> CompiledPrompt:
+# https://docs.snowflake.com/en/sql-reference/functions/to_char (a date or timestamp with a format
+# ignores DATE_OUTPUT_FORMAT / TIMESTAMP_OUTPUT_FORMAT); the DuckDB backend maps them to strftime.
+DATE_FORMAT, TIMESTAMP_FORMAT = "YYYY-MM-DD", "YYYY-MM-DD HH24:MI:SS"
+
+
+def input_formats(loaded: LoadedProject) -> dict[str, str]:
+    """Input columns (spine columns and metrics) that hold a date or timestamp → their format."""
+    kinds = input_view_types(loaded)
+    return {name: DATE_FORMAT if kind == DATE else TIMESTAMP_FORMAT for name, kind in kinds.items() if kind in (DATE, TIMESTAMP)}
+
+
+def compile_prompt(loaded: LoadedProject, located_prompt, formats: dict[str, str] | None = None) -> CompiledPrompt:
+    """`formats`: `input_formats(loaded)`, when the caller compiles many prompts of one project."""
+    formats = input_formats(loaded) if formats is None else formats
     prompt: Prompt = located_prompt.item
     schemas = loaded.config.schemas
     options = completion_options(prompt)
@@ -251,6 +270,7 @@ def compile_prompt(loaded: LoadedProject, located_prompt) -> CompiledPrompt:
         salt=experiment.salt if experiment else prompt.name,
         decision_fields=None if hashed == tuple(fields) else hashed,
         credits_per_token=model_price(loaded.config, prompt.model) / 1_000_000,
+        formats=tuple((f, formats[f]) for f in fields if f in formats and f not in array_fields),
     )
 
 
@@ -266,14 +286,19 @@ def neutralize(value: str) -> str:
     return value.translate(NEUTRALIZE_TABLE)
 
 
-def _text_of(column: exp.Expression, is_array: bool) -> exp.Expression:
+def _text_of(column: exp.Expression, is_array: bool, date_format: str | None = None) -> exp.Expression:
     """A value as one safe line of the data block: no line breaks, no angle brackets, never NULL.
 
     TRANSLATE maps characters one to one (https://docs.snowflake.com/en/sql-reference/functions/translate):
     every line-breaking or control character becomes a space, < and > become ‹ and ›, so a value can
     neither start a new `field:` line nor close the <data> block.
     """
-    text = sf_func("ARRAY_TO_STRING", column, exp.Literal.string(", ")) if is_array else sf_func("TO_VARCHAR", column)
+    if is_array:
+        text = sf_func("ARRAY_TO_STRING", column, exp.Literal.string(", "))
+    elif date_format:
+        text = exp.ToChar(this=column, format=exp.Literal.string(date_format))
+    else:
+        text = sf_func("TO_VARCHAR", column)
     neutralized = exp.Translate(this=text, from_=exp.Literal.string(LINE_BREAKING + "<>"), to=exp.Literal.string(" " * len(LINE_BREAKING) + "‹›"))
     return sf_func("COALESCE", neutralized, exp.Literal.string("n/a"))
 
@@ -291,9 +316,10 @@ def _concat(parts: list[exp.Expression]) -> exp.Expression:
 def data_block(compiled: CompiledPrompt, alias: str, fields: tuple[str, ...] | None = None) -> exp.Expression:
     """The `<data>` block of `fields` (default: every placeholder), one `field: value` line each."""
     parts: list[exp.Expression] = [exp.Literal.string(DATA_OPEN + "\n")]
+    formats = dict(compiled.formats)
     for field in compiled.fields if fields is None else fields:
         parts.append(exp.Literal.string(f"{field}: "))
-        parts.append(_text_of(exp.column(field, table=alias), field in compiled.array_fields))
+        parts.append(_text_of(exp.column(field, table=alias), field in compiled.array_fields, formats.get(field)))
         parts.append(exp.Literal.string("\n"))
     parts.append(exp.Literal.string(DATA_CLOSE))
     return _concat(parts)
@@ -581,7 +607,8 @@ def prompt_objects(loaded: LoadedProject, warehouse: str | None = None, task_sta
 
     A task's `warehouse` option is the target's warehouse, or empty: then the backend runs it on
     the connection's warehouse, or serverless when `serverless` says so (`compute` option)."""
-    compiled_prompts = [compile_prompt(loaded, located) for located in loaded.prompts]
+    formats = input_formats(loaded)
+    compiled_prompts = [compile_prompt(loaded, located, formats) for located in loaded.prompts]
     objects: list[DesiredObject] = []
     for output_table, sharing in _by_output_table(compiled_prompts).items():
         objects.append(output_table_object(loaded, output_table, sharing))

@@ -13,7 +13,7 @@ from engine.compile.objects import DesiredObject, referenced_tables, table
 from engine.config.project import LoadedProject
 from engine.config.models import Segmentation
 from engine.config.project import input_view_columns
-from engine.core.expressions import sf_func, parse_expression
+from engine.core.expressions import sf_func, parse_expression, utc_calendar
 
 SEGMENTS_VIEW = "CUSTOMER_SEGMENTS"
 METRICS_ALIAS = "m"
@@ -69,7 +69,7 @@ def rule_condition(when: str) -> exp.Expression:
             return exp.column(node.name, table=METRICS_ALIAS)
         return node
 
-    return parse_expression(when).copy().transform(qualify)
+    return utc_calendar(parse_expression(when).copy().transform(qualify))
 
 
 PLANNED_METRICS, PLANNED_SEGMENTS = "rulectl_new_metrics", "rulectl_new_segments"

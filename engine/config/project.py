@@ -16,6 +16,7 @@ from engine.core.errors import Problem
 ModelT = TypeVar("ModelT", bound=BaseModel)
 INPUT_VIEWS = ("customer_metrics", "customer_segments")
 INSIGHTS_VIEW = "CUSTOMER_INSIGHTS"  # the wide, BI-ready view in the ai schema: one row per customer
+LATEST_VIEW_PREFIX = "LATEST_"  # LATEST_<PROMPT>: one prompt's latest output and stale flag, joined by the wide view
 
 
 @dataclass(frozen=True)

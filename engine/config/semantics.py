@@ -7,7 +7,7 @@ import re
 
 from engine.config.enrichments import is_derived, sentiment_source_name, sentiment_sources, sentiment_table
 from engine.config.schedules import check_schedule
-from engine.config.project import INPUT_VIEWS, INSIGHTS_VIEW, entity_key, Located, LoadedProject, input_view_columns, spine_columns, spine_name
+from engine.config.project import INPUT_VIEWS, INSIGHTS_VIEW, LATEST_VIEW_PREFIX, entity_key, Located, LoadedProject, input_view_columns, spine_columns, spine_name
 from engine.config.models import Metric, Prompt, Segmentation
 from engine.config.refresh_inputs import check_refresh, clock_readers, clock_warnings, placeholder_fields
 from engine.config.type_checks import type_check
@@ -335,12 +335,15 @@ def _check_prompts(loaded: LoadedProject) -> list[Problem]:
     problems: list[Problem] = []
     names: set[str] = set()
     field_types: dict[str, dict[str, tuple[str, str]]] = {}  # output table → field → (type, prompt)
+    latest_views = {f"{LATEST_VIEW_PREFIX}{located.item.name}".upper() for located in loaded.prompts}
     for located in loaded.prompts:
         prompt = located.item
         if prompt.name.lower() in names:
             problems.append(located.problem(f"prompt name `{prompt.name}` is used by another prompt file", "name"))
         if prompt.output.upper() == INSIGHTS_VIEW:
             problems.append(located.problem(f"`output`: {INSIGHTS_VIEW} is the wide insights view rulectl builds; name the table something else (e.g. ACCOUNT_INSIGHTS)", "output"))
+        if prompt.output.upper() in latest_views:
+            problems.append(located.problem(f"`output`: {prompt.output.upper()} is the view rulectl builds for a prompt's latest output; name the table something else (e.g. {prompt.output.upper()[len(LATEST_VIEW_PREFIX):]}_OUTPUT)", "output"))
         names.add(prompt.name.lower())
         problems += _check_outputs(located, field_types.setdefault(prompt.output.upper(), {}))
         if prompt.input.lower() not in INPUT_VIEWS:

@@ -67,6 +67,11 @@ def type_check(loaded: LoadedProject) -> TypeReport:
 OUTPUT_FIELD_TYPES = {"text": TEXT, "label": TEXT, "number": NUMBER, "integer": NUMBER, "boolean": BOOLEAN, "list": UNKNOWN}
 
 
+def input_view_types(loaded: LoadedProject) -> TypeEnv:
+    """Type of each spine column and metric (the columns a prompt's input view shares)."""
+    return {**_source_env(loaded, spine_name(loaded)), **metric_types(loaded)}
+
+
 def metric_types(loaded: LoadedProject) -> TypeEnv:
     """Each metric's type (number, text, date, timestamp, boolean or unknown), problems ignored."""
     return _metric_types(loaded, TypeReport())

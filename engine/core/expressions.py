@@ -52,6 +52,55 @@ def utc_now() -> exp.Expression:
     return _utc_now().copy()
 
 
+@functools.lru_cache(maxsize=1)
+def _utc_today() -> exp.Expression:
+    return sqlglot.parse_one("CONVERT_TIMEZONE('UTC', CURRENT_TIMESTAMP())::DATE", read=DIALECT)
+
+
+def utc_today() -> exp.Expression:
+    """Today's date in UTC, whatever the session's time zone (CURRENT_DATE is "in the time zone for
+    the session", https://docs.snowflake.com/en/sql-reference/functions/current_date). DuckDB gets
+    `CAST(CURRENT_TIMESTAMP AT TIME ZONE 'UTC' AS DATE)` from sqlglot: also the UTC date."""
+    return _utc_today().copy()
+
+
+def utc_calendar(tree: exp.Expression) -> exp.Expression:
+    """`tree` with CURRENT_DATE / CURRENT_TIMESTAMP in their UTC forms, rewritten in place.
+
+    A deployed view is read by sessions rulectl does not open (a BI user's, in the account's
+    TIMEZONE): with the UTC forms every reader gets the same date, so the same segments. A
+    timestamp becomes a UTC TIMESTAMP_NTZ (the wall-clock time in UTC)."""
+
+    def fix(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.CurrentDate):
+            return utc_today()
+        if isinstance(node, exp.Localtimestamp) or (isinstance(node, exp.CurrentTimestamp) and not node.args.get("sysdate") and not isinstance(node.parent, exp.ConvertTimezone)):
+            return utc_now()
+        return node
+
+    return tree.transform(fix, copy=False)
+
+
+def is_utc_today(node: exp.Expression) -> bool:
+    """True for `utc_today()`'s tree (rule tests replace it with their `today:`)."""
+    return isinstance(node, exp.Cast) and node.to.is_type(exp.DataType.Type.DATE) and _is_utc_now_core(node.this)
+
+
+def is_utc_now(node: exp.Expression) -> bool:
+    """True for `utc_now()`'s tree."""
+    return isinstance(node, exp.Cast) and not node.to.is_type(exp.DataType.Type.DATE) and _is_utc_now_core(node.this)
+
+
+def _is_utc_now_core(node: exp.Expression) -> bool:
+    return (
+        isinstance(node, exp.ConvertTimezone)
+        and node.args.get("source_tz") is None
+        and node.args.get("target_tz") is not None
+        and node.args["target_tz"].name.upper() == "UTC"
+        and isinstance(node.args.get("timestamp"), exp.CurrentTimestamp)
+    )
+
+
 def sf_func(name: str, *args: exp.Expression) -> exp.Expression:
     """A Snowflake function call as sqlglot's Snowflake parser would build it (e.g. TO_VARCHAR → a
     typed node, not an anonymous call), so every target transpiles it."""

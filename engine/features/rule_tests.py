@@ -20,7 +20,7 @@ from engine.backends.registry import date_columns, engine_errors
 from engine.compile.segments import PLANNED_SEGMENTS, with_planned_views
 from engine.config.models import RuleTest, Segmentation
 from engine.config.project import Located, LoadedProject, input_view_columns, spine_name
-from engine.core.expressions import parse_expression
+from engine.core.expressions import is_utc_now, is_utc_today, parse_expression
 from engine.features.sample_data import source_table_statements
 
 
@@ -124,9 +124,9 @@ def fixed_today(tree: exp.Expression, today: date) -> exp.Expression:
     """CURRENT_DATE (and CURRENT_TIMESTAMP) as the test's `today:`, so date metrics are stable."""
 
     def fix(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.CurrentDate):
+        if isinstance(node, exp.CurrentDate) or is_utc_today(node):
             return exp.cast(exp.Literal.string(today.isoformat()), exp.DataType.Type.DATE)
-        if isinstance(node, exp.CurrentTimestamp):
+        if isinstance(node, exp.CurrentTimestamp) or is_utc_now(node):
             return exp.cast(exp.Literal.string(f"{today.isoformat()} 00:00:00"), exp.DataType.Type.TIMESTAMP)
         return node
 

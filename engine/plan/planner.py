@@ -15,7 +15,7 @@ from engine.backends.base import Backend, DeployedState
 from engine.compile.objects import DesiredObject
 from engine.compile.project import compile_project
 from engine.compile.segments import SEGMENTS_VIEW
-from engine.config.project import LoadedProject
+from engine.config.project import INSIGHTS_VIEW, LoadedProject
 from engine.plan.diff import diff, make_plan
 from engine.plan.impact import ImpactUnavailable, SegmentImpact, segment_impact
 from engine.plan.model import Action, Plan
@@ -49,6 +49,9 @@ def _build_plan(loaded, backend, target, adopt, desired):
         plan = make_plan(loaded.config.name, target, steps, deployed, notes=tuple(_orphan_notes(deployed, managed_schemas(loaded))))
         return plan, desired, deployed
     notes: list[str] = _orphan_notes(deployed, managed_schemas(loaded)) + backend.task_compute_notes(desired) + run_warnings(loaded, backend)
+    size_notes, oversized = view_sizes(desired, steps)
+    notes += size_notes
+    steps = failed_steps(steps, oversized)
     view_failures = check_planned_views(loaded, backend, desired, steps)
     if view_failures:  # impact and cost read the same SQL: one error per broken view says it all
         steps = failed_steps(steps, {f.qualified_name: f.reason for f in view_failures})
@@ -78,6 +81,32 @@ def _build_plan(loaded, backend, target, adopt, desired):
     steps = failed_steps(steps, failures)
     plan = make_plan(loaded.config.name, target, steps, deployed, segment_moves=impact.moves, segment_sizes=impact.sizes, segment_warnings=impact.warnings, ai_costs=tuple(costs), notes=tuple(notes))
     return plan, desired, deployed
+
+
+# Snowflake limits a view's definition to 1 MB (https://docs.snowflake.com/en/sql-reference/sql/create-view);
+# plan says how close a changing view comes once it passes a quarter of that, and refuses one over it.
+VIEW_DEFINITION_LIMIT = 1024 * 1024
+VIEW_SIZE_SHOWN = VIEW_DEFINITION_LIMIT // 4
+
+
+def view_sizes(desired: list[DesiredObject], steps: list) -> tuple[list[str], dict[str, str]]:
+    """(notes on large changing views, errors for views over the limit). Views built lazily per
+    prompt (bounded by one prompt's SQL) are not built for this; the wide view is, when it changes."""
+    changing = {s.qualified_name.upper() for s in steps if s.changes and s.kind == "view"}
+    notes, oversized = [], {}
+    for obj in desired:
+        if obj.kind != "view" or obj.qualified_name.upper() not in changing:
+            continue
+        if obj.fingerprint_source is not None and not obj.name.upper() == INSIGHTS_VIEW:
+            continue
+        size = len(obj.canonical_sql.encode())
+        if size > VIEW_DEFINITION_LIMIT:
+            oversized[obj.qualified_name.upper()] = (
+                f"its CREATE VIEW is {size / 1024 / 1024:.2f} MB, over Snowflake's 1 MB limit for a view definition; "
+                "split the rules or prompts it holds across fewer objects")
+        elif size > VIEW_SIZE_SHOWN:
+            notes.append(f"view {obj.qualified_name}: its definition is {size / 1024:,.0f} KB of Snowflake's 1 MB limit")
+    return notes, oversized
 
 
 def _orphan_notes(deployed: DeployedState, schemas: list[str]) -> list[str]:

@@ -265,7 +265,9 @@ def test_snowflake_apply_run_and_search(project: Path, monkeypatch):
     assert any(s.startswith("CREATE TABLE AI.CUSTOMER_EMBEDDINGS (") and "embedding VECTOR(FLOAT, 768)" in s for s in connection.statements)
     created = [s for s in connection.statements if s.startswith("CREATE TASK AI.REFRESH_CUSTOMER_EMBEDDINGS")]
     assert len(created) == 1 and f"AI_EMBED('{MODEL}', p.text_value)" in created[0]
-    assert "INSERT INTO _RULECTL.RUN_LOG" in created[0]
+    # VECTOR is not supported in Snowflake Scripting (data-types-vector; the double refuses it): the
+    # task's body is the bare MERGE, its failures in TASK_HISTORY
+    assert created[0].split(" AS ", 1)[1].startswith("MERGE INTO AI.CUSTOMER_EMBEDDINGS") and "EXECUTE IMMEDIATE" not in created[0]
     ran = run("run", "customer_embeddings", "--target", "prod", project=root)
     assert ran.exit_code == 0, ran.output
     assert connection.statements[-1] == "EXECUTE TASK AI.REFRESH_CUSTOMER_EMBEDDINGS"

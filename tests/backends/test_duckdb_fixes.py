@@ -156,3 +156,43 @@ def test_ai_sentiment_becomes_the_local_analyser():
     assert connection.execute(render_duckdb(tree, FixContext())).fetchall() == [("negative",)]
     other = sqlglot.parse_one("SELECT AI_SUMMARIZE_AGG(x) FROM t", read="snowflake")
     assert "rulectl_sentiment" not in render_duckdb(other, FixContext())
+
+
+def test_to_char_with_a_format_keeps_the_format():
+    # https://docs.snowflake.com/en/sql-reference/functions/to_char: the format decides the text;
+    # sqlglot alone writes CAST(d AS TEXT) for DuckDB and drops it
+    setup = "CREATE TABLE v AS SELECT DATE '2026-03-04' AS d, TIMESTAMP '2026-03-04 05:06:07.891' AS t"
+    rows = run_snowflake_sql("SELECT TO_CHAR(d, 'YYYY-MM-DD'), TO_CHAR(t, 'YYYY-MM-DD HH24:MI:SS'), TO_CHAR(d, 'DD/MM/YYYY') FROM v", setup)
+    assert rows == [("2026-03-04", "2026-03-04 05:06:07", "04/03/2026")]
+
+
+# Golden values: DuckDB through the fixes against Snowflake's documented result for each pair of
+# types (https://docs.snowflake.com/en/sql-reference/operators-arithmetic, Division: leading digits
+# L1 + S2, scale S = max(S1, min(S1 + 6, 12)); the value rounded to that scale). Columns are
+# declared as a project declares them (FixContext.fixed_point_scales, from rulectl.yml types).
+TYPED = FixContext(fixed_point_scales={"seats": 0, "users": 0, "fee": 2, "rate": 3, "fine": 10, "finer": 14})
+TYPED_ROW = (
+    "CREATE TABLE t AS SELECT 30::INTEGER AS seats, 22::INTEGER AS users, 1234.50::DECIMAL(12, 2) AS fee, "
+    "0.125::DECIMAL(10, 3) AS rate, 1.0000000001::DECIMAL(38, 10) AS fine, 2.00000000000001::DECIMAL(38, 14) AS finer"
+)
+DIVISION_GOLDEN = [
+    ("users / seats", "NUMBER(38,0) / NUMBER(38,0)", 0.733333),  # scale 0 + 6
+    ("COUNT(*) / 3", "COUNT / integer literal", 0.333333),
+    ("fee / seats", "NUMBER(12,2) / NUMBER(38,0)", 41.15),  # 41.15000000 (scale 8)
+    ("seats / fee", "NUMBER(38,0) / NUMBER(12,2)", 0.024301),  # scale 6: 0.0243013…
+    ("rate / seats", "NUMBER(10,3) / NUMBER(38,0)", 0.004166667),  # scale 9: 0.00416666…7 rounded
+    ("users / rate", "NUMBER(38,0) / NUMBER(10,3)", 176.0),
+    ("fine / 3", "NUMBER(38,10) / integer literal", 0.333333333367),  # min(16, 12) → max(10, 12) = 12
+    ("finer / 3", "NUMBER(38,14) / integer literal", 0.66666666666667),  # S1 = 14 > 12: scale 14
+    ("users / 7.25", "NUMBER(38,0) / NUMBER(3,2) literal", 3.034483),
+    ("CAST(users AS NUMBER(10, 3)) / seats", "CAST to NUMBER(10,3) / NUMBER(38,0)", 0.733333333),
+    ("SUM(users) / SUM(seats)", "SUM / SUM of integers", 0.733333),
+]
+
+
+@pytest.mark.parametrize("expression, types, snowflake", DIVISION_GOLDEN, ids=[t for _, t, _ in DIVISION_GOLDEN])
+def test_division_matches_snowflakes_documented_scale(expression, types, snowflake):
+    connection = duckdb.connect()
+    connection.execute(TYPED_ROW)
+    (value,), = connection.execute(render_duckdb(sqlglot.parse_one(f"SELECT {expression} FROM t", read="snowflake"), TYPED)).fetchall()
+    assert float(value) == snowflake, (types, value)

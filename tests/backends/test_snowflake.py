@@ -3,6 +3,8 @@ COPY GRANTS, task suspend/replace/resume, drift), plus connection settings."""
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import pytest
@@ -90,6 +92,7 @@ def test_first_apply_issues_exactly_these_statements_then_nothing(project: Path,
         next(s for s in issued(snowflake) if s.startswith("CREATE TABLE AI.ACCOUNT_INSIGHTS")),
         "CREATE TASK AI.REFRESH_ACCOUNT_SUMMARY WAREHOUSE=AI_WH SCHEDULE='USING CRON 0 6 * * * UTC' TIMEZONE='UTC' COMMENT='rulectl:customer_intelligence:" + _fingerprint(project, "AI.REFRESH_ACCOUNT_SUMMARY") + "'",
         "ALTER TASK AI.REFRESH_ACCOUNT_SUMMARY RESUME",
+        "CREATE VIEW AI.LATEST_ACCOUNT_SUMMARY COMMENT='rulectl:customer_intelligence:" + _fingerprint(project, "AI.LATEST_ACCOUNT_SUMMARY") + "'",
         "CREATE VIEW AI.CUSTOMER_INSIGHTS COMMENT='rulectl:customer_intelligence:" + _fingerprint(project, "AI.CUSTOMER_INSIGHTS") + "'",
     ]
     assert snowflake.catalog.tasks["AI.REFRESH_ACCOUNT_SUMMARY"]["state"] == "started"
@@ -265,8 +268,9 @@ def test_the_task_runs_a_script_that_logs_the_run_and_merges_in_bounded_batches(
     heads = [line.split(" ", 3)[:3] for line in lines]
     assert lines[:3] == ["EXECUTE IMMEDIATE $$", "DECLARE", "run_id VARCHAR DEFAULT UUID_STRING();"] and lines[-2:] == ["END;", "$$"]
     assert [" ".join(h) for h in heads if h[0] in ("SELECT", "INSERT", "WHILE", "MERGE", "IF", "UPDATE", "END", "END;", "EXCEPTION", "RAISE;")] == [
+        "INSERT INTO _RULECTL.RUN_LOG",  # the run-log row first: a count that fails is logged
         "SELECT COUNT(*) INTO",
-        "INSERT INTO _RULECTL.RUN_LOG",
+        "UPDATE _RULECTL.RUN_LOG SET",
         "WHILE (attempted <",
         "MERGE INTO AI.ACCOUNT_INSIGHTS",
         "END WHILE;",
@@ -347,6 +351,33 @@ def test_status_and_plan_read_the_run_log_the_task_writes(project: Path, snowfla
     assert any("enriched none" in note for note in workflow.plan(load_project(project), "prod").notes)
     scheduler = run("scheduler", "--once", "--target", "prod", project=project)
     assert scheduler.exit_code == 1 and "Snowflake schedules its tasks itself" in scheduler.output
+
+
+def test_status_reads_task_history_and_says_when_snowflake_suspended_a_task(project: Path, snowflake):
+    """A run that failed before its run-log row, and a task Snowflake suspended after failing
+    SUSPEND_TASK_AFTER_NUM_FAILURES times, show in status from TASK_HISTORY, with the error; plan
+    keeps its queries (no TASK_HISTORY)."""
+    assert run("apply", "--yes", "--target", "prod", project=project).exit_code == 0
+    failing = {"schema": "AI", "name": "REFRESH_ACCOUNT_SUMMARY", "error": "Insufficient privileges to operate on view 'CUSTOMER_SEGMENTS'"}
+    snowflake.catalog.task_runs = [
+        {"schema": "OTHER", "name": "REFRESH_ACCOUNT_SUMMARY", "state": "SUCCEEDED"},  # another schema's task of the same name
+        {**failing, "state": "FAILED"},
+        {**failing, "state": "FAILED"},
+        {"schema": "AI", "name": "REFRESH_ACCOUNT_SUMMARY", "state": "SUCCEEDED"},
+    ]
+    status = run("status", "--target", "prod", "--json", project=project)
+    row = json.loads(status.output.splitlines()[0])
+    assert row["state"] == "failed" and row["task"]["failures_in_a_row"] == 2
+    assert row["warning"] == "account_summary: the last run of task AI.REFRESH_ACCOUNT_SUMMARY failed (2 in a row): " + failing["error"]
+    snowflake.catalog.task_runs.insert(0, {**failing, "state": "FAILED_AND_AUTO_SUSPENDED"})
+    assert json.loads(run("status", "--target", "prod", "--json", project=project).output.splitlines()[0])["state"] == "suspended after failures"
+    shown = " ".join(run("status", "--target", "prod", project=project).output.split())
+    assert "Snowflake suspended task AI.REFRESH_ACCOUNT_SUMMARY after 3 failed run(s) in a row (SUSPEND_TASK_AFTER_NUM_FAILURES); the last error: Insufficient privileges" in shown
+    history = [s for s in snowflake.statements if "TASK_HISTORY" in s]
+    assert history and history[-1].startswith("SELECT SCHEMA_NAME, NAME, STATE, ERROR_MESSAGE, COMPLETED_TIME FROM TABLE(CUSTOMER_INTEL.INFORMATION_SCHEMA.TASK_HISTORY(RESULT_LIMIT => 10000))")
+    before = len(snowflake.statements)
+    workflow.plan(load_project(project), "prod")
+    assert not [s for s in snowflake.statements[before:] if "TASK_HISTORY" in s]
 
 
 def test_a_template_holding_dollar_dollar_is_quoted_not_dollar_quoted(project: Path):

@@ -61,3 +61,40 @@ SHOW_ROW_LIMIT = 10_000
 def show_rows(rows: list[tuple]) -> list[tuple]:
     """What SHOW COLUMNS returns of `rows`: the first 10,000, the rest dropped without a word."""
     return rows[:SHOW_ROW_LIMIT]
+
+
+# ---------------------------------------------------------------- view definitions
+# https://docs.snowflake.com/en/sql-reference/sql/create-view: a view's definition is limited to 1 MB
+# (issue 20 quotes the page; the wide insights view hit it at ~180 prompts when it inlined each
+# prompt's query). The double counts the statement's UTF-8 bytes.
+VIEW_DEFINITION_LIMIT = 1024 * 1024
+
+
+def view_refusal(sql: str) -> str | None:
+    """Snowflake's refusal of a CREATE VIEW whose definition passes 1 MB, or None."""
+    size = len(sql.encode())
+    if size <= VIEW_DEFINITION_LIMIT:
+        return None
+    return f"SQL compilation error: view definition is {size:,} bytes, over the 1 MB limit"
+
+
+# ---------------------------------------------------------------- VECTOR outside SQL
+# https://docs.snowflake.com/en/sql-reference/data-types-vector: "The VECTOR data type is only
+# supported in SQL, the Python connector, and the Snowpark Python library. No other languages are
+# supported." A task body that is a Snowflake Scripting block (EXECUTE IMMEDIATE of DECLARE/BEGIN …
+# END) may not produce or store VECTOR values: AI_EMBED returns one, a VECTOR type names one.
+_SCRIPTING = re.compile(r"^\s*EXECUTE IMMEDIATE\s+(\$\$|')\s*(DECLARE|BEGIN)\b", re.I)
+_VECTOR_USE = re.compile(r"\bVECTOR\s*\(|\bAI_EMBED\s*\(|\bEMBED_TEXT_(768|1024)\s*\(", re.I)
+
+
+def scripting_vector_refusal(body: str) -> str | None:
+    """Snowflake's refusal of a Snowflake Scripting task body that handles VECTOR values, or None."""
+    if _SCRIPTING.match(body) and _VECTOR_USE.search(body):
+        return "SQL compilation error: the VECTOR data type is not supported in Snowflake Scripting"
+    return None
+
+
+# ---------------------------------------------------------------- TASK_HISTORY
+# https://docs.snowflake.com/en/sql-reference/functions/task_history: RESULT_LIMIT 1 to 10,000
+# (default 100), the most recent runs first.
+TASK_HISTORY_LIMITS = (1, 10_000)

@@ -144,7 +144,7 @@ def test_a_foreign_output_table_is_refused_alone_and_can_be_adopted(project: Pat
     run("load", project=project)
     query(project, "CREATE SCHEMA AI; CREATE TABLE AI.ACCOUNT_INSIGHTS (x INTEGER)")
     result = run("plan", project=project)
-    assert result.exit_code == 1 and "Plan: 5 to create, 1 error(s)." in result.output and "refresh estimate fails" not in result.output
+    assert result.exit_code == 1 and "Plan: 6 to create, 1 error(s)." in result.output and "refresh estimate fails" not in result.output
     adopted = run("apply", "--yes", "--adopt", "AI.ACCOUNT_INSIGHTS", "--allow-destructive", project=project)
     assert adopted.exit_code == 0, adopted.output
     assert changes(project) == {}
@@ -166,6 +166,7 @@ def test_emptying_segmentations_replaces_only_the_segments_view(project: Path):
         "ANALYTICS.CUSTOMER_SEGMENTS": "replace",
         "AI.ACCOUNT_INSIGHTS": "drop",
         "AI.CUSTOMER_INSIGHTS": "drop",  # the wide view exists while there are prompts
+        "AI.LATEST_ACCOUNT_SUMMARY": "drop",
         "AI.REFRESH_ACCOUNT_SUMMARY": "drop",
     }
 
@@ -182,11 +183,12 @@ def test_failure_at_step_k_then_next_apply_converges(project: Path, monkeypatch)
     monkeypatch.setattr(DuckDBBackend, "_run", failing)
     result = run("apply", "--yes", project=project)
     assert result.exit_code == 1
-    assert "step 4 of 7 failed" in result.output and "injected" in result.output and "Traceback" not in result.output
+    assert "step 4 of 8 failed" in result.output and "injected" in result.output and "Traceback" not in result.output
     monkeypatch.setattr(DuckDBBackend, "_run", original)
 
     assert changes(project) == {
         "ANALYTICS.CUSTOMER_SEGMENTS": "create", "AI.ACCOUNT_INSIGHTS": "create", "AI.REFRESH_ACCOUNT_SUMMARY": "create", "AI.CUSTOMER_INSIGHTS": "create",
+        "AI.LATEST_ACCOUNT_SUMMARY": "create",
     }
     assert query(project, "SELECT status FROM _RULECTL.HISTORY WHERE qualified_name = 'ANALYTICS.CUSTOMER_SEGMENTS'") == [("failed",)]
     applied(project)
@@ -214,7 +216,7 @@ def test_saved_plan_applies_and_a_stale_one_is_refused(project: Path, tmp_path: 
     run("load", project=project)
     plan_file = tmp_path / "plan.json"
     assert run("plan", "--out", str(plan_file), project=project).exit_code == 0
-    assert json.loads(plan_file.read_text())["summary"] == {"create": 7}
+    assert json.loads(plan_file.read_text())["summary"] == {"create": 8}
     stale = tmp_path / "stale.json"
     stale.write_text(plan_file.read_text())
 
