@@ -95,7 +95,7 @@ def apply(
             if saved_plan is None:
                 backend.note_lock_plan(current.plan_id)
             apply_steps(current, desired, backend, on_step, result)
-            record_segment_changes(backend, current)  # what this apply did to the segments, for `rulectl report`
+            result.warnings.extend(_record_segment_changes(backend, current))
             result.warnings.extend(_preflight_warnings(loaded, backend, desired, result))
             return current, result
         except KeyboardInterrupt:
@@ -104,6 +104,18 @@ def apply(
             raise Interrupted("interrupted before any step was applied; nothing was changed") from None
         finally:
             backend.release_lock()
+
+
+def _record_segment_changes(backend, plan: Plan) -> list[str]:
+    """What this apply did to the segments, for `rulectl report`; the steps have landed, so a record
+    the target refuses is a warning, not a failed apply."""
+    from engine.backends.registry import engine_errors
+
+    try:
+        record_segment_changes(backend, plan)
+    except engine_errors() as error:  # evaluated only when something was raised
+        return [f"the segment history of this apply was not recorded ({str(error).splitlines()[0] if str(error) else type(error).__name__}); `rulectl report` will not show it"]
+    return []
 
 
 def _preflight_warnings(loaded: LoadedProject, backend, desired, result: ApplyResult) -> list[str]:
