@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
+from engine.ai.reply_journal import ReplyJournal, request_key
 from engine.ai.providers.base import CompletionFailed, CompletionRequest, Provider, schema_problem, structured_schema
 from engine.config.cortex import supported_schema
 
@@ -97,10 +98,14 @@ class LocalComplete:
     the constraints stripped is sent with the constraints back to a provider that takes them
     (`Provider.takes_schema_bounds`): a local server decodes under a
     grammar built from the schema (llama.cpp bounds a string by its maxLength), so a small model
-    cannot talk past a field's limit and have its whole reply cut at max_tokens and thrown away."""
+    cannot talk past a field's limit and have its whole reply cut at max_tokens and thrown away.
 
-    def __init__(self, provider: Provider, concurrency: int = 8, on_row: Callable[[bool], None] = lambda ok: None, full_schemas: tuple[dict, ...] = ()):
+    `journal`: every good reply is kept there the moment it arrives, and a request it already holds
+    (from a run killed before its batch committed) is answered from it without a call."""
+
+    def __init__(self, provider: Provider, concurrency: int = 8, on_row: Callable[[bool], None] = lambda ok: None, full_schemas: tuple[dict, ...] = (), journal: ReplyJournal | None = None):
         self.provider = provider
+        self.journal = journal if journal is not None else ReplyJournal(None)
         self.concurrency = concurrency
         self.on_row = on_row
         self.stats = CallStats()
@@ -111,11 +116,11 @@ class LocalComplete:
 
     def _batch(self, models: pa.Array, systems: pa.Array, prompts: pa.Array, options: pa.Array) -> pa.Array:
         requests = [
-            CompletionRequest(model or "", system or "", prompt or "", json.loads(option or "{}"))
+            (request_key(model, system, prompt, option), CompletionRequest(model or "", system or "", prompt or "", json.loads(option or "{}")))
             for model, system, prompt, option in zip(models.to_pylist(), systems.to_pylist(), prompts.to_pylist(), options.to_pylist())
         ]
         with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(requests)))) as pool:
-            answers = list(pool.map(self._one, requests))
+            answers = list(pool.map(lambda keyed: self._kept(*keyed), requests))
         return pa.array(answers, type=pa.string())
 
     def _with_full_schema(self, request: CompletionRequest) -> CompletionRequest:
@@ -125,6 +130,17 @@ class LocalComplete:
             return request
         options = {**request.options, "response_format": {**request.options["response_format"], "schema": full}}
         return CompletionRequest(request.model, request.system, request.prompt, options)
+
+    def _kept(self, key: str, request: CompletionRequest) -> str | None:
+        """The journal's reply to this request, or a call whose good reply goes to the journal."""
+        answer = self.journal.get(key)
+        if answer is not None:
+            self.on_row(True)
+            return answer
+        answer = self._one(request)
+        if answer is not None:
+            self.journal.keep(key, answer)
+        return answer
 
     def _one(self, request: CompletionRequest) -> str | None:
         request = self._with_full_schema(request)

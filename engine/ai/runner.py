@@ -1,8 +1,9 @@
 """`rulectl run` on the local target: execute the deployed refresh tasks now.
 
 Runs exactly what apply deployed (the task's MERGE in _RULECTL.TASKS), in bounded batches each
-committed as it lands, with the target's provider behind the COMPLETE function; records each run in
-the run log and when each task ran and how it went.
+committed as it lands, with the target's provider behind the COMPLETE function; every good reply is
+kept in the task's reply journal the moment it arrives (ai/reply_journal.py), so a killed run loses
+at most the calls in flight. Records each run in the run log and when each task ran and how it went.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from engine.ai.local_complete import LocalComplete, failure_breakdown
 from engine.ai.local_embed import LocalEmbed
 from engine.ai.local_sentiment import ANALYSER, LocalSentiment
 from engine.ai.providers import make_provider
+from engine.ai.reply_journal import ReplyJournal, journal_path
 from engine.backends.base import RUN_LOG_DDL, STATE_SCHEMA, RunResult, run_log_finish, run_log_start
 from engine.backends.duckdb import DuckDBBackend
-from engine.compile.refresh_batches import batch_merge, pending_count_query
+from engine.compile.refresh_batches import batch_merge, pending_count_query, pending_limit
 from engine.compile.structured_outputs import json_schema
 from engine.config.models import LLMSettings
 from engine.core.errors import RulectlError
@@ -108,7 +110,8 @@ def run_task(
     pending = pending_count(backend, merge)
     on_start(task, pending)
     provider = make_provider(llm)
-    complete = LocalComplete(provider, llm.concurrency, on_row, full_schemas)  # the deployed task's schema, constraints restored
+    journal = ReplyJournal(journal_path(backend.path, task.qualified_name) if str(backend.path) != ":memory:" else None)
+    complete = LocalComplete(provider, llm.concurrency, on_row, full_schemas, journal)  # the deployed task's schema, constraints restored
     complete.register(backend.connection)
     sentiment = LocalSentiment()  # row-level enrichment tasks call it instead of COMPLETE
     sentiment.register(backend.connection)
@@ -126,13 +129,17 @@ def run_task(
                 rows = backend.query(batch_merge(merge, exp.Literal.number(attempted - enriched), exp.Literal.number(take)))
                 enriched += int(rows[0][0]) if rows and rows[0] and rows[0][0] is not None else 0
                 attempted += take
+            if not stop.requested:  # every batch committed: the journal's replies are in the output table
+                limit = pending_limit(merge)
+                journal.finish(capped=limit is not None and pending >= limit)
         except KeyboardInterrupt:
-            error = "stopped by a second Ctrl-C: the batch in flight was lost, earlier batches are kept"
+            error = "stopped by a second Ctrl-C: earlier batches are kept, the replies of the batch in flight wait in the journal for the next run"
             raise
         except Exception as failure:
             error = str(failure).splitlines()[0] if str(failure) else type(failure).__name__
             raise RulectlError(f"task {task.qualified_name} failed: {error}; the {enriched} row(s) enriched before it are kept") from None
         finally:
+            journal.close()  # a no-op after finish; else the replies of the batch in flight stay for the next run
             failed = sum(helper.stats.failures for helper in helpers)
             breakdown = failure_breakdown([helper.stats for helper in helpers])
             logged = error or breakdown  # `status` shows why calls failed, not only how many
@@ -142,6 +149,8 @@ def run_task(
     calls, failures = sum(h.stats.calls for h in helpers), sum(h.stats.failures for h in helpers)
     errors = tuple(error for helper in helpers for error in helper.stats.errors)
     note = f"scored by {ANALYSER}" if sentiment.stats.calls else f"embedded by {embed.label}" if embed.label else ""
+    if journal.recovered:  # replies a killed run had paid for, stored now without a call
+        note = "; ".join(filter(None, [note, f"{journal.recovered} reply(ies) recovered from the journal of an interrupted run"]))
     return RunResult(prompt, task.qualified_name, pending, enriched, calls, failures, errors, interrupted=stop.requested, note=note, failure_breakdown=breakdown)
 
 

@@ -45,3 +45,10 @@ def batch_merge(merge: exp.Expression, skip: exp.Expression, take: exp.Expressio
     )
     subquery.set("this", window)
     return tree
+
+
+def pending_limit(merge: exp.Expression) -> int | None:
+    """The cap on the rows one run sends (the prompt's max_rows), or None without one."""
+    limit = pending_subquery(merge).this.args.get("limit")
+    value = limit.expression if limit is not None else None
+    return int(value.this) if isinstance(value, exp.Literal) and value.is_int else None

@@ -29,6 +29,7 @@ class FakeLLM:
         self.requests: list[dict] = []
         self.embedding_requests: list[dict] = []  # /embeddings bodies (model, input texts)
         self.authorizations: list[str | None] = []
+        self.on_request = lambda count: None  # called with the number of chat requests so far, before replying
         self.lock = threading.Lock()
         fake = self
 
@@ -49,6 +50,7 @@ class FakeLLM:
                     fake.authorizations.append(self.headers.get("Authorization"))
                     fake.seen[prompt] = fake.seen.get(prompt, 0) + 1
                     times = fake.seen[prompt]
+                    fake.on_request(len(fake.requests))
                 if fake.latency:
                     time.sleep(fake.latency)
                 fault = "FAULT_500" if fake.failing_all else None if fake.healthy else next((f for f in ("FAULT_500", "FAULT_TIMEOUT", "FAULT_MALFORMED", "FAULT_EMPTY", "FAULT_429", "FAULT_REDIRECT") if f in prompt), None)
