@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from engine.backends.base import Backend, DeployedObject, DeployedState
+from engine.compile.cleanup import removal_count_query
 from engine.compile.metrics import METRICS_VIEW
 from engine.compile.objects import DesiredObject, table
-from engine.compile.prompts import OUTPUT_COLUMNS, SPEND, CompiledPrompt
+from engine.compile.prompts import OUTPUT_COLUMNS, SPEND, CompiledPrompt, compile_prompt
 from engine.compile.refresh_batches import pending_subquery
 from engine.compile.search import customer_text_query, embedding_merge, prompt_output_table, search_parts
 from engine.compile.segments import PLANNED_METRICS, PLANNED_SEGMENTS, SEGMENTS_VIEW, with_planned_views
@@ -55,6 +56,7 @@ class AiCost:
     excludes: str = ""  # what the estimate cannot count yet, said beside it
     budget: float | None = None  # refresh.max_credits: credits one run may spend
     left_pending: int = 0  # rows the budget or max_rows leave for later runs
+    removals: int = 0  # stored rows the run will remove: their source row or customer no longer exists
 
     @property
     def output_estimated(self) -> bool:
@@ -71,34 +73,43 @@ def credits_per_million(loaded: LoadedProject, model: str) -> float:
     return model_price(loaded.config, model)
 
 
+# Up to this many prompts, plan estimates every refresh task, not only those its changes affect: a
+# data-only reload (new, changed or deleted source rows) changes what the next run does, and plan
+# says so. Above it (hundreds of prompts: one cost query per 50 on DuckDB, seconds of planning)
+# only the affected ones, as before; `status` shows the rest.
+FULL_ESTIMATE_PROMPTS = 50
+
+
 def estimate_costs(
     loaded: LoadedProject, backend: Backend, desired: list[DesiredObject], deployed: DeployedState, changing: Collection[str] | None = None
 ) -> tuple[list[AiCost], dict[str, str]]:
-    """The prompts the plan affects (all when `changing` is None), in one UNION ALL query, so plan's
-    round trips do not grow with prompts — except where the engine plans long unions slowly
-    (`backend.max_union_branches`), then in batches; then each affected sentiment or embedding task.
-    Returns the costs and, per task whose own estimate failed, why (CostUnavailable when the
-    prompts' query fails: then every task's estimate is unknown)."""
+    """What the next refresh of each task would do, in one UNION ALL query for the prompts, so
+    plan's round trips do not grow with prompts — except where the engine plans long unions slowly
+    (`backend.max_union_branches`), then in batches; then one query per sentiment or embedding task.
+    With `changing` (the plan's changed objects), a task the plan does not affect is listed only
+    when it has rows to enrich or remove, and in a project of more than FULL_ESTIMATE_PROMPTS
+    prompts only affected prompts are estimated. Returns the costs and, per task whose own estimate
+    failed, why (CostUnavailable when the prompts' query fails: then every task's estimate is unknown)."""
     tasks = [obj for obj in desired if obj.kind == "task" and "compiled" in obj.details]
-    if changing is not None:
-        affected = _affected(desired, {name.upper() for name in changing})
+    enrichments = [obj for obj in desired if obj.kind == "task" and obj.details.get("enrichment") in ("sentiment", "embedding")]
+    affected = _affected(desired, {name.upper() for name in changing}) if changing is not None else {obj.qualified_name.upper() for obj in tasks + enrichments}
+    if len(tasks) > FULL_ESTIMATE_PROMPTS:
         tasks = [obj for obj in tasks if obj.qualified_name.upper() in affected]
     prompts: list[CompiledPrompt] = [obj.details["compiled"] for obj in tasks]
     batch = backend.max_union_branches or len(prompts) or 1
     rows: dict[int, tuple] = {}
     for first in range(0, len(prompts), batch):
         rows.update(_estimate_batch(loaded, backend, prompts, range(first, min(first + batch, len(prompts))), deployed))
-    enrichments = [obj for obj in desired if obj.kind == "task" and obj.details.get("enrichment") in ("sentiment", "embedding")]
-    if changing is not None:
-        enrichments = [obj for obj in enrichments if obj.qualified_name.upper() in affected]
-    costs = [_cost(loaded, compiled, *rows[i]) for i, compiled in enumerate(prompts)]
+    costs = [(obj, _cost(loaded, compiled, *rows[i])) for i, (obj, compiled) in enumerate(zip(tasks, prompts))]
     failures: dict[str, str] = {}
     for obj in enrichments:  # each its own query: one that fails is that task's error, not every task's
         try:
-            costs.append(_input_only_cost(loaded, backend, obj, deployed))
+            costs.append((obj, _input_only_cost(loaded, backend, obj, deployed)))
         except CostUnavailable as reason:
-            failures[obj.qualified_name.upper()] = str(reason)
-    return costs, failures
+            if obj.qualified_name.upper() in affected:  # an unaffected task's estimate is extra: its failure is not the plan's
+                failures[obj.qualified_name.upper()] = str(reason)
+    shown = [cost for obj, cost in costs if obj.qualified_name.upper() in affected or cost.rows or cost.removals]
+    return shown, failures
 
 
 def _input_only_cost(loaded: LoadedProject, backend: Backend, task: DesiredObject, deployed: DeployedState) -> AiCost:
@@ -113,11 +124,13 @@ def _input_only_cost(loaded: LoadedProject, backend: Backend, task: DesiredObjec
     if deployed.get("table", output) is None:
         pending = pending.transform(lambda node: _empty_like(node, output, task.details["keys"]), copy=False)
     size = sf_func("SUM", sf_func("LENGTH", exp.column("text_value", table="x")))
-    query = exp.select(sf_func("COUNT", exp.Star()), size).from_(exp.Subquery(this=pending, alias=exp.TableAlias(this=exp.to_identifier("x"))))
+    analytics = loaded.config.schemas.analytics
+    removals = _removal_count(task.removal_statement, deployed.get("table", output) is not None, {f"{analytics}.{SEGMENTS_VIEW}".upper(): PLANNED_SEGMENTS})
+    query = _beside(exp.select(sf_func("COUNT", exp.Star()), size).from_(exp.Subquery(this=pending, alias=exp.TableAlias(this=exp.to_identifier("x")))), removals)
     if embedding:
         query = _without_absent_score_tables(with_planned_views(query, loaded), loaded, deployed)
     try:
-        total, chars = backend.query(query)[0]
+        total, chars, removed = backend.query(query)[0]
     except Exception as error:
         raise CostUnavailable(str(error).splitlines()[0]) from None
     total, chars = int(total or 0), int(chars or 0)
@@ -129,7 +142,7 @@ def _input_only_cost(loaded: LoadedProject, backend: Backend, task: DesiredObjec
     credits = tokens / 1_000_000 * credits_per_million(loaded, model)
     usd = credits * loaded.config.credit_price_usd
     return AiCost(task.details["prompt"], rows, cap, tokens, 0, round(credits, 6), round(usd, 4), model, credits_ceiling=round(credits, 6),
-                  kind="embed" if embedding else "score", excludes=excludes)
+                  kind="embed" if embedding else "score", excludes=excludes, removals=int(removed or 0))
 
 
 def _planned_embedding_pending(loaded: LoadedProject, task: DesiredObject, deployed: DeployedState) -> tuple[exp.Select, str]:
@@ -143,7 +156,22 @@ def _planned_embedding_pending(loaded: LoadedProject, task: DesiredObject, deplo
     merge = embedding_merge(texts, task.depends_on[0], key, task.details["model"], int(task.details["max_rows"]))
     waiting = [t.label for t in search_parts(loaded) if t.prompt and t.column not in deployed_columns.get(prompt_output_table(loaded, t.prompt), ())]
     excludes = f"{', '.join(waiting)} not counted: no replies stored yet" if waiting else ""
-    return pending_subquery(merge).this, excludes
+    pending = pending_subquery(merge).this
+    # The run embeds after the prompts refresh (run_stage): a customer whose searched reply the same
+    # run asks for again gets new text then, though its text as stored now has not changed.
+    texted = {t.prompt for t in search_parts(loaded) if t.prompt and t.column in deployed_columns.get(prompt_output_table(loaded, t.prompt), ())}
+    reasked = [
+        exp.select(exp.column(compiled.key, table="q")).from_(exp.Subquery(this=_planned_pending(loaded, compiled, True, capped=True), alias=exp.TableAlias(this=exp.to_identifier("q"))))
+        for compiled in (compile_prompt(loaded, located) for located in loaded.prompts if located.item.name.lower() in texted)
+    ]
+    if reasked:
+        union: exp.Query = reasked[0]
+        for part in reasked[1:]:
+            union = exp.Union(this=union, expression=part, distinct=False)
+        text = exp.column("text_value", table="t")
+        rewritten = exp.and_(exp.func("TRIM", text).neq(exp.Literal.string("")), exp.In(this=exp.column(key, table="t"), query=exp.Subquery(this=union)))
+        pending.set("where", exp.Where(this=exp.or_(pending.args["where"].this, rewritten)))
+    return pending, excludes
 
 
 def _without_absent_score_tables(query: exp.Select, loaded: LoadedProject, deployed: DeployedState) -> exp.Select:
@@ -200,14 +228,14 @@ def _estimate_batch(loaded: LoadedProject, backend: Backend, prompts: list[Compi
     query = _without_absent_score_tables(query, loaded, deployed)
     try:
         return {
-            int(index): (int(total or 0), int(chars or 0), int(replies or 0), float(mean_output) if mean_output is not None else None, int(in_budget or 0))
-            for index, total, chars, replies, mean_output, in_budget in backend.query(query)
+            int(index): (int(total or 0), int(chars or 0), int(replies or 0), float(mean_output) if mean_output is not None else None, int(in_budget or 0), int(removals or 0))
+            for index, total, chars, replies, mean_output, in_budget, removals in backend.query(query)
         }
     except Exception as error:
         raise CostUnavailable(str(error).splitlines()[0]) from None
 
 
-def _cost(loaded: LoadedProject, compiled: CompiledPrompt, total: int, chars: int, replies: int, mean_output: float | None, in_budget: int) -> AiCost:
+def _cost(loaded: LoadedProject, compiled: CompiledPrompt, total: int, chars: int, replies: int, mean_output: float | None, in_budget: int, removals: int = 0) -> AiCost:
     cap = compiled.prompt.refresh.max_rows
     rows = min(total, cap, in_budget)
     input_tokens = (chars * rows // total // CHARS_PER_TOKEN) if total else 0
@@ -220,7 +248,33 @@ def _cost(loaded: LoadedProject, compiled: CompiledPrompt, total: int, chars: in
     return AiCost(
         compiled.prompt.name, rows, cap, input_tokens, output_tokens, round(credits, 6), round(credits * loaded.config.credit_price_usd, 4),
         compiled.prompt.model, ceiling, observed, round(credits_ceiling, 6),
-        budget=compiled.prompt.refresh.max_credits, left_pending=total - rows,
+        budget=compiled.prompt.refresh.max_credits, left_pending=total - rows, removals=removals,
+    )
+
+
+def _removal_count(removal: exp.Delete | None, output_deployed: bool, views: dict[str, str]) -> exp.Subquery:
+    """One row, `removals`: how many rows a task's removal would delete, against the planned views
+    (0 when the task has none or its table does not exist yet), to cross-join beside the estimate."""
+    if removal is None or not output_deployed:
+        return exp.Subquery(this=exp.select(exp.Literal.number(0).as_("removals")), alias=exp.TableAlias(this=exp.to_identifier("r")))
+
+    def planned(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and node.db and f"{node.db}.{node.name}".upper() in views:
+            return exp.alias_(exp.to_table(views[f"{node.db}.{node.name}".upper()]), node.alias, table=True)
+        return node
+
+    count = removal_count_query(removal).transform(planned, copy=False)
+    count.expressions[0].replace(exp.alias_(count.expressions[0].copy(), "removals"))
+    return exp.Subquery(this=count, alias=exp.TableAlias(this=exp.to_identifier("r")))
+
+
+def _beside(estimate: exp.Select, removals: exp.Subquery) -> exp.Select:
+    """The estimate's one row (an aggregate without GROUP BY) with the removal count after it: joined
+    outside the aggregate, so no pending rows still gives one row with the count."""
+    return (
+        exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("e")), exp.column("removals", table="r"))
+        .from_(exp.Subquery(this=estimate, alias=exp.TableAlias(this=exp.to_identifier("e"))), copy=False)
+        .join(removals, join_type="cross", copy=False)
     )
 
 
@@ -253,18 +307,17 @@ def _history(compiled: CompiledPrompt, output: DeployedObject | None) -> exp.Sel
     ).where(mine)
 
 
-def _estimate_query(loaded: LoadedProject, compiled: CompiledPrompt, output: DeployedObject | None, index: int) -> exp.Select:
-    """COUNT and prompt size of the pending rows, uncapped, against the planned views, beside the
-    prompt's reply history."""
-    output_deployed = output is not None
+def _planned_pending(loaded: LoadedProject, compiled: CompiledPrompt, output_deployed: bool, capped: bool = False) -> exp.Select:
+    """The prompt's pending rows against the planned views (an output table not created yet reads
+    as empty); uncapped and unordered unless `capped`."""
     pending = compiled.pending_query.copy()
     budget = compiled.prompt.refresh.max_credits
-    if budget is not None:  # every pending row, each with the running cost the budget is held to
-        pending = pending.args["from_"].this.this
-    pending.set("limit", None)
-    pending.set("order", None)
-    analytics = loaded.config.schemas.analytics
-    views = {f"{analytics}.{METRICS_VIEW}".upper(): PLANNED_METRICS, f"{analytics}.{SEGMENTS_VIEW}".upper(): PLANNED_SEGMENTS}
+    if not capped:
+        if budget is not None:  # every pending row, each with the running cost the budget is held to
+            pending = pending.args["from_"].this.this
+        pending.set("limit", None)
+        pending.set("order", None)
+    views = _planned_view_names(loaded)
     key = compiled.key
 
     def rewrite(node: exp.Expression) -> exp.Expression:
@@ -276,13 +329,28 @@ def _estimate_query(loaded: LoadedProject, compiled: CompiledPrompt, output: Dep
                 return exp.Subquery(this=_empty_output_table(key), alias=exp.TableAlias(this=exp.to_identifier(node.alias or "o")))
         return node
 
-    pending = pending.transform(rewrite, copy=False)
+    return pending.transform(rewrite, copy=False)
+
+
+def _planned_view_names(loaded: LoadedProject) -> dict[str, str]:
+    analytics = loaded.config.schemas.analytics
+    return {f"{analytics}.{METRICS_VIEW}".upper(): PLANNED_METRICS, f"{analytics}.{SEGMENTS_VIEW}".upper(): PLANNED_SEGMENTS}
+
+
+def _estimate_query(loaded: LoadedProject, compiled: CompiledPrompt, output: DeployedObject | None, index: int) -> exp.Select:
+    """COUNT and prompt size of the pending rows, uncapped, against the planned views, beside the
+    prompt's reply history and the rows its removal would delete."""
+    output_deployed = output is not None
+    pending = _planned_pending(loaded, compiled, output_deployed)
+    removals = _removal_count(compiled.removal, output_deployed, _planned_view_names(loaded))
     size = sf_func("SUM", exp.Add(this=sf_func("LENGTH", exp.column("system_text", table="x")), expression=sf_func("LENGTH", exp.column("prompt_text", table="x"))))
     history = exp.Subquery(this=_history(compiled, output), alias=exp.TableAlias(this=exp.to_identifier("h")))
+    budget = compiled.prompt.refresh.max_credits
     fits = exp.column(SPEND, table="x") <= exp.Literal.number(repr(budget)) if budget is not None else exp.true()
     in_budget = sf_func("SUM", exp.Case(ifs=[exp.If(this=fits, true=exp.Literal.number(1))], default=exp.Literal.number(0)))
-    return exp.select(
+    estimate = exp.select(
         exp.Literal.number(index).as_("prompt_index"), sf_func("COUNT", exp.Star()).as_("pending_rows"), size.as_("prompt_chars"),
         sf_func("MAX", exp.column("replies", table="h")).as_("replies"), sf_func("MAX", exp.column("mean_output", table="h")).as_("mean_output"),
         in_budget.as_("in_budget"),
     ).from_(exp.Subquery(this=pending, alias=exp.TableAlias(this=exp.to_identifier("x")))).join(history, join_type="cross")
+    return _beside(estimate, removals)

@@ -10,11 +10,10 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
-import sqlglot
 from sqlglot import exp
 
 from engine.ai.local_models import ModelFile, resolve_model
-from engine.ai.runner import deployed_tasks, run_task
+from engine.ai.runner import deployed_tasks, run_task, task_statements
 from engine.backends.base import RunResult
 from engine.compile.objects import table
 from engine.compile.refresh_batches import pending_subquery
@@ -64,8 +63,10 @@ def enrich_largest(loaded: LoadedProject, backend, model: ModelFile, rows: int =
             if prompt is None:
                 results.append(run_task(backend, task, offline, on_start, on_row))
                 continue
-            merge = largest_only(sqlglot.parse_one(task.definition, read="snowflake"), loaded, prompt.key.lower(), min(rows, prompt.refresh.max_rows))
-            results.append(run_task(backend, dataclasses.replace(task, definition=merge.sql(dialect="snowflake")), settings, on_start, on_row, batch_rows=5, full_schemas=(json_schema(prompt.outputs),) if prompt.outputs else ()))
+            *removals, merge = task_statements(task)
+            merge = largest_only(merge, loaded, prompt.key.lower(), min(rows, prompt.refresh.max_rows))
+            definition = ";\n".join(statement.sql(dialect="snowflake") for statement in (*removals, merge))
+            results.append(run_task(backend, dataclasses.replace(task, definition=definition), settings, on_start, on_row, batch_rows=5, full_schemas=(json_schema(prompt.outputs),) if prompt.outputs else ()))
             if results[-1].interrupted:
                 break
     enriched = sum(result.enriched for result in results if result.task.split(".")[-1].upper() in prompts)

@@ -89,6 +89,15 @@ def select_tasks(tasks: list[LocalTask], prompts: Sequence[str]) -> list[LocalTa
     return chosen
 
 
+def task_statements(task: LocalTask) -> list[exp.Expression]:
+    """The deployed statements of a task: its removals (none for tasks applied before them), then the MERGE."""
+    return [statement for statement in sqlglot.parse(task.definition, read="snowflake") if statement is not None]
+
+
+def _affected_rows(rows: list[tuple]) -> int:
+    return int(rows[0][0]) if rows and rows[0] and rows[0][0] is not None else 0
+
+
 def pending_count(backend: DuckDBBackend, merge: exp.Expression) -> int:
     """Rows the MERGE would send to the model: COUNT(*) over its pending-rows subquery."""
     return backend.query(pending_count_query(merge))[0][0]
@@ -105,8 +114,10 @@ def run_task(
 ) -> RunResult:
     """Enrich the task's pending rows in batches of `batch_rows`, each committed as it lands,
     and log the run (pending, enriched, failed, error) in the run log."""
-    merge = sqlglot.parse_one(task.definition, read="snowflake")
+    *removals, merge = task_statements(task)
     prompt = task.name.removeprefix("REFRESH_").lower()
+    # what the task stored for rows that no longer exist goes first: free, and kept even if a call fails
+    removed = sum(_affected_rows(backend.query(statement)) for statement in removals)
     pending = pending_count(backend, merge)
     on_start(task, pending)
     provider = make_provider(llm)
@@ -127,7 +138,7 @@ def run_task(
             while attempted < pending and not stop.requested:
                 take = min(batch_rows, pending - attempted)
                 rows = backend.query(batch_merge(merge, exp.Literal.number(attempted - enriched), exp.Literal.number(take)))
-                enriched += int(rows[0][0]) if rows and rows[0] and rows[0][0] is not None else 0
+                enriched += _affected_rows(rows)
                 attempted += take
             if not stop.requested:  # every batch committed: the journal's replies are in the output table
                 limit = pending_limit(merge)
@@ -151,7 +162,7 @@ def run_task(
     note = f"scored by {ANALYSER}" if sentiment.stats.calls else f"embedded by {embed.label}" if embed.label else ""
     if journal.recovered:  # replies a killed run had paid for, stored now without a call
         note = "; ".join(filter(None, [note, f"{journal.recovered} reply(ies) recovered from the journal of an interrupted run"]))
-    return RunResult(prompt, task.qualified_name, pending, enriched, calls, failures, errors, interrupted=stop.requested, note=note, failure_breakdown=breakdown)
+    return RunResult(prompt, task.qualified_name, pending, enriched, calls, failures, errors, interrupted=stop.requested, note=note, failure_breakdown=breakdown, removed=removed)
 
 
 def _record_run(backend: DuckDBBackend, task: LocalTask, status: str) -> None:

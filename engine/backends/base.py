@@ -169,6 +169,7 @@ class RunResult:
     interrupted: bool = False  # stopped by Ctrl-C after committing the batch in flight
     note: str = ""
     failure_breakdown: str = ""  # failed calls by kind (schema violations, empty replies, …) with an example each
+    removed: int = 0  # rows the run removed because their source row or customer no longer exists
 
     @property
     def in_background(self) -> bool:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 from engine.backends.base import LOCK_TABLE, STATE_SCHEMA, Backend, DeployedObject, DeployedState, DoctorCheck, ManagedRecord, RunResult
 from engine.backends.duckdb_fixes import FixContext, apply_fixes, modern_lambda_syntax
-from engine.compile.objects import DesiredObject
+from engine.compile.objects import DesiredObject, canonical_sql
 from engine.config.project import LoadedProject
 from engine.core.errors import RulectlError
 
@@ -103,6 +103,13 @@ def _refuse_foreign_file(path: Path) -> None:
 SESSION_SETTINGS = ("SET max_expression_depth = 20000", "SET TimeZone = 'UTC'")
 
 
+def task_definition(obj: DesiredObject) -> str:
+    """What _RULECTL.TASKS keeps of a task: its removal (when it has one) and its MERGE, as
+    Snowflake-dialect statements separated by `;` (ai/runner.py splits them again)."""
+    removal = obj.removal_statement
+    return obj.canonical_sql if removal is None else f"{canonical_sql(removal)};\n{obj.canonical_sql}"
+
+
 class DuckDBBackend(Backend):
     """DuckDB file target. `date_columns` names the DATE columns of the sources (for fixes)."""
 
@@ -174,8 +181,10 @@ class DuckDBBackend(Backend):
         return cls(":memory:", date_columns(loaded), fixed_point_scales=fixed_point_scales(loaded))
 
     def compiled_text(self, obj: DesiredObject, comment: str) -> str:
-        """What `rulectl compile` shows: the object's SQL as DuckDB runs it, rulectl's fixes applied."""
-        return render_duckdb(obj.statement, self.context, pretty=True)
+        """What `rulectl compile` shows: the object's SQL as DuckDB runs it, rulectl's fixes applied
+        (a task: its removal, then its MERGE, as the runner runs them)."""
+        statements = [obj.removal_statement] if obj.removal_statement is not None else []
+        return ";\n\n".join(render_duckdb(statement, self.context, pretty=True) for statement in statements + [obj.statement])
 
     def to_sql(self, tree: exp.Expression, pretty: bool = False) -> str:
         return render_duckdb(tree, self.context, pretty=pretty)
@@ -235,7 +244,7 @@ class DuckDBBackend(Backend):
     def task_statements(self, obj: DesiredObject, comment: str, exists: bool) -> list[exp.Expression | str]:
         """Local tasks live in _RULECTL.TASKS; `rulectl run` (or the scheduler) executes them."""
         options = dict(obj.options)
-        values = [obj.schema, obj.name, comment, obj.canonical_sql, options.get("schedule", ""), options.get("state", "started")]
+        values = [obj.schema, obj.name, comment, task_definition(obj), options.get("schedule", ""), options.get("state", "started")]
         row = exp.Tuple(expressions=[exp.Literal.string(v) for v in values])
         return self.drop_statements("task", obj.qualified_name) + [
             exp.insert(exp.values([row]), f"{STATE_SCHEMA}.TASKS", columns=["schema_name", "task_name", "comment", "definition", "schedule", "state"])

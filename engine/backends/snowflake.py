@@ -353,7 +353,8 @@ class SnowflakeBackend(Backend):
     def refresh_script(self, obj: DesiredObject, pretty: bool = False) -> exp.Expression:
         """The task body: a Snowflake Scripting block that logs the run, counts its pending rows, then runs the prompt's MERGE in
         bounded batches (each its own committed statement, so a late failure keeps earlier batches)
-        and logs the counts — or Snowflake's error, re-raised so the task run shows as failed.
+        and logs the counts — or Snowflake's error, re-raised so the task run shows as failed. A task
+        with a `removal` first deletes what it stored for rows that no longer exist.
 
         A task may run Snowflake Scripting: https://docs.snowflake.com/en/sql-reference/sql/create-task
         (AS sql: "procedural logic using Snowflake Scripting", its examples run a DECLARE block
@@ -396,6 +397,9 @@ class SnowflakeBackend(Backend):
             "BEGIN",
             # the run-log row first: a count that fails (a broken view, a missing privilege) is logged
             f"  {render(run_log_start(prompt, var('run_id'), exp.null()))};",
+            # then what the task stored for rows that no longer exist (compile/cleanup.py): free, and
+            # before the model calls, so a run that fails later has still removed them
+            *([f"  {render(obj.removal_statement)};"] if obj.removal_statement is not None else []),
             f"  {count};",
             f"  {render(run_log_pending(var('run_id'), var('pending_rows')))};",
             "  WHILE (attempted < pending_rows) DO",

@@ -593,6 +593,8 @@ def _print_run_results(results) -> None:
         line = f"{result.task}: {result.enriched} row(s) enriched with {result.calls} model call(s)"
         if result.failures:
             line += f"; {result.failure_breakdown or f'{result.failures} call(s) failed'}; their rows stay pending for the next run"
+        if result.removed:
+            line += f"; {result.removed} row(s) removed whose source row or customer no longer exists"
         if result.note:
             line += f" — {result.note}"
         out.print(line, markup=False)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
+from engine.compile.cleanup import gone_rows, removal
 from engine.compile.objects import DesiredObject, table
 from engine.config.cortex import SENTIMENT_MAX_CHARS
 from engine.config.enrichments import SENTIMENT_COLUMN, join_columns, sentiment_sources, sentiment_table
@@ -60,7 +61,11 @@ def enrichment_objects(loaded: LoadedProject, warehouse: str | None, task_state:
             ("state", task_state),
         )
         task_schema, task = task_name(loaded, derived).split(".")
-        objects.append(DesiredObject("task", task_schema, task, merge, (output,), (), options, details={"prompt": derived, "enrichment": "sentiment", "source": parent, "max_rows": sentiment.max_rows, "keys": tuple(keys)}))
+        objects.append(DesiredObject(
+            "task", task_schema, task, merge, (output,), (), options,
+            details={"prompt": derived, "enrichment": "sentiment", "source": parent, "max_rows": sentiment.max_rows, "keys": tuple(keys)},
+            removal=sentiment_removal(source.table, output, [k for k, _ in keys], sentiment.text.lower()),
+        ))
     return objects
 
 
@@ -111,6 +116,14 @@ def sentiment_merge(source_table: str, output: str, keys: list[str], text: str, 
             exp.When(matched=False, then=exp.Insert(this=exp.Tuple(expressions=[exp.column(c) for c in inserted]), expression=exp.Tuple(expressions=values))),
         ]),
     )
+
+
+def sentiment_removal(source_table: str, output: str, keys: list[str], text: str) -> exp.Delete:
+    """Removes the score of a source row that was deleted or whose text became empty (the MERGE
+    never sends such a row, so its old score would stay in every metric over it)."""
+    text_column = exp.column(text, table="s")
+    has_text = exp.and_(text_column.is_(exp.null()).not_(), exp.func("TRIM", text_column.copy()).neq(exp.Literal.string("")))
+    return removal(output, keys, gone_rows(output, keys, table(source_table), present=has_text))
 
 
 def capped_text(text: exp.Expression) -> exp.Expression:

@@ -26,6 +26,10 @@ class DesiredObject:
     settings it is built from, plus a stamp of the compiler's output), so plan fingerprints the
     object without building it.
 
+    `removal` (tasks): the DELETE the task runs before its MERGE, removing what it stored for rows
+    that no longer exist (compile/cleanup.py); built lazily like `build`, part of the fingerprint
+    (through `fingerprint_source` when one is given, which must then cover it).
+
     `backend_stamp` is set by the target's backend (`Backend.as_deployed`), never by compile: a
     stamp of what that backend wraps around the statement when it deploys it (Snowflake runs a
     task's MERGE inside its own script). It is part of the fingerprint, so a rulectl upgrade that
@@ -43,6 +47,7 @@ class DesiredObject:
     details: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     fingerprint_source: str | None = None
     backend_stamp: str = ""
+    removal: exp.Expression | Callable[[], exp.Expression] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.build, exp.Expression) and self.fingerprint_source is None:
@@ -61,13 +66,18 @@ class DesiredObject:
         return canonical_sql(self.statement)
 
     @cached_property
+    def removal_statement(self) -> exp.Expression | None:
+        return self.removal if self.removal is None or isinstance(self.removal, exp.Expression) else self.removal()
+
+    @cached_property
     def fingerprint(self) -> str:
         extra = "".join(f"\n{key}={value}" for key, value in self.options + self.columns)
         if self.backend_stamp:  # empty: the fingerprint objects had before backends stamped them
             extra += f"\nbackend={self.backend_stamp}"
         if self.fingerprint_source is not None:
             return hashlib.sha256(f"{self.kind}\n{self.fingerprint_source}{extra}".encode()).hexdigest()[:16]
-        return hashlib.sha256((self.canonical_sql + extra).encode()).hexdigest()[:16]
+        removal = f"\nremoval={canonical_sql(self.removal_statement)}" if self.removal_statement is not None else ""
+        return hashlib.sha256((self.canonical_sql + removal + extra).encode()).hexdigest()[:16]
 
     def stamped(self, backend_stamp: str) -> "DesiredObject":
         """This object with the backend's stamp (itself when the stamp is already that)."""

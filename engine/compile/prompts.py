@@ -15,6 +15,7 @@ from functools import cached_property, lru_cache
 import sqlglot
 from sqlglot import exp
 
+from engine.compile.cleanup import gone_rows, removal
 from engine.compile.objects import DesiredObject, table
 from engine.config.project import LoadedProject
 from engine.config.models import Prompt, Schemas
@@ -154,6 +155,13 @@ class CompiledPrompt:
         return merge_statement(self)
 
     @cached_property
+    def removal(self) -> exp.Delete:
+        """Removes this prompt's output for keys no longer in its input (a customer who left)."""
+        mine = lambda alias: exp.column("prompt_name", table=alias).eq(exp.Literal.string(self.prompt.name))  # noqa: E731
+        gone = gone_rows(self.output_table, [self.key], table(self.input_view), where=mine("o"))
+        return removal(self.output_table, [self.key], gone, where=mine(None))
+
+    @cached_property
     def fingerprint_source(self) -> str:
         """Everything the MERGE is built from, as stable text, plus `merge_stamp()`: equal text,
         equal MERGE, without building it."""
@@ -196,6 +204,7 @@ def merge_stamp() -> str:
             )
             sample = CompiledPrompt(prompt, "id", "S.V", "S.O", "S.T", variants, ("x", "y"), frozenset({"y"}), "salt", formats=(("x", DATE_FORMAT),))
             digest.update(sample.merge.sql(dialect=DIALECT).encode())
+            digest.update(sample.removal.sql(dialect=DIALECT).encode())
     # refresh.when_changed and max_age: a hash of some inputs, and replies re-enriched by age
     decided = Prompt.model_validate({
         "name": "stamp_prompt", "input": "customer_segments", "key": "id", "template": "A {x} {y}", "output": "out",
@@ -629,6 +638,7 @@ def prompt_objects(loaded: LoadedProject, warehouse: str | None = None, task_sta
                 # the MERGE is built only for tasks that apply, show or estimate: a plan of 500
                 # unchanged prompts fingerprints their settings instead of rendering 500 MERGEs
                 fingerprint_source=compiled.fingerprint_source,
+                removal=lambda compiled=compiled: compiled.removal,
             )
         )
     return objects

@@ -26,6 +26,7 @@ from collections.abc import Collection, Mapping
 
 from sqlglot import exp
 
+from engine.compile.cleanup import gone_rows, removal
 from engine.compile.objects import DesiredObject, table
 from engine.compile.prompts import output_table_name, stored_rows
 from engine.compile.segments import SEGMENTS_VIEW
@@ -76,7 +77,10 @@ def search_objects(loaded: LoadedProject, target: Target | None, task_state: str
     details = {"prompt": SEARCH_TASK, "enrichment": "embedding", "model": model, "max_rows": search.max_rows, "keys": ((key, key_type),)}
     return [
         DesiredObject("table", schema, name, create, (), columns),
-        DesiredObject("task", task_schema, task, merge, (output, *reads), (), options, details=details),
+        # a customer gone from the segments view (deleted from the entity source) loses its vector;
+        # one whose text became blank is handled by the MERGE itself
+        DesiredObject("task", task_schema, task, merge, (output, *reads), (), options, details=details,
+                      removal=removal(output, [key], gone_rows(output, [key], table(segments)))),
     ]
 
 

@@ -35,7 +35,7 @@ def render_plan(plan: Plan, console: Console, show_noop: bool = False) -> None:
     render_segment_impact(plan, console)
     if plan.ai_costs:
         console.print()
-        console.print(Text("Next AI refresh (prompts this plan affects):", style="bold"))
+        console.print(Text("Next AI refresh (tasks this plan affects, and any with rows waiting):", style="bold"))
         for cost in plan.ai_costs:
             console.print(f"  {cost.prompt}: {_cost_text(cost)}", markup=False)
     for note in plan.notes:
@@ -86,7 +86,10 @@ def _input_cap(chars: int) -> str:
 
 
 def _cost_text(cost: AiCost) -> str:
-    return _spend_text(cost) + _budget_text(cost)
+    if not cost.removals:
+        return _spend_text(cost) + _budget_text(cost)
+    removals = f"{cost.removals:,} stored row{'s' if cost.removals != 1 else ''} to remove (source row or customer gone, or text emptied)"
+    return f"nothing to enrich; {removals}" if not cost.rows else f"{_spend_text(cost)}{_budget_text(cost)}; {removals}"
 
 
 def _budget_text(cost: AiCost) -> str:

@@ -212,6 +212,7 @@ def test_only_prompts_the_plan_affects_are_estimated(project: Path):
     second = project / "prompts" / "renewal_note.yml"
     second.write_text((project / "prompts" / "account_summary.yml").read_text().replace("name: account_summary", "name: renewal_note").replace("output: ACCOUNT_INSIGHTS", "output: RENEWAL_NOTES"))
     setup_project(project)
+    workflow.run_refreshes(load_project(project), None, [])  # nothing waits: an unaffected prompt with no rows is not listed
     edit(second, "Write a three-sentence", "Write a two-sentence")
     assert [c.prompt for c in workflow.plan(load_project(project)).ai_costs] == ["renewal_note"]
     edit(project / "rules" / "segments.yml", "when: module_count >= 2", "when: module_count >= 3")
