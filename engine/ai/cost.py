@@ -75,9 +75,10 @@ def credits_per_million(loaded: LoadedProject, model: str) -> float:
 
 # Up to this many prompts, plan estimates every refresh task, not only those its changes affect: a
 # data-only reload (new, changed or deleted source rows) changes what the next run does, and plan
-# says so. Above it (hundreds of prompts: one cost query per 50 on DuckDB, seconds of planning)
-# only the affected ones, as before; `status` shows the rest.
-FULL_ESTIMATE_PROMPTS = 50
+# says so. Each prompt's pending query renders and hashes every input row: measured with
+# bench/plan.py, 48 prompts added ~3.5 s to a no-change plan on a loaded 2-core machine. Above the
+# limit only the affected prompts are estimated, as before; `status` shows the rest.
+FULL_ESTIMATE_PROMPTS = 10
 
 
 def estimate_costs(
