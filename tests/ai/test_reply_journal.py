@@ -73,3 +73,41 @@ def test_the_journal_keeps_whole_lines_and_only_unused_replies_of_a_capped_run(t
     assert list(ReplyJournal(path).replies.values()) == ['{"a": 2}']
     ReplyJournal(path).finish(capped=False)  # not capped: an unused reply is for a row whose inputs changed
     assert not path.exists()
+
+
+def test_a_batch_that_dies_midway_on_the_example_keeps_its_replies_for_the_next_run(project: Path, monkeypatch):
+    """The example (180 customers, batches of 50): the 30th call fails the statement in flight (as a
+    crash would end it), so batch 1 never commits; the replies that arrived are in the journal and
+    are not paid for again."""
+    import pytest
+
+    from engine.ai.local_complete import LocalComplete
+    from engine.core.errors import RulectlError
+    from tests.ai.test_enrichment import output_rows, use_openai
+    from tests.conftest import sample_rows
+
+    setup_project(project)
+    customers = len(sample_rows("customer"))
+    original, calls = LocalComplete._one, {"n": 0}
+
+    def dies_at_30(self, request):
+        calls["n"] += 1
+        if calls["n"] == 30:
+            raise RuntimeError("the process died here")
+        return original(self, request)
+
+    with FakeLLM() as server:
+        server.healthy = True
+        use_openai(project, server.base_url)
+        edit(project / "rulectl.yml", "concurrency: 8", "concurrency: 1")
+        monkeypatch.setattr(LocalComplete, "_one", dies_at_30)
+        with pytest.raises(RulectlError, match="the 0 row"):
+            workflow.run_refreshes(load_project(project), None, [])
+        asked = lambda: {r["messages"][-1]["content"] for r in server.requests}  # noqa: E731 — a reset keep-alive connection may be retried
+        kept = len(ReplyJournal(journal_path(project / ".rulectl" / "local.duckdb", "AI.REFRESH_ACCOUNT_SUMMARY")))
+        assert output_rows(project) == {} and kept >= 29 and len(asked()) == kept  # every reply that arrived is kept
+        monkeypatch.setattr(LocalComplete, "_one", original)
+        result = workflow.run_refreshes(load_project(project), None, [])[0]
+        assert len(asked()) == customers  # no prompt asked twice
+    assert result.calls == customers - kept and result.enriched == customers == len(output_rows(project))
+    assert f"{kept} reply(ies) recovered from the journal" in result.note
