@@ -126,7 +126,7 @@ A006,core,active,2200
 A006,mobile,active,180
 """
 
-GITIGNORE = ".rulectl/local.duckdb*\n.rulectl/cache/\nexport/\n"  # the local database, rulectl's caches and `rulectl export` files are outputs, not the project
+GITIGNORE = ".rulectl/local.duckdb*\n.rulectl/cache/\n.rulectl/journal/\nexport/\n"  # the local database, rulectl's caches, the reply journal (model replies: customer data) and `rulectl export` files are outputs, not the project
 
 FILES: dict[str, str] = {
     "rulectl.yml": PROJECT_YAML,
