@@ -38,7 +38,7 @@ def stored(project: Path) -> int:
 def test_kill_9_at_several_calls_keeps_every_reply_that_arrived(tmp_path: Path):
     project = copy_shape("renamed", tmp_path)  # 5 accounts, two prompts sharing one output table
     for prompt in ("account_summary", "recommended_action"):
-        edit(project / "prompts" / f"{prompt}.yml", "max_rows: 100}", "max_rows: 100, batch_rows: 2}")
+        edit(project / "prompts" / f"{prompt}.yml", "max_rows: 100", "max_rows: 100, batch_rows: 2")
     setup_project(project)
     with FakeLLM() as server:
         server.healthy = True
