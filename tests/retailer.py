@@ -93,12 +93,12 @@ def write_retailer(root: Path, metrics: str = DEFAULT_METRICS, segments: str = S
     (root / "rules" / "segments.yml").write_text(segments)
     lines = shopper_lines(generated)
     with (root / "data" / "shoppers.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["shopper_no", "shopper_name", "home_currency"])
         for number, shopper in enumerate(lines):
             writer.writerow([shopper, f"Shopper {shopper}", ("EUR", "usd", "GBP")[number % 3]])
     with (root / "data" / "lines.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["shopper_no", "line_no", "category", "amount", "currency"])
         line_no = 0
         for number, (shopper, categories) in enumerate(lines.items()):

@@ -155,6 +155,8 @@ def load(
         loaded = _load(project)
         for table in workflow.load_sample_data(loaded, target, allow_empty):
             out.print(f"loaded {table.rows:>8,} rows into {table.table} (source {table.source})")
+            for warning in table.warnings:
+                out.print(f"warning: {warning}", markup=False)
         from engine.config.enrichments import declared_sources
 
         for name in (n for n, s in declared_sources(loaded.config).items() if not s.sample):

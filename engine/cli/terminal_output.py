@@ -17,8 +17,13 @@ from engine.config.project import LoadedProject
 OFFLINE_LABEL = "OFFLINE STAND-IN (not AI output)"
 
 
-def format_value(value: Any, fmt: str = "number") -> str:
-    """A metric value for people: currency with a $ and no cents, percent from a ratio, numbers grouped."""
+# Currencies written with their sign; any other ISO 4217 code follows the amount (`1,200 CHF`).
+CURRENCY_SIGNS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$", "INR": "₹"}
+
+
+def format_value(value: Any, fmt: str = "number", currency: str = "USD") -> str:
+    """A metric value for people: currency (`display.size.currency`, default USD) without cents,
+    percent from a ratio, numbers grouped."""
     if value is None:
         return "-"
     if isinstance(value, (list, tuple)):
@@ -27,7 +32,8 @@ def format_value(value: Any, fmt: str = "number") -> str:
         return str(value)
     number = float(value)
     if fmt == "currency":
-        return f"${number:,.0f}"
+        sign = CURRENCY_SIGNS.get(currency.upper())
+        return f"{'-' if number < 0 else ''}{sign}{abs(number):,.0f}" if sign else f"{number:,.0f} {currency.upper()}"
     if fmt == "percent":
         return f"{number:.1%}"
     return f"{number:,.0f}" if number.is_integer() else f"{number:,.2f}"
@@ -48,7 +54,7 @@ def print_segment_sizes(console: Console, loaded: LoadedProject, sizes: Sequence
     for row in sizes:
         cells = [row.segmentation, row.segment, f"{row.customers:,}"]
         if size:
-            cells.append(format_value(row.size, size.format))
+            cells.append(format_value(row.size, size.format, size.currency))
         table.add_row(*cells)
     console.print(table)
 
@@ -62,10 +68,11 @@ def print_insights(console: Console, loaded: LoadedProject, rows: Sequence, stal
         return
     size = loaded.config.display.size
     formats = {size.metric.lower(): size.format} if size else {}
+    currency = size.currency if size else "USD"
     headings = {size.metric.lower(): size_heading(size)} if size else {}
     for row in rows:
         facts = [f"{name}: {format_value(value)}" for name, value in row.segments.items()]
-        facts += [f"{headings.get(name, name)}: {format_value(value, formats.get(name, 'number'))}" for name, value in row.shown.items()]
+        facts += [f"{headings.get(name, name)}: {format_value(value, formats.get(name, 'number'), currency)}" for name, value in row.shown.items()]
         body = Text(" · ".join(facts) + "\n", style="bold")
         subtitles = []
         for output in row.outputs:
@@ -94,11 +101,12 @@ def print_search(console: Console, loaded: LoadedProject, result) -> None:
     """Nearest customers first: similarity, segments, display columns and the text that matched."""
     size = loaded.config.display.size
     formats = {size.metric.lower(): size.format} if size else {}
+    currency = size.currency if size else "USD"
     headings = {size.metric.lower(): size_heading(size)} if size else {}
     console.print(f"embedded by {result.embedder}", style="dim", markup=False)
     for rank, match in enumerate(result.matches, 1):
         facts = [f"{name}: {format_value(value)}" for name, value in match.segments.items()]
-        facts += [f"{headings.get(name, name)}: {format_value(value, formats.get(name, 'number'))}" for name, value in match.shown.items()]
+        facts += [f"{headings.get(name, name)}: {format_value(value, formats.get(name, 'number'), currency)}" for name, value in match.shown.items()]
         body = Text(" · ".join(facts) + "\n", style="bold")
         body.append(_shortened(match.text, 400))
         title = f"{rank}. {match.name} ({match.key})" if match.name and match.name != match.key else f"{rank}. {match.key}"

@@ -16,7 +16,7 @@ from engine.config.project import LoadedProject
 from engine.config.models import Metric
 from engine.config.project import spine_name
 from engine.core.aggregate_order import mode_argument
-from engine.core.expressions import sf_func, parse_expression, utc_calendar
+from engine.core.expressions import WINDOWS_WITH_TIES, sf_func, parse_expression, utc_calendar
 
 METRICS_VIEW = "CUSTOMER_METRICS"
 
@@ -55,10 +55,36 @@ def metrics_query(loaded: LoadedProject) -> exp.Select:
         query.with_(group.cte, as_=_group_cte(loaded, group), copy=False)
         on = exp.column(key, table=group.cte).eq(exp.column(key, table=spine))
         query.join(exp.to_table(group.cte), on=on, join_type="left", copy=False)
-    for metric in metrics:
-        in_scope[metric.name.lower()] = _metric_in_scope(metric, groups, spine, in_scope)
+    for metric in dependency_order(metrics):
+        in_scope[metric.name.lower()] = _metric_in_scope(metric, groups, spine, in_scope, key)
+    for metric in metrics:  # columns in the order declared
         query.select(exp.alias_(in_scope[metric.name.lower()].copy(), metric.name.lower()), copy=False)
     return utc_calendar(query)  # one calendar for every session that reads the view
+
+
+def dependency_order(metrics: list[Metric]) -> list[Metric]:
+    """Metrics ordered so each derived metric follows the metrics it reads, whatever the file order
+    (a derived metric may use one defined further down). Cycles are validate errors; here a cycle's
+    metrics simply keep their file order."""
+    by_name = {metric.name.lower(): metric for metric in metrics}
+    ordered: dict[str, Metric] = {}
+    visiting: set[str] = set()
+
+    def visit(metric: Metric) -> None:
+        name = metric.name.lower()
+        if name in ordered or name in visiting:
+            return
+        visiting.add(name)
+        if metric.source is None:
+            for used in parse_expression(metric.expr).column_names:
+                if used in by_name:
+                    visit(by_name[used])
+        visiting.discard(name)
+        ordered[name] = metric
+
+    for metric in metrics:
+        visit(metric)
+    return list(ordered.values())
 
 
 def _group_metrics(loaded: LoadedProject, metrics: list[Metric]) -> list[MetricGroup]:
@@ -126,12 +152,23 @@ def _mode_cte(loaded: LoadedProject, group: MetricGroup, key: str) -> exp.Select
     return select.qualify(ranked.eq(1), copy=False)
 
 
-def _metric_in_scope(metric: Metric, groups: list[MetricGroup], spine: str, in_scope: dict[str, exp.Expression]) -> exp.Expression:
+def _with_tie_break(tree: exp.Expression, key: exp.Expression) -> exp.Expression:
+    """NTILE and ROW_NUMBER split customers that tie on the ordering in whatever order the engine
+    reads them (different between DuckDB thread counts, and between targets); the customer key as
+    the last ordering key makes every customer's score the same on every run and both targets.
+    RANK, DENSE_RANK, PERCENT_RANK and CUME_DIST give ties one value by definition: left as written."""
+    for window in tree.find_all(exp.Window):
+        if isinstance(window.this, WINDOWS_WITH_TIES):
+            window.args["order"].append("expressions", exp.Ordered(this=key.copy(), desc=False, nulls_first=False))
+    return tree
+
+
+def _metric_in_scope(metric: Metric, groups: list[MetricGroup], spine: str, in_scope: dict[str, exp.Expression], key: str) -> exp.Expression:
     """The expression that yields `metric` in the final SELECT of the view."""
     if metric.source == spine:
         return exp.column(metric.name.lower(), table=spine)
     if metric.source is None:
-        return exp.paren(_substitute(parse_expression(metric.expr).copy(), in_scope))
+        return exp.paren(_with_tie_break(_substitute(parse_expression(metric.expr).copy(), in_scope), in_scope[key]))
     group = next(g for g in groups if any(m is metric for m in g.metrics))
     value: exp.Expression = exp.column(metric.name.lower(), table=group.cte)
     fallback = _no_rows_value(metric)

@@ -8,8 +8,10 @@ sqlglot's type annotator. Anything it cannot tell is `unknown` and never an erro
 
 from __future__ import annotations
 
+import calendar
 import functools
 import re
+from datetime import datetime
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -129,7 +131,10 @@ class _Typer:
     # leaves
 
     def _literal(self, node: exp.Literal) -> str:
-        return TEXT if node.is_string else NUMBER
+        if node.is_string:
+            _check_date_text(node.this)
+            return TEXT
+        return NUMBER
 
     def _boolean(self, node: exp.Expression) -> str:
         return BOOLEAN
@@ -202,8 +207,12 @@ class _Typer:
         return self._first_known([node.args.get("true"), node.args.get("false")])
 
     def _case(self, node: exp.Case) -> str:
+        operand = node.this  # simple CASE: `CASE x WHEN 'EUR' THEN …` compares x with each WHEN value
         for branch in node.args.get("ifs") or []:
-            self._condition(branch.this, branch)
+            if operand is not None:
+                self._compatible(operand, branch.this, exp.EQ(this=operand.copy(), expression=branch.this.copy()))
+            else:
+                self._condition(branch.this, branch)
         return self._first_known([b.args.get("true") for b in node.args.get("ifs") or []] + [node.args.get("default")])
 
     def _coalesce(self, node: exp.Coalesce) -> str:
@@ -261,6 +270,25 @@ class _Typer:
             return category(annotate_types(probe, dialect=DIALECT).type)
         except Exception:  # the annotator does not know every function; unknown is never an error
             return UNKNOWN
+
+
+def _check_date_text(text: str) -> None:
+    """A text written as a date ('2026-02-30') must be a real calendar date: Snowflake fails the whole
+    view when it reads it as one ("Date '2026-02-30' is not recognized"), and nothing else would be meant."""
+    stripped = text.strip()
+    if not _ISO_DATE.match(stripped):
+        return
+    try:
+        datetime.fromisoformat(stripped)
+    except ValueError:
+        year, month, day = (int(part) for part in stripped[:10].split("-"))
+        if not 1 <= month <= 12:
+            reason = f"there is no month {month}"
+        elif not 1 <= day <= calendar.monthrange(year, month)[1]:
+            reason = f"{calendar.month_name[month]} {year} has {calendar.monthrange(year, month)[1]} days"
+        else:
+            reason = "the time of day is out of range"
+        raise ExpressionTypeError(f"'{stripped}' is not a real date ({reason}); write an existing date as 'YYYY-MM-DD'") from None
 
 
 def _left_spine(node: exp.Binary, kinds: tuple[type, ...]) -> list[exp.Binary]:

@@ -208,6 +208,13 @@ class ValueRange(Model):
         return self
 
 
+class LoadChecks(Model):
+    """What a load does with rows it would change or lose silently: warn (the default) or refuse."""
+
+    truncated: Literal["warn", "refuse"] = Field("warn", description="A value cut to the declared type (753.15 into an integer column).")
+    orphans: Literal["warn", "refuse"] = Field("warn", description="Rows whose customer key matches no customer (they count in no metric).")
+
+
 class Source(Model):
     """A table rulectl reads, its grain and its columns."""
 
@@ -218,6 +225,7 @@ class Source(Model):
     sample: str | None = Field(None, description="CSV file with sample rows that `rulectl load` puts into a local target.")
     description: str | None = Field(None, description="What this is, for the people who read the YAML.")
     ranges: dict[str, ValueRange] = Field(default_factory=dict, description="Column → the values it can hold, e.g. `seats: {min: 0}`: lint's example customers stay inside them (sums of a column that is never negative are never negative).")
+    checks: LoadChecks = Field(default_factory=LoadChecks, description="`rulectl load`: warn or refuse when a value is cut to its declared type or a row matches no customer.")
     enrich: Enrichments | None = Field(None, description="Row-level AI functions rulectl materializes for this source, e.g. `sentiment: {text: body}`; metrics read them from the source `<name>_sentiment`.")
 
     @field_validator("table")
@@ -251,6 +259,7 @@ class SizeMetric(Model):
 
     metric: str = Field(description="Metric that sizes and orders segments (e.g. revenue).")
     format: Literal["currency", "number", "percent"] = Field("number", description="How the metric is printed.")
+    currency: str = Field("USD", pattern=r"^[A-Za-z]{3}$", description="ISO 4217 code for `format: currency` (USD, EUR, GBP, …): $, €, £ … or the code after the amount.")
     label: str | None = Field(None, description="Column heading (default: the metric name).")
 
 

@@ -211,6 +211,7 @@ def _check_metrics(loaded: LoadedProject) -> list[Problem]:
         for parsed, field in ((expr, "expr"), (row_filter, "filter")):
             if parsed:
                 problems += _unknown_names(located, field, parsed.column_names, columns, f"a column of source `{metric.source}`")
+                problems += _window_outside_derived(located, parsed, (field,))
         if expr:
             problems += _check_grain(located, expr, sources[metric.source].key is not None)
         if metric.filter is not None and metric.source == spine_name(loaded):
@@ -226,6 +227,15 @@ def _check_derived(located: Located[Metric], expr: ParsedExpression, metric_name
         problems.append(located.problem("a derived metric (no `source`) combines other metrics and cannot contain an aggregate; give it a `source:` to aggregate rows", "expr"))
     problems += _unknown_names(located, "expr", expr.column_names, metric_names + spine_cols, "a metric or customer column")
     return [name for name in expr.column_names if name in metric_names]
+
+
+def _window_outside_derived(located: Located, parsed: ParsedExpression, path: tuple) -> list[Problem]:
+    """Window scores rank customers against each other, so they belong to derived metrics (one row
+    per customer, after every source is aggregated), not to a source's rows, a filter or a rule."""
+    if not parsed.has_window:
+        return []
+    return [located.problem(f"`{path[-1]}`: a window function (OVER …) scores customers against each other; define it as a metric without `source:`, "
+                            "e.g. `expr: NTILE(5) OVER (ORDER BY <metric>)`, and use that metric here", *path)]
 
 
 def _check_grain(located: Located[Metric], expr: ParsedExpression, key_grain: bool) -> list[Problem]:
@@ -300,6 +310,7 @@ def _check_segmentations(loaded: LoadedProject) -> list[Problem]:
                 continue
             if when.has_aggregate:
                 problems.append(located.problem("`when` compares metrics per customer; it cannot contain an aggregate (define a metric instead)", "rules", index, "when"))
+            problems += _window_outside_derived(located, when, ("rules", index, "when"))
             for used in when.column_names:
                 if used in segmentations:
                     problems.append(located.problem(f"`when`: `{used}` is a segmentation, and rules read metrics and customer columns only; {_repeat_condition_hint(segmentations[used], when)}", "rules", index, "when"))
@@ -566,6 +577,8 @@ def _check_outcome(located: Located[Prompt], columns: list[str]) -> list[Problem
         return [located.problem(f"`outcome`: {error}", "experiment", "outcome")]
     if parsed.has_aggregate:
         return [located.problem("`outcome` is decided per customer; it cannot contain an aggregate", "experiment", "outcome")]
+    if parsed.has_window:
+        return _window_outside_derived(located, parsed, ("experiment", "outcome"))
     problems = [
         located.problem(f"`outcome`: `{used}` is not a column of {prompt.input} or an output field{did_you_mean(used, known)}", "experiment", "outcome")
         for used in parsed.column_names

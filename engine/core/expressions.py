@@ -16,6 +16,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from engine.core.errors import did_you_mean
+
 DIALECT = "snowflake"
 
 # sqlglot logs "unsupported syntax, falling back to Command" warnings; rulectl reports its own errors.
@@ -27,7 +29,6 @@ _FORBIDDEN_INSIDE = {
     exp.Query: "a query",
     exp.Table: "a table reference",
     exp.Exists: "EXISTS (a subquery)",
-    exp.Window: "a window function (OVER …)",
     exp.Placeholder: "a bind placeholder",
     exp.Parameter: "a session parameter",
     exp.Star: "`*`",
@@ -126,8 +127,13 @@ class ParsedExpression:
         return list(seen)
 
     @property
+    def has_window(self) -> bool:
+        return any(True for _ in self.tree.find_all(exp.Window))
+
+    @property
     def has_aggregate(self) -> bool:
-        return any(True for _ in self.tree.find_all(exp.AggFunc))
+        # NTILE and the other window scores are AggFuncs to sqlglot, but OVER (…) makes them per row
+        return any(not isinstance(node.parent, exp.Window) for node in self.tree.find_all(exp.AggFunc))
 
     def columns_outside_aggregates(self) -> list[str]:
         return [node.name.lower() for node in self._outside_aggregates() if isinstance(node, exp.Column)]
@@ -242,8 +248,43 @@ def _check_names(node: exp.Expression) -> None:
             raise ExpressionError(f"\"{node.name}\" in double quotes is a column name in SQL; write a text value in single quotes: '{node.name}' (or a column without quotes: {node.name})")
     if isinstance(node, exp.Dot):
         raise ExpressionError("qualified names (a.b.c) are not allowed; use plain column and metric names")
+    if isinstance(node, exp.Window):
+        _check_window(node)
     if isinstance(node, exp.Anonymous) and "$" in node.name:
         raise ExpressionError(f"the system function `{node.name}` is not allowed in a rule expression")
+    if isinstance(node, exp.Anonymous):
+        # sqlglot parses every Snowflake function it knows into a typed node it can translate for
+        # DuckDB; an anonymous call is a name it does not know, which neither target may run the same
+        # way (or at all). Said here, before a grain check would call it "not an aggregate".
+        name = node.name.upper()
+        raise ExpressionError(
+            f"`{name}` is not a function rulectl knows (it compiles the Snowflake SQL functions both targets run)"
+            f"{did_you_mean(name, _known_functions())}"
+        )
+
+
+# Window functions over the customer set that score or rank customers (RFM, quantiles). Their value
+# is defined by the ordering alone; NTILE and ROW_NUMBER also need a tie-break, which compile adds
+# (compile/metrics.py). https://docs.snowflake.com/en/sql-reference/functions-window
+WINDOW_SCORES = {exp.Ntile: "NTILE", exp.RowNumber: "ROW_NUMBER", exp.Rank: "RANK", exp.DenseRank: "DENSE_RANK", exp.PercentRank: "PERCENT_RANK", exp.CumeDist: "CUME_DIST"}
+WINDOWS_WITH_TIES = (exp.Ntile, exp.RowNumber)
+
+
+def _check_window(window: exp.Window) -> None:
+    if type(window.this) not in WINDOW_SCORES:
+        raise ExpressionError(f"`{window.sql(dialect=DIALECT)}`: of the window functions rulectl takes the customer scores {', '.join(WINDOW_SCORES.values())} (… OVER (ORDER BY metric)); write other figures as metrics")
+    if window.args.get("spec") is not None:
+        raise ExpressionError(f"`{window.sql(dialect=DIALECT)}`: a window frame (ROWS/RANGE BETWEEN …) is not allowed; {WINDOW_SCORES[type(window.this)]} needs only OVER ([PARTITION BY …] ORDER BY …)")
+    if window.args.get("order") is None:
+        raise ExpressionError(f"`{window.sql(dialect=DIALECT)}` has no ORDER BY, so customers are scored in no particular order; write OVER (ORDER BY <metric>)")
+
+
+@functools.lru_cache(maxsize=1)
+def _known_functions() -> list[str]:
+    """The function names sqlglot's Snowflake parser turns into typed nodes (did-you-mean candidates)."""
+    from sqlglot.dialects.snowflake import Snowflake
+
+    return sorted(name for name in Snowflake.Parser.FUNCTIONS if name.isidentifier() and not name.startswith("_"))
 
 
 _QUOTED_TEXT = re.compile(r"'(?:[^']|'')*'")

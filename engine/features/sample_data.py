@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlglot import exp
@@ -19,6 +19,7 @@ class LoadedTable:
     source: str
     table: str
     rows: int
+    warnings: tuple[str, ...] = ()  # values cut to their declared type, rows that match no customer
 
 
 def source_table_statements(source: Source) -> list[exp.Expression]:
@@ -41,7 +42,7 @@ def load_samples(loaded: LoadedProject, backend: Backend, allow_empty: bool = Fa
     check_samples(loaded, allow_empty)
     backend.execute("BEGIN TRANSACTION")
     try:
-        results = _load_all(loaded, backend)
+        results = _with_orphans(loaded, backend, _load_all(loaded, backend))
     except BaseException:
         backend.execute("ROLLBACK")
         raise
@@ -72,6 +73,7 @@ def _load_all(loaded: LoadedProject, backend: Backend) -> list[LoadedTable]:
     for name, source in loaded.config.sources.items():
         if not source.sample:
             continue
+        warnings: list[str] = []
         csv_path = _sample_path(loaded, name, source.sample)
         target = exp.to_table(source.table, dialect="snowflake")
         for statement in source_table_statements(source):
@@ -88,10 +90,59 @@ def _load_all(loaded: LoadedProject, backend: Backend) -> list[LoadedTable]:
         select = exp.select(
             *(exp.cast(exp.column(column), exp.DataType.build(t, dialect="snowflake")).as_(column) for column, t in source.columns.items())
         ).from_(read_csv)
+        truncated = _truncated_values(source, read_csv)
+        if truncated:
+            found = backend.query(truncated)[0]
+            cut = [f"{count:,} value(s) of `{column}` cut to {source.columns[column]} (e.g. {example} → {kept})"
+                   for column, count, example, kept in zip(source.columns, found[0::3], found[1::3], found[2::3]) if count]
+            if cut and source.checks.truncated == "refuse":
+                raise RulectlError(f"{source.sample}: not loaded, rows would change ({'; '.join(cut)}); declare the column's real type (e.g. number(12,2)) or set `checks: {{truncated: warn}}` on source {name}")
+            warnings += [f"{source.sample}: {c}; declare the column's real type (e.g. number(12,2)) to keep them" for c in cut]
         try:
             backend.execute(exp.insert(select, target))
         except Exception as error:  # the engine's own message names the bad value
             raise RulectlError(f"{source.sample}: cannot load into {source.table}: {str(error).splitlines()[0]}") from None
         count = backend.query(exp.select(exp.func("COUNT", exp.Star())).from_(target.copy()))[0][0]
-        results.append(LoadedTable(name, source.table, count))
+        results.append(LoadedTable(name, source.table, count, tuple(warnings)))
     return results
+
+
+def _truncated_values(source: Source, read_csv: exp.Expression) -> exp.Select | None:
+    """Per fixed-point column (integer, number(p,s)): how many CSV values the cast to the declared
+    type changes, one example, and what it became. Both engines round silently
+    (https://docs.snowflake.com/en/sql-reference/data-types-numeric#impact-of-precision-and-scale-on-storage-size),
+    so 753.15 loaded into an integer column would be 753 and nothing would say so. Every column
+    gets three result columns (zeros for the others) so the answer lines up with `source.columns`."""
+    parts: list[exp.Expression] = []
+    for column, type_text in source.columns.items():
+        declared = exp.DataType.build(type_text, dialect="snowflake")
+        floating = (exp.DataType.Type.FLOAT, exp.DataType.Type.DOUBLE)  # keep every digit; sqlglot's REAL_TYPES include DECIMAL
+        if declared.this not in exp.DataType.NUMERIC_TYPES or declared.this in floating:
+            parts += [exp.Literal.number(0), exp.null(), exp.null()]
+            continue
+        exact = exp.TryCast(this=exp.column(column), to=exp.DataType.build("DECIMAL(38, 12)"))
+        stored = exp.TryCast(this=exp.column(column), to=declared.copy())
+        changed = exact.neq(exp.cast(stored.copy(), exp.DataType.build("DECIMAL(38, 12)")))
+        example = exp.Min(this=exp.If(this=changed.copy(), true=exp.column(column)))
+        parts += [exp.func("COUNT_IF", changed.copy()), example, exp.cast(exp.TryCast(this=example.copy(), to=declared.copy()), "VARCHAR")]
+    if all(isinstance(part, (exp.Literal, exp.Null)) for part in parts):
+        return None
+    return exp.select(*parts).from_(read_csv.copy())
+
+
+def _with_orphans(loaded: LoadedProject, backend: Backend, results: list[LoadedTable]) -> list[LoadedTable]:
+    """Each loaded source's rows that match no customer, as a warning on its table (or a refusal
+    when the source says `checks: {orphans: refuse}`); read after every table is loaded."""
+    from engine.config.project import spine_name
+    from engine.plan.orphan_rows import orphan_rows
+
+    spine = spine_name(loaded)
+    key = loaded.config.sources[spine].key or ""
+    loaded_now = {r.source for r in results}
+    if spine not in loaded_now:  # the customer list is not in this load: nothing to match against
+        return results
+    found = {o.source: o.message(spine, key) for o in orphan_rows(loaded, backend, loaded_now)}
+    refused = [found[r.source] for r in results if r.source in found and loaded.config.sources[r.source].checks.orphans == "refuse"]
+    if refused:
+        raise RulectlError(f"not loaded: {'; '.join(refused)}; fix the keys in the CSV or set `checks: {{orphans: warn}}` on the source")
+    return [replace(r, warnings=r.warnings + ((found[r.source],) if r.source in found else ())) for r in results]

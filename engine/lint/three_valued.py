@@ -216,6 +216,8 @@ class Translator:
         text = node.sql(dialect=DIALECT)
         variable = self._variable(text, kind, opaque=True)
         for column in node.find_all(exp.Column):
+            if column.find_ancestor(exp.Window):  # NTILE(…) OVER (ORDER BY x) has a value also when x is NULL
+                continue
             try:
                 inner = self._column(column)
             except Untranslatable:

@@ -106,6 +106,9 @@ def _step_for(project: str, obj: DesiredObject, deployed: DeployedState, adopt: 
     if edited_by_hand:
         return _drift(obj, current, record)
     if (record.fingerprint if record else deployed_fingerprint) == fingerprint:
+        retyped = _retyped_columns(obj, current)
+        if retyped:  # an earlier rulectl altered the fingerprint but not the column: say so again
+            return _retype(obj, retyped, adopt=False)
         return Step(Action.NOOP, kind, name, fingerprint, "up to date")
     return _change(obj, current, record, _changed_reason(obj, record))
 
@@ -136,6 +139,9 @@ def _change(obj: DesiredObject, current: DeployedObject, record: ManagedRecord |
         return Step(Action.REPLACE, obj.kind, obj.qualified_name, obj.fingerprint, reason, adopt=adopt, **_diffs(record, obj))
     missing = _missing_columns(obj, current)
     extra = [name for name, _ in current.columns if name not in {n for n, _ in obj.columns}]
+    retyped = _retyped_columns(obj, current)
+    if retyped:  # a recreate: also drops the columns no longer declared
+        return _retype(obj, retyped, adopt)
     if extra and adopt:  # a foreign table taken over: rebuilt as declared, its data is not rulectl's
         return Step(Action.REPLACE, obj.kind, obj.qualified_name, obj.fingerprint, f"columns {', '.join(extra)} are not declared: recreating the adopted table drops its data", destructive=True, adopt=adopt)
     if extra:
@@ -145,6 +151,51 @@ def _change(obj: DesiredObject, current: DeployedObject, record: ManagedRecord |
         reason = f"columns {', '.join(extra)} are no longer declared: dropping them deletes their values (every other column and row is kept){added}"
         return Step(Action.ALTER, obj.kind, obj.qualified_name, obj.fingerprint, reason, destructive=True, add_columns=missing, drop_columns=tuple(extra), adopt=adopt)
     return Step(Action.ALTER, obj.kind, obj.qualified_name, obj.fingerprint, reason + (f"; add columns {', '.join(n for n, _ in missing)}" if missing else ""), add_columns=missing, adopt=adopt)
+
+
+def _retype(obj: DesiredObject, retyped: list[str], adopt: bool) -> Step:
+    """A column declared with another kind of type is a recreate, refused without --allow-destructive.
+    Snowflake's ALTER COLUMN … SET DATA TYPE only widens a VARCHAR or a NUMBER's precision ("changing
+    the data type to a different type … is not supported",
+    https://docs.snowflake.com/en/sql-reference/sql/alter-table-column), so no retype between kinds
+    can happen in place on both targets; and leaving the column as it was stores '0.0' in a column
+    declared integer, with a plan that then says nothing."""
+    return Step(Action.REPLACE, obj.kind, obj.qualified_name, obj.fingerprint,
+                f"{'; '.join(retyped)}: the column's type changes, so the table is recreated and its data dropped", destructive=True, adopt=adopt)
+
+
+# A column's kind of value, from either engine's spelling of its type (DuckDB's duckdb_columns,
+# Snowflake's INFORMATION_SCHEMA as SHOW COLUMNS spelled it, rulectl's declared types). Anything
+# else (timestamps, dates, semi-structured) is not compared: the engines spell those differently.
+_TYPE_KINDS = (
+    ("text", ("VARCHAR", "TEXT", "STRING", "CHAR")),
+    ("integer", ("FIXED", "NUMBER", "DECIMAL", "NUMERIC", "INT", "BIGINT", "HUGEINT", "SMALLINT", "TINYINT")),
+    ("float", ("REAL", "FLOAT", "DOUBLE")),
+    ("boolean", ("BOOLEAN",)),
+    ("list", ("ARRAY", "LIST", "JSON")),
+)
+
+
+def _type_kind(type_text: str) -> str | None:
+    upper = type_text.upper().strip()
+    if upper.endswith("[]"):
+        return "list"
+    base = upper.split("(")[0].strip()
+    if base in ("DECIMAL", "NUMERIC", "NUMBER") and "," in upper and upper.split(",")[1].strip(" )") not in ("0", ""):
+        return "decimal"  # NUMBER(12,2) holds fractions; NUMBER / NUMBER(38,0) does not
+    return next((kind for kind, names in _TYPE_KINDS if base in names), None)
+
+
+def _retyped_columns(obj: DesiredObject, current: DeployedObject) -> list[str]:
+    """`name (text → integer)` for each declared column whose deployed type is another kind."""
+    deployed = {name.lower(): kind for name, kind in current.columns}
+    changes = []
+    for name, declared in obj.columns:
+        have = deployed.get(name.lower())
+        old, new = (_type_kind(have) if have else None), _type_kind(declared)
+        if old and new and old != new:
+            changes.append(f"{name.lower()} ({old} → {new})")
+    return changes
 
 
 def _missing_columns(obj: DesiredObject, current: DeployedObject) -> tuple[tuple[str, str], ...]:

@@ -15,10 +15,11 @@ from engine.backends.base import Backend, DeployedState
 from engine.compile.objects import DesiredObject
 from engine.compile.project import compile_project
 from engine.compile.segments import SEGMENTS_VIEW
-from engine.config.project import INSIGHTS_VIEW, LoadedProject
+from engine.config.project import INSIGHTS_VIEW, LoadedProject, spine_name
 from engine.plan.diff import diff, make_plan
 from engine.plan.impact import ImpactUnavailable, SegmentImpact, segment_impact
 from engine.plan.model import Action, Plan
+from engine.plan.orphan_rows import orphan_rows
 from engine.plan.source_check import source_steps
 from engine.plan.view_checks import check_planned_views, failed_steps, planned_segments_fail, query_failure
 
@@ -48,7 +49,7 @@ def _build_plan(loaded, backend, target, adopt, desired):
     if missing_sources:  # nothing can be compared or estimated against tables that are not there
         plan = make_plan(loaded.config.name, target, steps, deployed, notes=tuple(_orphan_notes(deployed, managed_schemas(loaded))))
         return plan, desired, deployed
-    notes: list[str] = _orphan_notes(deployed, managed_schemas(loaded)) + backend.task_compute_notes(desired) + run_warnings(loaded, backend)
+    notes: list[str] = _orphan_notes(deployed, managed_schemas(loaded)) + backend.task_compute_notes(desired) + run_warnings(loaded, backend) + _unmatched_rows(loaded, backend)
     size_notes, oversized = view_sizes(desired, steps)
     notes += size_notes
     steps = failed_steps(steps, oversized)
@@ -107,6 +108,12 @@ def view_sizes(desired: list[DesiredObject], steps: list) -> tuple[list[str], di
         elif size > VIEW_SIZE_SHOWN:
             notes.append(f"view {obj.qualified_name}: its definition is {size / 1024:,.0f} KB of Snowflake's 1 MB limit")
     return notes, oversized
+
+
+def _unmatched_rows(loaded: LoadedProject, backend: Backend) -> list[str]:
+    """Per source, the rows whose customer key matches no customer (plan/orphan_rows.py): one query."""
+    spine = spine_name(loaded)
+    return [found.message(spine, loaded.config.sources[spine].key or "") for found in orphan_rows(loaded, backend)]
 
 
 def _orphan_notes(deployed: DeployedState, schemas: list[str]) -> list[str]:

@@ -27,6 +27,10 @@ CASES = [
     ("bare column beside aggregate", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: SUM(arr) + seats\n", 4, "`seats` is outside any aggregate"),
     ("order-dependent aggregate", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: ANY_VALUE(status)\n", 4, "write MIN(status) or MAX(status)"),
     ("unordered listagg", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: LISTAGG(module, ',')\n", 4, "WITHIN GROUP (ORDER BY module)"),
+    ("unknown function", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: MEDIAN_ARR(arr)\n", 4, "`MEDIAN_ARR` is not a function rulectl knows"),
+    ("impossible date", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: COUNT_IF(renewal_date < '2026-02-30')\n", 4, "'2026-02-30' is not a real date"),
+    ("window on a source metric", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: NTILE(4) OVER (ORDER BY arr)\n", 4, "define it as a metric without `source:`"),
+    ("window that is not a score", "rules/metrics.yml", METRICS_HEAD + "  - name: b\n    expr: LAG(total_arr) OVER (ORDER BY total_arr)\n", 6, "of the window functions rulectl takes the customer scores"),
     ("nested aggregate", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: SUM(MAX(arr))\n", 4, "cannot be nested"),
     ("aggregate in filter", "rules/metrics.yml", METRICS_HEAD + "    filter: SUM(arr) > 0\n", 5, "cannot contain an aggregate"),
     ("duplicate metric", "rules/metrics.yml", METRICS_HEAD + "  - name: total_arr\n    source: products\n    expr: MAX(arr)\n", 5, "defined twice"),
@@ -85,6 +89,8 @@ CASES = [
     ("project name with a colon", "rulectl.yml", None, None, "should match pattern"),
     ("entity is not a key-grain source", "rulectl.yml", None, None, "entity `products` must be a source with `key:`"),
     ("source without grain", "rulectl.yml", None, None, "exactly one of `key:`"),
+    ("load check policy", "rulectl.yml", None, None, "'warn' or 'refuse'"),
+    ("currency code", "rulectl.yml", None, None, "should match pattern"),
     ("unknown column type", "rulectl.yml", None, None, "not a Snowflake type"),
     ("unknown default target", "rulectl.yml", None, None, "default_target `nowhere`"),
     ("prompt placeholder", "prompts/account_summary.yml", None, None, "placeholder `{customer_nme}` is not a column of customer_segments; did you mean `customer_name`"),
@@ -180,6 +186,8 @@ DISPLAY_END = "  columns: [state, modules_owned]                           # sho
 
 # Edits to the example project's own files: (case id) → (old text, new text, expected line)
 EDITS = {
+    "currency code": ("format: currency, label: ARR}", "format: currency, currency: EURO, label: ARR}", 31),
+    "load check policy": ("    sample: data/sample_inputs/products.csv\n", "    sample: data/sample_inputs/products.csv\n    checks: {orphans: sometimes}\n", 29),
     "entity is not a key-grain source": ("entity: customer ", "entity: products ", 4),
     "project name with a colon": ("name: customer_intelligence", "name: 'customer:intelligence'", 2),
     "source without grain": ("    grain: [customer_id, module]   # one row per customer per module\n", "", 23),

@@ -22,7 +22,7 @@ from tests.conftest import REPO, copy_rule_tests, run
 SHAPE_ERRORS = [
     "unknown key", "misspelled key suggests", "wrong type", "missing expr", "segment no rules", "segment bad match",
     "top level list", "top level scalar", "project name with a colon", "prompt temperature", "prompt unknown key",
-    "prompt max_rows zero", "rule test unknown key", "rule test bad today", "refresh when_changed empty", "refresh max_age zero", "refresh budget not a number",
+    "prompt max_rows zero", "rule test unknown key", "rule test bad today", "refresh when_changed empty", "refresh max_age zero", "refresh budget not a number", "load check policy", "currency code",
 ]
 
 

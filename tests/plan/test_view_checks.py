@@ -14,7 +14,7 @@ from tests.conftest import edit, run
 from tests.doubles.recording import RecordingConnection
 
 BROKEN = "DATEDIFF('year', customer_since, CURRENT_DATE)"
-UNKNOWN_FUNCTION = "YEARS_SINCE(customer_since)"  # valid SQL, typed `unknown` offline: only the target can tell
+UNKNOWN_FUNCTION = "LENGTH(SOUNDEX(customer_name))"  # a Snowflake function sqlglot knows and DuckDB lacks: only the target can tell
 
 
 def line_of(path: Path, text: str) -> int:
@@ -37,7 +37,7 @@ def test_a_view_the_target_refuses_fails_plan_and_apply_with_file_and_line(proje
     line = line_of(metrics, UNKNOWN_FUNCTION)
     planned = run("plan", project=project)
     assert planned.exit_code == 1, planned.output
-    assert f"ANALYTICS.CUSTOMER_METRICS  (rules/metrics.yml:{line}: the target refuses this view: Catalog Error: Scalar Function with name years_since does not exist!" in planned.output
+    assert f"ANALYTICS.CUSTOMER_METRICS  (rules/metrics.yml:{line}: the target refuses this view: Catalog Error: Scalar Function with name soundex does not exist!" in planned.output
     assert "fix the `expr` there; nothing is applied until the target accepts it" in planned.output
     applied = run("apply", "--yes", project=project)
     assert applied.exit_code == 1 and f"rules/metrics.yml:{line}:" in applied.output and "nothing was changed" in applied.output

@@ -1,0 +1,69 @@
+"""Rows whose customer key matches no customer: they drop out of every metric (each source is
+joined to the customer list by its key), so rulectl counts them per source, at load and in plan,
+and says how many differ from a customer's key only in letter case or surrounding spaces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from engine.backends.base import Backend
+from engine.compile.objects import table
+from engine.config.enrichments import declared_sources
+from engine.config.expression_types import TEXT, declared_category
+from engine.config.project import LoadedProject, spine_name
+
+
+@dataclass(frozen=True)
+class OrphanRows:
+    """`rows` rows of `source` match no customer; `other_case` of them would, ignoring case and spaces."""
+
+    source: str
+    rows: int
+    other_case: int
+    example: str | None
+
+    def message(self, entity: str, key: str) -> str:
+        case = f" ({self.other_case:,} differ from a customer's key only in letter case or spaces)" if self.other_case else ""
+        example = f", e.g. {self.example!r}" if self.example is not None else " (their key is empty)"
+        return f"source {self.source}: {self.rows:,} row(s) have a `{key}` that matches no row of `{entity}`{case}{example}; they count in no metric"
+
+
+def orphan_query(loaded: LoadedProject, only: set[str] | None = None) -> exp.Expression | None:
+    """One query (a UNION ALL, one branch per source, or per source in `only`) counting each
+    source's rows without a customer."""
+    spine = spine_name(loaded)
+    key = (loaded.config.sources[spine].key or "").lower()
+    text_key = declared_category(next((t for c, t in loaded.config.sources[spine].columns.items() if c.lower() == key), "")) == TEXT
+    branches = [_branch(name, table(source.table), table(loaded.config.sources[spine].table), key, text_key)
+                for name, source in declared_sources(loaded.config).items() if name != spine and (only is None or name in only)]
+    if not branches:
+        return None
+    query = branches[0]
+    for branch in branches[1:]:
+        query = exp.union(query, branch, distinct=False)
+    return query
+
+
+def _branch(name: str, rows: exp.Table, customers: exp.Table, key: str, text_key: bool) -> exp.Select:
+    row_key = exp.column(key, table="s")
+    known = exp.select(exp.Literal.number(1)).from_(customers.copy().as_("c")).where(exp.column(key, table="c").eq(row_key.copy()))
+    select = exp.select(
+        exp.Literal.string(name).as_("source"),
+        exp.Count(this=exp.Star()).as_("orphan_rows"),
+        exp.Count(this=exp.column("k", table="folded")).as_("other_case") if text_key else exp.Literal.number(0).as_("other_case"),
+        exp.cast(exp.Min(this=row_key.copy()), "VARCHAR").as_("example"),
+    ).from_(rows.copy().as_("s"))
+    if text_key:  # a key that differs only in case or spaces: 'c0001' for 'C0001'
+        folded = exp.select(exp.Upper(this=exp.Trim(this=exp.column(key))).as_("k")).distinct().from_(customers.copy())
+        select = select.join(folded.subquery("folded"), on=exp.column("k", table="folded").eq(exp.Upper(this=exp.Trim(this=row_key.copy()))), join_type="left")
+    return select.where(exp.Not(this=exp.Exists(this=known)))
+
+
+def orphan_rows(loaded: LoadedProject, backend: Backend, only: set[str] | None = None) -> list[OrphanRows]:
+    """Each source (of `only`, when given) with rows that match no customer (none when every row has one)."""
+    query = orphan_query(loaded, only)
+    if query is None:
+        return []
+    return [OrphanRows(source, int(count), int(other or 0), example) for source, count, other, example in backend.query(query) if count]
