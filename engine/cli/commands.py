@@ -634,13 +634,12 @@ def print_run_status(runs) -> None:
     table.add_column("state", no_wrap=True)
     table.add_column("started (UTC)", no_wrap=True)
     table.add_column("took", justify="right", no_wrap=True)
-    for column in ("pending", "enriched", "failed", "credits"):
+    for column in ("pending", "enriched", "failed"):  # tokens and credits: `status --json`, `rulectl spend`
         table.add_column(column, justify="right", no_wrap=True)
     count = lambda value: "-" if value is None else f"{value:,}"  # noqa: E731
     for last in runs:
-        credits = f"{last.credits:.4f}" if last.credits is not None else "-"  # tokens in/out: `status --json`
         started = last.started_at.strftime("%b %d %H:%M") if last.started_at is not None else "-"
-        table.add_row(last.prompt, last.state, started, _took(last.started_at, last.finished_at), count(last.pending), count(last.enriched), count(last.failed), credits)
+        table.add_row(last.prompt, last.state, started, _took(last.started_at, last.finished_at), count(last.pending), count(last.enriched), count(last.failed))
     out.print(table, soft_wrap=False)
     for last in runs:
         if last.warning:
