@@ -212,6 +212,8 @@ def load_plan_file(path: Path) -> Plan:
     except FileNotFoundError:
         raise RulectlError(f"{path}: plan file not found") from None
     except (ValueError, KeyError, TypeError) as error:
+        if path.suffix.lower() in (".md", ".markdown"):
+            raise RulectlError(f"{path}: this is the plan as Markdown, for people to read; apply the JSON saved with it (`rulectl plan --out plan.json --out plan.md`)") from None
         raise RulectlError(f"{path}: not a rulectl plan file ({str(error).removeprefix('not a rulectl plan file ')})") from None
 
 

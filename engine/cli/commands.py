@@ -167,8 +167,11 @@ def load(
 def plan(
     project: Optional[Path] = ProjectOption,
     target: Optional[str] = TargetOption,
-    output: Optional[Path] = typer.Option(None, "--out", help="Save the plan (JSON) for `rulectl apply PLAN`."),
-    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+    outputs: list[Path] = typer.Option(
+        [], "--out", help="Save the plan: FILE.json for `rulectl apply FILE.json`, FILE.md as a pull-request comment; repeat for both (one plan)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON (same as --format json)."),
+    fmt: str = typer.Option("text", "--format", "-f", help="text (the terminal), json, or markdown (a pull-request comment)."),
     detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode", help="Exit 2 when there are changes, 0 when none."),
     adopt: list[str] = typer.Option([], "--adopt", help="Take over an existing object rulectl does not own (SCHEMA.NAME)."),
     show_noop: bool = typer.Option(False, "--all", help="Also list objects that are up to date."),
@@ -177,16 +180,20 @@ def plan(
 ) -> None:
     """Show what apply would do: create / replace / alter / drop / drift per object."""
     from engine import workflow
+    from engine.plan.plan_markdown import render_markdown
     from engine.plan.plan_text import render_plan
 
     with user_errors():
+        fmt = "json" if as_json else _plan_format(fmt)
         loaded = _load(project)
         print_warnings(loaded)
         made, explained = workflow.plan_with_sql(loaded, target, adopt, with_sql=show_sql)
-        if output:
-            output.write_text(made.to_json())
-        if as_json:
+        for output in outputs:
+            _write(output, render_markdown(made) if _plan_file_format(output, fmt) == "markdown" else made.to_json())
+        if fmt == "json":
             print(made.to_json())
+        elif fmt == "markdown":
+            out.file.write(render_markdown(made))
         else:
             render_plan(made, out, show_noop)
             for step, statements in explained:
@@ -195,16 +202,42 @@ def plan(
                     # plain print: rich drops control characters, and these statements carry some
                     # inside string literals (the data block's TRANSLATE list); show them exactly
                     out.file.write(statement + ";\n")
-            if output:
-                out.print(f"saved the plan to {output}; apply it with `rulectl apply {output}`")
+        for output in outputs:  # on stderr when stdout is the plan itself (JSON, Markdown)
+            saved = f"saved the plan as Markdown to {output}" if _plan_file_format(output, fmt) == "markdown" else f"saved the plan to {output}; apply it with `rulectl apply {output}`"
+            (out if fmt == "text" else err).print(saved, markup=False)
         if moves and not made.errors:
             written = workflow.save_customer_moves(loaded, target, moves)
             note = f"wrote {written} customer move(s) to {moves}" if written is not None else f"no segments are deployed yet, so nobody moves; wrote an empty {moves}"
-            (err if as_json else out).print(note, markup=False)
+            (out if fmt == "text" else err).print(note, markup=False)
         if made.errors:
             raise typer.Exit(1)
         if detailed_exitcode and made.has_changes:
             raise typer.Exit(2)
+
+
+PLAN_FORMATS = ("text", "json", "markdown")
+
+
+def _write(path: Path, content: str) -> None:
+    try:
+        path.write_text(content)
+    except OSError as error:
+        raise RulectlError(f"{path}: cannot write the plan there ({error.strerror or error})") from None
+
+
+def _plan_format(fmt: str) -> str:
+    if fmt not in PLAN_FORMATS:
+        raise RulectlError(f"--format {fmt}: not a plan format; use one of {', '.join(PLAN_FORMATS)}")
+    return fmt
+
+
+def _plan_file_format(path: Path, fmt: str) -> str:
+    """A .md file gets the comment and a .json file the plan apply reads; any other name gets the
+    --format asked for (the saved plan, JSON, unless that is markdown)."""
+    suffix = path.suffix.lower()
+    if suffix in (".md", ".markdown"):
+        return "markdown"
+    return "json" if suffix == ".json" or fmt != "markdown" else "markdown"
 
 
 @app.command()

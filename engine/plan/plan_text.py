@@ -37,7 +37,7 @@ def render_plan(plan: Plan, console: Console, show_noop: bool = False) -> None:
         console.print()
         console.print(Text("Next AI refresh (tasks this plan affects, and any with rows waiting):", style="bold"))
         for cost in plan.ai_costs:
-            console.print(f"  {cost.prompt}: {_cost_text(cost)}", markup=False)
+            console.print(f"  {cost.prompt}: {cost_text(cost)}", markup=False)
     for note in plan.notes:
         console.print(Text(f"note: {note}", style="yellow"))
     console.print()
@@ -63,12 +63,13 @@ def render_segment_impact(plan: Plan, console: Console) -> None:
         console.print()
         console.print(Text("Customers moving between segments:", style="bold"))
         for move in plan.segment_moves:
-            console.print(f"  {move.segmentation}: {_move_text(move)}", markup=False)
+            console.print(f"  {move.segmentation}: {move_text(move)}", markup=False)
     for warning in plan.segment_warnings:
         console.print(Text(f"warning: {warning}", style="yellow"))
 
 
-def _move_text(move: SegmentMove) -> str:
+def move_text(move: SegmentMove) -> str:
+    """One move as a sentence: `5 customers: Growth → Strategic (e.g. …)`, or a gain / loss of a label."""
     customers = f"{move.customers} customer{'s' if move.customers != 1 else ''}"
     example = f" (e.g. {', '.join(move.examples)})" if move.examples else ""
     if move.kind == "gain":
@@ -85,7 +86,9 @@ def _input_cap(chars: int) -> str:
     return f"each text cut at {chars:,} characters (Cortex's 512-token input limit)"
 
 
-def _cost_text(cost: AiCost) -> str:
+def cost_text(cost: AiCost) -> str:
+    """One prompt's (or score / embedding task's) next-refresh estimate as a sentence, with its budget
+    and the stored rows its task will remove."""
     if not cost.removals:
         return _spend_text(cost) + _budget_text(cost)
     removals = f"{cost.removals:,} stored row{'s' if cost.removals != 1 else ''} to remove (source row or customer gone, or text emptied)"
@@ -121,12 +124,17 @@ def _spend_text(cost: AiCost) -> str:
 
 
 def summary_line(plan: Plan) -> Text:
+    return Text(summary_text(plan), style="bold" if plan.has_changes else "green")
+
+
+def summary_text(plan: Plan) -> str:
+    """`Plan: 1 to create, 2 to replace.` or `No changes. …`: the last line of every rendering."""
     counts = plan.summary()
     if not plan.has_changes:
-        return Text("No changes. The target matches the project.", style="green")
+        return "No changes. The target matches the project."
     parts = [f"{counts.get(a.value, 0)} to {a.value}" for a in (Action.CREATE, Action.REPLACE, Action.ALTER, Action.DROP) if counts.get(a.value)]
     if counts.get(Action.DRIFT.value):
         parts.append(f"{counts[Action.DRIFT.value]} drifted (changed by hand)")
     if counts.get(Action.ERROR.value):
         parts.append(f"{counts[Action.ERROR.value]} error(s)")
-    return Text("Plan: " + ", ".join(parts) + ".", style="bold")
+    return "Plan: " + ", ".join(parts) + "."
