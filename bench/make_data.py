@@ -75,10 +75,11 @@ def product_rows(customer: dict, rng: random.Random, as_of: date):
 
 
 def write_sources_config(source: Path, destination: Path) -> None:
-    """The example's rulectl.yml (targets and sources) without its `display:` section, which names
-    the example's metrics: generated projects declare metrics of their own."""
+    """The example's rulectl.yml (targets, and the customer and products sources this module
+    generates data for) without its support tickets, `display:` and `search:`, which name the
+    example's metrics: generated projects declare metrics of their own."""
     text = source.read_text()
-    cut = text.find("\ndisplay:")
+    cut = min((i for i in (text.find("\n  support_tickets:"), text.find("\ndisplay:")) if i >= 0), default=-1)
     destination.write_text(text[: cut + 1] if cut >= 0 else text)
 
 

@@ -354,6 +354,14 @@ def segment_summary(loaded: LoadedProject, target: str | None):
         return segment_sizes(loaded, backend)
 
 
+def sentiment_segments(loaded: LoadedProject, target: str | None):
+    """Customers whose segment AI sentiment decided, per rule that reads a sentiment metric."""
+    from engine.features.sentiment_segments import sentiment_segments as find
+
+    with connected(loaded, target_name(loaded, target), read_only=True) as backend:
+        return find(loaded, backend)
+
+
 def load_sample_data(loaded: LoadedProject, target: str | None, allow_empty: bool = False):
     from engine.features.sample_data import load_samples
 

@@ -19,18 +19,47 @@ os.environ["RULECTL_MODEL_DIR"] = tempfile.mkdtemp(prefix="rulectl-test-models-"
 PROJECT_PARTS = ("rulectl.yml", "rules", "prompts", "data")
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A private copy of the example project (this repository), safe to edit."""
-    root = tmp_path / "project"
-    root.mkdir()
+# The example without its support-ticket source and search: what the feature tests build on (one
+# prompt, one task, the segment rules without sentiment). They were written against it, and each
+# sentiment score and embedding run would add seconds to hundreds of tests. The whole example is
+# tested by tests/test_example_whole_product.py, the golden SQL and the golden plan comments, and
+# tests/ai/test_sentiment.py and test_search.py add the tickets and search back to this core.
+CORE_EXAMPLE_EDITS = (  # (file, from, up to — "" just `from`, None the end of the file —, replacement)
+    ("rulectl.yml", "  support_tickets:\n    table: SUPPORT.TICKETS\n", "display:", ""),
+    ("rulectl.yml", "\nsearch:", None, "\n"),
+    ("rules/metrics.yml", "  - name: support_sentiment\n", None, ""),
+    ("rules/segments.yml", " AND support_sentiment > -0.5\n", "", "\n"),
+    ("rules/segments.yml", " AND support_sentiment > -0.5\n", "", "\n"),
+    ("rules/segments.yml", "      - segment: At Risk", "      - segment: Growth", (
+        "      - segment: At Risk\n        when: days_to_renewal <= 120 AND adoption_rate < 0.5\n"
+        "        action: Adoption workshop and renewal call\n"
+    )),
+)
+
+
+def copy_example(root: Path, whole: bool = False) -> Path:
+    """Copy the example project to `root`: the whole of it, or the core feature tests use."""
+    root.mkdir(exist_ok=True)
     for part in PROJECT_PARTS:
         source = REPO / part
         if source.is_dir():
             shutil.copytree(source, root / part)
         else:
             shutil.copy(source, root / part)
+    if not whole:
+        for file, start, end, replacement in CORE_EXAMPLE_EDITS:
+            text = (root / file).read_text()
+            assert start in text, f"the example changed: {start!r} not in {file}; update CORE_EXAMPLE_EDITS"
+            begin = text.index(start)
+            finish = len(text) if end is None else begin + len(start) if end == "" else text.index(end, begin)
+            (root / file).write_text(text[:begin] + replacement + text[finish:])
     return root
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A private copy of the example's core (CORE_EXAMPLE_EDITS), safe to edit."""
+    return copy_example(tmp_path / "project")
 
 
 def copy_rule_tests(root: Path) -> Path:

@@ -1012,7 +1012,7 @@ def demo(project: Optional[Path] = ProjectOption, customers: int = typer.Option(
     """The main job on the local target: load samples → apply → segment summary → AI refresh → insights."""
     from engine import workflow
     from engine.backends.registry import target_backend_class
-    from engine.cli.terminal_output import print_insights, print_segment_sizes
+    from engine.cli.terminal_output import print_insights, print_search, print_segment_sizes, print_sentiment_segments
 
     with user_errors():
         loaded = _load(project)
@@ -1024,8 +1024,6 @@ def demo(project: Optional[Path] = ProjectOption, customers: int = typer.Option(
         made, result = workflow.apply(loaded, local)
         out.print(f"applied {len(result.applied)} change(s) to the local target" if made.has_changes else "local target already up to date")
         out.print()
-        print_segment_sizes(out, loaded, workflow.segment_summary(loaded, local))
-        out.print()
         with progress_reporting() as callbacks:
             results, real = workflow.demo_refreshes(loaded, local, *callbacks)
         _print_run_results(results)
@@ -1036,8 +1034,16 @@ def demo(project: Optional[Path] = ProjectOption, customers: int = typer.Option(
 
             out.print("note: no LLM is configured, so the `offline` provider wrote clearly labelled stand-in text, not AI output.", markup=False)
             out.print(f"note: {HOW_TO_GET_REAL_OUTPUT}", markup=False)
+        out.print()  # sizes after the refreshes: rules over AI sentiment read the scores they made
+        print_segment_sizes(out, loaded, workflow.segment_summary(loaded, local))
+        print_sentiment_segments(out, workflow.sentiment_segments(loaded, local))
         out.print()
         print_insights(out, loaded, workflow.read_insights(loaded, local, limit=customers))
+        search = loaded.config.search
+        if search is not None and search.demo_query:  # the project's own example query
+            out.print()
+            out.print(f'rulectl search "{search.demo_query}" -n 3', style="bold", markup=False)
+            print_search(out, loaded, workflow.search_customers(loaded, local, search.demo_query, 3, None))
 
 
 def _ask(question: str, needs_answer: str) -> bool:

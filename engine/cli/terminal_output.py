@@ -59,6 +59,18 @@ def print_segment_sizes(console: Console, loaded: LoadedProject, sizes: Sequence
     console.print(table)
 
 
+def print_sentiment_segments(console: Console, found: Sequence) -> None:
+    """Per rule that reads AI sentiment: the customers it labels because of their sentiment."""
+    if found and not any(rule.customers for rule in found):
+        console.print(f"no customer's segment depends on AI sentiment ({', '.join(dict.fromkeys(m for rule in found for m in rule.metrics))}) yet", markup=False)
+    for rule in (rule for rule in found if rule.customers):
+        metrics = ", ".join(rule.metrics)
+        line = f"{rule.segmentation}: {rule.customers:,} customer{'s' if rule.customers != 1 else ''} {'is' if rule.customers == 1 else 'are'} {rule.segment} because of AI sentiment ({metrics})"
+        if rule.examples:
+            line += ": " + ", ".join(f"{name} ({', '.join(format_value(v) for v in values)})" for name, values in rule.examples)
+        console.print(line, markup=False)
+
+
 def print_insights(console: Console, loaded: LoadedProject, rows: Sequence, stale: dict[str, int] | None = None, filters: str = "") -> None:
     if not rows:
         if filters:  # the output exists; the filters leave nobody (labels and text compare case-sensitively)

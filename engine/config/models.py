@@ -190,6 +190,7 @@ class Search(Model):
     # Each batch re-reads the text query (the segments view) once, ~0.1 s at 20,000 customers: an
     # embedding is cheap, so batches are larger than a prompt's (bench/search.py: 500 → 5.5 s, 2,000 → 2.6 s).
     batch_rows: int = Field(2000, ge=1, le=100_000, description="Customers per committed batch.")
+    demo_query: str | None = Field(None, min_length=1, max_length=500, description="A search `rulectl demo` runs to show what search finds, e.g. \"unhappy with support, may not renew\".")
 
 
 class ValueRange(Model):

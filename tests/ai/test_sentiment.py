@@ -162,9 +162,15 @@ def test_minimal_project_with_integer_keys(tmp_path: Path):
         "    enrich: {sentiment: {text: text, max_rows: 10}}\n"
     ))
     edit(root / "rules" / "rules.yml", "segmentations:", "  - name: mood\n    source: notes_sentiment\n    expr: AVG(sentiment)\nsegmentations:")
+    rules = root / "rules" / "rules.yml"
+    rules.write_text(rules.read_text() + "  - name: mood_band\n    rules:\n      - {segment: Upset, when: mood < 0 OR weekly_visits > 100}\n    default: Fine\n")
     for command in ("load", "apply", "run"):
         result = run(command, *(["--yes"] if command == "apply" else []), project=root)
         assert result.exit_code == 0, result.output
     assert rows(root, "SELECT member_id, note_id FROM AI.NOTES_SENTIMENT ORDER BY 1, 2") == [(1, 1), (2, 2)]  # the empty note is never sent
     moods = dict(rows(root, "SELECT member_id, mood FROM ANALYTICS.CUSTOMER_METRICS"))
     assert moods[1] > 0 and moods[2] < 0 and moods[3] is None
+    # the demo's "put in a segment by AI sentiment": member 2 is Upset only because of their note
+    (upset,) = workflow.sentiment_segments(load_project(root), None)
+    assert (upset.segmentation, upset.segment, upset.metrics, upset.customers) == ("mood_band", "Upset", ("mood",), 1)
+    assert upset.examples == (("2", (moods[2],)),)
