@@ -158,7 +158,7 @@ CASES = [
     ("threads without provider local", "rulectl.yml", None, None, "`threads`, `context` and `parallel` are settings of `provider: local`"),
     ("search unknown key", "rulectl.yml", None, None, "unknown key `modle` in search; did you mean `model`"),
     ("search demo query empty", "rulectl.yml", None, None, "`search.demo_query`: String should have at least 1 character"),
-    ("search demo query not text", "rulectl.yml", None, None, "`search.demo_query`: Input should be a valid string"),
+    ("search demo query not text", "rulectl.yml", None, None, "`search.demo_query` must be text, not a list"),
     ("semantic view on a local target", "rulectl.yml", None, None, "`semantic_view: true` needs a snowflake target (DuckDB has no semantic views)"),
     ("sentiment of an unknown column", "rulectl.yml", None, None, "`text`: `bodyy` is not a column of source `support_tickets`; did you mean `body`"),
     ("sentiment of a date column", "rulectl.yml", None, None, "`text`: column `opened_on` is date, not text; sentiment scores a varchar column"),
