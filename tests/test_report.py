@@ -211,7 +211,10 @@ def check_common(built: Built, seen: dict, driver) -> None:
             assert moved[name] == built.moved[name]
     # lineage: every declared source, metric, segmentation and prompt is a node; one table row per edge
     graph = seen["charts"]["lineage-graph"]
-    declared = {f"source:{n}" for n in loaded.config.sources} | {f"metric:{m.item.name.lower()}" for m in loaded.metrics}
+    from engine.config.enrichments import sentiment_sources
+
+    scores = sentiment_sources(loaded.config)  # a score table is drawn as the table its task fills
+    declared = {f"source:{n}" for n in loaded.config.sources if n not in scores} | {f"metric:{m.item.name.lower()}" for m in loaded.metrics}
     declared |= {f"segmentation:{s.item.name.lower()}" for s in loaded.segmentations} | {f"prompt:{p.item.name}" for p in loaded.prompts}
     assert declared <= set(graph["nodes"]) and graph["edges"] == len(seen["tables"]["lineage"]) > 0
     # lint: the same findings as `rulectl lint --target`

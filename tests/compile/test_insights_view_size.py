@@ -15,7 +15,7 @@ from engine.config.loader import load_project
 from engine.config.project import INSIGHTS_VIEW
 from engine.plan.model import Action, Step
 from engine.plan.planner import VIEW_DEFINITION_LIMIT, view_sizes
-from tests.conftest import REPO
+from tests.conftest import copy_example
 
 PROMPTS = 500
 PROMPT = """name: prompt_number_{index}
@@ -29,10 +29,8 @@ outputs: {{summary: {{type: text}}, risk: {{type: label, labels: [low, high]}}}}
 
 @pytest.fixture(scope="module")
 def many_prompts(tmp_path_factory) -> list[DesiredObject]:
-    root = tmp_path_factory.mktemp("wide")
-    for part in ("rulectl.yml", "rules", "data"):
-        source = REPO / part
-        shutil.copytree(source, root / part) if source.is_dir() else shutil.copy(source, root / part)
+    root = copy_example(tmp_path_factory.mktemp("wide") / "project")  # the core: its search reads account_summary
+    shutil.rmtree(root / "prompts")
     (root / "prompts").mkdir()
     for index in range(PROMPTS):
         (root / "prompts" / f"p{index}.yml").write_text(PROMPT.format(index=index))
