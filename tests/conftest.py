@@ -18,6 +18,32 @@ REPO = Path(__file__).resolve().parent.parent
 os.environ["RULECTL_MODEL_DIR"] = tempfile.mkdtemp(prefix="rulectl-test-models-")
 PROJECT_PARTS = ("rulectl.yml", "rules", "prompts", "data")
 
+MEMORY_FS = Path("/dev/shm")
+_MEMORY_BASETEMP = pytest.StashKey[Path]()
+
+
+def pytest_configure(config):
+    """Test directories on a memory filesystem where there is one (Linux's /dev/shm), unless the run
+    names its own --basetemp. Every DuckDB statement commits with an fsync of its log; on tmpfs that
+    is free, on a disk shared by busy processes it was a third of an apply's time. The files are
+    still real DuckDB files (kill tests kill real processes; the page cache is the same). The
+    directory is removed after a passing run and kept after a failing one, as pytest keeps its own."""
+    if config.option.basetemp or hasattr(config, "workerinput"):  # xdist workers inherit the controller's
+        return
+    if MEMORY_FS.is_dir() and os.access(MEMORY_FS, os.W_OK) and shutil.disk_usage(MEMORY_FS).free > 4 << 30:
+        config.option.basetemp = tempfile.mkdtemp(prefix="rulectl-pytest-", dir=MEMORY_FS)
+        config.stash[_MEMORY_BASETEMP] = Path(config.option.basetemp)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    basetemp = session.config.stash.get(_MEMORY_BASETEMP, None)
+    if basetemp is None:
+        return
+    if exitstatus == 0:
+        shutil.rmtree(basetemp, ignore_errors=True)
+    else:
+        session.config.get_terminal_writer().line(f"test directories kept for a look: {basetemp}")
+
 
 # The example without its support-ticket source and search: what the feature tests build on (one
 # prompt, one task, the segment rules without sentiment). They were written against it, and each

@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import sqlglot
@@ -184,6 +185,17 @@ class AccountUsage:
     view: str
     rows: tuple[tuple[Any, str, str, float], ...] = ()
     note: str = ""
+
+
+@lru_cache(maxsize=64)
+def _parsed_template(sql: str) -> exp.Expression:
+    return sqlglot.parse_one(sql, read="snowflake")
+
+
+def _parsed_statement(sql: str) -> exp.Expression:
+    """rulectl's own fixed statements (state tables, the record MERGE), parsed once per process;
+    a copy each time, since callers rewrite it."""
+    return _parsed_template(sql).copy()
 
 
 def run_log_start(prompt: str, run_id: exp.Expression, pending: exp.Expression) -> exp.Insert:
@@ -540,7 +552,7 @@ class Backend(ABC):
             RUN_LOG_DDL,
             APPLIES_DDL,
         ):
-            self.execute(sqlglot.parse_one(sql, read="snowflake"))  # rendered per engine (TIMESTAMP_NTZ → TIMESTAMP on DuckDB)
+            self.execute(_parsed_statement(sql))  # rendered per engine (TIMESTAMP_NTZ → TIMESTAMP on DuckDB)
 
     def write_record(
         self, kind: str, qualified_name: str, fingerprint: str, definition_hash: str | None, plan_id: str, applied_sql: str | None = None
@@ -559,7 +571,7 @@ class Backend(ABC):
             "__at__": self.timestamp_literal(),
             "__sql__": exp.Literal.string(applied_sql) if applied_sql else exp.cast(exp.null(), "VARCHAR"),
         }
-        merge = sqlglot.parse_one(RECORD_MERGE, read="snowflake")
+        merge = _parsed_statement(RECORD_MERGE)
         self.execute(merge.transform(lambda node: values[node.name].copy() if isinstance(node, exp.Column) and node.name in values else node, copy=False))
 
     def forget_record(self, kind: str, qualified_name: str) -> None:

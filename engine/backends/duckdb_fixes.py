@@ -30,6 +30,11 @@ class FixContext:
         self.complete_function = complete_function
         self.fixed_point_scales = dict(fixed_point_scales or {})
 
+    def cache_key(self) -> tuple:
+        """Everything here that a fix reads, hashable (computed per call: the scales are filled in
+        after construction)."""
+        return (frozenset(self.date_columns), self.complete_function, tuple(sorted(self.fixed_point_scales.items())))
+
 
 def _is_date(node: exp.Expression, context: FixContext) -> bool:
     if isinstance(node, exp.CurrentDate):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from functools import lru_cache
 from typing import Any
 
 import sqlglot
@@ -43,6 +44,7 @@ def planned_prompt_text(compiled: CompiledPrompt) -> str:
     return prompt_text(prompt.model, sent_options(prompt), variants)
 
 
+@lru_cache(maxsize=256)  # pure; plan asks once per prompt, apply again, each parse of a MERGE ~80 ms
 def deployed_prompt_text(applied_sql: str) -> str | None:
     """The prompt as a recorded MERGE says it was; None when the SQL is not a MERGE rulectl wrote."""
     try:
