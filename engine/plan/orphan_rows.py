@@ -10,6 +10,7 @@ from sqlglot import exp
 
 from engine.backends.base import Backend
 from engine.compile.objects import table
+from engine.compile.source_rows import aliased, source_relation
 from engine.config.enrichments import declared_sources
 from engine.config.expression_types import TEXT, declared_category
 from engine.config.project import LoadedProject, spine_name
@@ -36,8 +37,11 @@ def orphan_query(loaded: LoadedProject, only: set[str] | None = None) -> exp.Exp
     spine = spine_name(loaded)
     key = (loaded.config.sources[spine].key or "").lower()
     text_key = declared_category(next((t for c, t in loaded.config.sources[spine].columns.items() if c.lower() == key), "")) == TEXT
-    branches = [_branch(name, table(source.table), table(loaded.config.sources[spine].table), key, text_key)
-                for name, source in declared_sources(loaded.config).items() if name != spine and (only is None or name in only)]
+    # lookups have no customers; every other source is read with its customer key named like the
+    # entity's (compile/source_rows.py), also when it is `customer_key: account_id` or comes by a join
+    branches = [_branch(name, source_relation(loaded.config, name), table(loaded.config.sources[spine].table), key, text_key)
+                for name, source in declared_sources(loaded.config).items()
+                if name != spine and source.lookup is None and (only is None or name in only)]
     if not branches:
         return None
     query = branches[0]
@@ -46,7 +50,7 @@ def orphan_query(loaded: LoadedProject, only: set[str] | None = None) -> exp.Exp
     return query
 
 
-def _branch(name: str, rows: exp.Table, customers: exp.Table, key: str, text_key: bool) -> exp.Select:
+def _branch(name: str, rows: exp.Expression, customers: exp.Table, key: str, text_key: bool) -> exp.Select:
     row_key = exp.column(key, table="s")
     known = exp.select(exp.Literal.number(1)).from_(customers.copy().as_("c")).where(exp.column(key, table="c").eq(row_key.copy()))
     select = exp.select(
@@ -54,7 +58,7 @@ def _branch(name: str, rows: exp.Table, customers: exp.Table, key: str, text_key
         exp.Count(this=exp.Star()).as_("orphan_rows"),
         exp.Count(this=exp.column("k", table="folded")).as_("other_case") if text_key else exp.Literal.number(0).as_("other_case"),
         exp.cast(exp.Min(this=row_key.copy()), "VARCHAR").as_("example"),
-    ).from_(rows.copy().as_("s"))
+    ).from_(aliased(rows, "s"))
     if text_key:  # a key that differs only in case or spaces: 'c0001' for 'C0001'
         folded = exp.select(exp.Upper(this=exp.Trim(this=exp.column(key))).as_("k")).distinct().from_(customers.copy())
         select = select.join(folded.subquery("folded"), on=exp.column("k", table="folded").eq(exp.Upper(this=exp.Trim(this=row_key.copy()))), join_type="left")
