@@ -14,6 +14,7 @@ from engine.compile.source_rows import aliased, source_relation
 from engine.config.enrichments import declared_sources
 from engine.config.expression_types import TEXT, declared_category
 from engine.config.project import LoadedProject, spine_name
+from engine.config.source_keys import customer_column
 
 
 @dataclass(frozen=True)
@@ -24,11 +25,15 @@ class OrphanRows:
     rows: int
     other_case: int
     example: str | None
+    column: str | None = None  # the source's customer column, when not named like the entity key
+    joined: tuple[str, ...] = ()  # "`order_id` has no row in `orders`": joins the customer column comes through
 
     def message(self, entity: str, key: str) -> str:
         case = f" ({self.other_case:,} differ from a customer's key only in letter case or spaces)" if self.other_case else ""
-        example = f", e.g. {self.example!r}" if self.example is not None else " (their key is empty)"
-        return f"source {self.source}: {self.rows:,} row(s) have a `{key}` that matches no row of `{entity}`{case}{example}; they count in no metric"
+        empty = " (their key is empty" + (f", or their {' or '.join(self.joined)}" if self.joined else "") + ")"
+        example = f", e.g. {self.example!r}" if self.example is not None else empty
+        named = f"`{self.column}` (the customer's `{key}`)" if self.column and self.column.lower() != key.lower() else f"`{key}`"
+        return f"source {self.source}: {self.rows:,} row(s) have a {named} that matches no row of `{entity}`{case}{example}; they count in no metric"
 
 
 def orphan_query(loaded: LoadedProject, only: set[str] | None = None) -> exp.Expression | None:
@@ -70,4 +75,14 @@ def orphan_rows(loaded: LoadedProject, backend: Backend, only: set[str] | None =
     query = orphan_query(loaded, only)
     if query is None:
         return []
-    return [OrphanRows(source, int(count), int(other or 0), example) for source, count, other, example in backend.query(query) if count]
+    return [OrphanRows(source, int(count), int(other or 0), example, customer_column(loaded.config, source), _joined_through(loaded, source))
+            for source, count, other, example in backend.query(query) if count]
+
+
+def _joined_through(loaded: LoadedProject, name: str) -> tuple[str, ...]:
+    """The joins a source's customer column comes through (a line's customer is its order's)."""
+    source = loaded.config.sources[name]
+    column = customer_column(loaded.config, name)
+    if column is None or column in source.columns:
+        return ()
+    return tuple(f"`{own}` has no row in `{target}`" for target, own in source.join.items() if column in loaded.config.sources[target].columns)

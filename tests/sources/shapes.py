@@ -101,7 +101,7 @@ HELPDESK_YML = """\
 name: helpdesk
 targets:
   local: {engine: duckdb, llm: {provider: offline}}
-  prod: {engine: snowflake, connection: prod, database: DESK}
+  prod: {engine: snowflake, connection: prod, database: HELPDESK}
 sources:
   accounts:
     table: CRM.ACCOUNTS
