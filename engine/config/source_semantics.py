@@ -47,7 +47,7 @@ def _check_joins(loaded: LoadedProject, name: str) -> list[Problem]:
     project = loaded.config
     source = project.sources[name]
     problems: list[Problem] = []
-    at = lambda message, *path: loaded.project.problem(message, "sources", name, "join", *path)  # noqa: E731
+    at = lambda message, *path: loaded.project.problem(f"source `{name}`, `join`: {message}", "sources", name, "join", *path)  # noqa: E731
     if source.join and source.lookup is not None:
         return [at(f"a lookup is read through the sources that join it and cannot join others itself; join both lookups from the source that reads them")]
     if source.join and name == entity_source_name(project):
@@ -74,9 +74,10 @@ def _check_joins(loaded: LoadedProject, name: str) -> list[Problem]:
             problems.append(at(f"`{column}` is {types[column.lower()]} but the `{key}` of `{target_name}` is {target.columns[key]}; no row would ever match: declare both with the same type", target_name))
         for added in (c for c in target.columns if c != key):
             if added.lower() in seen:
+                giver = seen[added.lower()]
                 problems.append(at(
-                    f"`{target_name}` adds column `{added}`, which `{seen[added.lower()]}` already gives the rows of `{name}`; "
-                    f"leave `{added}` out of the `columns:` of the one you do not read", target_name))
+                    f"`{target_name}` would add column `{added}`, which the rows of `{name}` already have" + (f" from `{giver}`" if giver != name else "") +
+                    f"; leave `{added}` out of the `columns:` of the source you do not read it from", target_name))
             seen.setdefault(added.lower(), target_name)
             types.setdefault(added.lower(), target.columns[added])
     return problems

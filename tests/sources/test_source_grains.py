@@ -222,3 +222,22 @@ def test_helpdesk_snowflake_sql(helpdesk):
         on_snowflake = sorted(tuple(row) for row in cursor.fetchall())
     on_duckdb = read(root, "SELECT account_no, ticket_count, urgent_tickets, mood, urgent_mood FROM ANALYTICS.CUSTOMER_METRICS ORDER BY 1")
     assert on_snowflake == on_duckdb
+
+
+@pytest.mark.parametrize("file, old, new, line, words", [
+    ("rules/metrics.yml", "  - name: order_count\n    source: orders\n", "  - name: order_count\n    source: rates\n", 3,
+     "`rates` is a lookup (it has no customers); aggregate the source that joins it (`join: {rates: <its column that holds the currency>}`)"),
+    ("rulectl.yml", "    sample: data/order_lines.csv\n", "    sample: data/order_lines.csv\n    enrich: {sentiment: {text: order_id}}\n", 33,
+     "sentiment scores of `order_lines` are kept per order_id and line_no and need the customer's `buyer` beside them"),
+    ("rulectl.yml", "    lookup: {key: currency}          # no customers: one row per currency\n",
+     "    lookup: {key: currency}          # no customers: one row per currency\n    join: {orders: currency}\n", 17,
+     "a lookup is read through the sources that join it and cannot join others itself"),
+], ids=["metric over a lookup", "sentiment where the customer comes by a join", "lookup that joins"])
+def test_bad_input_on_the_shop_is_a_validate_error(tmp_path: Path, file: str, old: str, new: str, line: int, words: str):
+    root = write_shop(tmp_path / "shop")
+    text = (root / file).read_text()
+    assert old in text
+    (root / file).write_text(text.replace(old, new, 1))
+    result = run("validate", project=root)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{file}:{line}: " in result.output and words in result.output, result.output
