@@ -6,7 +6,8 @@ written into a directory by the tests that need them, with the expected numbers 
 customer nor currency and take both from their order (join orders, then rates on the order's currency).
 
 `helpdesk`: accounts keyed by an integer `account_no`; tickets at their own grain [ticket_id] whose
-customer is the integer `account_ref`, with sentiment scored per ticket.
+customer is the integer `account_ref`, with sentiment scored per ticket; contracts keyed by `acct`
+(one row per account under another name).
 """
 
 from __future__ import annotations
@@ -117,6 +118,11 @@ sources:
     checks: {orphans: warn}
     enrich:
       sentiment: {text: body}
+  contracts:
+    table: CRM.CONTRACTS
+    key: acct                        # one row per account, keyed by another name
+    columns: {acct: integer, seats: integer}
+    sample: data/contracts.csv
 """
 
 HELPDESK_METRICS = """\
@@ -134,6 +140,9 @@ metrics:
     source: tickets_sentiment
     expr: AVG(sentiment)
     filter: priority = 'high'
+  - name: seats
+    source: contracts
+    expr: seats * 1
 """
 
 HELPDESK_SEGMENTS = """\
@@ -150,7 +159,9 @@ HELPDESK_DATA = {
     "tickets.csv": "ticket_id,account_ref,priority,body\nT1,1,high,The new release is great and support was wonderful\n"
                    "T2,1,low,Terrible outage and awful support we are very angry\nT3,2,high,Still broken and useless\n"
                    "T4,7,low,Thanks for the quick help\n",
+    "contracts.csv": "acct,seats\n1,10\n2,25\n",
 }
+HELPDESK_SEATS = {1: 10, 2: 25, 3: None}  # account 3 has no contract
 HELPDESK_TICKETS = {"T1": (1, "high"), "T2": (1, "low"), "T3": (2, "high"), "T4": (7, "low")}
 
 

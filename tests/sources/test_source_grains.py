@@ -17,7 +17,7 @@ from engine.compile.project import compile_project
 from engine.config.loader import load_project
 from engine.features.sample_data import source_table_statements
 from tests.conftest import run
-from tests.sources.shapes import HELPDESK_TICKETS, SHOP_EXPECTED, write_helpdesk, write_shop
+from tests.sources.shapes import HELPDESK_SEATS, HELPDESK_TICKETS, SHOP_EXPECTED, write_helpdesk, write_shop
 
 SHOP_COLUMNS = "shopper_no, order_count, revenue_eur, shipped_line_total, shipped_lines_eur, line_count, value"
 
@@ -185,8 +185,8 @@ def test_helpdesk_numbers_match_the_hand_computation(helpdesk):
         mine = [t for t, (owner, _) in HELPDESK_TICKETS.items() if owner == account]
         urgent = [t for t in mine if HELPDESK_TICKETS[t][1] == "high"]
         mean = lambda ids: sum(scores[t] for t in ids) / len(ids) if ids else None  # noqa: E731
-        expected[account] = (len(mine), len(urgent), mean(mine), mean(urgent), "Watch" if urgent else "Quiet")
-    got = {row[0]: tuple(row[1:]) for row in read(root, "SELECT account_no, ticket_count, urgent_tickets, mood, urgent_mood, care FROM ANALYTICS.CUSTOMER_SEGMENTS")}
+        expected[account] = (len(mine), len(urgent), mean(mine), mean(urgent), HELPDESK_SEATS[account], "Watch" if urgent else "Quiet")
+    got = {row[0]: tuple(row[1:]) for row in read(root, "SELECT account_no, ticket_count, urgent_tickets, mood, urgent_mood, seats, care FROM ANALYTICS.CUSTOMER_SEGMENTS")}
     assert got == expected
     assert scores["T1"] > 0 > scores["T2"]  # so account 1's mood is a mean of two different scores
 
@@ -218,9 +218,9 @@ def test_helpdesk_snowflake_sql(helpdesk):
         cursor.execute("INSERT INTO AI.TICKETS_SENTIMENT (ticket_id, sentiment) VALUES " + ", ".join(f"('{t}', {s})" for t, s in scores))
         cursor.execute("CREATE SCHEMA IF NOT EXISTS ANALYTICS")
         cursor.execute(metrics_sql)
-        cursor.execute("SELECT account_no, ticket_count, urgent_tickets, mood, urgent_mood FROM ANALYTICS.CUSTOMER_METRICS")
+        cursor.execute("SELECT account_no, ticket_count, urgent_tickets, mood, urgent_mood, seats FROM ANALYTICS.CUSTOMER_METRICS")
         on_snowflake = sorted(tuple(row) for row in cursor.fetchall())
-    on_duckdb = read(root, "SELECT account_no, ticket_count, urgent_tickets, mood, urgent_mood FROM ANALYTICS.CUSTOMER_METRICS ORDER BY 1")
+    on_duckdb = read(root, "SELECT account_no, ticket_count, urgent_tickets, mood, urgent_mood, seats FROM ANALYTICS.CUSTOMER_METRICS ORDER BY 1")
     assert on_snowflake == on_duckdb
 
 
