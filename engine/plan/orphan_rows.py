@@ -1,6 +1,7 @@
 """Rows whose customer key matches no customer: they drop out of every metric (each source is
 joined to the customer list by its key), so rulectl counts them per source, at load and in plan,
-and says how many differ from a customer's key only in letter case or surrounding spaces."""
+and says how many differ from a customer's key only in letter case or surrounding spaces. Likewise
+rows whose `join:` column matches no row of the lookup: they stay, with NULL looked-up columns."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from engine.compile.source_rows import aliased, source_relation
 from engine.config.enrichments import declared_sources
 from engine.config.expression_types import TEXT, declared_category
 from engine.config.project import LoadedProject, spine_name
-from engine.config.source_keys import customer_column
+from engine.config.source_keys import customer_column, unique_key
 
 
 @dataclass(frozen=True)
@@ -86,3 +87,60 @@ def _joined_through(loaded: LoadedProject, name: str) -> tuple[str, ...]:
     if column is None or column in source.columns:
         return ()
     return tuple(f"`{own}` has no row in `{target}`" for target, own in source.join.items() if column in loaded.config.sources[target].columns)
+
+
+@dataclass(frozen=True)
+class UnmatchedLookup:
+    """`rows` rows of `source` whose `column` names no row of the joined `target`: the columns the
+    join adds are NULL for them (a SUM skips them), which nothing else would say."""
+
+    source: str
+    column: str
+    target: str
+    rows: int
+    example: str
+
+    def message(self, added: list[str]) -> str:
+        shown = ", ".join(f"`{c}`" for c in added[:3]) + (" …" if len(added) > 3 else "")
+        return (f"source {self.source}: {self.rows:,} row(s) have a `{self.column}` that matches no row of `{self.target}`, e.g. {self.example!r}; "
+                f"their {shown} {'is' if len(added) == 1 else 'are'} NULL")
+
+
+def unmatched_lookup_query(loaded: LoadedProject, only: set[str] | None = None) -> exp.Expression | None:
+    """One query (a UNION ALL, one branch per `join:` entry) counting each source's rows whose join
+    column is set but matches no row of the target; None when no source joins anything."""
+    branches = []
+    for name, source in declared_sources(loaded.config).items():
+        if only is not None and not {name, *source.join} <= only:
+            continue  # a load that did not load the lookup has nothing to match against
+        customer = customer_column(loaded.config, name)
+        for target_name, column in source.join.items():
+            target = loaded.config.sources[target_name]
+            if customer is not None and customer not in source.columns and customer in target.columns:
+                continue  # the customer comes through this join: its misses are orphan rows, said above
+            value = exp.column(column.lower(), table="s")
+            known = exp.select(exp.Literal.number(1)).from_(exp.alias_(table(target.table), "t", table=True)).where(exp.column((unique_key(target) or "").lower(), table="t").eq(value.copy()))
+            branches.append(exp.select(
+                exp.Literal.string(name).as_("source"), exp.Literal.string(target_name).as_("target"),
+                exp.Count(this=exp.Star()).as_("unmatched_rows"), exp.cast(exp.Min(this=value.copy()), "VARCHAR").as_("example"),
+            ).from_(aliased(source_relation(loaded.config, name), "s")).where(exp.and_(value.copy().is_(exp.null()).not_(), exp.Not(this=exp.Exists(this=known)))))
+    if not branches:
+        return None
+    query = branches[0]
+    for branch in branches[1:]:
+        query = exp.union(query, branch, distinct=False)
+    return query
+
+
+def unmatched_lookups(loaded: LoadedProject, backend: Backend, only: set[str] | None = None) -> list[tuple[str, str]]:
+    """(source, message) for each join with rows that match no row of its target."""
+    query = unmatched_lookup_query(loaded, only)
+    if query is None:
+        return []
+    found = []
+    for source, target, count, example in backend.query(query):
+        if count:
+            column = loaded.config.sources[source].join[target]
+            added = [c for c in loaded.config.sources[target].columns if c != unique_key(loaded.config.sources[target])]
+            found.append((source, UnmatchedLookup(source, column, target, int(count), example).message(added)))
+    return found
