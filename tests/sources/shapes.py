@@ -123,6 +123,10 @@ sources:
     key: acct                        # one row per account, keyed by another name
     columns: {acct: integer, seats: integer}
     sample: data/contracts.csv
+display:
+  name: account_name
+search:
+  text: [ticket_text]                # each account's tickets, embedded for `rulectl search`
 """
 
 HELPDESK_METRICS = """\
@@ -143,6 +147,9 @@ metrics:
   - name: seats
     source: contracts
     expr: seats * 1
+  - name: ticket_text
+    source: tickets
+    expr: LISTAGG(body, ' ') WITHIN GROUP (ORDER BY ticket_id, body)
 """
 
 HELPDESK_SEGMENTS = """\

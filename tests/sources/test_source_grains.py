@@ -244,3 +244,11 @@ def test_bad_input_on_the_shop_is_a_validate_error(tmp_path: Path, file: str, ol
     result = run("validate", project=root)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert f"{file}:{line}: " in result.output and words in result.output, result.output
+
+
+def test_helpdesk_search_finds_an_account_by_its_tickets(helpdesk):
+    root, _ = helpdesk
+    result = run("search", "still broken useless", project=root)
+    assert result.exit_code == 0, result.output
+    assert "1. Globex (2)" in result.output and "2. Acme (1)" in result.output  # Globex's one ticket says just that
+    assert "Thanks for the quick help" not in result.output  # the orphan ticket belongs to no account's text
