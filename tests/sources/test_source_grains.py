@@ -118,6 +118,8 @@ def test_shop_explain_shows_the_joined_rows(shop):
     assert result.exit_code == 0, result.output
     assert "shipped_line_total = 210    SUM(amount) over order_lines where status = 'shipped'  [3 row(s) of order_lines]" in result.output
     assert "revenue_eur = 192" in result.output
+    # each line with what its joins add: the order's buyer and status, the rate of its currency
+    assert "order_id: 'O4', line_no: 1, amount: 10, buyer: 'S2', status: 'shipped', currency: 'GBP', total: 10, eur_per_unit: 1.2" in result.output
 
 
 def test_shop_lint_reads_joined_columns(shop):
