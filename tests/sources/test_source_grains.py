@@ -254,3 +254,16 @@ def test_helpdesk_search_finds_an_account_by_its_tickets(helpdesk):
     assert result.exit_code == 0, result.output
     assert "1. Globex (2)" in result.output and "2. Acme (1)" in result.output  # Globex's one ticket says just that
     assert "Thanks for the quick help" not in result.output  # the orphan ticket belongs to no account's text
+
+
+def test_a_lookup_columns_range_bounds_the_metrics_of_the_sources_that_join_it(tmp_path: Path):
+    """lint's solver knows a joined column's declared range: a sum of rates that are never negative is never negative."""
+    root = write_shop(tmp_path / "shop")
+    (root / "rulectl.yml").write_text((root / "rulectl.yml").read_text().replace(
+        "    sample: data/rates.csv\n", "    sample: data/rates.csv\n    ranges: {eur_per_unit: {min: 0}}\n"))
+    (root / "rules" / "metrics.yml").write_text((root / "rules" / "metrics.yml").read_text() + "  - name: rate_sum\n    source: orders\n    expr: SUM(eur_per_unit)\n")
+    (root / "rules" / "segments.yml").write_text(
+        "segmentations:\n  - name: value\n    rules:\n      - {segment: Big, when: revenue_eur >= 150}\n      - {segment: Odd, when: rate_sum < 0}\n    default: Small\n")
+    result = run("validate", project=root)
+    assert result.exit_code == 1
+    assert "rules/segments.yml:5: `when`: rule `Odd` can never match: `rate_sum < 0` is TRUE for no customer" in result.output
