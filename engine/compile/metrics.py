@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from engine.compile.objects import DesiredObject, referenced_tables, table
+from engine.compile.source_rows import source_relation
 from engine.config.project import LoadedProject
 from engine.config.models import Metric
 from engine.config.project import spine_name
@@ -111,7 +112,7 @@ def _row_level_cte(loaded: LoadedProject, source_name: str, metrics: list[Metric
     select = exp.select(*(exp.column(col.lower()) for col in source.columns))
     for metric in metrics:
         select.select(exp.alias_(parse_expression(metric.expr).copy(), metric.name.lower()), copy=False)
-    return select.from_(table(source.table), copy=False)
+    return select.from_(source_relation(loaded.config, source_name), copy=False)
 
 
 def _group_cte(loaded: LoadedProject, group: MetricGroup) -> exp.Select:
@@ -122,7 +123,7 @@ def _group_cte(loaded: LoadedProject, group: MetricGroup) -> exp.Select:
     select = exp.select(exp.column(key))
     for metric in group.metrics:
         select.select(exp.alias_(parse_expression(metric.expr).copy(), metric.name.lower()), copy=False)
-    select.from_(table(source.table), copy=False)
+    select.from_(source_relation(loaded.config, group.source), copy=False)
     if group.filter:
         select.where(parse_expression(group.filter).copy(), copy=False)
     if source.key:  # another key-grain source: already one row per customer
@@ -137,7 +138,7 @@ def _mode_cte(loaded: LoadedProject, group: MetricGroup, key: str) -> exp.Select
     (metric,) = group.metrics
     value = mode_argument(parse_expression(metric.expr).copy())
     counts = exp.select(exp.column(key), exp.alias_(value.copy(), "rulectl_value"), exp.alias_(exp.Count(this=exp.Star()), "rulectl_rows"))
-    counts.from_(table(loaded.config.sources[group.source].table), copy=False)
+    counts.from_(source_relation(loaded.config, group.source), copy=False)
     counts.where(exp.Not(this=exp.Is(this=value.copy(), expression=exp.null())), copy=False)
     if group.filter:
         counts.where(parse_expression(group.filter).copy(), copy=False)

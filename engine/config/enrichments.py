@@ -64,14 +64,24 @@ def declared_sources(project: Project) -> dict[str, Source]:
 
 
 def derived_source(project: Project, name: str) -> Source:
+    """The score table as a source. When the customer key is not among the columns that identify a
+    row (a ticket source at its own grain [ticket_id] with an `account_id` column), the scores join
+    their parent source on its one-column grain to find the customer at read time, so a ticket moved
+    to another account counts for the new one without being scored again."""
+    from engine.config.source_keys import customer_column, unique_key
+
     source = project.sources[name]
     columns = {column: source.columns[column] for column in join_columns(source)}
     columns[SENTIMENT_COLUMN] = SENTIMENT_TYPE
+    customer = customer_column(project, name)
+    through_parent = customer is not None and customer not in columns and customer in source.columns and unique_key(source) is not None
     return Source(
         table=sentiment_table(project, name),
         key=source.key,
         grain=source.grain,
         columns=columns,
+        customer_key=customer if through_parent else None,
+        join={name: unique_key(source)} if through_parent else {},
         description=f"Sentiment of `{source.enrich.sentiment.text}` per row of `{name}` (−1 negative … 1 positive), kept by rulectl",
     )
 

@@ -216,12 +216,22 @@ class LoadChecks(Model):
     orphans: Literal["warn", "refuse"] = Field("warn", description="Rows whose customer key matches no customer (they count in no metric).")
 
 
+class Lookup(Model):
+    """A table with no customer in it (currency rates, a calendar, a price list): one row per value
+    of `key`, read by the sources that `join:` it."""
+
+    key: str = Field(description="The column with one row per value (e.g. `currency`); sources join the lookup on it.")
+
+
 class Source(Model):
     """A table rulectl reads, its grain and its columns."""
 
     table: str = Field(description="SCHEMA.TABLE or DATABASE.SCHEMA.TABLE the source reads.")
     key: str | None = Field(None, description="Customer key column when the table has one row per customer.")
-    grain: list[str] | None = Field(None, description="Columns of a finer grain, e.g. [customer_id, module]: aggregated to the customer before any join.")
+    grain: list[str] | None = Field(None, description="Columns of a finer grain, e.g. [customer_id, module] or a table's own [ticket_id]: aggregated to the customer before any join.")
+    customer_key: str | None = Field(None, description="Grain source: the column that holds the customer's key when it is not named like the entity's key (e.g. `account_id`); may be a column a `join:` brings.")
+    lookup: Lookup | None = Field(None, description="A table without customers, one row per `key` value (e.g. `{key: currency}`), that other sources `join:`.")
+    join: dict[str, str] = Field(default_factory=dict, description="Lookups (or sources with a one-column grain) this source joins, as `source: column of this source that holds its key`, e.g. `{rates: currency}`: their columns become columns of this source.")
     columns: dict[str, str] = Field(description="Column name → Snowflake type (varchar, integer, number(12,2), date, …).")
     sample: str | None = Field(None, description="CSV file with sample rows that `rulectl load` puts into a local target.")
     description: str | None = Field(None, description="What this is, for the people who read the YAML.")
@@ -247,11 +257,18 @@ class Source(Model):
 
     @model_validator(mode="after")
     def _grain(self) -> "Source":
-        if (self.key is None) == (self.grain is None):
-            raise ValueError("give a source exactly one of `key:` (one row per customer) or `grain:` (e.g. [customer_id, module])")
-        for column in [self.key] if self.key else list(self.grain or []):
+        if [self.key, self.grain, self.lookup].count(None) != 2:
+            raise ValueError("give a source exactly one of `key:` (one row per customer), `grain:` (e.g. [customer_id, module] or [ticket_id]) "
+                             "or `lookup: {key: …}` (a table without customers, e.g. currency rates)")
+        what = "lookup key" if self.lookup else "key" if self.key else "grain column"
+        for column in [self.key] if self.key else [self.lookup.key] if self.lookup else list(self.grain or []):
             if column not in self.columns:
-                raise ValueError(f"grain column `{column}` is not one of the source's columns ({', '.join(self.columns)})")
+                raise ValueError(f"{what} `{column}` is not one of the source's columns ({', '.join(self.columns)})")
+        if self.customer_key is not None and self.grain is None:
+            raise ValueError("`customer_key:` names the customer column of a `grain:` source; " + (
+                "a lookup has no customers: remove it" if self.lookup else "on a `key:` source the key is the customer key: remove `customer_key:`"))
+        if self.lookup is not None and self.enrich is not None:
+            raise ValueError("`enrich:` scores rows per customer; a lookup has no customers: enrich the source that joins it")
         return self
 
 

@@ -7,6 +7,8 @@ import re
 
 from engine.config.enrichments import is_derived, sentiment_source_name, sentiment_sources, sentiment_table
 from engine.config.schedules import check_schedule
+from engine.config.source_keys import scope_columns
+from engine.config.source_semantics import check_source_keys
 from engine.config.project import INPUT_VIEWS, INSIGHTS_VIEW, LATEST_VIEW_PREFIX, entity_key, Located, LoadedProject, input_view_columns, spine_columns, spine_name
 from engine.config.models import Metric, Prompt, Segmentation
 from engine.config.refresh_inputs import check_refresh, clock_readers, clock_warnings, placeholder_fields
@@ -110,7 +112,6 @@ def _check_sources(loaded: LoadedProject) -> list[Problem]:
     if loaded.config.default_target not in loaded.config.targets:
         targets = loaded.config.targets
         problems.append(project.problem(f"default_target `{loaded.config.default_target}` is not one of the targets ({', '.join(targets)}){did_you_mean(loaded.config.default_target, targets)}", "default_target"))
-    spine = loaded.config.sources[spine_name(loaded)]
     derived = sentiment_sources(loaded.config)
     problems += _check_enrichments(loaded, derived)
     for name, source in loaded.config.sources.items():
@@ -122,10 +123,7 @@ def _check_sources(loaded: LoadedProject) -> list[Problem]:
             except (ParseError, ValueError, TypeError):
                 problems.append(project.problem(f"column `{column}` has type `{type_text}`, which is not a Snowflake type (e.g. varchar, integer, number(12,2), date)", "sources", name, "columns", column))
         problems += _check_ranges(loaded, name)
-        join_columns = [source.key] if source.key else list(source.grain or [])
-        if spine.key not in join_columns:
-            problems.append(project.problem(f"source `{name}` must include the customer key `{spine.key}` in its {'key' if source.key else 'grain'} so it can be joined", "sources", name))
-    return problems
+    return problems + check_source_keys(loaded)
 
 
 def _check_ranges(loaded: LoadedProject, name: str) -> list[Problem]:
@@ -207,7 +205,12 @@ def _check_metrics(loaded: LoadedProject) -> list[Problem]:
         if metric.source not in sources:
             problems.append(located.problem(f"unknown source `{metric.source}`{did_you_mean(metric.source, sources)}{listed(sources, 'sources')}", "source"))
             continue
-        columns = [c.lower() for c in sources[metric.source].columns]
+        if sources[metric.source].lookup is not None:
+            problems.append(located.problem(
+                f"`{metric.source}` is a lookup (it has no customers); aggregate the source that joins it "
+                f"(`join: {{{metric.source}: <its column that holds the {sources[metric.source].lookup.key}>}}`), whose rows then have the lookup's columns", "source"))
+            continue
+        columns = [c.lower() for c in scope_columns(loaded.config, metric.source)]
         for parsed, field in ((expr, "expr"), (row_filter, "filter")):
             if parsed:
                 problems += _unknown_names(located, field, parsed.column_names, columns, f"a column of source `{metric.source}`")

@@ -19,6 +19,7 @@ from engine.config.expression_types import (
     risky_divisions,
 )
 from engine.config.project import Located, LoadedProject, spine_name
+from engine.config.source_keys import scope_columns
 from engine.core.errors import Problem
 from engine.core.expressions import ExpressionError, ParsedExpression, parse_expression
 
@@ -132,7 +133,7 @@ def _check(located: Located, path: tuple, field_name: str, parsed: ParsedExpress
 
 
 def _source_env(loaded: LoadedProject, source: str) -> TypeEnv:
-    columns = loaded.config.sources[source].columns if source in loaded.config.sources else {}
+    columns = scope_columns(loaded.config, source) if source in loaded.config.sources else {}
     return {name.lower(): declared_category(type_text) for name, type_text in columns.items()}
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.config.models import Source
+from engine.config.source_keys import identity_columns
 from engine.config.value_types import quick_pattern, value_problem
 from engine.core.errors import RulectlError
 
@@ -24,7 +25,7 @@ def check_sample(path: Path, shown: str, source_name: str, source: Source, allow
     """Refuse what a load would accept silently or fail on without a line: an empty file, a header
     without rows (unless `allow_empty`), missing columns, ragged rows, mixed line endings, and, by
     the source's grain, empty or repeated keys."""
-    grain = [source.key] if source.key else list(source.grain or [])
+    grain = identity_columns(source)
     lines = _lines(path, shown)
     csv.field_size_limit(MAX_FIELD_BYTES)
     reader = csv.reader(lines)
@@ -53,7 +54,8 @@ def check_sample(path: Path, shown: str, source_name: str, source: Source, allow
                     raise RulectlError(f"{shown}:{start}: empty `{column}`; every row of source `{source_name}` needs one ({_grain_text(grain)})")
             if key in seen:
                 shown_key = ", ".join(f"{c} {v!r}" for c, v in zip(grain, key))
-                raise RulectlError(f"{shown}:{start}: {shown_key} appears again (first on line {seen[key]}); source `{source_name}` has one row per {_grain_text(grain)}")
+                why = "; a lookup has one row per key, or the rows that join it would count twice" if source.lookup else ""
+                raise RulectlError(f"{shown}:{start}: {shown_key} appears again (first on line {seen[key]}); source `{source_name}` has one row per {_grain_text(grain)}{why}")
             seen[key] = start
             for index, column, fits in typed:
                 value = record[index].strip()

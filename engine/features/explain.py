@@ -19,6 +19,8 @@ from engine.compile.objects import table
 from engine.compile.prompts import compile_prompt
 from engine.compile.segments import PLANNED_SEGMENTS, with_planned_views
 from engine.config.models import Metric, Segmentation
+from engine.compile.source_rows import source_relation
+from engine.config.source_keys import scope_columns
 from engine.config.project import Located, LoadedProject, display_name_column, entity_key, input_view_columns, spine_columns, spine_name
 from engine.core.errors import RulectlError
 from engine.core.expressions import parse_expression, sf_func
@@ -177,11 +179,11 @@ def _metric_value(loaded: LoadedProject, backend: Backend, located: Located[Metr
     condition = exp.column(entity_key(loaded)).eq(exp.Literal.string(key))
     if metric.filter:
         condition = exp.and_(condition, parse_expression(metric.filter).copy())
-    relation = table(source.table)
+    relation = source_relation(loaded.config, metric.source)  # its joined columns and customer key too
     count = backend.query(exp.select(sf_func("COUNT", exp.Star())).from_(relation).where(condition))[0][0]
     sample: list[dict[str, Any]] = []
     if 0 < count <= SAMPLE_ROWS:
-        names = [c.lower() for c in source.columns]
+        names = [c.lower() for c in scope_columns(loaded.config, metric.source)]  # with what its joins add (a line's order status)
         query = exp.select(*(exp.column(c) for c in names)).from_(relation.copy()).where(condition.copy()).order_by(*(exp.column(c) for c in names))
         sample = [{c: plain(v) for c, v in zip(names, r)} for r in backend.query(query)]
     return MetricValue(metric.name, value, definition, metric.source, int(count), sample)

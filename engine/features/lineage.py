@@ -99,6 +99,8 @@ def project_lineage(loaded: LoadedProject) -> Lineage:
             edge(f"table:{sentiment_table(config, derived[metric.source])}", target)
         elif metric.source:
             edge(f"source:{metric.source}", target)
+            for joined in config.sources[metric.source].join:  # a lookup feeds every metric of the sources that join it
+                edge(f"source:{joined}", target)
         else:
             reads(parse_expression(metric.expr).column_names, target)
     for located in loaded.segmentations:

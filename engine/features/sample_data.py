@@ -134,7 +134,7 @@ def _with_orphans(loaded: LoadedProject, backend: Backend, results: list[LoadedT
     """Each loaded source's rows that match no customer, as a warning on its table (or a refusal
     when the source says `checks: {orphans: refuse}`); read after every table is loaded."""
     from engine.config.project import spine_name
-    from engine.plan.orphan_rows import orphan_rows
+    from engine.plan.orphan_rows import orphan_rows, unmatched_lookups
 
     spine = spine_name(loaded)
     key = loaded.config.sources[spine].key or ""
@@ -142,7 +142,10 @@ def _with_orphans(loaded: LoadedProject, backend: Backend, results: list[LoadedT
     if spine not in loaded_now:  # the customer list is not in this load: nothing to match against
         return results
     found = {o.source: o.message(spine, key) for o in orphan_rows(loaded, backend, loaded_now)}
+    lookups: dict[str, tuple[str, ...]] = {}  # rows whose lookup value is missing: a warning, never refused
+    for source, message in unmatched_lookups(loaded, backend, loaded_now):
+        lookups[source] = lookups.get(source, ()) + (message,)
     refused = [found[r.source] for r in results if r.source in found and loaded.config.sources[r.source].checks.orphans == "refuse"]
     if refused:
         raise RulectlError(f"not loaded: {'; '.join(refused)}; fix the keys in the CSV or set `checks: {{orphans: warn}}` on the source")
-    return [replace(r, warnings=r.warnings + ((found[r.source],) if r.source in found else ())) for r in results]
+    return [replace(r, warnings=r.warnings + ((found[r.source],) if r.source in found else ()) + lookups.get(r.source, ())) for r in results]

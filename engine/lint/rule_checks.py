@@ -19,6 +19,7 @@ from sqlglot import exp
 
 from engine.config.models import Segmentation
 from engine.config.project import Located, LoadedProject, spine_name
+from engine.config.source_keys import scope_columns
 from engine.core.errors import Problem
 from engine.core.expressions import parse_expression
 from engine.lint.findings import INFO, WARNING, Finding
@@ -44,17 +45,24 @@ def project_translator(loaded: LoadedProject) -> Translator:
             definitions[name] = tree
             continue
         source = loaded.config.sources[metric.source]
-        columns = {c.lower(): t for c, t in source.columns.items()}
+        columns = {c.lower(): t for c, t in scope_columns(loaded.config, metric.source).items()}
         kinds[name] = infer_kind(tree, lambda column: kind_of_type(columns[column]) if column in columns else None)
         # compile/metrics.py coalesces counts to 0 and applies `default:` for customers without rows
         if isinstance(tree, (exp.Count, exp.CountIf)):
             never_null.add(name)
         if metric.default is not None:
             never_null.add(name)
-        metric_bounds = _metric_bounds(tree, {c.lower(): (r.min, r.max) for c, r in source.ranges.items()})
+        metric_bounds = _metric_bounds(tree, _scope_ranges(loaded, metric.source))
         if metric_bounds is not None:
             bounds[name] = _with_default(metric_bounds, metric.default)
     return Translator(kinds, definitions, frozenset(never_null), bounds)
+
+
+def _scope_ranges(loaded: LoadedProject, name: str) -> dict[str, Bounds]:
+    """Declared `ranges:` of a source's columns and of those its `join:` lookups add."""
+    sources = loaded.config.sources
+    ranges = {c.lower(): (r.min, r.max) for target in sources[name].join if target in sources for c, r in sources[target].ranges.items()}
+    return {**ranges, **{c.lower(): (r.min, r.max) for c, r in sources[name].ranges.items()}}
 
 
 def _metric_bounds(tree: exp.Expression, ranges: dict[str, Bounds]) -> Bounds | None:

@@ -19,7 +19,7 @@ from engine.config.project import INSIGHTS_VIEW, LoadedProject, spine_name
 from engine.plan.diff import diff, make_plan
 from engine.plan.impact import ImpactUnavailable, SegmentImpact, segment_impact
 from engine.plan.model import Action, Plan
-from engine.plan.orphan_rows import orphan_rows
+from engine.plan.orphan_rows import orphan_rows, unmatched_lookups
 from engine.plan.source_check import source_steps
 from engine.plan.view_checks import check_planned_views, failed_steps, planned_segments_fail, query_failure
 
@@ -111,9 +111,11 @@ def view_sizes(desired: list[DesiredObject], steps: list) -> tuple[list[str], di
 
 
 def _unmatched_rows(loaded: LoadedProject, backend: Backend) -> list[str]:
-    """Per source, the rows whose customer key matches no customer (plan/orphan_rows.py): one query."""
+    """Per source, the rows whose customer key matches no customer (plan/orphan_rows.py): one query;
+    then the rows whose `join:` column matches no lookup row."""
     spine = spine_name(loaded)
-    return [found.message(spine, loaded.config.sources[spine].key or "") for found in orphan_rows(loaded, backend)]
+    notes = [found.message(spine, loaded.config.sources[spine].key or "") for found in orphan_rows(loaded, backend)]
+    return notes + [message for _, message in unmatched_lookups(loaded, backend)]  # a second query only when a source joins
 
 
 def _orphan_notes(deployed: DeployedState, schemas: list[str]) -> list[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from engine.config.enrichments import declared_sources
+from engine.config.source_keys import join_targets, unique_key
 from engine.backends.base import Backend
 from engine.config.expression_types import UNKNOWN, category
 from engine.compile.objects import table
@@ -33,7 +34,10 @@ def source_steps(loaded: LoadedProject, backend: Backend) -> list[Step]:
     """One ERROR step per missing table, missing column, incompatible type or repeated key (none
     when all is well)."""
     steps, sources, found = _shape(loaded, backend)
-    checkable = {t: ns for t, ns in sources.items() if ns[1].key and t in found and not any(step.qualified_name == t for step in steps)}
+    # keys that must be unique: a key-grain source's, and the key every `join:` target is joined on
+    targets = join_targets(loaded.config)
+    unique = {t for t, (name, source) in sources.items() if source.key or source.lookup or name in targets}
+    checkable = {t: ns for t, ns in sources.items() if t in unique and unique_key(ns[1]) and t in found and not any(step.qualified_name == t for step in steps)}
     return steps + key_steps(backend, checkable)
 
 
@@ -74,7 +78,7 @@ def key_steps(backend: Backend, sources: dict[str, tuple[str, Source]]) -> list[
     matches its stored output, so its customer is sent to the model again at every run."""
     if not sources:
         return []
-    parts = [_repeated_keys(table_name, source.key, index) for index, (table_name, (_, source)) in enumerate(sources.items())]
+    parts = [_repeated_keys(table_name, unique_key(source), index) for index, (table_name, (_, source)) in enumerate(sources.items())]
     union: exp.Query = parts[0]
     for part in parts[1:]:
         union = exp.Union(this=union, expression=part, distinct=False)
@@ -85,7 +89,11 @@ def key_steps(backend: Backend, sources: dict[str, tuple[str, Source]]) -> list[
     for table_name, repeats in found.items():
         name, source = sources[table_name]
         shown = ", ".join("NULL" + (f" ({n} rows)" if n > 1 else "") if key is None else f"{key} ({n} rows)" for key, n in repeats)
-        steps.append(_error(table_name, f"source `{name}`: `{source.key}` must identify one customer per row, but {table_name} has {shown}; fix the table, or declare the source with `grain:` if it has several rows per customer"))
+        if source.key:
+            steps.append(_error(table_name, f"source `{name}`: `{source.key}` must identify one customer per row, but {table_name} has {shown}; fix the table, or declare the source with `grain:` if it has several rows per customer"))
+        else:  # a join target: a repeated key would repeat every row that joins it (a total counted twice)
+            steps.append(_error(table_name, f"source `{name}`: `{unique_key(source)}` must identify one row, because other sources `join:` on it, but {table_name} has {shown}; "
+                                            "a repeated key would count the rows that join it twice: fix the table"))
     return steps
 
 

@@ -17,6 +17,7 @@ from sqlglot import exp
 from engine.backends.base import Backend
 from engine.compile.metrics import METRICS_VIEW, metrics_query
 from engine.compile.segments import SEGMENTS_VIEW
+from engine.compile.source_rows import source_relation
 from engine.compile.objects import DesiredObject, table
 from engine.config.project import Located, LoadedProject
 from engine.core.expressions import ExpressionError, parse_expression
@@ -153,9 +154,10 @@ def _probe(loaded: LoadedProject, backend: Backend) -> Location | None:
         if source is None:
             derived.append((located, ("expr",), metric.expr))
             continue
-        if metric.filter and _refused(backend, _zero_rows(table(source.table), where=_tree(metric.filter))) is not None:
+        rows = source_relation(loaded.config, metric.source)
+        if metric.filter and _refused(backend, _zero_rows(rows.copy(), where=_tree(metric.filter))) is not None:
             return _at(located, ("filter",))
-        if _refused(backend, _zero_rows(table(source.table), _tree(metric.expr))) is not None:
+        if _refused(backend, _zero_rows(rows.copy(), _tree(metric.expr))) is not None:
             return _at(located, ("expr",))
     planned_metrics = exp.Subquery(this=metrics_query(loaded), alias=exp.TableAlias(this=exp.to_identifier("m")))
     rules = [(located, ("rules", i, "when"), rule.when) for located in loaded.segmentations for i, rule in enumerate(located.item.rules)]

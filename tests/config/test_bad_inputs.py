@@ -172,6 +172,20 @@ CASES = [
     ("refresh max_age zero", "prompts/account_summary.yml", None, None, "greater than or equal to 1"),
     ("refresh budget below one reply", "prompts/account_summary.yml", None, None, "`max_credits` 1e-05 is less than one reply may cost (600 max_tokens at 0.19 credits per million tokens on llama3.1-8b = 0.000114 credits)"),
     ("refresh budget not a number", "prompts/account_summary.yml", None, None, "max_credits"),
+    # sources at their own grain and lookups (issue 23, issue 26 item 5)
+    ("customer key of another type", "rulectl.yml", None, None, "`account_ref` is integer but the customer key `customer_id` of `customer` is varchar; its rows would match no customer: declare `account_ref` as varchar"),
+    ("customer key not a column", "rulectl.yml", None, None, "`customer_key`: `acount_ref` is not a column of `tickets`; did you mean `account_ref`?"),
+    ("grain without a customer key", "rulectl.yml", None, None, "source `tickets` has no column with the customer's key: its columns do not include `customer_id` (the key of `customer`); name the column that holds it, e.g. `customer_key: account_id`"),
+    ("customer key beside a column named like the key", "rulectl.yml", None, None, "`tickets` has a column `customer_id` too, but its customer is in `account_ref`"),
+    ("customer key on a key source", "rulectl.yml", None, None, "on a `key:` source the key is the customer key: remove `customer_key:`"),
+    ("lookup key not a column", "rulectl.yml", None, None, "lookup key `currncy` is not one of the source's columns"),
+    ("lookup with a grain", "rulectl.yml", None, None, "exactly one of `key:` (one row per customer), `grain:`"),
+    ("join an unknown source", "rulectl.yml", None, None, "`rats` is not a source this one can join; did you mean `rates`?"),
+    ("join on an unknown column", "rulectl.yml", None, None, "`curency` is not a column of `invoices`; did you mean `currency`?"),
+    ("join on a column of another type", "rulectl.yml", None, None, "`amount` is float but the `currency` of `rates` is varchar; no row would ever match"),
+    ("join that would repeat rows", "rulectl.yml", None, None, "`products` has several rows per customer_id and module, so joining it would repeat rows of `invoices`"),
+    ("join adds a column the source has", "rulectl.yml", None, None, "source `invoices`, `join`: `rates` would add column `amount`, which the rows of `invoices` already have; leave `amount` out of the `columns:` of the source you do not read it from"),
+    ("join on the customer list", "rulectl.yml", None, None, "`customer` lists the customers and is read as it is"),
 ]
 
 # The example prompt's `outputs:` section, replaced whole by the outputs cases
@@ -186,8 +200,30 @@ TICKETS = (
 
 DISPLAY_END = "  columns: [state, modules_owned]                           # shown beside each insight\n"  # rulectl.yml's last line (32)
 
+# a ticket source at its own grain, inserted before `display:` (line 29): customer_key on line 32
+GRAIN_SOURCE = "  tickets:\n    table: SUPPORT.TICKETS\n    grain: [ticket_id]\n{}    columns: {{{}}}\ndisplay:"
+# a rates lookup (lines 29-32) and an invoice source that joins it (its `join:` on line 37)
+LOOKUP_SOURCES = (
+    "  rates:\n    table: REF.RATES\n    lookup: {{key: {}}}\n    columns: {{currency: varchar, eur_per_unit: float{}}}\n"
+    "  invoices:\n    table: BILLING.INVOICES\n    grain: [invoice_id]\n    columns: {{invoice_id: varchar, customer_id: varchar, currency: varchar, amount: float}}\n"
+    "    join: {{{}}}\ndisplay:"
+)
+
 # Edits to the example project's own files: (case id) → (old text, new text, expected line)
 EDITS = {
+    "customer key of another type": ("display:", GRAIN_SOURCE.format("    customer_key: account_ref\n", "ticket_id: varchar, account_ref: integer"), 32),
+    "customer key not a column": ("display:", GRAIN_SOURCE.format("    customer_key: acount_ref\n", "ticket_id: varchar, account_ref: varchar"), 32),
+    "grain without a customer key": ("display:", GRAIN_SOURCE.format("", "ticket_id: varchar, body: varchar"), 31),
+    "customer key beside a column named like the key": ("display:", GRAIN_SOURCE.format("    customer_key: account_ref\n", "ticket_id: varchar, account_ref: varchar, customer_id: varchar"), 32),
+    "customer key on a key source": ("    key: customer_id\n", "    key: customer_id\n    customer_key: account_ref\n", 17),
+    "lookup key not a column": ("display:", LOOKUP_SOURCES.format("currncy", "", "rates: currency"), 29),
+    "lookup with a grain": ("display:", LOOKUP_SOURCES.format("currency", "", "rates: currency").replace("    lookup:", "    grain: [currency]\n    lookup:", 1), 29),
+    "join an unknown source": ("display:", LOOKUP_SOURCES.format("currency", "", "rats: currency"), 37),
+    "join on an unknown column": ("display:", LOOKUP_SOURCES.format("currency", "", "rates: curency"), 37),
+    "join on a column of another type": ("display:", LOOKUP_SOURCES.format("currency", "", "rates: amount"), 37),
+    "join that would repeat rows": ("display:", LOOKUP_SOURCES.format("currency", "", "products: customer_id"), 37),
+    "join adds a column the source has": ("display:", LOOKUP_SOURCES.format("currency", ", amount: float", "rates: currency"), 37),
+    "join on the customer list": ("    key: customer_id\n", "    key: customer_id\n    join: {products: customer_id}\n", 20),
     "currency code": ("format: currency, label: ARR}", "format: currency, currency: EURO, label: ARR}", 31),
     "load check policy": ("    sample: data/sample_inputs/products.csv\n", "    sample: data/sample_inputs/products.csv\n    checks: {orphans: sometimes}\n", 29),
     "entity is not a key-grain source": ("entity: customer ", "entity: products ", 4),
