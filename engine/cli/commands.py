@@ -449,6 +449,8 @@ def print_explanation(explanation) -> None:
             mark = "→" if rule.won else " "
             inputs = ", ".join(f"{k} = {shown(v)}" for k, v in rule.inputs.items())
             out.print(f"  {mark} {rule.segment}: {rule.when}    {rule.why}  [{inputs}]  {rule.at}", markup=False)
+            for reason in rule.because:
+                out.print(f"      {reason}", markup=False)
         if seg.match == "first" and not any(rule.won for rule in seg.rules):
             out.print(f"  → no rule is true, so the default applies: {shown(seg.default)}", markup=False)
     out.print("\nAI output", style="bold")

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlglot import exp
 
 from engine.compile.metrics import METRICS_VIEW
@@ -13,6 +15,7 @@ from engine.compile.objects import DesiredObject, referenced_tables, table
 from engine.config.project import LoadedProject
 from engine.config.models import Segmentation
 from engine.config.project import input_view_columns
+from engine.config.segment_references import dependency_order
 from engine.core.expressions import sf_func, parse_expression, utc_calendar
 
 SEGMENTS_VIEW = "CUSTOMER_SEGMENTS"
@@ -30,30 +33,51 @@ def segments_view(loaded: LoadedProject) -> DesiredObject:
 def segments_query(loaded: LoadedProject, metrics_relation: exp.Expression) -> exp.Select:
     """SELECT over `metrics_relation` (the deployed view, or a CTE with new SQL for impact)."""
     metric_columns = input_view_columns(loaded, "customer_metrics")
+    labels = label_definitions(loaded)
     query = exp.select(*(exp.column(col, table=METRICS_ALIAS) for col in metric_columns))
     for located in loaded.segmentations:
-        query.select(*segmentation_columns(located.item), copy=False)
+        query.select(*segmentation_columns(located.item, labels), copy=False)
     return query.from_(exp.alias_(metrics_relation, METRICS_ALIAS, table=True), copy=False)
 
 
-def segmentation_columns(segmentation: Segmentation) -> list[exp.Expression]:
-    """The SELECT items one segmentation adds: its label (or label array) and its action."""
-    if segmentation.match == "all":
-        labels = [
-            exp.Case(ifs=[exp.If(this=rule_condition(rule.when), true=exp.Literal.string(rule.segment))])
-            for rule in segmentation.rules
-        ]
-        return [exp.alias_(sf_func("ARRAY_CONSTRUCT_COMPACT", *labels), segmentation.name.lower())]
+def label_definitions(loaded: LoadedProject) -> dict[str, exp.Expression]:
+    """Each `match: first` segmentation's label as an expression over the metrics relation, by
+    lowercased name, its references to other labels already inlined (segment_references.py).
+
+    A rule reading `risk` reads this CASE rather than a column of an inner view: compile, plan's
+    impact masks and the probes that run rules against the metrics alone then all agree, with no
+    second definition; the cost is a longer view text where labels are read."""
+    labels: dict[str, exp.Expression] = {}
+    for located in dependency_order(loaded):
+        segmentation = located.item
+        if segmentation.match == "first":
+            labels[segmentation.name.lower()] = _label(segmentation, labels)
+    return labels
+
+
+def _label(segmentation: Segmentation, labels: Mapping[str, exp.Expression]) -> exp.Case:
     default = exp.Literal.string(segmentation.default) if segmentation.default is not None else exp.null()
-    label = exp.Case(
-        ifs=[exp.If(this=rule_condition(rule.when), true=exp.Literal.string(rule.segment)) for rule in segmentation.rules],
+    return exp.Case(
+        ifs=[exp.If(this=rule_condition(rule.when, labels), true=exp.Literal.string(rule.segment)) for rule in segmentation.rules],
         default=default,
     )
-    columns = [exp.alias_(label, segmentation.name.lower())]
+
+
+def segmentation_columns(segmentation: Segmentation, labels: Mapping[str, exp.Expression] | None = None) -> list[exp.Expression]:
+    """The SELECT items one segmentation adds: its label (or label array) and its action.
+    `labels`: the label definitions of the segmentations its rules may read."""
+    labels = labels or {}
+    if segmentation.match == "all":
+        matched = [
+            exp.Case(ifs=[exp.If(this=rule_condition(rule.when, labels), true=exp.Literal.string(rule.segment))])
+            for rule in segmentation.rules
+        ]
+        return [exp.alias_(sf_func("ARRAY_CONSTRUCT_COMPACT", *matched), segmentation.name.lower())]
+    columns = [exp.alias_(_label(segmentation, labels), segmentation.name.lower())]
     if any(rule.action for rule in segmentation.rules):
         action = exp.Case(
             ifs=[
-                exp.If(this=rule_condition(rule.when), true=exp.Literal.string(rule.action) if rule.action else exp.null())
+                exp.If(this=rule_condition(rule.when, labels), true=exp.Literal.string(rule.action) if rule.action else exp.null())
                 for rule in segmentation.rules
             ]
         )
@@ -61,15 +85,20 @@ def segmentation_columns(segmentation: Segmentation) -> list[exp.Expression]:
     return columns
 
 
-def rule_condition(when: str) -> exp.Expression:
-    """A rule's `when`, its columns read from the metrics relation aliased METRICS_ALIAS."""
+def rule_condition(when: str, labels: Mapping[str, exp.Expression] | None = None) -> exp.Expression:
+    """A rule's `when`, its columns read from the metrics relation aliased METRICS_ALIAS and another
+    segmentation's label (`risk`) replaced by its definition from `labels`."""
+    labels = labels or {}
 
     def qualify(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Column):
+            if node.name.lower() in labels:
+                return exp.Paren(this=labels[node.name.lower()].copy())
             return exp.column(node.name, table=METRICS_ALIAS)
         return node
 
-    return utc_calendar(parse_expression(when).copy().transform(qualify))
+    # UTC forms first: an inlined label already has them
+    return utc_calendar(parse_expression(when).copy()).transform(qualify)
 
 
 PLANNED_METRICS, PLANNED_SEGMENTS = "rulectl_new_metrics", "rulectl_new_segments"

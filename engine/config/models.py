@@ -343,7 +343,7 @@ class SegmentRule(Model):
     """One rule: a label and the condition that earns it."""
 
     segment: str = Field(min_length=1, max_length=200, description="Label a matching customer gets.")
-    when: str = Field(description="SQL condition over metrics and customer columns; NULL counts as not matching.")
+    when: str = Field(description="SQL condition over metrics, customer columns and the labels of other `match: first` segmentations (e.g. `risk <> 'Churn risk'`); NULL counts as not matching.")
     action: str | None = Field(None, description="Recommended action for customers in this segment (match: first).")
     overlaps: list[str] = Field(default_factory=list, description="Labels of earlier rules this one deliberately shares customers with (match: first: the earlier rule takes them); lint reports those overlaps as known, not as warnings.")
     description: str | None = Field(None, description="What this is, for the people who read the YAML.")

@@ -9,6 +9,7 @@ from engine.config.enrichments import is_derived, sentiment_source_name, sentime
 from engine.config.schedules import check_schedule
 from engine.config.source_keys import scope_columns
 from engine.config.source_semantics import check_source_keys
+from engine.config.segment_references import check_references
 from engine.config.project import INPUT_VIEWS, INSIGHTS_VIEW, LATEST_VIEW_PREFIX, entity_key, Located, LoadedProject, input_view_columns, spine_columns, spine_name
 from engine.config.models import Metric, Prompt, Segmentation
 from engine.config.refresh_inputs import check_refresh, clock_readers, clock_warnings, placeholder_fields
@@ -315,11 +316,9 @@ def _check_segmentations(loaded: LoadedProject) -> list[Problem]:
                 problems.append(located.problem("`when` compares metrics per customer; it cannot contain an aggregate (define a metric instead)", "rules", index, "when"))
             problems += _window_outside_derived(located, when, ("rules", index, "when"))
             for used in when.column_names:
-                if used in segmentations:
-                    problems.append(located.problem(f"`when`: `{used}` is a segmentation, and rules read metrics and customer columns only; {_repeat_condition_hint(segmentations[used], when)}", "rules", index, "when"))
-                elif used not in known:
-                    problems.append(located.problem(f"`when`: `{used}` is not a metric or customer column{did_you_mean(used, known)}", "rules", index, "when"))
-    return problems
+                if used not in known and used not in segmentations:  # another segmentation's label: segment_references
+                    problems.append(located.problem(f"`when`: `{used}` is not a metric, customer column or segmentation{did_you_mean(used, known + list(segmentations))}", "rules", index, "when"))
+    return problems + check_references(loaded)
 
 
 def _check_overlaps(located: Located[Segmentation], index: int, earlier: set[str]) -> list[Problem]:
@@ -332,17 +331,6 @@ def _check_overlaps(located: Located[Segmentation], index: int, earlier: set[str
         for label in rule.overlaps
         if label not in earlier
     ]
-
-
-def _repeat_condition_hint(other: Segmentation, when: ParsedExpression) -> str:
-    """The fix for a rule that reads another segmentation: repeat the condition of the label it means."""
-    from sqlglot import exp
-
-    mentioned = {node.name.lower() for node in when.tree.find_all(exp.Literal) if node.is_string}
-    rule = next((r for r in other.rules if r.segment.lower() in mentioned), None)
-    if rule is not None:
-        return f"repeat the condition of `{rule.segment}` instead: {rule.when}"
-    return f"repeat the condition of the segment you mean instead (its `when:` in `{other.name}`)"
 
 
 def _check_prompts(loaded: LoadedProject) -> list[Problem]:

@@ -36,13 +36,13 @@ def type_check(loaded: LoadedProject) -> TypeReport:
     report = TypeReport()
     metric_types = report.metric_types = _metric_types(loaded, report)
     view_types = {**_source_env(loaded, spine_name(loaded)), **metric_types}
+    # a rule may compare another segmentation's label (config/segment_references.py)
+    view_types.update({s.item.name.lower(): TEXT for s in loaded.segmentations})
     for located in loaded.segmentations:
         for index, rule in enumerate(located.item.rules):
             when = _parsed(rule.when)
             if when is not None:
                 _check(located, ("rules", index, "when"), "when", when, view_types, report, condition=True)
-    for name in (s.item.name.lower() for s in loaded.segmentations):
-        view_types[name] = TEXT  # a label (or a list of labels)
     for located in loaded.prompts:
         experiment = located.item.experiment
         if experiment and experiment.outcome:

@@ -7,7 +7,7 @@ they are applied; the AI output is what the target's output tables hold.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlglot import exp
@@ -50,6 +50,7 @@ class RuleVerdict:
     result: bool | None  # None: the condition is NULL (an input was missing)
     why: str
     won: bool
+    because: tuple[str, ...] = ()  # for each other segmentation's label the rule reads: why the customer has it
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def explain(loaded: LoadedProject, backend: Backend, customer: str) -> Explanati
         name=row.get(name_column),
         columns={c: plain(row.get(c)) for c in spine_columns(loaded)},
         metrics=_metric_values(loaded, backend, key, row),
-        segmentations=[_segmentation_verdict(i, located, row, verdicts) for i, located in enumerate(loaded.segmentations)],
+        segmentations=_with_label_reasons([_segmentation_verdict(i, located, row, verdicts) for i, located in enumerate(loaded.segmentations)]),
         ai=[_ai_output(loaded, backend, located, key) for located in loaded.prompts],
     )
 
@@ -201,6 +202,30 @@ def _segmentation_verdict(index: int, located: Located[Segmentation], row: dict[
         file, line = located.at("rules", r, "when")
         rules.append(RuleVerdict(rule.segment, rule.when, f"{file}:{line}", inputs, None if result is None else bool(result), _why(result, inputs), won))
     return SegmentationVerdict(seg.name, seg.match, plain(row.get(seg.name.lower())), rules, seg.default)
+
+
+def _with_label_reasons(verdicts: list[SegmentationVerdict]) -> list[SegmentationVerdict]:
+    """Each rule that reads another segmentation's label (`risk <> 'Churn risk'`) told why the
+    customer holds that label: the rule of `risk` that decided it, or its default."""
+    by_name = {verdict.name.lower(): verdict for verdict in verdicts}
+    result = []
+    for verdict in verdicts:
+        rules = []
+        for rule in verdict.rules:
+            read = [by_name[name] for name in rule.inputs if name in by_name and name != verdict.name.lower()]
+            rules.append(replace(rule, because=tuple(_label_reason(other) for other in read)) if read else rule)
+        result.append(replace(verdict, rules=rules))
+    return result
+
+
+def _label_reason(verdict: SegmentationVerdict) -> str:
+    """`risk = Churn risk: rule `Churn risk` is true (rules/x.yml:9: days_idle >= 60)`, or the default."""
+    winner = next((rule for rule in verdict.rules if rule.won), None)
+    if winner is not None:
+        return f"{verdict.name} = {winner.segment}: its rule `{winner.segment}` is the first true one ({winner.at}: {winner.when})"
+    if verdict.default is not None:
+        return f"{verdict.name} = {verdict.default}: no rule of {verdict.name} is true, so its default applies"
+    return f"{verdict.name} is NULL: no rule of {verdict.name} is true and it has no default"
 
 
 def _why(result: Any, inputs: dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ from sqlglot import exp
 from engine.config.models import Segmentation
 from engine.config.project import Located, LoadedProject, spine_name
 from engine.config.source_keys import scope_columns
+from engine.config.segment_references import reads_of
 from engine.core.errors import Problem
 from engine.core.expressions import parse_expression
 from engine.lint.findings import INFO, WARNING, Finding
@@ -55,6 +56,7 @@ def project_translator(loaded: LoadedProject) -> Translator:
         metric_bounds = _metric_bounds(tree, _scope_ranges(loaded, metric.source))
         if metric_bounds is not None:
             bounds[name] = _with_default(metric_bounds, metric.default)
+    definitions.update(_label_definitions(loaded))
     return Translator(kinds, definitions, frozenset(never_null), bounds)
 
 
@@ -63,6 +65,24 @@ def _scope_ranges(loaded: LoadedProject, name: str) -> dict[str, Bounds]:
     sources = loaded.config.sources
     ranges = {c.lower(): (r.min, r.max) for target in sources[name].join if target in sources for c, r in sources[target].ranges.items()}
     return {**ranges, **{c.lower(): (r.min, r.max) for c, r in sources[name].ranges.items()}}
+
+
+def _label_definitions(loaded: LoadedProject) -> dict[str, exp.Expression]:
+    """A rule may read another segmentation's label (config/segment_references.py): to the solver
+    that label is its segmentation's CASE, inlined like a derived metric, so its domain is exactly
+    the declared labels (NULL without a default) and it stays tied to the metrics that decide it."""
+    # only labels some rule reads: the proof cache's signature (and so every proof) stays the same
+    # when a segmentation nobody reads is edited
+    read = {name for reads in reads_of(loaded).values() for name in reads}
+    labels: dict[str, exp.Expression] = {}
+    for located in loaded.segmentations:
+        seg = located.item
+        if seg.match != "first" or seg.name.lower() not in read:
+            continue
+        default = exp.Literal.string(seg.default) if seg.default is not None else exp.null()
+        ifs = [exp.If(this=parse_expression(rule.when).tree, true=exp.Literal.string(rule.segment)) for rule in seg.rules]
+        labels[seg.name.lower()] = exp.Case(ifs=ifs, default=default)
+    return labels
 
 
 def _metric_bounds(tree: exp.Expression, ranges: dict[str, Bounds]) -> Bounds | None:

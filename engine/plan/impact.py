@@ -17,6 +17,7 @@ that is enough to derive moves, sizes, per-rule matches and wins in Python, for 
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,10 +28,11 @@ from sqlglot import exp
 from engine.backends.base import Backend, DeployedState
 from engine.compile.metrics import METRICS_VIEW
 from engine.compile.objects import DesiredObject, table
-from engine.compile.segments import METRICS_ALIAS, PLANNED_METRICS, SEGMENTS_VIEW, rule_condition, segmentation_columns
+from engine.compile.segments import METRICS_ALIAS, PLANNED_METRICS, SEGMENTS_VIEW, label_definitions, rule_condition, segmentation_columns
 from engine.config.models import Segmentation
 from engine.config.project import LoadedProject, display_name_column, spine_name
-from engine.core.expressions import DIALECT, parse_expression, sf_func
+from engine.config.segment_references import reads_of
+from engine.core.expressions import DIALECT, sf_func
 from engine.plan.model import Action, SegmentMove, SegmentSizeChange, Step
 
 SEPARATOR = 31  # ASCII unit separator: joins match-all labels, never typed into a label
@@ -50,6 +52,7 @@ class SegmentImpact:
     sizes: tuple[SegmentSizeChange, ...] = ()
     warnings: tuple[str, ...] = ()
     compared: tuple[str, ...] = field(default=())  # the segmentations the query compared
+    notes: tuple[str, ...] = ()  # why a segmentation moves when its own rules did not change
 
 
 def example_name_column(loaded: LoadedProject) -> str:
@@ -73,19 +76,37 @@ def segment_impact(loaded: LoadedProject, backend: Backend, deployed: DeployedSt
     changed_columns: set[str] | None = set()
     if metrics_changed:
         changed_columns = None if metrics_action == Action.DRIFT else _changed_metric_columns(deployed, metrics_name, desired)
+    # a rule reading another segmentation's label reads its definition: a change there is a change here
+    labels = label_definitions(loaded)
     compared = [
         located.item for located in loaded.segmentations
-        if _may_change(located.item, old_view, changed_columns, trust_deployed=segments_action != Action.DRIFT)
+        if _may_change(located.item, labels, old_view, changed_columns, trust_deployed=segments_action != Action.DRIFT)
     ]
     if not compared:
         return SegmentImpact()
     single_scan = not metrics_changed and segments_action == Action.REPLACE and old_view is not None
-    query = _impact_query(loaded, compared, old_view, segments_name, metrics_name, single_scan, metrics_changed, desired)
+    query = _impact_query(loaded, compared, labels, old_view, segments_name, metrics_name, single_scan, metrics_changed, desired)
     try:
         rows = backend.query(query)
     except Exception as error:  # e.g. the deployed view was edited by hand and no longer compiles
         raise ImpactUnavailable(str(error).splitlines()[0]) from None
-    return _summarize(compared, rows)
+    impact = _summarize(compared, rows)
+    return dataclasses.replace(impact, notes=_reference_notes(loaded, impact))
+
+
+def _reference_notes(loaded: LoadedProject, impact: SegmentImpact) -> tuple[str, ...]:
+    """A sentence for each segmentation with moves that reads the label of another changing one."""
+    moving = {move.segmentation.lower() for move in impact.moves}
+    names = {located.item.name.lower(): located.item.name for located in loaded.segmentations}
+    notes = []
+    for name, reads in reads_of(loaded).items():
+        changed = [names[read] for read in reads if read in moving and read != name]
+        if name in moving and changed:
+            notes.append(
+                f"`{names[name]}` reads the label{'s' if len(changed) > 1 else ''} of {', '.join(f'`{c}`' for c in changed)}: "
+                f"customers moving there move in `{names[name]}` too, even where its own rules did not change"
+            )
+    return tuple(notes)
 
 
 # ------------------------------------------------------------ which segmentations can change
@@ -112,17 +133,18 @@ def _unaliased(item: exp.Expression) -> exp.Expression:
     return item.this if isinstance(item, exp.Alias) else item
 
 
-def _label_sql(segmentation: Segmentation) -> str:
-    return _unaliased(segmentation_columns(segmentation)[0]).sql(dialect=DIALECT)
+def _label_sql(segmentation: Segmentation, labels: dict[str, exp.Expression]) -> str:
+    return _unaliased(segmentation_columns(segmentation, labels)[0]).sql(dialect=DIALECT)
 
 
-def _may_change(segmentation: Segmentation, old_view: DeployedSelect | None, changed_columns: set[str] | None, trust_deployed: bool) -> bool:
-    """False only when provably unchanged: same label SQL as deployed, over unchanged metric columns."""
+def _may_change(segmentation: Segmentation, labels: dict[str, exp.Expression], old_view: DeployedSelect | None, changed_columns: set[str] | None, trust_deployed: bool) -> bool:
+    """False only when provably unchanged: same label SQL as deployed, over unchanged metric columns
+    (the metrics read through another segmentation's label included)."""
     if not trust_deployed or old_view is None or changed_columns is None:
         return True
-    if not old_view.defines(segmentation.name.lower(), _label_sql(segmentation)):
+    if not old_view.defines(segmentation.name.lower(), _label_sql(segmentation, labels)):
         return True
-    read = {name for rule in segmentation.rules for name in parse_expression(rule.when).column_names}
+    read = {column.name.lower() for rule in segmentation.rules for column in rule_condition(rule.when, labels).find_all(exp.Column)}
     return bool(read & changed_columns)
 
 
@@ -173,6 +195,7 @@ def _column_lineage(statement: exp.Expression) -> dict[str, str] | None:
 def _impact_query(
     loaded: LoadedProject,
     compared: list[Segmentation],
+    labels: dict[str, exp.Expression],
     old_view: DeployedSelect | None,
     segments_name: str,
     metrics_name: str,
@@ -193,7 +216,7 @@ def _impact_query(
             # a customer the new metrics no longer list has no new labels (not the default)
             missing_old = exp.column(key, table=OLD_ALIAS).is_(exp.null())
             old = exp.Case(ifs=[exp.If(this=missing_old, true=exp.null())], default=old)
-        mask = _match_mask(segmentation)
+        mask = _match_mask(segmentation, labels)
         if not single_scan:
             mask = exp.Case(ifs=[exp.If(this=exp.column(key, table=METRICS_ALIAS).is_(exp.null()), true=exp.null())], default=mask)
         items += [_as_text(old, segmentation.match).as_(f"old_{index}"), mask.as_(f"mask_{index}")]
@@ -227,10 +250,11 @@ def _impact_query(
     return query
 
 
-def _match_mask(segmentation: Segmentation) -> exp.Expression:
-    """'1' or '0' per rule, in order: whether the rule's `when` holds for the customer."""
+def _match_mask(segmentation: Segmentation, labels: dict[str, exp.Expression]) -> exp.Expression:
+    """'1' or '0' per rule, in order: whether the rule's `when` holds for the customer (another
+    segmentation's label computed from the new metrics, never read from the deployed view)."""
     bits = [
-        exp.Case(ifs=[exp.If(this=rule_condition(rule.when), true=exp.Literal.string("1"))], default=exp.Literal.string("0"))
+        exp.Case(ifs=[exp.If(this=rule_condition(rule.when, labels), true=exp.Literal.string("1"))], default=exp.Literal.string("0"))
         for rule in segmentation.rules
     ]
     mask = bits[0]

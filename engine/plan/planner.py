@@ -69,6 +69,7 @@ def _build_plan(loaded, backend, target, adopt, desired):
         else:
             segments = f"{loaded.config.schemas.analytics}.{SEGMENTS_VIEW}".upper()
             failures[segments] = query_failure(loaded, backend, "the planned segments view", broken)
+    notes += list(impact.notes)
     try:
         # a table apply replaces (or one it may not touch) is not what the next refresh reads: estimate as if empty
         rebuilt = {s.qualified_name.upper() for s in steps if s.kind == "table" and s.action in (Action.REPLACE, Action.ERROR)}

@@ -18,6 +18,7 @@ from engine.backends.base import Backend
 from engine.compile.metrics import METRICS_VIEW, metrics_query
 from engine.compile.segments import SEGMENTS_VIEW
 from engine.compile.source_rows import source_relation
+from engine.compile.segments import SEGMENTS_VIEW, label_definitions, rule_condition
 from engine.compile.objects import DesiredObject, table
 from engine.config.project import Located, LoadedProject
 from engine.core.expressions import ExpressionError, parse_expression
@@ -161,10 +162,11 @@ def _probe(loaded: LoadedProject, backend: Backend) -> Location | None:
             return _at(located, ("expr",))
     planned_metrics = exp.Subquery(this=metrics_query(loaded), alias=exp.TableAlias(this=exp.to_identifier("m")))
     rules = [(located, ("rules", i, "when"), rule.when) for located in loaded.segmentations for i, rule in enumerate(located.item.rules)]
+    labels = label_definitions(loaded)  # a rule reading another segmentation's label reads its definition
     for located, path, text in derived + rules:
         value = _tree(text)
         if path[0] == "rules":
-            value = exp.Case(ifs=[exp.If(this=value, true=exp.Literal.number(1))])
+            value = exp.Case(ifs=[exp.If(this=_rule_tree(text, labels), true=exp.Literal.number(1))])
         if _refused(backend, _zero_rows(planned_metrics.copy(), value)) is not None:
             return _at(located, path)
     return None
@@ -179,6 +181,13 @@ def _tree(text: str) -> exp.Expression:
     try:
         return parse_expression(text).copy()
     except ExpressionError:  # validated before plan; keep the probe total anyway
+        return exp.null()
+
+
+def _rule_tree(text: str, labels: dict[str, exp.Expression]) -> exp.Expression:
+    try:
+        return rule_condition(text, labels)
+    except ExpressionError:
         return exp.null()
 
 
