@@ -276,19 +276,26 @@ def _check_date_text(text: str) -> None:
     """A text written as a date ('2026-02-30') must be a real calendar date: Snowflake fails the whole
     view when it reads it as one ("Date '2026-02-30' is not recognized"), and nothing else would be meant."""
     stripped = text.strip()
-    if not _ISO_DATE.match(stripped):
-        return
+    reason = calendar_problem(stripped)
+    if reason is not None:
+        raise ExpressionTypeError(f"'{stripped}' is not a real date ({reason}); write an existing date as 'YYYY-MM-DD'")
+
+
+def calendar_problem(text: str) -> str | None:
+    """Why a text shaped like a date (YYYY-MM-DD, maybe with a time) is no real date or time
+    (`there is no month 13`, `February 2025 has 28 days`); None when it is one or is not so shaped."""
+    if not _ISO_DATE.match(text):
+        return None
     try:
-        datetime.fromisoformat(stripped)
+        datetime.fromisoformat(text)
+        return None
     except ValueError:
-        year, month, day = (int(part) for part in stripped[:10].split("-"))
+        year, month, day = (int(part) for part in text[:10].split("-"))
         if not 1 <= month <= 12:
-            reason = f"there is no month {month}"
-        elif not 1 <= day <= calendar.monthrange(year, month)[1]:
-            reason = f"{calendar.month_name[month]} {year} has {calendar.monthrange(year, month)[1]} days"
-        else:
-            reason = "the time of day is out of range"
-        raise ExpressionTypeError(f"'{stripped}' is not a real date ({reason}); write an existing date as 'YYYY-MM-DD'") from None
+            return f"there is no month {month}"
+        if not 1 <= day <= calendar.monthrange(year, month)[1]:
+            return f"{calendar.month_name[month]} {year} has {calendar.monthrange(year, month)[1]} days"
+        return "the time of day is out of range"
 
 
 def _left_spine(node: exp.Binary, kinds: tuple[type, ...]) -> list[exp.Binary]:

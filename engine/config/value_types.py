@@ -11,13 +11,17 @@ from datetime import date, datetime
 
 from sqlglot import exp
 
-from engine.config.expression_types import BOOLEAN, DATE, NUMBER, TIMESTAMP, declared_category
+from engine.config.expression_types import BOOLEAN, DATE, NUMBER, TIMESTAMP, calendar_problem, declared_category
 from engine.core.expressions import DIALECT
 
 _INTEGER = re.compile(r"\s*[+-]?\d+\s*")
 _DECIMAL = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
 _ISO_DATE = re.compile(r"\s*\d{4}-\d{2}-\d{2}\s*")
 _ISO_TIMESTAMP = re.compile(r"\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*")
+# The quick test of a CSV's dates and times: months 01-12, days 01-31, hours 00-23 (2025-13-45 goes
+# to value_problem, which says why; the rare 2025-02-30 is caught by the load's TRY_CAST scan).
+_QUICK_DATE = re.compile(r"\s*\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])\s*")
+_QUICK_TIMESTAMP = re.compile(r"\s*\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])([ T]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?)?\s*")
 _BOOLEAN_WORDS = frozenset({"true", "false", "t", "f", "yes", "no", "y", "n", "1", "0", "on", "off"})
 _BOOLEAN = re.compile(r"\s*(" + "|".join(sorted(_BOOLEAN_WORDS)) + r")\s*", re.IGNORECASE)
 
@@ -42,7 +46,7 @@ def quick_pattern(type_text: str) -> re.Pattern[str] | None:
     kind = declared_category(type_text)
     if kind == NUMBER:
         return _INTEGER if is_whole_number_type(type_text) else _DECIMAL
-    return {DATE: _ISO_DATE, TIMESTAMP: _ISO_TIMESTAMP, BOOLEAN: _BOOLEAN}.get(kind)
+    return {DATE: _QUICK_DATE, TIMESTAMP: _QUICK_TIMESTAMP, BOOLEAN: _BOOLEAN}.get(kind)
 
 
 def type_words(type_text: str) -> str:
@@ -72,6 +76,9 @@ def value_problem(value: object, type_text: str) -> str | None:
         return f"`{text}` is not a date; {date_fix(text)}"
     if kind == TIMESTAMP and not isinstance(value, date) and not _ISO_TIMESTAMP.fullmatch(text):
         return f"`{text}` is not a date and time; write it as YYYY-MM-DD HH:MM:SS, e.g. 2025-04-10 09:30:00"
+    if kind in (DATE, TIMESTAMP) and not isinstance(value, date) and (reason := calendar_problem(text.strip())) is not None:
+        what = "date" if kind == DATE else "date and time"
+        return f"`{text.strip()}` is not a real {what} ({reason}); write an existing {what} as YYYY-MM-DD{'' if kind == DATE else ' HH:MM:SS'}, or leave the field empty for a missing value (NULL)"
     if kind == BOOLEAN and text.strip().lower() not in _BOOLEAN_WORDS:
         return f"`{text}` is not true or false; write true or false"
     return None

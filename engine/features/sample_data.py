@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from sqlglot import exp
 from engine.backends.base import Backend
 from engine.config.models import Source
 from engine.config.project import LoadedProject
+from engine.config.value_types import quick_pattern, type_words, value_problem
 from engine.features.csv_checks import check_sample
 from engine.core.errors import RulectlError
 
@@ -90,11 +92,14 @@ def _load_all(loaded: LoadedProject, backend: Backend) -> list[LoadedTable]:
         select = exp.select(
             *(exp.cast(exp.column(column), exp.DataType.build(t, dialect="snowflake")).as_(column) for column, t in source.columns.items())
         ).from_(read_csv)
-        truncated = _truncated_values(source, read_csv)
-        if truncated:
-            found = backend.query(truncated)[0]
+        scan = _value_scan(source, read_csv)
+        if scan is not None:
+            found = backend.query(scan)[0]
+            refused = [(column, value) for column, value in zip(source.columns, found[3::4]) if value is not None]
+            if refused:
+                raise RulectlError(refused_value_message(csv_path, source.sample, source, refused))
             cut = [f"{count:,} value(s) of `{column}` cut to {source.columns[column]} (e.g. {example} → {kept})"
-                   for column, count, example, kept in zip(source.columns, found[0::3], found[1::3], found[2::3]) if count]
+                   for column, count, example, kept in zip(source.columns, found[0::4], found[1::4], found[2::4]) if count]
             if cut and source.checks.truncated == "refuse":
                 raise RulectlError(f"{source.sample}: not loaded, rows would change ({'; '.join(cut)}); declare the column's real type (e.g. number(12,2)) or set `checks: {{truncated: warn}}` on source {name}")
             warnings += [f"{source.sample}: {c}; declare the column's real type (e.g. number(12,2)) to keep them" for c in cut]
@@ -107,27 +112,70 @@ def _load_all(loaded: LoadedProject, backend: Backend) -> list[LoadedTable]:
     return results
 
 
-def _truncated_values(source: Source, read_csv: exp.Expression) -> exp.Select | None:
-    """Per fixed-point column (integer, number(p,s)): how many CSV values the cast to the declared
-    type changes, one example, and what it became. Both engines round silently
-    (https://docs.snowflake.com/en/sql-reference/data-types-numeric#impact-of-precision-and-scale-on-storage-size),
-    so 753.15 loaded into an integer column would be 753 and nothing would say so. Every column
-    gets three result columns (zeros for the others) so the answer lines up with `source.columns`."""
+def _value_scan(source: Source, read_csv: exp.Expression) -> exp.Select | None:
+    """One scan of the CSV before the insert, four result columns per declared column (NULLs for
+    text, which takes anything), lined up with `source.columns`:
+
+    - how many values the cast to a fixed-point type (integer, number(p,s)) changes, one example and
+      what it became. Both engines round silently
+      (https://docs.snowflake.com/en/sql-reference/data-types-numeric#impact-of-precision-and-scale-on-storage-size),
+      so 753.15 loaded into an integer column would be 753 and nothing would say so;
+    - one value the cast refuses (TRY_CAST gives NULL), for what the pre-check (csv_checks.py) lets
+      through: `2025-02-30`, a number too large for its type. The insert would fail with the engine's
+      words and no line; this names file, line, column and value. Before the insert, because a failed
+      statement aborts the load's transaction."""
     parts: list[exp.Expression] = []
     for column, type_text in source.columns.items():
         declared = exp.DataType.build(type_text, dialect="snowflake")
+        if quick_pattern(type_text) is None:
+            parts += [exp.Literal.number(0), exp.null(), exp.null(), exp.null()]
+            continue
+        refused = exp.and_(exp.column(column).is_(exp.null()).not_(), exp.TryCast(this=exp.column(column), to=declared.copy()).is_(exp.null()))
+        refused_example = exp.Min(this=exp.If(this=refused, true=exp.column(column)))
         floating = (exp.DataType.Type.FLOAT, exp.DataType.Type.DOUBLE)  # keep every digit; sqlglot's REAL_TYPES include DECIMAL
         if declared.this not in exp.DataType.NUMERIC_TYPES or declared.this in floating:
-            parts += [exp.Literal.number(0), exp.null(), exp.null()]
+            parts += [exp.Literal.number(0), exp.null(), exp.null(), refused_example]
             continue
         exact = exp.TryCast(this=exp.column(column), to=exp.DataType.build("DECIMAL(38, 12)"))
         stored = exp.TryCast(this=exp.column(column), to=declared.copy())
         changed = exact.neq(exp.cast(stored.copy(), exp.DataType.build("DECIMAL(38, 12)")))
         example = exp.Min(this=exp.If(this=changed.copy(), true=exp.column(column)))
-        parts += [exp.func("COUNT_IF", changed.copy()), example, exp.cast(exp.TryCast(this=example.copy(), to=declared.copy()), "VARCHAR")]
+        parts += [exp.func("COUNT_IF", changed.copy()), example, exp.cast(exp.TryCast(this=example.copy(), to=declared.copy()), "VARCHAR"), refused_example]
     if all(isinstance(part, (exp.Literal, exp.Null)) for part in parts):
         return None
     return exp.select(*parts).from_(read_csv.copy())
+
+
+def refused_value_message(path: Path, shown: str, source: Source, refused: list[tuple[str, str]]) -> str:
+    """`file:line: column `c` (type): `value` …; fix` for the refused value that comes first in the file."""
+    located = sorted((first_line_with(path, column, value), column, value) for column, value in refused)
+    line, column, value = located[0]
+    type_text = source.columns[column]
+    problem = value_problem(value, type_text) or engine_refusal(value, type_text)
+    return f"{shown}:{line}: column `{column}` ({type_text}): {problem}"
+
+
+def first_line_with(path: Path, column: str, value: str) -> int:
+    """The line where the first record holding `value` in `column` starts (the file passed csv_checks)."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = [cell.strip() for cell in next(reader)]
+        index, line = header.index(column), reader.line_num
+        for record in reader:
+            start, line = line + 1, reader.line_num
+            if len(record) > index and record[index].strip() == value.strip():
+                return start
+    return 1
+
+
+def engine_refusal(value: str, type_text: str) -> str:
+    """The fix for a value shaped right that the engine still refuses: a number too large for its type."""
+    declared = exp.DataType.build(type_text, dialect="snowflake")
+    if declared.this in exp.DataType.NUMERIC_TYPES:
+        scale = declared.expressions[1].name if len(declared.expressions) > 1 else "0"
+        return (f"`{value}` has more digits than {type_text} holds on this target; "
+                f"declare the column wider, e.g. number(38,{scale}), or correct the value")
+    return f"`{value}` is not {type_words(type_text)} the engine reads; correct the value, or leave the field empty for a missing value (NULL)"
 
 
 def _with_orphans(loaded: LoadedProject, backend: Backend, results: list[LoadedTable]) -> list[LoadedTable]:

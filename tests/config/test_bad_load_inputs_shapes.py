@@ -27,6 +27,15 @@ CASES = [
      "column `module_fee` (number(12,2)): `3,497.26` is not a number; write numbers as plain digits without thousands separators, spaces or currency signs: 3497.26"),
     ("a word in an integer column of a third source", RENAMED, "data/tickets.csv", 2, "A1,T1,high,2026-10-01",
      "column `severity` (integer): `high` is not a whole number; write digits only, or leave the field empty for a missing value (NULL)"),
+    # values shaped right that the engine refuses: named with file, line, column and value all the same
+    ("an impossible date", RENAMED, "data/accounts.csv", 3, "A2,Beta Town,East,2025-13-45",
+     "column `signed_on` (date): `2025-13-45` is not a real date (there is no month 13); write an existing date as YYYY-MM-DD, or leave the field empty for a missing value (NULL)"),
+    ("february 30th, found by the load's scan", RENAMED, "data/modules.csv", 5, "A2,GL,live,12000.00,2027-02-30",
+     "column `renews_on` (date): `2027-02-30` is not a real date (February 2027 has 28 days); write an existing date as YYYY-MM-DD, or leave the field empty for a missing value (NULL)"),
+    ("a whole number too large for the local integer", MINIMAL, "data/members.csv", 4, "3,3000000000",
+     "column `visits` (integer): `3000000000` has more digits than integer holds on this target; declare the column wider, e.g. number(38,0), or correct the value"),
+    ("a fee with more digits than number(12,2)", RENAMED, "data/modules.csv", 3, "A1,AP,live,12345678901.50,2027-01-01",
+     "column `module_fee` (number(12,2)): `12345678901.50` has more digits than number(12,2) holds on this target; declare the column wider, e.g. number(38,2), or correct the value"),
 ]
 
 
