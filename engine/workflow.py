@@ -4,6 +4,7 @@ prints; tests and benchmarks call these functions directly."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from pathlib import Path
@@ -432,6 +433,42 @@ def import_sources(loaded: LoadedProject, target: str, tables: list[str], key: s
         path.write_text(before)
         raise RulectlError("the imported sources do not validate, so rulectl.yml was left as it was:\n" + "\n".join(str(p) for p in errors.problems)) from None
     return imported
+
+
+def project_from_target(directory: Path, database: str, tables: list[str], key: str | None = None):
+    """Start a project in `directory` (no rulectl.yml yet) from a DuckDB file's tables: rulectl.yml
+    with the file as the local target and one source per table (types and grain read from it), kept
+    only if it validates. A Snowflake account is added to an existing project (`targets:`) instead."""
+    from engine.backends.duckdb import DuckDBBackend  # a file needs no project: the one backend that can be opened without one
+    from engine.config.json_schemas import DEFAULT_DIR, modeline, write_json_schemas
+    from engine.config.loader import PROJECT_FILE, load_project
+    from engine.features.scaffold import project_name
+    from engine.core.errors import ConfigErrors
+    from engine.features.source_import import new_project_text, read_tables
+
+    file = Path(database).expanduser()
+    if not file.is_file():
+        raise RulectlError(
+            f"--from-target {database}: {directory} has no rulectl.yml, so name the DuckDB file to read (e.g. --from-target warehouse.duckdb); "
+            "to read a Snowflake account, create a project with `rulectl init`, add the account under `targets:` and run this again there"
+        )
+    backend = DuckDBBackend(file, read_only=True)
+    try:
+        imported = read_tables(backend, tables, key)
+    finally:
+        backend.close()
+    relative = os.path.relpath(file.resolve(), directory.resolve())
+    path = directory / PROJECT_FILE
+    text = new_project_text(project_name(directory), relative if not relative.startswith("..") else str(file.resolve()), imported)
+    directory.mkdir(parents=True, exist_ok=True)  # only once there is a project to write
+    path.write_text(modeline(PROJECT_FILE) + "\n" + text)
+    try:
+        load_project(directory)
+    except ConfigErrors as errors:
+        path.unlink()
+        raise RulectlError("the sources read from the tables do not validate, so no rulectl.yml was written:\n" + "\n".join(str(p) for p in errors.problems)) from None
+    write_json_schemas(directory / DEFAULT_DIR)  # the editor's completion, as `rulectl init` gives
+    return path, imported
 
 
 def explain_customer(loaded: LoadedProject, target: str | None, customer: str):

@@ -105,7 +105,7 @@ def test_from_target_errors(tmp_path: Path):
     assert taken.exit_code == 1 and "`accounts` already exists" in taken.output
     make_tables(root)
     no_key = run("init", str(root), "--from-target", "local", "--table", "RAW.HEALTH", "--key", "customer_ref")
-    assert no_key.exit_code == 1 and "pass --key" in no_key.output
+    assert no_key.exit_code == 1 and "this project's customers are keyed by `account_id`" in no_key.output
     assert (root / "rulectl.yml").read_text() == before
 
 
@@ -116,3 +116,112 @@ def test_table_columns_on_duckdb(tmp_path: Path):
     assert backend.table_columns("GOLD.THINGS") == [("id", "varchar"), ("amount", "number(12,2)"), ("n", "bigint"), ("seen", "timestampntz"), ("d", "double")]
     assert backend.table_columns("GOLD.MISSING") == []
     backend.close()
+
+
+# ------------------------------------------------------------ a new project from a database's tables
+
+
+def _database(path: Path, statements: list[str]) -> Path:
+    connection = duckdb.connect(str(path))
+    for statement in statements:
+        connection.execute(statement)
+    connection.close()
+    return path
+
+
+# Shape 1: an integer key that is not the first column, five types, an order table at its own grain.
+CRM = [
+    "CREATE SCHEMA crm",
+    "CREATE TABLE crm.clients (client_name VARCHAR, client_no INTEGER, since DATE, score DOUBLE, vip BOOLEAN)",
+    "INSERT INTO crm.clients VALUES ('Ames', 1, '2020-01-01', 1.5, true), ('Bly', 2, '2021-06-01', 2.5, false), ('Cole', 3, NULL, NULL, NULL)",
+    "CREATE TABLE crm.orders (client_no INTEGER, order_no BIGINT, amount DECIMAL(10,2), placed TIMESTAMP)",
+    "INSERT INTO crm.orders VALUES (1, 10, 120.50, '2026-01-02 10:00:00'), (1, 11, 79.50, '2026-02-01 09:00:00'), (2, 12, 40.00, '2026-03-01 08:00:00')",
+]
+# Shape 2: a text key, a second schema, a table whose rows repeat per key.
+SHOP = [
+    "CREATE SCHEMA gold", "CREATE SCHEMA events",
+    "CREATE TABLE gold.shops (shop_code VARCHAR, city VARCHAR, seats SMALLINT)",
+    "INSERT INTO gold.shops VALUES ('S1', 'Oslo', 12), ('S2', 'Bergen', 40)",
+    "CREATE TABLE events.visits (shop_code VARCHAR, note VARCHAR)",
+    "INSERT INTO events.visits VALUES ('S1', 'x'), ('S1', 'x'), ('S2', 'y')",
+]
+
+
+def test_init_from_a_database_file_starts_a_project_with_its_types_and_key(tmp_path: Path):
+    database = _database(tmp_path / "warehouse.duckdb", CRM)
+    root = tmp_path / "crm_project"
+    result = run("init", str(root), "--from-target", str(database), "--table", "CRM.CLIENTS", "--table", "crm.orders", "--key", "client_no")
+    assert result.exit_code == 0, result.output
+    assert "added source `clients` (CRM.CLIENTS, 5 columns, key client_no)" in result.output
+    text = (root / "rulectl.yml").read_text()
+    assert text.startswith("# yaml-language-server: $schema=")
+    assert "entity: clients" in text and "path: ../crm.duckdb" not in text  # outside the project: an absolute path
+    assert [line.strip() for line in text[text.index("sources:"):].splitlines()] == [
+        "sources:",
+        "clients:",
+        "table: CRM.CLIENTS",
+        "key: client_no",  # --key, not the first column
+        "columns: {client_name: varchar, client_no: int, since: date, score: double, vip: boolean}",
+        "orders:",
+        "table: CRM.ORDERS",
+        "grain: [client_no, order_no]",
+        'columns: {client_no: int, order_no: bigint, amount: "number(10,2)", placed: timestampntz}',
+    ]
+    assert run("validate", project=root).exit_code == 0
+    # the project works on the file as it stands: a metric over the imported types, applied and read back
+    (root / "rules").mkdir()
+    (root / "rules" / "metrics.yml").write_text(
+        "metrics:\n  - {name: spend, source: orders, expr: SUM(amount)}\n  - {name: orders_2026, source: orders, expr: \"COUNT_IF(placed >= '2026-01-01')\"}\n"
+        "segmentations:\n  - name: band\n    rules:\n      - {segment: Big, when: spend >= 100 AND vip}\n    default: Other\n"
+    )
+    applied = run("apply", "--yes", project=root)
+    assert applied.exit_code == 0, applied.output
+    connection = duckdb.connect(str(database), read_only=True)
+    got = connection.execute("SELECT client_no, spend, orders_2026, band FROM ANALYTICS.CUSTOMER_SEGMENTS ORDER BY 1").fetchall()
+    connection.close()
+    assert [(n, float(s) if s is not None else None, c, b) for n, s, c, b in got] == [(1, 200.0, 2, "Big"), (2, 40.0, 1, "Other"), (3, None, 0, "Other")]
+
+
+def test_init_from_a_database_file_second_shape_defaults_the_key_to_the_first_column(tmp_path: Path):
+    database = _database(tmp_path / "stores.duckdb", SHOP)
+    root = tmp_path / "shops"
+    root.mkdir()  # an empty directory that exists
+    result = run("init", str(root), "--from-target", str(database), "--table", "GOLD.SHOPS", "--table", "EVENTS.VISITS")
+    assert result.exit_code == 0, result.output
+    text = (root / "rulectl.yml").read_text()
+    assert "columns: {shop_code: varchar, city: varchar, seats: smallint}" in text
+    assert "grain: [shop_code]   # rows repeat: check the grain" in text
+    assert "entity: shops" in text
+    assert run("validate", project=root).exit_code == 0
+
+
+def test_init_from_a_database_file_errors(tmp_path: Path):
+    crm = _database(tmp_path / "warehouse.duckdb", CRM)
+    shop = _database(tmp_path / "stores.duckdb", SHOP)
+    cases = [
+        ((str(tmp_path / "nope.duckdb"), "CRM.CLIENTS"), None, "has no rulectl.yml, so name the DuckDB file to read"),
+        ((str(crm), "CRM.CLIENTS"), "client_nr", "table CRM.CLIENTS has no column `client_nr` (the customer key); pass --key COLUMN; did you mean `client_no`?"),
+        ((str(crm), "CRM.ORDERS"), "client_no", "none of the tables has one row per `client_no`; name a table that lists each customer once"),
+        ((str(shop), "EVENTS.VISITS"), None, "none of the tables has one row per `shop_code`"),
+    ]
+    for (database, table), key, words in cases:
+        root = tmp_path / "new"
+        result = run("init", str(root), "--from-target", database, "--table", table, *(("--key", key) if key else ()))
+        assert result.exit_code == 1, result.output
+        assert words in " ".join(result.output.split()), result.output
+        assert "Traceback" not in result.output and not (root / "rulectl.yml").exists()
+
+
+def test_from_target_in_an_existing_project_refuses_another_key(tmp_path: Path):
+    """The skeleton's customers are keyed by account_id: a --key naming another column is refused
+    (before: silently kept the skeleton's key for the project and imported tables that join nothing)."""
+    root = tmp_path / "p"
+    assert run("init", str(root)).exit_code == 0
+    assert run("load", project=root).exit_code == 0
+    make_tables(root)
+    before = (root / "rulectl.yml").read_text()
+    refused = run("init", str(root), "--from-target", "local", "--table", "RAW.TICKETS", "--key", "ticket_no")
+    assert refused.exit_code == 1
+    assert "--key ticket_no: this project's customers are keyed by `account_id` (source `accounts`)" in refused.output
+    assert "rulectl init NEW_DIR --from-target DATABASE_FILE" in " ".join(refused.output.split())
+    assert (root / "rulectl.yml").read_text() == before

@@ -370,7 +370,7 @@ def schema(
 @app.command()
 def init(
     directory: Path = typer.Argument(Path("."), help="Directory of the new project (created if missing)."),
-    from_target: Optional[str] = typer.Option(None, "--from-target", help="Add `sources:` read from this target's tables to the project in DIRECTORY."),
+    from_target: Optional[str] = typer.Option(None, "--from-target", help="Add `sources:` read from this target's tables to the project in DIRECTORY; in a directory without rulectl.yml, a DuckDB file to start a project from."),
     tables: list[str] = typer.Option([], "--table", help="SCHEMA.TABLE to read with --from-target (repeat for several)."),
     key: Optional[str] = typer.Option(None, "--key", help="With --from-target: the customer key column (default: the project's, else the first table's first column)."),
 ) -> None:
@@ -385,7 +385,11 @@ def init(
                 out.print(f"created {path}", markup=False)
             out.print(f"next: cd {directory} && rulectl load && rulectl apply --yes && rulectl run && rulectl test", markup=False)
             return
-        added = workflow.import_sources(_load(directory), from_target, tables, key)
+        if not (directory / "rulectl.yml").exists():  # a new project from a database's tables
+            path, added = workflow.project_from_target(directory, from_target, tables, key)
+            out.print(f"created {path}", markup=False)
+        else:
+            added = workflow.import_sources(_load(directory), from_target, tables, key)
         for source in added:
             out.print(f"added source `{source.name}` ({source.table}, {len(source.columns)} columns, {source.grain_text}) to rulectl.yml", markup=False)
 

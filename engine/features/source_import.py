@@ -5,6 +5,7 @@ rulectl.yml without touching anything else in the file."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from sqlglot import exp
 from engine.backends.base import Backend
 from engine.config.models import QUALIFIED_TABLE
 from engine.config.project import LoadedProject, spine_name
-from engine.core.errors import RulectlError
+from engine.core.errors import RulectlError, did_you_mean
 from engine.core.expressions import sf_func
 
 TOP_LEVEL_KEY = re.compile(r"^[A-Za-z_][\w-]*\s*:")
@@ -51,23 +52,38 @@ def _yaml_type(kind: str) -> str:
 
 
 def read_sources(loaded: LoadedProject, backend: Backend, tables: list[str], key: str | None) -> list[ImportedSource]:
-    """Each table's columns and grain, read from the target."""
+    """Each table's columns and grain, read from the target, for a project that exists: the tables
+    join its customers on its key, so a --key naming another column is refused, not ignored."""
+    spine = spine_name(loaded)
+    project_key = (loaded.config.sources[spine].key or "").lower()
+    if key and key.lower() != project_key:
+        raise RulectlError(
+            f"--key {key}: this project's customers are keyed by `{project_key}` (source `{spine}`), and every source joins on it; "
+            f"import tables that have `{project_key}`, or start a new project from these tables in an empty directory: "
+            f"rulectl init NEW_DIR --from-target DATABASE_FILE --table … --key {key}"
+        )
+    return read_tables(backend, tables, project_key, taken=loaded.config.sources)
+
+
+def read_tables(backend: Backend, tables: list[str], customer_key: str | None, taken: Iterable[str] = ()) -> list[ImportedSource]:
+    """Each table's columns (types as the target declares them) and grain. `customer_key`: the column
+    every table joins on; None takes the first table's first column."""
     if not tables:
         raise RulectlError("name the tables to read: --table SCHEMA.TABLE (repeat for several)")
-    existing = loaded.config.sources
-    customer_key = (key or existing[spine_name(loaded)].key or "").lower()
+    taken = set(taken)
     imported: list[ImportedSource] = []
     for qualified in tables:
         if not QUALIFIED_TABLE.match(qualified):
             raise RulectlError(f"--table {qualified}: write SCHEMA.TABLE or DATABASE.SCHEMA.TABLE")
         name = qualified.split(".")[-1].lower()
-        if name in existing or any(s.name == name for s in imported):
+        if name in taken or any(s.name == name for s in imported):
             raise RulectlError(f"a source named `{name}` already exists in rulectl.yml; remove it first or import another table")
         columns = backend.table_columns(qualified)
         if not columns:
             raise RulectlError(f"table {qualified} was not found on the target (or the role cannot see it)")
+        customer_key = (customer_key or columns[0][0]).lower()
         if customer_key not in dict(columns):
-            raise RulectlError(f"table {qualified} has no column `{customer_key}` (the customer key); pass --key COLUMN")
+            raise RulectlError(f"table {qualified} has no column `{customer_key}` (the customer key); pass --key COLUMN{did_you_mean(customer_key, dict(columns))}")
         imported.append(_with_grain(backend, name, qualified.upper(), tuple(columns), customer_key))
     return imported
 
@@ -101,3 +117,34 @@ def add_to_project_file(path: Path, sources: list[ImportedSource]) -> str:
         end -= 1  # keep blank lines before the next section where they were
     new_lines = [line for source in sources for line in source.yaml_lines()]
     return "\n".join(lines[:end] + new_lines + lines[end:]) + "\n"
+
+
+def new_project_text(name: str, database: str, sources: list[ImportedSource]) -> str:
+    """rulectl.yml of a project started from a database's tables: the database as its local target,
+    the first table with one row per customer as the entity (the customer list)."""
+    entity = next((source for source in sources if source.key), None)
+    if entity is None:
+        key = sources[0].grain[0] if sources[0].grain else "?"
+        raise RulectlError(
+            f"none of the tables has one row per `{key}`; name a table that lists each customer once "
+            f"(--table SCHEMA.CUSTOMERS), or pass --key with the column that does"
+        )
+    lines = [
+        f"# Started by `rulectl init --from-target` from {database}: check each source's types and grain,",
+        "# then add metrics and segmentations under rules/. Docs: rulectl --help",
+        f"name: {name}",
+        "default_target: local",
+        f"entity: {entity.name}                # the source that lists every customer once",
+        "targets:",
+        "  local:",
+        "    engine: duckdb",
+        f"    path: {_yaml_text(database)}",
+        "    llm: {provider: offline}",
+        "schemas: {analytics: ANALYTICS, ai: AI}",
+        "sources:",
+    ]
+    return "\n".join(lines + [line for source in sources for line in source.yaml_lines()]) + "\n"
+
+
+def _yaml_text(text: str) -> str:
+    return text if re.fullmatch(r"[\w./-]+", text) else '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
