@@ -173,7 +173,7 @@ def test_plan_moves_customers_in_the_segmentation_that_reads_the_changed_one(ren
 
 @pytest.mark.parametrize("rules, line, words", [
     # the label's domain: a rule that can never hold because of what the label means
-    ("      - {segment: Hollow, when: \"value_band = 'Platinum' AND total_contract_value < 30000\"}\n", 35, "rule `Hollow` can never match"),
+    ("      - {segment: Hollow, when: \"value_band = 'Platinum' AND total_contract_value < 30000\"}\n", 35, "rule `Hollow` can never match: `value_band = 'Platinum' AND total_contract_value < 30000` is TRUE for no customer; fix the bounds or remove the rule (`value_band` is 'Platinum' only when total_contract_value >= 30000)"),
     ("      - {segment: Typo, when: \"value_band = 'Platinium'\"}\n", 35, "'Platinium' is not a label of `value_band` (labels: Platinum, Needs Care, Standard), so this comparison never holds; did you mean `Platinum`?"),
 ])
 def test_validate_refuses_rules_that_cannot_match_through_the_label(renamed: Path, tmp_path: Path, rules: str, line: int, words: str):
@@ -209,3 +209,15 @@ def test_a_prompt_reading_the_label_is_re_enriched_when_the_label_it_reads_moves
     assert "1 row(s) enriched" in run("run", project=root).output
     replies = dict(_rows(root, "SELECT account_id, response FROM ENRICHED.PLAY_NOTES"))
     assert "plays: Upsell" in replies["A1"] and "plays: Save" in replies["A2"]
+
+
+def test_validate_refuses_a_rule_a_default_label_makes_impossible(minimal: Path, tmp_path: Path):
+    root = tmp_path / "minimal"
+    shutil.copytree(minimal, root, ignore=shutil.ignore_patterns(".rulectl"))
+    edit(root / "rules" / "rules.yml", "      - {segment: Coupon, when: \"outreach = 'Nudge'\"}\n",
+         "      - {segment: Coupon, when: \"outreach = 'Nudge'\"}\n      - {segment: Gift, when: \"activity = 'Occasional' AND weekly_visits >= 1\"}\n")
+    result = run("validate", project=root)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "rules/rules.yml:" in result.output
+    assert "rule `Gift` can never match" in result.output
+    assert "(`activity` is 'Occasional' only when none of its rules match)" in result.output, result.output

@@ -141,3 +141,25 @@ def compared_texts(tree: exp.Expression) -> list[tuple[str, str]]:
         if len(columns) == 1:
             pairs += [(columns[0], text) for text in texts]
     return pairs
+
+
+def label_meanings(loaded: LoadedProject, when: str) -> list[str]:
+    """What each label a rule compares means (`value_band` is 'Platinum' only when …), for messages
+    about a rule that can never match because of a label it reads."""
+    by_name = {located.item.name.lower(): located.item for located in loaded.segmentations}
+    meanings: list[str] = []
+    try:
+        tree = parse_expression(when).tree
+    except ExpressionError:
+        return meanings
+    for name, text in dict.fromkeys(compared_texts(tree)):
+        read = by_name.get(name)
+        if read is None or read.match != "first":
+            continue
+        index = next((i for i, rule in enumerate(read.rules) if rule.segment == text), None)
+        if index is not None:
+            earlier = " and no earlier rule of it matches" if index else ""
+            meanings.append(f"`{read.name}` is '{text}' only when {read.rules[index].when}{earlier}")
+        elif text == read.default:
+            meanings.append(f"`{read.name}` is '{text}' only when none of its rules match")
+    return meanings

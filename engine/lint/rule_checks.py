@@ -20,7 +20,7 @@ from sqlglot import exp
 from engine.config.models import Segmentation
 from engine.config.project import Located, LoadedProject, spine_name
 from engine.config.source_keys import scope_columns
-from engine.config.segment_references import reads_of
+from engine.config.segment_references import label_meanings, reads_of
 from engine.core.errors import Problem
 from engine.core.expressions import parse_expression
 from engine.lint.findings import INFO, WARNING, Finding
@@ -146,7 +146,9 @@ def unsatisfiable_rules(loaded: LoadedProject, proven: ProofCache | None = None)
             if finding is None:
                 proven.add(key)
             else:
-                problems.append(Problem(finding.file, finding.line, f"`when`: {finding.message}"))
+                meanings = label_meanings(loaded, rule.when)  # a label read can be why (segment_references.py)
+                because = f" ({'; '.join(meanings)})" if meanings else ""
+                problems.append(Problem(finding.file, finding.line, f"`when`: {finding.message}{because}"))
     return problems
 
 
