@@ -116,6 +116,34 @@ def test_snowflake_and_duckdb_compile_the_same_view(renamed: Path):
     assert _rows(renamed, select.sql(dialect="duckdb")) == [("A1", "Hold"), ("A2", "Save"), ("A3", "Upsell"), ("A4", "Hold"), ("A5", "Hold")]
 
 
+@pytest.mark.snowflake
+def test_the_snowflake_statements_give_the_same_labels_through_fakesnow(minimal: Path):
+    """The chain perk ← outreach ← activity, applied as Snowflake statements (rulectl's Snowflake
+    backend, fakesnow's Snowflake SQL) over the minimal shape's rows: the labels DuckDB gave."""
+    fakesnow = pytest.importorskip("fakesnow")
+    import snowflake.connector
+    from sqlglot import exp
+
+    from engine.backends.snowflake import SnowflakeBackend
+    from engine.features.sample_data import source_table_statements
+
+    loaded = load_project(minimal)
+    with fakesnow.patch():
+        connection = snowflake.connector.connect(database="CLUB_DB", schema="PUBLIC")
+        backend = SnowflakeBackend(connection, "CLUB_DB")
+        for statement in source_table_statements(loaded.config.sources["members"]):
+            backend.execute(statement)
+        backend.execute("INSERT INTO CLUB.MEMBERS VALUES (1, 104), (2, 10), (3, 52), (4, 0)")  # data/members.csv
+        for obj in compile_project(loaded):
+            if obj.kind in ("schema", "view"):
+                backend.execute(obj.statement)
+        labels = backend.query(exp.select("member_id", "activity", "outreach", "perk").from_("ANALYTICS.CUSTOMER_SEGMENTS").order_by("member_id"))
+        connection.close()
+    assert [tuple(row) for row in labels] == _rows(minimal, "SELECT member_id, activity, outreach, perk FROM ANALYTICS.CUSTOMER_SEGMENTS ORDER BY 1") == [
+        (1, "Regular", None, "Nothing"), (2, "Occasional", "Nudge", "Coupon"), (3, "Regular", None, "Nothing"), (4, "Occasional", "Win back", "Nothing"),
+    ]
+
+
 def test_explain_says_why_the_customer_has_the_label_a_rule_reads(renamed: Path, minimal: Path):
     shown = run("explain", "A3", project=renamed)
     assert shown.exit_code == 0, shown.output
