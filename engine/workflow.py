@@ -435,31 +435,23 @@ def import_sources(loaded: LoadedProject, target: str, tables: list[str], key: s
     return imported
 
 
-def project_from_target(directory: Path, database: str, tables: list[str], key: str | None = None):
-    """Start a project in `directory` (no rulectl.yml yet) from a DuckDB file's tables: rulectl.yml
-    with the file as the local target and one source per table (types and grain read from it), kept
-    only if it validates. A Snowflake account is added to an existing project (`targets:`) instead."""
-    from engine.backends.duckdb import DuckDBBackend  # a file needs no project: the one backend that can be opened without one
+def project_from_target(directory: Path, origin: str, tables: list[str], key: str | None = None):
+    """Start a project in `directory` (no rulectl.yml yet) from a database's tables: a DuckDB file,
+    or `snowflake:CONNECTION[/DATABASE]` (a connections.toml section). rulectl.yml gets that database
+    as its target and one source per table (types and grain read from it); kept only if it validates."""
     from engine.config.json_schemas import DEFAULT_DIR, modeline, write_json_schemas
     from engine.config.loader import PROJECT_FILE, load_project
-    from engine.features.scaffold import project_name
     from engine.core.errors import ConfigErrors
+    from engine.features.scaffold import project_name
     from engine.features.source_import import new_project_text, read_tables
 
-    file = Path(database).expanduser()
-    if not file.is_file():
-        raise RulectlError(
-            f"--from-target {database}: {directory} has no rulectl.yml, so name the DuckDB file to read (e.g. --from-target warehouse.duckdb); "
-            "to read a Snowflake account, create a project with `rulectl init`, add the account under `targets:` and run this again there"
-        )
-    backend = DuckDBBackend(file, read_only=True)
+    backend, target = _database_for_init(directory, origin)
     try:
         imported = read_tables(backend, tables, key)
     finally:
         backend.close()
-    relative = os.path.relpath(file.resolve(), directory.resolve())
     path = directory / PROJECT_FILE
-    text = new_project_text(project_name(directory), relative if not relative.startswith("..") else str(file.resolve()), imported)
+    text = new_project_text(project_name(directory), origin, target, imported)
     directory.mkdir(parents=True, exist_ok=True)  # only once there is a project to write
     path.write_text(modeline(PROJECT_FILE) + "\n" + text)
     try:
@@ -469,6 +461,29 @@ def project_from_target(directory: Path, database: str, tables: list[str], key: 
         raise RulectlError("the sources read from the tables do not validate, so no rulectl.yml was written:\n" + "\n".join(str(p) for p in errors.problems)) from None
     write_json_schemas(directory / DEFAULT_DIR)  # the editor's completion, as `rulectl init` gives
     return path, imported
+
+
+def _database_for_init(directory: Path, origin: str):
+    """(backend, `targets:` entry) for `init --from-target` without a project: no rulectl.yml names
+    a target yet, so the database is named directly — the two backends that can be opened so."""
+    from engine.features.source_import import duckdb_target, snowflake_target
+
+    if origin.lower().startswith("snowflake:"):
+        from engine.backends.snowflake import SnowflakeBackend
+
+        name, _, database = origin.split(":", 1)[1].partition("/")
+        backend, database = SnowflakeBackend.from_connection(name, database or None)
+        return backend, snowflake_target(name, database)
+    from engine.backends.duckdb import DuckDBBackend
+
+    file = Path(origin).expanduser()
+    if not file.is_file():
+        raise RulectlError(
+            f"--from-target {origin}: {directory} has no rulectl.yml, so name the database to read: a DuckDB file "
+            "(--from-target warehouse.duckdb) or a Snowflake connection from connections.toml (--from-target snowflake:prod/MY_DATABASE)"
+        )
+    relative = os.path.relpath(file.resolve(), directory.resolve())
+    return DuckDBBackend(file, read_only=True), duckdb_target(relative if not relative.startswith("..") else str(file.resolve()))
 
 
 def explain_customer(loaded: LoadedProject, target: str | None, customer: str):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pytest
 import yaml
 
 from engine.backends.duckdb import DuckDBBackend
@@ -199,7 +200,7 @@ def test_init_from_a_database_file_errors(tmp_path: Path):
     crm = _database(tmp_path / "warehouse.duckdb", CRM)
     shop = _database(tmp_path / "stores.duckdb", SHOP)
     cases = [
-        ((str(tmp_path / "nope.duckdb"), "CRM.CLIENTS"), None, "has no rulectl.yml, so name the DuckDB file to read"),
+        ((str(tmp_path / "nope.duckdb"), "CRM.CLIENTS"), None, "has no rulectl.yml, so name the database to read: a DuckDB file"),
         ((str(crm), "CRM.CLIENTS"), "client_nr", "table CRM.CLIENTS has no column `client_nr` (the customer key); pass --key COLUMN; did you mean `client_no`?"),
         ((str(crm), "CRM.ORDERS"), "client_no", "none of the tables has one row per `client_no`; name a table that lists each customer once"),
         ((str(shop), "EVENTS.VISITS"), None, "none of the tables has one row per `shop_code`"),
@@ -225,3 +226,50 @@ def test_from_target_in_an_existing_project_refuses_another_key(tmp_path: Path):
     assert "--key ticket_no: this project's customers are keyed by `account_id` (source `accounts`)" in refused.output
     assert "rulectl init NEW_DIR --from-target DATABASE_FILE" in " ".join(refused.output.split())
     assert (root / "rulectl.yml").read_text() == before
+
+
+@pytest.mark.snowflake
+def test_init_from_a_snowflake_connection_starts_a_project(tmp_path: Path, monkeypatch):
+    """`--from-target snowflake:NAME` in an empty directory: the connection from connections.toml
+    (its own database), the tables' Snowflake types from INFORMATION_SCHEMA, --key honoured."""
+    fakesnow = pytest.importorskip("fakesnow")
+    import snowflake.connector
+
+    home = tmp_path / "snowflake-home"
+    home.mkdir()
+    (home / "connections.toml").write_text('[prod]\naccount = "acme"\nuser = "analyst"\npassword = "not-a-secret"\ndatabase = "CRM_DB"\n')
+    (home / "connections.toml").chmod(0o600)
+    monkeypatch.setenv("SNOWFLAKE_HOME", str(home))
+    monkeypatch.delenv("SNOWFLAKE_DEFAULT_CONNECTION_NAME", raising=False)
+    root = tmp_path / "from_snowflake"
+    with fakesnow.patch():
+        setup = snowflake.connector.connect(database="CRM_DB", schema="PUBLIC")
+        for statement in CRM:
+            setup.cursor().execute(statement)
+        result = run("init", str(root), "--from-target", "snowflake:prod", "--table", "CRM.CLIENTS", "--table", "CRM.ORDERS", "--key", "client_no")
+        missing = run("init", str(tmp_path / "other"), "--from-target", "snowflake:prod", "--table", "CRM.NOPE")
+        setup.close()
+    assert result.exit_code == 0, result.output
+    text = (root / "rulectl.yml").read_text()
+    assert "not-a-secret" not in text + result.output
+    assert [line.strip() for line in text[text.index("default_target:"):].splitlines()] == [
+        "default_target: prod",
+        "entity: clients                # the source that lists every customer once",
+        "targets:",
+        "prod:",
+        "engine: snowflake",
+        "connection: prod",
+        "database: CRM_DB",
+        "schemas: {analytics: ANALYTICS, ai: AI}",
+        "sources:",
+        "clients:",
+        "table: CRM.CLIENTS",
+        "key: client_no",
+        'columns: {client_name: varchar, client_no: "number(38,0)", since: date, score: float, vip: boolean}',
+        "orders:",
+        "table: CRM.ORDERS",
+        "grain: [client_no, order_no]",
+        'columns: {client_no: "number(38,0)", order_no: "number(38,0)", amount: "number(10,2)", placed: timestamp_ntz}',
+    ]
+    assert run("validate", project=root).exit_code == 0
+    assert missing.exit_code == 1 and "table CRM.NOPE was not found on the target" in missing.output

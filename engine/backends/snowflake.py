@@ -68,19 +68,38 @@ class SnowflakeBackend(Backend):
 
     @classmethod
     def from_target(cls, loaded: LoadedProject, target: str, read_only: bool = False) -> "SnowflakeBackend":
-        from engine.backends.snowflake_config import connect_arguments, read_connection
+        from engine.backends.snowflake_config import read_connection
 
         settings = loaded.config.targets[target]
         connection_settings = read_connection(settings.connection)
-        arguments = connect_arguments(connection_settings, settings.database, settings.warehouse, settings.role)
+        connection = cls.connect(connection_settings, settings.database, settings.warehouse, settings.role)
+        return cls(connection, settings.database or "", semantic_views=settings.semantic_view)
+
+    @classmethod
+    def from_connection(cls, name: str, database: str | None) -> tuple["SnowflakeBackend", str]:
+        """A backend on a named connection before any project exists (`init --from-target
+        snowflake:NAME[/DATABASE]`), and the database it reads: the given one, else the connection's."""
+        from engine.backends.snowflake_config import read_connection
+
+        settings = read_connection(name)
+        database = database or str(settings.parameters.get("database") or "")
+        if not database:
+            raise RulectlError(f"connection `{settings.name}` from {settings.source} names no database; write --from-target snowflake:{settings.name}/DATABASE")
+        return cls(cls.connect(settings, database, None, None), database), database
+
+    @staticmethod
+    def connect(connection_settings, database: str | None, warehouse: str | None, role: str | None):
+        """snowflake.connector.connect with the resolved settings; one line naming the connection on failure."""
+        from engine.backends.snowflake_config import connect_arguments
+
+        arguments = connect_arguments(connection_settings, database, warehouse, role)
         try:
             import snowflake.connector
 
-            connection = snowflake.connector.connect(**arguments)
+            return snowflake.connector.connect(**arguments)
         except Exception as error:  # the connector's message names the problem, never the secret
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise RulectlError(f"cannot connect with connection `{connection_settings.name}` from {connection_settings.source}: {message}") from None
-        return cls(connection, settings.database or "", semantic_views=settings.semantic_view)
 
     # ------------------------------------------------------------ running SQL
 

@@ -119,9 +119,19 @@ def add_to_project_file(path: Path, sources: list[ImportedSource]) -> str:
     return "\n".join(lines[:end] + new_lines + lines[end:]) + "\n"
 
 
-def new_project_text(name: str, database: str, sources: list[ImportedSource]) -> str:
-    """rulectl.yml of a project started from a database's tables: the database as its local target,
-    the first table with one row per customer as the entity (the customer list)."""
+def duckdb_target(path: str) -> tuple[str, list[str]]:
+    """The `targets:` entry of a project whose tables are in a DuckDB file."""
+    return "local", ["  local:", "    engine: duckdb", f"    path: {_yaml_text(path)}", "    llm: {provider: offline}"]
+
+
+def snowflake_target(connection: str, database: str) -> tuple[str, list[str]]:
+    """The `targets:` entry of a project whose tables are in a Snowflake database."""
+    return "prod", ["  prod:", "    engine: snowflake", f"    connection: {_yaml_text(connection)}", f"    database: {_yaml_text(database)}"]
+
+
+def new_project_text(name: str, origin: str, target: tuple[str, list[str]], sources: list[ImportedSource]) -> str:
+    """rulectl.yml of a project started from a database's tables: that database as its target, the
+    first table with one row per customer as the entity (the customer list)."""
     entity = next((source for source in sources if source.key), None)
     if entity is None:
         key = sources[0].grain[0] if sources[0].grain else "?"
@@ -129,17 +139,15 @@ def new_project_text(name: str, database: str, sources: list[ImportedSource]) ->
             f"none of the tables has one row per `{key}`; name a table that lists each customer once "
             f"(--table SCHEMA.CUSTOMERS), or pass --key with the column that does"
         )
+    target_name, target_lines = target
     lines = [
-        f"# Started by `rulectl init --from-target` from {database}: check each source's types and grain,",
+        f"# Started by `rulectl init --from-target` from {origin}: check each source's types and grain,",
         "# then add metrics and segmentations under rules/. Docs: rulectl --help",
         f"name: {name}",
-        "default_target: local",
+        f"default_target: {target_name}",
         f"entity: {entity.name}                # the source that lists every customer once",
         "targets:",
-        "  local:",
-        "    engine: duckdb",
-        f"    path: {_yaml_text(database)}",
-        "    llm: {provider: offline}",
+        *target_lines,
         "schemas: {analytics: ANALYTICS, ai: AI}",
         "sources:",
     ]
