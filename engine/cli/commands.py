@@ -370,7 +370,7 @@ def schema(
 @app.command()
 def init(
     directory: Path = typer.Argument(Path("."), help="Directory of the new project (created if missing)."),
-    from_target: Optional[str] = typer.Option(None, "--from-target", help="Add `sources:` read from this target's tables to the project in DIRECTORY; in a directory without rulectl.yml, the database to start a project from: a DuckDB file or snowflake:CONNECTION[/DATABASE]."),
+    from_target: Optional[str] = typer.Option(None, "--from-target", help="Add `sources:` read from this target's tables to the project in DIRECTORY; in a directory without rulectl.yml, the database to start a project from: a DuckDB file, snowflake:CONNECTION or snowflake:CONNECTION/DATABASE."),
     tables: list[str] = typer.Option([], "--table", help="SCHEMA.TABLE to read with --from-target (repeat for several)."),
     key: Optional[str] = typer.Option(None, "--key", help="With --from-target: the customer key column (default: the project's, else the first table's first column)."),
 ) -> None:
