@@ -175,7 +175,9 @@ def engine_refusal(value: str, type_text: str) -> str:
         scale = declared.expressions[1].name if len(declared.expressions) > 1 else "0"
         return (f"`{value}` has more digits than {type_text} holds on this target; "
                 f"declare the column wider, e.g. number(38,{scale}), or correct the value")
-    return f"`{value}` is not {type_words(type_text)} the engine reads; correct the value, or leave the field empty for a missing value (NULL)"
+    if declared.this == exp.DataType.Type.BOOLEAN:  # DuckDB reads yes/no/y/n/t/f/1/0 but not on/off
+        return f"`{value}` is not true or false as this target reads it; write true or false"
+    return f"`{value}` is not {type_words(type_text)} as this target reads it; correct the value, or leave the field empty for a missing value (NULL)"
 
 
 def _with_orphans(loaded: LoadedProject, backend: Backend, results: list[LoadedTable]) -> list[LoadedTable]:

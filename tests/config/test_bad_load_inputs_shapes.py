@@ -79,3 +79,18 @@ def test_a_quoted_field_with_a_windows_line_break_loads(tmp_path: Path):
         connection.close()
     assert names == [("Alpha City\r\n(old name: Alpha Village)",)]
     assert count == len(lines) - 1
+
+
+def test_a_boolean_word_the_local_engine_does_not_read_is_named(tmp_path: Path):
+    """A project written here (a boolean column, which neither shape has): `on` passes the pre-check
+    (Snowflake reads it) but DuckDB's cast refuses it; the load's scan names line, column and value."""
+    root = tmp_path / "club"
+    (root / "data").mkdir(parents=True)
+    (root / "rulectl.yml").write_text(
+        "name: club\ntargets:\n  local: {engine: duckdb}\nsources:\n  members:\n    table: CLUB.MEMBERS\n    key: member_id\n"
+        "    columns: {member_id: integer, active: boolean}\n    sample: data/members.csv\n"
+    )
+    (root / "data" / "members.csv").write_text("member_id,active\n1,yes\n2,no\n3,on\n")
+    result = run("load", project=root)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "error: data/members.csv:4: column `active` (boolean): `on` is not true or false as this target reads it; write true or false\n" in result.output, result.output
