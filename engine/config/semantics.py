@@ -9,7 +9,7 @@ from engine.config.enrichments import is_derived, sentiment_source_name, sentime
 from engine.config.schedules import check_schedule
 from engine.config.source_keys import scope_columns
 from engine.config.source_semantics import check_source_keys
-from engine.config.segment_references import check_references
+from engine.config.segment_references import check_references, compared_texts as _compared_texts
 from engine.config.project import INPUT_VIEWS, INSIGHTS_VIEW, LATEST_VIEW_PREFIX, entity_key, Located, LoadedProject, input_view_columns, spine_columns, spine_name
 from engine.config.models import Metric, Prompt, Segmentation
 from engine.config.refresh_inputs import check_refresh, clock_readers, clock_warnings, placeholder_fields
@@ -582,17 +582,3 @@ def _check_outcome(located: Located[Prompt], columns: list[str]) -> list[Problem
                 f"`outcome`: '{value}' is not one of the labels of `{name}`{listed(labels[name])}, so the outcome is never true{did_you_mean(value, labels[name])}",
                 "experiment", "outcome"))
     return problems
-
-
-def _compared_texts(tree) -> list[tuple[str, str]]:
-    """(column, text) for each `column = 'text'`, `<>`, and `column IN ('a', 'b')` in an expression."""
-    from sqlglot import exp
-
-    pairs: list[tuple[str, str]] = []
-    for node in tree.find_all(exp.EQ, exp.NEQ, exp.In):
-        sides = [node.this, *node.expressions] if isinstance(node, exp.In) else [node.this, node.expression]
-        columns = [side.name.lower() for side in sides if isinstance(side, exp.Column)]
-        texts = [side.this for side in sides if isinstance(side, exp.Literal) and side.is_string]
-        if len(columns) == 1:
-            pairs += [(columns[0], text) for text in texts]
-    return pairs
