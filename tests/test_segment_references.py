@@ -222,14 +222,14 @@ def test_lint_examples_show_the_labels_read(minimal: Path):
 
 def test_a_prompt_reading_the_label_is_re_enriched_when_the_label_it_reads_moves(renamed: Path, tmp_path: Path):
     root = tmp_path / "renamed"
-    shutil.copytree(renamed, root, ignore=shutil.ignore_patterns(".rulectl"))
+    shutil.copytree(renamed, root)  # loaded and applied: the prompt's objects are all apply adds
     (root / "prompts").mkdir()
     (root / "prompts" / "plays.yml").write_text(
         "name: play_note\ninput: customer_segments\nkey: account_id\nmodel: llama3.3-70b\n"
         "template: 'Account {account_name}: play {plays}. One sentence.'\n"
         "output: PLAY_NOTES\nrefresh: {schedule: 60 MINUTES, max_rows: 100}\n"
     )
-    _built(root)
+    assert run("apply", "--yes", project=root).exit_code == 0
     assert "5 row(s) enriched" in run("run", project=root).output
     edit(root / "rules" / "rules.yml", "total_contract_value >= 30000", "total_contract_value >= 40000")
     assert run("apply", "--yes", project=root).exit_code == 0
