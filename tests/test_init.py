@@ -106,7 +106,7 @@ def test_from_target_errors(tmp_path: Path):
     assert taken.exit_code == 1 and "`accounts` already exists" in taken.output
     make_tables(root)
     no_key = run("init", str(root), "--from-target", "local", "--table", "RAW.HEALTH", "--key", "customer_ref")
-    assert no_key.exit_code == 1 and "this project's customers are keyed by `account_id`" in no_key.output
+    assert no_key.exit_code == 1 and "has no column `customer_ref` (the customer key); pass --key COLUMN" in no_key.output
     assert (root / "rulectl.yml").read_text() == before
 
 
@@ -213,19 +213,35 @@ def test_init_from_a_database_file_errors(tmp_path: Path):
         assert "Traceback" not in result.output and not (root / "rulectl.yml").exists()
 
 
-def test_from_target_in_an_existing_project_refuses_another_key(tmp_path: Path):
-    """The skeleton's customers are keyed by account_id: a --key naming another column is refused
-    (before: silently kept the skeleton's key for the project and imported tables that join nothing)."""
+def test_from_target_in_an_existing_project_honours_another_key(tmp_path: Path):
+    """The skeleton's customers are keyed by account_id; tables naming them `acct` import with
+    --key acct (before: --key was ignored and the tables joined nothing): a table with one row per
+    acct as a `key:` source, one with several as a `grain:` source with `customer_key: acct`."""
     root = tmp_path / "p"
     assert run("init", str(root)).exit_code == 0
     assert run("load", project=root).exit_code == 0
-    make_tables(root)
-    before = (root / "rulectl.yml").read_text()
-    refused = run("init", str(root), "--from-target", "local", "--table", "RAW.TICKETS", "--key", "ticket_no")
-    assert refused.exit_code == 1
-    assert "--key ticket_no: this project's customers are keyed by `account_id` (source `accounts`)" in refused.output
-    assert "rulectl init NEW_DIR --from-target DATABASE_FILE" in " ".join(refused.output.split())
-    assert (root / "rulectl.yml").read_text() == before
+    connection = duckdb.connect(str(root / ".rulectl" / "local.duckdb"))
+    connection.execute("CREATE TABLE RAW.USAGE (acct VARCHAR, month DATE, logins INTEGER)")
+    connection.execute("INSERT INTO RAW.USAGE VALUES ('A001', '2026-10-01', 10), ('A001', '2026-11-01', 5), ('A002', '2026-11-01', 7)")
+    connection.execute("CREATE TABLE RAW.PROFILE (acct VARCHAR, plan VARCHAR)")
+    connection.execute("INSERT INTO RAW.PROFILE VALUES ('A001', 'gold'), ('A003', 'basic')")
+    connection.close()
+    result = run("init", str(root), "--from-target", "local", "--table", "RAW.USAGE", "--table", "RAW.PROFILE", "--key", "acct")
+    assert result.exit_code == 0, result.output
+    text = (root / "rulectl.yml").read_text()
+    added = [line.strip() for line in text[text.index("  usage:"):].splitlines()[:9]]
+    assert added == [
+        "usage:", "table: RAW.USAGE", "grain: [acct, month]", "customer_key: acct", "columns: {acct: varchar, month: date, logins: int}",
+        "profile:", "table: RAW.PROFILE", "key: acct", "columns: {acct: varchar, plan: varchar}",
+    ]
+    with (root / "rules" / "metrics.yml").open("a") as metrics:
+        metrics.write("  - {name: logins_total, source: usage, expr: SUM(logins)}\n  - {name: plan_name, source: profile, expr: plan}\n")
+    applied = run("apply", "--yes", project=root)
+    assert applied.exit_code == 0, applied.output
+    connection = duckdb.connect(str(root / ".rulectl" / "local.duckdb"), read_only=True)
+    got = connection.execute("SELECT account_id, logins_total, plan_name FROM ANALYTICS.CUSTOMER_METRICS WHERE account_id IN ('A001', 'A002', 'A003') ORDER BY 1").fetchall()
+    connection.close()
+    assert got == [("A001", 15, "gold"), ("A002", 7, None), ("A003", None, "basic")]
 
 
 @pytest.mark.snowflake

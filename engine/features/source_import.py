@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlglot import exp
@@ -30,6 +30,7 @@ class ImportedSource:
     key: str | None
     grain: tuple[str, ...] | None
     grain_checked: bool = True  # False: no column pair was unique; the analyst must say
+    customer_key: str | None = None  # a grain source's customer column named unlike the entity's key
 
     @property
     def grain_text(self) -> str:
@@ -43,6 +44,8 @@ class ImportedSource:
         else:
             note = "" if self.grain_checked else "   # rows repeat: check the grain"
             lines.append(f"    grain: [{', '.join(self.grain or ())}]{note}")
+            if self.customer_key:
+                lines.append(f"    customer_key: {self.customer_key}")
         lines.append(f"    columns: {{{columns}}}")
         return lines
 
@@ -52,17 +55,14 @@ def _yaml_type(kind: str) -> str:
 
 
 def read_sources(loaded: LoadedProject, backend: Backend, tables: list[str], key: str | None) -> list[ImportedSource]:
-    """Each table's columns and grain, read from the target, for a project that exists: the tables
-    join its customers on its key, so a --key naming another column is refused, not ignored."""
-    spine = spine_name(loaded)
-    project_key = (loaded.config.sources[spine].key or "").lower()
-    if key and key.lower() != project_key:
-        raise RulectlError(
-            f"--key {key}: this project's customers are keyed by `{project_key}` (source `{spine}`), and every source joins on it; "
-            f"import tables that have `{project_key}`, or start a new project from these tables in an empty directory: "
-            f"rulectl init NEW_DIR --from-target DATABASE_FILE --table … --key {key}"
-        )
-    return read_tables(backend, tables, project_key, taken=loaded.config.sources)
+    """Each table's columns and grain, read from the target, for a project that exists. `key`: the
+    tables' customer column when it is not named like the project's key — a table with one row per
+    value becomes a `key:` source keyed by it, any other a `grain:` source naming it `customer_key:`."""
+    project_key = (loaded.config.sources[spine_name(loaded)].key or "").lower()
+    imported = read_tables(backend, tables, (key or project_key).lower(), taken=loaded.config.sources)
+    if not key or key.lower() == project_key:
+        return imported
+    return [replace(source, customer_key=key.lower()) if source.grain else source for source in imported]
 
 
 def read_tables(backend: Backend, tables: list[str], customer_key: str | None, taken: Iterable[str] = ()) -> list[ImportedSource]:
