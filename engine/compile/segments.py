@@ -15,7 +15,7 @@ from engine.compile.objects import DesiredObject, referenced_tables, table
 from engine.config.project import LoadedProject
 from engine.config.models import Segmentation
 from engine.config.project import input_view_columns
-from engine.config.segment_references import dependency_order
+from engine.config.segment_references import dependency_order, reads_of
 from engine.core.expressions import sf_func, parse_expression, utc_calendar
 
 SEGMENTS_VIEW = "CUSTOMER_SEGMENTS"
@@ -47,10 +47,11 @@ def label_definitions(loaded: LoadedProject) -> dict[str, exp.Expression]:
     A rule reading `risk` reads this CASE rather than a column of an inner view: compile, plan's
     impact masks and the probes that run rules against the metrics alone then all agree, with no
     second definition; the cost is a longer view text where labels are read."""
+    read = {name for names in reads_of(loaded).values() for name in names}  # only these are needed
     labels: dict[str, exp.Expression] = {}
     for located in dependency_order(loaded):
         segmentation = located.item
-        if segmentation.match == "first":
+        if segmentation.match == "first" and segmentation.name.lower() in read:
             labels[segmentation.name.lower()] = _label(segmentation, labels)
     return labels
 
