@@ -82,6 +82,23 @@ def copy_example(root: Path, whole: bool = False) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def applied_core(tmp_path_factory) -> Path:
+    """The example's core, loaded and applied once per test process: a template, never edited."""
+    root = copy_example(tmp_path_factory.mktemp("applied-core") / "project")
+    assert run("load", project=root).exit_code == 0
+    applied = run("apply", "--yes", project=root)
+    assert applied.exit_code == 0, applied.output
+    return root
+
+
+@pytest.fixture
+def applied_project(applied_core: Path, tmp_path: Path) -> Path:
+    """A private copy of the example's core as `rulectl load` then `apply --yes` leave it (its DuckDB
+    file holds no path of its own, so a copy is the same deployment): for tests of what comes after."""
+    return shutil.copytree(applied_core, tmp_path / "project")
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A private copy of the example's core (CORE_EXAMPLE_EDITS), safe to edit."""

@@ -15,11 +15,10 @@ from tests.lint.test_target_checks import data_project
 
 
 @pytest.fixture
-def deployed_example(project: Path) -> Path:
-    assert "name: customer_name" in (project / "rulectl.yml").read_text()  # display.name
-    for command in (["load"], ["apply", "--yes"], ["run"]):
-        assert run(*command, project=project).exit_code == 0
-    return project
+def deployed_example(applied_project: Path) -> Path:
+    assert "name: customer_name" in (applied_project / "rulectl.yml").read_text()  # display.name
+    assert run("run", project=applied_project).exit_code == 0
+    return applied_project
 
 
 def test_explain_by_key_shows_rules_metrics_rows_and_ai_output(deployed_example: Path):

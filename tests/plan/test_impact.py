@@ -93,8 +93,8 @@ def applied(root: Path) -> Path:
     return root
 
 
-def test_threshold_edit_compares_only_its_segmentation_over_the_deployed_view(project: Path):
-    applied(project)
+def test_threshold_edit_compares_only_its_segmentation_over_the_deployed_view(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     edit(project / "rules" / "segments.yml", "total_arr >= 150000 AND module_count >= 3", "total_arr >= 100000 AND module_count >= 3")
     loaded = load_project(project)
     backend = open_backend(loaded)
@@ -112,8 +112,8 @@ def test_threshold_edit_compares_only_its_segmentation_over_the_deployed_view(pr
     assert sizes["Strategic"][1] == sizes["Strategic"][0] + moved
 
 
-def test_match_all_reports_gains_and_losses_per_label(project: Path):
-    applied(project)
+def test_match_all_reports_gains_and_losses_per_label(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     edit(project / "rules" / "segments.yml", "when: days_to_renewal BETWEEN 0 AND 90", "when: days_to_renewal BETWEEN 0 AND 180")
     edit(project / "rules" / "segments.yml", "when: seat_utilization < 0.5", "when: seat_utilization < 0.3")
     plan = check_plan_matches_apply(project)
@@ -124,8 +124,8 @@ def test_match_all_reports_gains_and_losses_per_label(project: Path):
     assert f"opportunities: {gained.customers} customers gain Renewal due" in shown and "(none) →" not in shown
 
 
-def test_metric_change_shares_one_planned_metrics_cte_and_matches_apply(project: Path):
-    applied(project)
+def test_metric_change_shares_one_planned_metrics_cte_and_matches_apply(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     edit(project / "rules" / "metrics.yml", "expr: SUM(arr)", "expr: SUM(arr) * 1.5")
     assert set(compared(project)) == {"account_tier", "opportunities"}  # both read total_arr
     loaded = load_project(project)
@@ -139,15 +139,15 @@ def test_metric_change_shares_one_planned_metrics_cte_and_matches_apply(project:
     check_plan_matches_apply(project)
 
 
-def test_metric_no_segmentation_reads_compares_nothing(project: Path):
-    applied(project)
+def test_metric_no_segmentation_reads_compares_nothing(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     edit(project / "rules" / "metrics.yml", "expr: DATEDIFF('year', customer_since, CURRENT_DATE)", "expr: DATEDIFF('month', customer_since, CURRENT_DATE) / 12")
     assert compared(project) == ()
     assert not workflow.plan(load_project(project)).segment_moves
 
 
-def test_rules_that_match_nobody_are_warnings(project: Path):
-    applied(project)
+def test_rules_that_match_nobody_are_warnings(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     edit(project / "rules" / "segments.yml", "when: module_count >= 2", "when: module_count >= 2 AND module_count > 99")
     edit(project / "rules" / "segments.yml", "when: days_to_renewal <= 120 AND adoption_rate < 0.5", "when: total_arr >= 150000 AND module_count >= 3 AND adoption_rate > 0")
     plan = workflow.plan(load_project(project))
@@ -158,8 +158,8 @@ def test_rules_that_match_nobody_are_warnings(project: Path):
     assert "warning: account_tier: rule 3 (Growth" in shown and "Growth: " in shown and "→ 0" in shown
 
 
-def test_plan_json_keeps_sizes_warnings_and_move_kinds(project: Path):
-    applied(project)
+def test_plan_json_keeps_sizes_warnings_and_move_kinds(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     edit(project / "rules" / "segments.yml", "when: seat_utilization < 0.5", "when: seat_utilization < -1")
     plan = workflow.plan(load_project(project))
     again = Plan.from_json(plan.to_json())

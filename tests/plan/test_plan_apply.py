@@ -36,8 +36,8 @@ def query(project: Path, sql: str):
         connection.close()
 
 
-def test_first_apply_creates_everything_and_second_does_nothing(project: Path):
-    applied(project)
+def test_first_apply_creates_everything_and_second_does_nothing(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     assert changes(project) == {}
     again = run("apply", "--yes", project=project)
     assert again.exit_code == 0 and "No changes" in again.output
@@ -54,8 +54,8 @@ def test_plan_exit_codes(project: Path):
     assert run("plan", "--detailed-exitcode", project=project).exit_code == 0
 
 
-def test_formatting_only_edits_give_an_empty_plan(project: Path):
-    applied(project)
+def test_formatting_only_edits_give_an_empty_plan(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     metrics = project / "rules" / "metrics.yml"
     text = metrics.read_text()
     text = text.replace("expr: SUM(arr)\n    filter: status = 'active'", "filter: \"status   =   'active'\"   # only active modules\n    expr: sum( ARR )")
@@ -68,15 +68,15 @@ def test_formatting_only_edits_give_an_empty_plan(project: Path):
     assert changes(project) == {}
 
 
-def test_renaming_a_metric_replaces_exactly_the_views_that_use_it(project: Path):
-    applied(project)
+def test_renaming_a_metric_replaces_exactly_the_views_that_use_it(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     edit(project / "rules" / "metrics.yml", "name: seat_utilization", "name: seat_use")
     edit(project / "rules" / "segments.yml", "when: seat_utilization < 0.5", "when: seat_use < 0.5")
     assert changes(project) == {"ANALYTICS.CUSTOMER_METRICS": "replace", "ANALYTICS.CUSTOMER_SEGMENTS": "replace"}
 
 
-def test_threshold_change_reports_the_customers_who_move(project: Path):
-    applied(project)
+def test_threshold_change_reports_the_customers_who_move(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     before = dict(query(project, "SELECT customer_id, account_tier FROM ANALYTICS.CUSTOMER_SEGMENTS"))
     metrics = {r[0]: r[1:] for r in query(project, "SELECT customer_id, total_arr, module_count FROM ANALYTICS.CUSTOMER_SEGMENTS")}
     moving = [cid for cid, (arr, count) in metrics.items() if arr is not None and 100000 <= arr < 150000 and count >= 3]
@@ -101,8 +101,8 @@ def test_threshold_change_reports_the_customers_who_move(project: Path):
         assert f"{count} customer{'s' if count != 1 else ''}: {old} → {new}" in shown
 
 
-def test_match_all_changes_report_labels_gained(project: Path):
-    applied(project)
+def test_match_all_changes_report_labels_gained(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     edit(project / "rules" / "segments.yml", "when: days_to_renewal BETWEEN 0 AND 90", "when: days_to_renewal BETWEEN 0 AND 180")
     gaining = query(project, "SELECT COUNT(*) FROM ANALYTICS.CUSTOMER_SEGMENTS WHERE days_to_renewal BETWEEN 91 AND 180")[0][0]
     made = workflow.plan(load_project(project))
@@ -110,8 +110,8 @@ def test_match_all_changes_report_labels_gained(project: Path):
     assert moves == [(None, "Renewal due", gaining)] and gaining > 0
 
 
-def test_hand_edited_view_is_reported_as_drift_and_apply_restores_it(project: Path):
-    applied(project)
+def test_hand_edited_view_is_reported_as_drift_and_apply_restores_it(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     query(project, "CREATE OR REPLACE VIEW ANALYTICS.CUSTOMER_METRICS AS SELECT customer_id FROM GOLD.CUSTOMER")
     assert changes(project) == {"ANALYTICS.CUSTOMER_METRICS": "drift"}
     assert "drift" in run("plan", project=project).output
@@ -119,8 +119,8 @@ def test_hand_edited_view_is_reported_as_drift_and_apply_restores_it(project: Pa
     assert changes(project) == {}
 
 
-def test_dropped_by_hand_is_created_again(project: Path):
-    applied(project)
+def test_dropped_by_hand_is_created_again(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     query(project, "DROP VIEW ANALYTICS.CUSTOMER_SEGMENTS")
     assert changes(project) == {"ANALYTICS.CUSTOMER_SEGMENTS": "create"}
 
@@ -150,16 +150,16 @@ def test_a_foreign_output_table_is_refused_alone_and_can_be_adopted(project: Pat
     assert changes(project) == {}
 
 
-def test_unmanaged_objects_in_managed_schemas_are_left_alone(project: Path):
-    applied(project)
+def test_unmanaged_objects_in_managed_schemas_are_left_alone(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     query(project, "CREATE VIEW ANALYTICS.ANALYST_SCRATCH AS SELECT 1 AS x")
     assert changes(project) == {}
     applied(project)
     assert query(project, "SELECT x FROM ANALYTICS.ANALYST_SCRATCH") == [(1,)]
 
 
-def test_emptying_segmentations_replaces_only_the_segments_view(project: Path):
-    applied(project)
+def test_emptying_segmentations_replaces_only_the_segments_view(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     (project / "rules" / "segments.yml").write_text("segmentations: []\n")
     (project / "prompts" / "account_summary.yml").unlink()
     assert changes(project) == {
@@ -243,8 +243,8 @@ def test_a_plan_saved_in_another_project_says_so(project: Path, tmp_path: Path):
     assert refused.exit_code == 1 and "this plan was made for project `customer_intelligence`, not `another_project`" in refused.output
 
 
-def test_bad_yaml_makes_plan_and_apply_exit_1_and_touch_nothing(project: Path):
-    applied(project)
+def test_bad_yaml_makes_plan_and_apply_exit_1_and_touch_nothing(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     before = query(project, "SELECT sql FROM duckdb_views() WHERE schema_name = 'ANALYTICS' ORDER BY view_name")
     (project / "rules" / "metrics.yml").write_text("metrics:\n  - name: total_arr\n    source: products\n    expr: SUM(arr\n")
     for command in (("plan",), ("apply", "--yes")):
@@ -358,8 +358,8 @@ def test_plan_sql_shows_exactly_what_apply_then_sends(project: Path):
     assert ddl and all(statement + ";" in shown for statement in ddl)
 
 
-def test_renaming_a_schema_notes_what_was_left_behind(project: Path):
-    applied(project)
+def test_renaming_a_schema_notes_what_was_left_behind(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     edit(project / "rulectl.yml", "schemas: {analytics: ANALYTICS, ai: AI}", "schemas: {analytics: ANALYTICS, ai: ENRICHMENT}")
     made = workflow.plan(load_project(project))
     assert any("AI.ACCOUNT_INSIGHTS was applied by rulectl but its schema is no longer in `schemas:`" in note for note in made.notes)
