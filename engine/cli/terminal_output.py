@@ -13,12 +13,9 @@ from rich.text import Text
 
 from engine.config.models import SizeMetric
 from engine.config.project import LoadedProject
+from engine.config.value_formats import CURRENCY_SIGNS
 
 OFFLINE_LABEL = "OFFLINE STAND-IN (not AI output)"
-
-
-# Currencies written with their sign; any other ISO 4217 code follows the amount (`1,200 CHF`).
-CURRENCY_SIGNS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$", "INR": "₹"}
 
 
 def format_value(value: Any, fmt: str = "number", currency: str = "USD") -> str:

@@ -14,6 +14,7 @@ from functools import lru_cache
 from sqlglot import exp
 
 from engine.compile.objects import DesiredObject, table
+from engine.compile.prompt_values import format_settings
 from engine.compile.prompts import CompiledPrompt, rendered_inputs_query, stored_outputs_query
 from engine.compile.structured_outputs import output_columns
 from engine.compile.segments import SEGMENTS_VIEW
@@ -106,7 +107,7 @@ def _view_settings(compiled: CompiledPrompt) -> dict:
         "name": compiled.prompt.name, "key": compiled.key, "input_view": compiled.input_view, "output_table": compiled.output_table,
         "variants": [vars(spec) for spec in compiled.variants], "fields": list(compiled.fields),
         "array_fields": sorted(compiled.array_fields), "salt": compiled.salt, "outputs": list(output_columns(compiled.prompt)),
-        **({"formats": list(compiled.formats)} if compiled.formats else {}),
+        **({"formats": format_settings(compiled.formats)} if compiled.formats else {}),
     }
 
 

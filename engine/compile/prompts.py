@@ -23,10 +23,9 @@ from engine.config.project import spine_name
 from engine.config.pricing import CHARS_PER_TOKEN, DEFAULT_OUTPUT_TOKENS, model_price
 from engine.config.refresh_inputs import decision_fields
 from engine.config.schedules import check_schedule
-from engine.config.expression_types import DATE, TIMESTAMP
 from engine.config.semantics import PLACEHOLDER
-from engine.config.type_checks import input_view_types
 from engine.compile.structured_outputs import STRUCTURED, VALID, literal_tree, output_columns, response_format, sent_response_format, structured_output_path, typed_reply_query
+from engine.compile.prompt_values import DATE_FORMAT, TIMESTAMP_FORMAT, InputFormat, NumberFormat, format_settings, input_formats, value_text  # noqa: F401 (DATE_FORMAT, TIMESTAMP_FORMAT, input_formats: imported from here)
 from engine.compile.variants import bucket_of_digest_sql, salted_digest_sql
 from engine.core.errors import RulectlError
 from engine.core.expressions import sf_func, utc_now, DIALECT
@@ -137,9 +136,10 @@ class CompiledPrompt:
     # inputs the input hash is made of (refresh.when_changed / ignore_changes); None: every field
     decision_fields: tuple[str, ...] | None = None
     credits_per_token: float = 0.0  # the model's price, for refresh.max_credits
-    # input columns holding dates or timestamps → the explicit TO_CHAR format they enter the data
-    # block with (an unformatted TO_VARCHAR follows the account's DATE/TIMESTAMP_OUTPUT_FORMAT)
-    formats: tuple[tuple[str, str], ...] = ()
+    # input columns → how they enter the data block (compile/prompt_values.py): dates by an explicit
+    # TO_CHAR pattern (an unformatted TO_VARCHAR follows the account's DATE/TIMESTAMP_OUTPUT_FORMAT),
+    # numbers rounded by their format, the same text on both targets
+    formats: tuple[tuple[str, InputFormat], ...] = ()
 
     @property
     def hashed_fields(self) -> tuple[str, ...]:
@@ -178,7 +178,7 @@ class CompiledPrompt:
             "salt": self.salt,
             "decision_fields": list(self.hashed_fields),
             "credits_per_token": self.credits_per_token,
-            **({"formats": list(self.formats)} if self.formats else {}),  # absent: the fingerprint tasks had before
+            **({"formats": format_settings(self.formats)} if self.formats else {}),  # absent: the fingerprint tasks had before
         }
         return json.dumps(settings, sort_keys=True, default=str)
 
@@ -234,18 +234,7 @@ def prompt_version(model: str, options: dict, system: str, template: str) -> str
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-# https://docs.snowflake.com/en/sql-reference/functions/to_char (a date or timestamp with a format
-# ignores DATE_OUTPUT_FORMAT / TIMESTAMP_OUTPUT_FORMAT); the DuckDB backend maps them to strftime.
-DATE_FORMAT, TIMESTAMP_FORMAT = "YYYY-MM-DD", "YYYY-MM-DD HH24:MI:SS"
-
-
-def input_formats(loaded: LoadedProject) -> dict[str, str]:
-    """Input columns (spine columns and metrics) that hold a date or timestamp → their format."""
-    kinds = input_view_types(loaded)
-    return {name: DATE_FORMAT if kind == DATE else TIMESTAMP_FORMAT for name, kind in kinds.items() if kind in (DATE, TIMESTAMP)}
-
-
-def compile_prompt(loaded: LoadedProject, located_prompt, formats: dict[str, str] | None = None) -> CompiledPrompt:
+def compile_prompt(loaded: LoadedProject, located_prompt, formats: dict[str, InputFormat] | None = None) -> CompiledPrompt:
     """`formats`: `input_formats(loaded)`, when the caller compiles many prompts of one project."""
     formats = input_formats(loaded) if formats is None else formats
     prompt: Prompt = located_prompt.item
@@ -295,19 +284,14 @@ def neutralize(value: str) -> str:
     return value.translate(NEUTRALIZE_TABLE)
 
 
-def _text_of(column: exp.Expression, is_array: bool, date_format: str | None = None) -> exp.Expression:
+def _text_of(column: exp.Expression, is_array: bool, fmt: InputFormat | None = None) -> exp.Expression:
     """A value as one safe line of the data block: no line breaks, no angle brackets, never NULL.
 
     TRANSLATE maps characters one to one (https://docs.snowflake.com/en/sql-reference/functions/translate):
     every line-breaking or control character becomes a space, < and > become ‹ and ›, so a value can
     neither start a new `field:` line nor close the <data> block.
     """
-    if is_array:
-        text = sf_func("ARRAY_TO_STRING", column, exp.Literal.string(", "))
-    elif date_format:
-        text = exp.ToChar(this=column, format=exp.Literal.string(date_format))
-    else:
-        text = sf_func("TO_VARCHAR", column)
+    text = sf_func("ARRAY_TO_STRING", column, exp.Literal.string(", ")) if is_array else value_text(column, fmt)
     neutralized = exp.Translate(this=text, from_=exp.Literal.string(LINE_BREAKING + "<>"), to=exp.Literal.string(" " * len(LINE_BREAKING) + "‹›"))
     return sf_func("COALESCE", neutralized, exp.Literal.string("n/a"))
 

@@ -332,11 +332,23 @@ class Metric(Model):
     expr: str = Field(description="SQL expression (Snowflake dialect): an aggregate over a grain source, a row expression over a key source, or a formula of other metrics.")
     filter: str | None = Field(None, description="Row condition applied before aggregating, e.g. status = 'active'.")
     default: float | int | None = Field(None, description="Value for customers with no rows in the source (counts default to 0).")
+    format: Literal["number", "percent", "currency"] | None = Field(None, description="How the metric is written into prompts: `number` (trailing zeros dropped), `percent` (a ratio: 0.25 → 25%), `currency` (fixed cents, with `currency:`'s sign or code).")
+    decimals: int | None = Field(None, ge=0, le=9, description="Decimals the metric is rounded to in prompts (default: 2; percent 1; currency its minor units).")
+    currency: str | None = Field(None, description="ISO 4217 code for `format: currency` (default USD): $, €, £ … or the code after the amount.")
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         return check_identifier(value, "metric name")
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None, info) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z]{3}", value):
+            raise ValueError(f"`{value}` is not a currency code; write the three-letter ISO 4217 code (USD, EUR, GBP, CHF, JPY …)")
+        if value is not None and info.data.get("format") != "currency":
+            raise ValueError(f"`currency: {value}` only applies to `format: currency`; add `format: currency` or remove `currency:`")
+        return value
 
 
 class SegmentRule(Model):

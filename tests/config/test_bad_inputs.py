@@ -59,6 +59,11 @@ CASES = [
     ("top level scalar", "rules/metrics.yml", "just some words\n", 1, "must be a mapping"),
     ("duplicate key", "rules/metrics.yml", "metrics:\n  - name: a\n    name: b\n    source: products\n    expr: SUM(arr)\n", 3, "duplicate key `name`"),
     ("filter on the customer source", "rules/metrics.yml", "metrics:\n  - name: a\n    source: customer\n    expr: population\n    filter: state = 'IL'\n", 5, "write the condition into `expr`"),
+    # how a metric is written into prompts (issue 26)
+    ("metric currency without format", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: SUM(arr)\n    currency: EUR\n", 5, "only applies to `format: currency`; add `format: currency`"),
+    ("metric format unknown", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: SUM(arr)\n    format: dollars\n", 5, "must be 'number', 'percent' or 'currency', not `dollars`"),
+    ("metric decimals too many", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: SUM(arr)\n    decimals: 12\n", 5, "less than or equal to 9"),
+    ("metric currency code", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: SUM(arr)\n    format: currency\n    currency: EURO\n", 6, "`EURO` is not a currency code; write the three-letter ISO 4217 code"),
     # issue 13 "messages that point the wrong way": each says what is wrong and the fix that works
     ("text value in double quotes", "rules/metrics.yml", METRICS_HEAD + '    filter: status = "active"\n', 5, """`filter`: "active" in double quotes is a column name in SQL; write a text value in single quotes: 'active' (or a column without quotes: active)"""),
     ("number with k", "rules/segments.yml", "segmentations:\n  - name: tier\n    rules:\n      - segment: Big\n        when: total_arr >= 100k AND total_arr > 0\n", 5, "`when`: `100k` is not a SQL number; write numbers as plain digits without units, commas or currency signs: 100000"),
