@@ -16,7 +16,7 @@ from engine.compile.source_rows import source_relation
 from engine.config.project import LoadedProject
 from engine.config.models import Metric
 from engine.config.project import spine_name
-from engine.core.aggregate_order import mode_argument
+from engine.core.aggregate_order import compiled_with_tie_break, mode_argument, ranked_pick
 from engine.core.expressions import WINDOWS_WITH_TIES, sf_func, parse_expression, utc_calendar
 
 METRICS_VIEW = "CUSTOMER_METRICS"
@@ -30,7 +30,7 @@ class MetricGroup:
     source: str
     filter: str | None
     metrics: tuple[Metric, ...]
-    mode: bool = False  # one `MODE(x)` metric, compiled with its tie-break (core/aggregate_order.py)
+    mode: bool = False  # one `MODE(x)` / `MIN_BY` / `MAX_BY` metric, compiled with its tie-break (core/aggregate_order.py)
 
 
 def metrics_view(loaded: LoadedProject) -> DesiredObject:
@@ -95,7 +95,7 @@ def _group_metrics(loaded: LoadedProject, metrics: list[Metric]) -> list[MetricG
         if metric.source is None or metric.source == spine:
             continue
         filter_sql = parse_expression(metric.filter).tree.sql(dialect="snowflake") if metric.filter else None
-        mode_of = metric.name.lower() if mode_argument(parse_expression(metric.expr).tree) is not None else None
+        mode_of = metric.name.lower() if compiled_with_tie_break(parse_expression(metric.expr).tree) else None
         grouped.setdefault((metric.source, filter_sql, mode_of), []).append(metric)
     groups = []
     counters: dict[str, int] = {}
@@ -136,6 +136,8 @@ def _mode_cte(loaded: LoadedProject, group: MetricGroup, key: str) -> exp.Select
     count each customer's non-NULL values, keep the most frequent, the smallest value among ties.
     Snowflake's own MODE returns "one of" the tied values, DuckDB's one that follows its thread count."""
     (metric,) = group.metrics
+    if ranked_pick(parse_expression(metric.expr).tree) is not None:
+        return _pick_cte(loaded, group, key)
     value = mode_argument(parse_expression(metric.expr).copy())
     counts = exp.select(exp.column(key), exp.alias_(value.copy(), "rulectl_value"), exp.alias_(exp.Count(this=exp.Star()), "rulectl_rows"))
     counts.from_(source_relation(loaded.config, group.source), copy=False)
@@ -150,6 +152,31 @@ def _mode_cte(loaded: LoadedProject, group: MetricGroup, key: str) -> exp.Select
     )
     select = exp.select(exp.column(key), exp.alias_(exp.column("rulectl_value"), metric.name.lower()))
     select.from_(counts.subquery("rulectl_counts"), copy=False)
+    return select.qualify(ranked.eq(1), copy=False)
+
+
+def _pick_cte(loaded: LoadedProject, group: MetricGroup, key: str) -> exp.Select:
+    """`MIN_BY(x, k)` / `MAX_BY(x, k)` with the documented tie-break (core/aggregate_order.py), the
+    same SQL on both targets: x of the row with the smallest (largest) non-NULL k, the smallest x
+    among rows that tie on k. Snowflake's own picks any of the tied rows; DuckDB's ARG_MIN one that
+    follows its thread count, and skips rows whose x is NULL."""
+    (metric,) = group.metrics
+    value, order_key, descending = ranked_pick(parse_expression(metric.expr).copy())  # type: ignore[misc]
+    rows = exp.select(exp.column(key), exp.alias_(value, "rulectl_value"), exp.alias_(order_key.copy(), "rulectl_order"))
+    rows.from_(table(loaded.config.sources[group.source].table), copy=False)
+    rows.where(exp.Not(this=exp.Is(this=order_key.copy(), expression=exp.null())), copy=False)
+    if group.filter:
+        rows.where(parse_expression(group.filter).copy(), copy=False)
+    ranked = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[exp.column(key)],
+        order=exp.Order(expressions=[
+            exp.Ordered(this=exp.column("rulectl_order"), desc=descending, nulls_first=False),
+            exp.Ordered(this=exp.column("rulectl_value"), desc=False, nulls_first=False),
+        ]),
+    )
+    select = exp.select(exp.column(key), exp.alias_(exp.column("rulectl_value"), metric.name.lower()))
+    select.from_(rows.subquery("rulectl_rows"), copy=False)
     return select.qualify(ranked.eq(1), copy=False)
 
 

@@ -17,6 +17,16 @@ in an order that depends on its thread count, and Snowflake documents no order a
   https://docs.snowflake.com/en/sql-reference/functions/array_agg): refused unless the ordering
   ends with the aggregated value itself, which leaves only ties between equal values.
 - `ARRAY_UNIQUE_AGG(x)` has no order clause: refused, the ordered `ARRAY_AGG(DISTINCT …)` named.
+- `MIN_BY(x, k)` / `MAX_BY(x, k)`: "If multiple rows contain the specified minimum value, the
+  function is non-deterministic" (https://docs.snowflake.com/en/sql-reference/functions/min_by,
+  https://docs.snowflake.com/en/sql-reference/functions/max_by), and DuckDB's ARG_MIN also skips
+  rows whose x is NULL. Compiled like MODE, the same SQL on both targets (compile/metrics.py): x of
+  the row with the smallest (largest) non-NULL k, ties to the smallest x. As the whole metric only;
+  the three-argument form (an ARRAY) is refused with the ordered ARRAY_AGG named.
+- `LISTAGG(x)` without a delimiter joins with nothing between values on Snowflake ("If no delimiter
+  string is specified, the empty string is used", …/functions/listagg) while sqlglot writes `','`
+  for DuckDB: the default is written out when the expression is parsed (`explicit_listagg_delimiter`),
+  so both targets join the same way.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from sqlglot import exp
 DIALECT = "snowflake"
 
 MODE_TIE_BREAK = "the most frequent non-NULL value; a tie goes to the smallest of the tied values"
+PICK_TIE_BREAK = "the value on the row with the {which} non-NULL ordering value; rows that tie on it give the smallest value"
 
 
 def _sql(node: exp.Expression) -> str:
@@ -37,6 +48,30 @@ def mode_argument(tree: exp.Expression) -> exp.Expression | None:
     while isinstance(tree, exp.Paren):
         tree = tree.this
     return tree.this if isinstance(tree, exp.Mode) else None
+
+
+def ranked_pick(tree: exp.Expression) -> tuple[exp.Expression, exp.Expression, bool] | None:
+    """(x, k, descending) when the whole expression is `MIN_BY(x, k)` or `MAX_BY(x, k)` (compiled
+    with the documented tie-break)."""
+    while isinstance(tree, exp.Paren):
+        tree = tree.this
+    if isinstance(tree, (exp.ArgMin, exp.ArgMax)) and tree.args.get("count") is None:
+        return tree.this, tree.expression, isinstance(tree, exp.ArgMax)
+    return None
+
+
+def compiled_with_tie_break(tree: exp.Expression) -> bool:
+    """True when the whole metric is an aggregate rulectl compiles in its own ranked CTE."""
+    return mode_argument(tree) is not None or ranked_pick(tree) is not None
+
+
+def explicit_listagg_delimiter(tree: exp.Expression) -> exp.Expression:
+    """Write Snowflake's default LISTAGG delimiter ('') into the tree (in place), so no target's own
+    default (DuckDB's ',') applies. https://docs.snowflake.com/en/sql-reference/functions/listagg"""
+    for node in tree.find_all(exp.GroupConcat):
+        if node.args.get("separator") is None:
+            node.set("separator", exp.Literal.string(""))
+    return tree
 
 
 def order_dependence(tree: exp.Expression) -> str | None:
@@ -52,6 +87,8 @@ def _reason(node: exp.Expression, whole: exp.Expression) -> str | None:
     if isinstance(node, exp.Mode) and mode_argument(whole) is None:
         return (f"`{_sql(node)}` breaks ties differently on each run when it is part of a larger expression; "
                 f"make `{_sql(node)}` a metric of its own (rulectl compiles it as {MODE_TIE_BREAK}) and use that metric in a derived metric")
+    if isinstance(node, (exp.ArgMin, exp.ArgMax)):
+        return _pick_reason(node, whole)
     if isinstance(node, exp.AnyValue):
         value = _sql(node.this)
         return f"`{_sql(node)}` returns whichever row comes first, which changes between runs; write MIN({value}) or MAX({value})"
@@ -62,6 +99,20 @@ def _reason(node: exp.Expression, whole: exp.Expression) -> str | None:
         return _listagg_reason(node)
     if isinstance(node, exp.ArrayAgg):
         return _array_agg_reason(node)
+    return None
+
+
+def _pick_reason(node: exp.ArgMin | exp.ArgMax, whole: exp.Expression) -> str | None:
+    which = "MAX_BY" if isinstance(node, exp.ArgMax) else "MIN_BY"
+    value, key = _sql(node.this), _sql(node.expression)
+    if node.args.get("count") is not None:
+        order = f"{key} DESC, {value}" if which == "MAX_BY" else f"{key}, {value}"
+        return (f"`{_sql(node)}` lists the rows that tie on `{key}` in an order that changes between runs; "
+                f"write ARRAY_SLICE(ARRAY_AGG({value}) WITHIN GROUP (ORDER BY {order}), 0, {_sql(node.args['count'])})")
+    if ranked_pick(whole) is None:
+        tie_break = PICK_TIE_BREAK.format(which="largest" if which == "MAX_BY" else "smallest")
+        return (f"`{_sql(node)}` picks among rows that tie on `{key}` differently on each run when it is part of a larger expression; "
+                f"make `{_sql(node)}` a metric of its own (rulectl compiles it as {tie_break}) and use that metric in a derived metric")
     return None
 
 

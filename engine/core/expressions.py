@@ -16,6 +16,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from engine.core.aggregate_order import explicit_listagg_delimiter
 from engine.core.errors import did_you_mean
 
 DIALECT = "snowflake"
@@ -236,6 +237,7 @@ def parse_expression(text: str) -> ParsedExpression:
     # and `total_arr` compile to the same SQL and the same fingerprint.
     for column in tree.find_all(exp.Column):
         column.this.set("this", column.name.lower())
+    explicit_listagg_delimiter(tree)  # Snowflake's default written out: both targets join alike
     return ParsedExpression(text, tree)
 
 
