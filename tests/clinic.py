@@ -1,6 +1,6 @@
 """A fourth project shape, a small clinic: patients keyed by `patient_ref` with float, integer and
 number(12,3) columns, visits at visit grain, metrics in three currencies, a percent and plain
-decimals, one prompt that reads every number, and visit notes in several languages.
+decimals, one prompt that reads every number, and (`with_notes`) visit notes in several languages.
 
 Written by the tests that need it (none of the example's names). The expected prompt text of each
 patient is written out by hand beside the data (HAND_TEXT), not computed by rulectl's rules.
@@ -136,3 +136,36 @@ def _write_csv(path: Path, header: list[str], rows: list[tuple]) -> None:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
+
+
+# Visit notes in four languages, scored by sentiment. By hand (VADER's compound, py3langid's guess):
+# of the 8 notes 6 score neutral, and 4 of those are German (2), French and Spanish; the negative
+# German note is scored (-0.83, for a word VADER knows), "Ticket closed" is too short to tell.
+NOTES = [  # patient_ref, note_no, body
+    ("P1", "1", "The nurse was wonderful and very kind."),
+    ("P1", "2", "Wir sind sehr zufrieden mit der Behandlung in der Praxis."),
+    ("P2", "3", "Très bon accueil, je recommande vivement cette clinique."),
+    ("P2", "4", "Patient came in for a routine follow-up."),
+    ("P3", "5", "El médico fue muy amable y explicó todo con paciencia."),
+    ("P4", "6", "Ticket closed"),
+    ("P4", "7", "Die Wartezeit war viel zu lang und das Personal unfreundlich."),
+    ("P4", "8", "Der Arzt war super, fünf Sterne!"),
+]
+NOTES_LANGUAGE_NOTE = "4 of 8 text(s) scored neutral look non-English (de 2, es 1, fr 1)"
+NOTES_SOURCE = """  notes:
+    table: RAW.VISIT_NOTES
+    grain: [patient_ref, note_no]
+    columns: {patient_ref: varchar, note_no: integer, body: varchar}
+    sample: data/notes.csv
+    enrich:
+      sentiment: {text: body}
+"""
+
+
+def with_notes(root: Path) -> Path:
+    """Add the visit notes, scored by sentiment, and a metric over their scores."""
+    (root / "rulectl.yml").write_text((root / "rulectl.yml").read_text() + NOTES_SOURCE)
+    metrics = root / "rules" / "metrics.yml"
+    metrics.write_text(metrics.read_text() + "  - name: note_mood\n    source: notes_sentiment\n    expr: AVG(sentiment)\n")
+    _write_csv(root / "data" / "notes.csv", ["patient_ref", "note_no", "body"], NOTES)
+    return root

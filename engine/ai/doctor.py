@@ -59,13 +59,13 @@ def _embedding_check(provider, model: str, where: str | None) -> DoctorCheck:
 
 
 def _sentiment_check() -> DoctorCheck:
-    from engine.ai.local_sentiment import ANALYSER, sentiment_label
+    from engine.ai.local_sentiment import ANALYSER, LANGUAGES, sentiment_label
 
     try:
         label = sentiment_label(CHECK_PROMPT)
     except Exception as error:  # the analyser's word list missing or broken
         return DoctorCheck("sentiment: local analyser", False, f"{type(error).__name__}: {error}", "reinstall rulectl (`pip install -e .`): the vaderSentiment package is missing or broken")
-    return DoctorCheck("sentiment: local analyser", True, f"{ANALYSER} answers ({label})")
+    return DoctorCheck("sentiment: local analyser", True, f"{ANALYSER} answers ({label}); it reads {LANGUAGES}: `rulectl run` and `status` count the texts it scored neutral that look non-English")
 
 
 def _endpoint_fix(error: CompletionFailed, where: str | None) -> str:

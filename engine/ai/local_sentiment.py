@@ -21,6 +21,11 @@ from engine.ai.local_complete import CallStats, replace_function
 
 FUNCTION_NAME = "rulectl_sentiment"
 ANALYSER = "VADER (local, lexicon-based; not Cortex)"
+# VADER's lexicon and rules are English (its README: "… sentiment expressed in social media" in
+# English; text in other languages is to be translated first). Cortex's, for comparison:
+# https://docs.snowflake.com/en/sql-reference/functions/ai_sentiment
+LANGUAGES = "English only"
+CORTEX_LANGUAGES = "English, French, German, Hindi, Italian, Spanish and Portuguese"
 
 
 @lru_cache(maxsize=1)
@@ -50,6 +55,21 @@ class LocalSentiment:
 
     def __init__(self) -> None:
         self.stats = CallStats()
+        self.scored = 0
+        self.neutral_texts: list[str] = []  # checked for their language once the run ends
+
+    def language_note(self) -> str | None:
+        """How many texts this run scored neutral look non-English (VADER cannot read them), or None."""
+        from engine.ai.text_language import other_languages
+
+        if not self.neutral_texts:
+            return None
+        found = other_languages(self.neutral_texts)
+        if not found:
+            return None
+        languages = ", ".join(f"{language} {count}" for language, count in sorted(found.items(), key=lambda item: (-item[1], item[0])))
+        return (f"{sum(found.values())} of {self.scored} text(s) scored neutral look non-English ({languages}): the local analyser "
+                f"reads {LANGUAGES}, so their score says nothing; Snowflake's AI_SENTIMENT reads {CORTEX_LANGUAGES}")
 
     def register(self, connection: duckdb.DuckDBPyConnection) -> None:
         replace_function(connection, FUNCTION_NAME, self._batch, ["VARCHAR"], "VARCHAR")
@@ -61,6 +81,10 @@ class LocalSentiment:
                 self.stats.add(False, "empty text")
                 replies.append(None)
                 continue
-            replies.append(json.dumps({"categories": [{"name": "overall", "sentiment": sentiment_label(text)}]}))
+            label = sentiment_label(text)
+            if label == "neutral":
+                self.neutral_texts.append(text)
+            self.scored += 1
+            replies.append(json.dumps({"categories": [{"name": "overall", "sentiment": label}]}))
             self.stats.add(True)
         return pa.array(replies, type=pa.string())

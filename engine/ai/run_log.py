@@ -33,6 +33,7 @@ class LastRun:
     output_tokens: int | None = None
     credits: float | None = None
     task: TaskRuns | None = None  # the target scheduler's own record of the task's runs (Snowflake: TASK_HISTORY)
+    note: str | None = None  # what rulectl's own runner noted beyond the counts (Backend.run_notes)
 
     @property
     def calls_failed(self) -> bool:
@@ -100,8 +101,11 @@ def last_runs(loaded: LoadedProject, backend: Backend, task_history: bool = True
     names = [p.item.name for p in loaded.prompts] + list(enrichment_tasks(loaded.config))
     task_of = {name: f"{loaded.config.schemas.ai}.REFRESH_{name}".upper() for name in names}
     tasks = backend.task_runs(list(task_of.values())) if task_history else {}
-    return [dataclasses.replace(found.get(name.lower(), LastRun(name, advice=advice)), task=tasks.get(task_of[name])) for name in names]
+    notes = backend.run_notes(list(task_of.values()))
+    return [dataclasses.replace(found.get(name.lower(), LastRun(name, advice=advice)), task=tasks.get(task_of[name]), note=notes.get(task_of[name])) for name in names]
 
 
 def run_warnings(loaded: LoadedProject, backend: Backend) -> list[str]:
-    return [run.warning for run in last_runs(loaded, backend, task_history=False) if run.warning]
+    """plan's notes from the last runs: each warning, and what a run noted (`<prompt>: note`)."""
+    runs = last_runs(loaded, backend, task_history=False)
+    return [run.warning for run in runs if run.warning] + [f"{run.prompt}: {run.note}" for run in runs if run.note]

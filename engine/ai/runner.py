@@ -159,10 +159,20 @@ def run_task(
             _record_run(backend, task, "interrupted" if stop.requested else status)
     calls, failures = sum(h.stats.calls for h in helpers), sum(h.stats.failures for h in helpers)
     errors = tuple(error for helper in helpers for error in helper.stats.errors)
-    note = f"scored by {ANALYSER}" if sentiment.stats.calls else f"embedded by {embed.label}" if embed.label else ""
+    language_note = sentiment.language_note() if sentiment.stats.calls else None
+    if sentiment.stats.calls:  # `status` and `plan` show it until the next run that scores texts
+        _record_note(backend, task, language_note)
+    note = "; ".join(filter(None, [f"scored by {ANALYSER}", language_note])) if sentiment.stats.calls else f"embedded by {embed.label}" if embed.label else ""
     if journal.recovered:  # replies a killed run had paid for, stored now without a call
         note = "; ".join(filter(None, [note, f"{journal.recovered} reply(ies) recovered from the journal of an interrupted run"]))
     return RunResult(prompt, task.qualified_name, pending, enriched, calls, failures, errors, interrupted=stop.requested, note=note, failure_breakdown=breakdown, removed=removed)
+
+
+def _record_note(backend: DuckDBBackend, task: LocalTask, note: str | None) -> None:
+    """What the last run should tell the user beyond its counts (DuckDBBackend.run_notes reads it)."""
+    backend.execute(f"ALTER TABLE {STATE_SCHEMA}.TASKS ADD COLUMN IF NOT EXISTS last_note VARCHAR")  # files applied before it existed
+    where = exp.and_(exp.column("schema_name").eq(exp.Literal.string(task.schema)), exp.column("task_name").eq(exp.Literal.string(task.name)))
+    backend.execute(exp.update(f"{STATE_SCHEMA}.TASKS", {"last_note": exp.Literal.string(note[:2000]) if note else exp.null()}, where=where))
 
 
 def _record_run(backend: DuckDBBackend, task: LocalTask, status: str) -> None:

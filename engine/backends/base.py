@@ -447,6 +447,12 @@ class Backend(ABC):
         (the run log is then the whole story)."""
         return {}
 
+    def run_notes(self, tasks: Sequence[str]) -> dict[str, str]:
+        """SCHEMA.TASK (upper case) → what rulectl's own runner noted about the task's last run beyond
+        its counts (the local sentiment analyser's out-of-language texts). Empty where the target's
+        scheduler runs the tasks (Snowflake: its AI_SENTIMENT reads the languages itself)."""
+        return {}
+
     def run_refreshes(self, loaded: Any, target: Any, prompts: Sequence[str], on_start: Callable = lambda task, total: None, on_row: Callable = lambda ok: None) -> list[RunResult]:
         """Run the deployed refresh tasks of `prompts` (all when empty) now: one RunResult each.
         `target` is the target's settings from rulectl.yml (its `llm:` serves local refreshes)."""

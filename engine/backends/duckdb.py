@@ -284,8 +284,21 @@ class DuckDBBackend(Backend):
         super().ensure_state_tables()
         self.execute(
             f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.TASKS (schema_name VARCHAR, task_name VARCHAR, comment VARCHAR, "
-            "definition VARCHAR, schedule VARCHAR, state VARCHAR, last_run_at TIMESTAMP, last_status VARCHAR)"  # UTC
+            "definition VARCHAR, schedule VARCHAR, state VARCHAR, last_run_at TIMESTAMP, last_status VARCHAR, last_note VARCHAR)"  # UTC
         )
+
+    def run_notes(self, tasks: Sequence[str]) -> dict[str, str]:
+        """The notes the local runner kept in _RULECTL.TASKS (engine.ai.runner._record_note)."""
+        if not tasks:
+            return {}
+        try:
+            rows = self.query(
+                f"SELECT schema_name || '.' || task_name, last_note FROM {STATE_SCHEMA}.TASKS "
+                f"WHERE last_note IS NOT NULL AND schema_name || '.' || task_name IN ({', '.join(_literal(task) for task in tasks)})"
+            )
+        except duckdb.Error:  # nothing applied yet, or a file from before notes were kept
+            return {}
+        return {name: note for name, note in rows}
 
     def session_user(self) -> str | None:
         return None  # a local file has no users: the OS user is recorded

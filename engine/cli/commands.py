@@ -683,6 +683,9 @@ def print_run_status(runs) -> None:
     for last in runs:
         if last.warning:
             err.print(f"warning: {last.warning}", markup=False)
+    for last in runs:
+        if last.note:
+            out.print(f"note: {last.prompt}: {last.note}", markup=False)
 
 
 @app.command()
