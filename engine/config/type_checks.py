@@ -35,6 +35,7 @@ def type_check(loaded: LoadedProject) -> TypeReport:
     """Type every expression of the project; run after names resolve (unknown names are `unknown`)."""
     report = TypeReport()
     metric_types = report.metric_types = _metric_types(loaded, report)
+    _check_number_formats(loaded, metric_types, report)
     view_types = {**_source_env(loaded, spine_name(loaded)), **metric_types}
     # a rule may compare another segmentation's label (config/segment_references.py)
     view_types.update({s.item.name.lower(): TEXT for s in loaded.segmentations})
@@ -62,6 +63,20 @@ def type_check(loaded: LoadedProject) -> TypeReport:
                     "experiment", "outcome",
                 ))
     return report
+
+
+def _check_number_formats(loaded: LoadedProject, metric_types: TypeEnv, report: TypeReport) -> None:
+    """`format:` / `decimals:` say how a number is written into prompts: on a text or date metric they
+    would be silently ignored."""
+    for located in loaded.metrics:
+        metric = located.item
+        kind = metric_types.get(metric.name.lower(), UNKNOWN)
+        key = "format" if metric.format is not None else "decimals" if metric.decimals is not None else None
+        if key is not None and kind not in (NUMBER, UNKNOWN):
+            report.errors.append(located.problem(
+                f"`{key}:` writes numbers, but `{metric.name}` is {'text' if kind == TEXT else 'a ' + kind}; remove `{key}:` (text reaches prompts as it is)",
+                key,
+            ))
 
 
 # output field type (prompts' `outputs:`) → expression type

@@ -65,6 +65,7 @@ CASES = [
     ("metric decimals too many", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: SUM(arr)\n    decimals: 12\n", 5, "less than or equal to 9"),
     ("min_by inside an expression", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: MIN_BY(module, arr) || '!'\n", 4, "make `MIN_BY(module, arr)` a metric of its own"),
     ("max_by with a count", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: MAX_BY(module, arr, 2)\n", 4, "ARRAY_SLICE(ARRAY_AGG(module) WITHIN GROUP (ORDER BY arr DESC, module), 0, 2)"),
+    ("format on a text metric", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: MAX(module)\n    format: percent\n", 5, "`format:` writes numbers, but `a` is text; remove `format:`"),
     ("metric currency code", "rules/metrics.yml", "metrics:\n  - name: a\n    source: products\n    expr: SUM(arr)\n    format: currency\n    currency: EURO\n", 6, "`EURO` is not a currency code; write the three-letter ISO 4217 code"),
     # issue 13 "messages that point the wrong way": each says what is wrong and the fix that works
     ("text value in double quotes", "rules/metrics.yml", METRICS_HEAD + '    filter: status = "active"\n', 5, """`filter`: "active" in double quotes is a column name in SQL; write a text value in single quotes: 'active' (or a column without quotes: active)"""),
