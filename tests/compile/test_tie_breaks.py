@@ -50,7 +50,7 @@ def build(root: Path) -> Path:
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("shop_ties")
-    write_retailer(root, metrics=SHOP_METRICS, segments="segmentations: []\n")
+    write_retailer(root, metrics=SHOP_METRICS, segments="segmentations: []\n", generated=150)
     return build(root)
 
 
