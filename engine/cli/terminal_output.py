@@ -36,6 +36,18 @@ def format_value(value: Any, fmt: str = "number", currency: str = "USD") -> str:
     return f"{number:,.0f}" if number.is_integer() else f"{number:,.2f}"
 
 
+def shown_formats(loaded: LoadedProject) -> dict[str, tuple[str, str]]:
+    """Metric → (format, currency) for display columns: the metric's own `format:` / `currency:`,
+    else the display size's for the size metric (the same precedence prompts use)."""
+    size = loaded.config.display.size
+    formats = {size.metric.lower(): (size.format, size.currency)} if size else {}
+    for located in loaded.metrics:
+        metric = located.item
+        if metric.format is not None:
+            formats[metric.name.lower()] = (metric.format, (metric.currency or "USD").upper())
+    return formats
+
+
 def size_heading(size: SizeMetric | None) -> str | None:
     return (size.label or size.metric) if size else None
 
@@ -76,12 +88,11 @@ def print_insights(console: Console, loaded: LoadedProject, rows: Sequence, stal
             console.print("no AI output yet; run `rulectl run` to enrich customers", markup=False)
         return
     size = loaded.config.display.size
-    formats = {size.metric.lower(): size.format} if size else {}
-    currency = size.currency if size else "USD"
+    formats = shown_formats(loaded)
     headings = {size.metric.lower(): size_heading(size)} if size else {}
     for row in rows:
         facts = [f"{name}: {format_value(value)}" for name, value in row.segments.items()]
-        facts += [f"{headings.get(name, name)}: {format_value(value, formats.get(name, 'number'), currency)}" for name, value in row.shown.items()]
+        facts += [f"{headings.get(name, name)}: {format_value(value, *formats.get(name, ('number', 'USD')))}" for name, value in row.shown.items()]
         body = Text(" · ".join(facts) + "\n", style="bold")
         subtitles = []
         for output in row.outputs:
@@ -109,13 +120,12 @@ def print_insights(console: Console, loaded: LoadedProject, rows: Sequence, stal
 def print_search(console: Console, loaded: LoadedProject, result) -> None:
     """Nearest customers first: similarity, segments, display columns and the text that matched."""
     size = loaded.config.display.size
-    formats = {size.metric.lower(): size.format} if size else {}
-    currency = size.currency if size else "USD"
+    formats = shown_formats(loaded)
     headings = {size.metric.lower(): size_heading(size)} if size else {}
     console.print(f"embedded by {result.embedder}", style="dim", markup=False)
     for rank, match in enumerate(result.matches, 1):
         facts = [f"{name}: {format_value(value)}" for name, value in match.segments.items()]
-        facts += [f"{headings.get(name, name)}: {format_value(value, formats.get(name, 'number'), currency)}" for name, value in match.shown.items()]
+        facts += [f"{headings.get(name, name)}: {format_value(value, *formats.get(name, ('number', 'USD')))}" for name, value in match.shown.items()]
         body = Text(" · ".join(facts) + "\n", style="bold")
         body.append(_shortened(match.text, 400))
         title = f"{rank}. {match.name} ({match.key})" if match.name and match.name != match.key else f"{rank}. {match.key}"

@@ -147,3 +147,13 @@ def test_format_keys_are_checked(tmp_path: Path):
 def test_every_number_field_of_the_clinic_has_a_format(clinic: Path):
     formats = input_formats(load_project(clinic))
     assert all(isinstance(formats[field], NumberFormat) for field in FIELDS if field != "full_name")
+
+
+def test_the_terminal_prints_display_columns_by_the_same_formats(clinic: Path):
+    from engine.cli.terminal_output import format_value, shown_formats
+
+    formats = shown_formats(load_project(clinic))
+    assert format_value(62.75, *formats["total_fees"]) == "€63"  # the terminal rounds money to whole units
+    assert format_value(62.75, *formats["fees_chf"]) == "63 CHF"
+    assert format_value(2 / 3, *formats["visit_share"]) == "66.7%"
+    assert "visit_count" not in formats  # no format: a plain number
