@@ -24,7 +24,7 @@ ANALYSER = "VADER (local, lexicon-based; not Cortex)"
 # VADER's lexicon and rules are English (its README: "… sentiment expressed in social media" in
 # English; text in other languages is to be translated first). Cortex's, for comparison:
 # https://docs.snowflake.com/en/sql-reference/functions/ai_sentiment
-LANGUAGES = "English only"
+LANGUAGES = "English only"  # also DuckDBBackend.local_sentiment_languages (plan's note; backends never import ai/)
 CORTEX_LANGUAGES = "English, French, German, Hindi, Italian, Spanish and Portuguese"
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlglot import exp
 
-from engine.config.enrichments import enrichment_tasks
+from engine.config.enrichments import enrichment_tasks, sentiment_sources
 from engine.backends.base import RUN_LOG, Backend, TaskRuns
 from engine.compile.objects import table
 from engine.config.project import LoadedProject
@@ -108,4 +108,10 @@ def last_runs(loaded: LoadedProject, backend: Backend, task_history: bool = True
 def run_warnings(loaded: LoadedProject, backend: Backend) -> list[str]:
     """plan's notes from the last runs: each warning, and what a run noted (`<prompt>: note`)."""
     runs = last_runs(loaded, backend, task_history=False)
-    return [run.warning for run in runs if run.warning] + [f"{run.prompt}: {run.note}" for run in runs if run.note]
+    notes = [f"{run.prompt}: {run.note}" for run in runs if run.note]
+    languages = backend.local_sentiment_languages
+    if languages:  # said once per sentiment task until a run's own note says more
+        noted = {run.prompt for run in runs if run.note}
+        notes += [f"{name}: scored on this target by the local analyser, which reads {languages}; `rulectl run` counts the texts it scored neutral that look non-English"
+                  for name in sentiment_sources(loaded.config) if name not in noted]
+    return [run.warning for run in runs if run.warning] + notes

@@ -447,6 +447,10 @@ class Backend(ABC):
         (the run log is then the whole story)."""
         return {}
 
+    # The languages AI sentiment reads on this target when rulectl scores locally (None: the target's
+    # own function, Cortex AI_SENTIMENT, which reads the languages it documents itself).
+    local_sentiment_languages: str | None = None
+
     def run_notes(self, tasks: Sequence[str]) -> dict[str, str]:
         """SCHEMA.TASK (upper case) → what rulectl's own runner noted about the task's last run beyond
         its counts (the local sentiment analyser's out-of-language texts). Empty where the target's

@@ -287,6 +287,8 @@ class DuckDBBackend(Backend):
             "definition VARCHAR, schedule VARCHAR, state VARCHAR, last_run_at TIMESTAMP, last_status VARCHAR, last_note VARCHAR)"  # UTC
         )
 
+    local_sentiment_languages = "English only"  # VADER (engine.ai.local_sentiment.LANGUAGES)
+
     def run_notes(self, tasks: Sequence[str]) -> dict[str, str]:
         """The notes the local runner kept in _RULECTL.TASKS (engine.ai.runner._record_note)."""
         if not tasks:

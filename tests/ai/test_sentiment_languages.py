@@ -89,4 +89,14 @@ def test_the_guess_counts_only_when_confident(text: str, language: str | None):
 
 
 def test_targets_whose_scheduler_runs_the_tasks_keep_no_note():
+    from engine.backends.snowflake import SnowflakeBackend
+
     assert Backend.run_notes(object(), ["AI.REFRESH_X"]) == {}  # Snowflake inherits this: AI_SENTIMENT reads the languages itself
+    assert SnowflakeBackend.run_notes is Backend.run_notes and SnowflakeBackend.local_sentiment_languages is None
+
+
+def test_plan_says_what_the_local_analyser_reads_before_any_run(tmp_path: Path):
+    root = with_notes(write_clinic(tmp_path))
+    assert run("load", project=root).exit_code == 0
+    plan = " ".join(run("plan", project=root).output.split())
+    assert "note: notes_sentiment: scored on this target by the local analyser, which reads English only" in plan, plan
