@@ -163,7 +163,7 @@ def _pick_cte(loaded: LoadedProject, group: MetricGroup, key: str) -> exp.Select
     (metric,) = group.metrics
     value, order_key, descending = ranked_pick(parse_expression(metric.expr).copy())  # type: ignore[misc]
     rows = exp.select(exp.column(key), exp.alias_(value, "rulectl_value"), exp.alias_(order_key.copy(), "rulectl_order"))
-    rows.from_(table(loaded.config.sources[group.source].table), copy=False)
+    rows.from_(source_relation(loaded.config, group.source), copy=False)
     rows.where(exp.Not(this=exp.Is(this=order_key.copy(), expression=exp.null())), copy=False)
     if group.filter:
         rows.where(parse_expression(group.filter).copy(), copy=False)

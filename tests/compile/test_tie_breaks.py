@@ -167,3 +167,23 @@ def test_forms_without_a_tie_break_are_refused_with_the_deterministic_form(tmp_p
     result = run("validate", project=tmp_path)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "rules/metrics.yml:4: " in result.output and fix in result.output, result.output
+
+
+def test_min_by_reads_a_joined_lookup_column_on_the_lookup_shop(tmp_path: Path):
+    from tests.sources.shapes import SHOP_DATA, SHOP_SEGMENTS, SHOP_YML, write_project
+
+    metrics = (
+        "metrics:\n"
+        "  - name: biggest_order\n    source: orders\n    expr: MAX_BY(order_id, total * eur_per_unit)\n"  # the rate comes from the join
+        "  - name: first_currency\n    source: orders\n    expr: MIN_BY(currency, status)\n"
+    )
+    root = build(write_project(tmp_path, SHOP_YML, metrics, SHOP_SEGMENTS.replace("revenue_eur >= 150", "biggest_order = 'O3'"), SHOP_DATA))
+    connection = duckdb.connect(str(root / ".rulectl" / "local.duckdb"), read_only=True)
+    try:
+        rows = connection.execute("SELECT shopper_no, biggest_order, first_currency FROM MART.CUSTOMER_METRICS ORDER BY 1").fetchall()
+    finally:
+        connection.close()
+    # by hand: S1's O1 is worth 100 € against O2's 45 €, and `cancelled` sorts before `shipped`; S2's O3
+    # (180 €) beats O4 (12 €), and both are `shipped`: the tie goes to the smaller currency, GBP; S3's
+    # only order is in CHF, which has no rate, so no value to order by
+    assert rows == [("S1", "O1", "USD"), ("S2", "O3", "GBP"), ("S3", None, "CHF")]
