@@ -111,9 +111,12 @@ def whole_number_metrics(loaded: LoadedProject) -> frozenset[str]:
         if name not in whole:
             whole[name] = False  # a cycle is not whole (and is a validate error)
             metric = metrics[name]
-            source = loaded.config.sources.get(metric.source) if metric.source else None
-            columns = {c.lower(): _declared_scale(k) == 0 for c, k in source.columns.items()} if source else spine
-            whole[name] = _whole(parse_expression(metric.expr).tree, columns, of_metric if source is None else None)
+            if metric.source is None:  # derived: reads spine columns and other metrics
+                whole[name] = _whole(parse_expression(metric.expr).tree, spine, of_metric)
+            else:  # a declared source's columns; a derived source (`<source>_sentiment`) declares none
+                source = loaded.config.sources.get(metric.source)
+                columns = {c.lower(): _declared_scale(k) == 0 for c, k in source.columns.items()} if source else {}
+                whole[name] = _whole(parse_expression(metric.expr).tree, columns, None)
         return whole[name]
 
     return frozenset(name for name in metrics if of_metric(name))
