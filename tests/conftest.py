@@ -83,10 +83,24 @@ def copy_example(root: Path, whole: bool = False) -> Path:
 
 
 @pytest.fixture(scope="session")
-def applied_core(tmp_path_factory) -> Path:
-    """The example's core, loaded and applied once per test process: a template, never edited."""
-    root = copy_example(tmp_path_factory.mktemp("applied-core") / "project")
+def loaded_core(tmp_path_factory) -> Path:
+    """The example's core after `rulectl load`, once per test process: a template, never edited."""
+    root = copy_example(tmp_path_factory.mktemp("loaded-core") / "project")
     assert run("load", project=root).exit_code == 0
+    return root
+
+
+@pytest.fixture
+def loaded_project(loaded_core: Path, tmp_path: Path) -> Path:
+    """A private copy of the example's core as `rulectl load` leaves it (sources loaded, nothing
+    applied): for tests of plan and apply."""
+    return shutil.copytree(loaded_core, tmp_path / "project")
+
+
+@pytest.fixture(scope="session")
+def applied_core(loaded_core: Path, tmp_path_factory) -> Path:
+    """The example's core, loaded and applied once per test process: a template, never edited."""
+    root = shutil.copytree(loaded_core, tmp_path_factory.mktemp("applied-core") / "project")
     applied = run("apply", "--yes", project=root)
     assert applied.exit_code == 0, applied.output
     return root

@@ -14,25 +14,25 @@ def test_usage_errors_exit_1_not_2(project: Path):
         assert result.exit_code == 1, (argv, result.output)
 
 
-def test_plan_detailed_exitcode_is_2_only_for_changes(project: Path):
-    assert run("load", project=project).exit_code == 0
+def test_plan_detailed_exitcode_is_2_only_for_changes(loaded_project: Path):
+    project = loaded_project  # the core example, loaded
     assert run("plan", project=project).exit_code == 0
     assert run("plan", "--detailed-exitcode", project=project).exit_code == 2
     assert run("apply", "--yes", project=project).exit_code == 0
     assert run("plan", "--detailed-exitcode", project=project).exit_code == 0
 
 
-def test_a_declined_apply_exits_1_and_changes_nothing(project: Path):
-    assert run("load", project=project).exit_code == 0
+def test_a_declined_apply_exits_1_and_changes_nothing(loaded_project: Path):
+    project = loaded_project  # the core example, loaded
     result = run("apply", project=project, input="n\n")
     assert result.exit_code == 1, result.output
     assert "Nothing applied." in result.output
     assert run("plan", "--detailed-exitcode", project=project).exit_code == 2  # still everything to do
 
 
-def test_apply_with_no_answer_on_stdin_says_how_to_confirm(project: Path):
+def test_apply_with_no_answer_on_stdin_says_how_to_confirm(loaded_project: Path):
     """CI with stdin closed or /dev/null: not a bare `Aborted.`, but what to pass."""
-    assert run("load", project=project).exit_code == 0
+    project = loaded_project  # the core example, loaded
     result = run("apply", project=project, input="")
     assert result.exit_code == 1 and "apply needs confirmation: run it in a terminal, or pass --yes" in result.output
     assert "Aborted" not in result.output
@@ -40,9 +40,8 @@ def test_apply_with_no_answer_on_stdin_says_how_to_confirm(project: Path):
     assert piped.exit_code == 0 and "Apply these changes? [y/N]: y" in piped.output
 
 
-def test_run_with_failed_calls_exits_1_unless_failures_are_allowed(project: Path):
-    assert run("load", project=project).exit_code == 0
-    assert run("apply", "--yes", project=project).exit_code == 0
+def test_run_with_failed_calls_exits_1_unless_failures_are_allowed(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     # port 9 (discard) on localhost: nothing listens, every call fails fast
     edit(project / "rulectl.yml", "llm: {provider: offline}", "llm: {provider: openai, base_url: 'http://127.0.0.1:9/v1', model: m, retries: 0, timeout_seconds: 0.5}")
     failed = run("run", project=project)

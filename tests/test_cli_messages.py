@@ -45,9 +45,8 @@ def test_run_an_unknown_prompt_names_the_prompts(project: Path):
     assert "error: unknown prompt `nope` (prompts: account_summary)" in result.output
 
 
-def test_insights_with_an_unknown_or_miscased_segment_is_an_error(project: Path):
-    assert run("load", project=project).exit_code == 0
-    assert run("apply", "--yes", project=project).exit_code == 0
+def test_insights_with_an_unknown_or_miscased_segment_is_an_error(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     wrong_case = run("insights", "--segment", "growth", project=project)
     assert wrong_case.exit_code == 1
     assert "error: no segment is called `growth`; labels are case-sensitive: write --segment 'Growth'" in wrong_case.output

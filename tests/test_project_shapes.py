@@ -147,9 +147,8 @@ def test_version():
     assert result.exit_code == 0 and result.output.startswith("rulectl ")
 
 
-def test_apply_prints_the_segment_moves_it_applied(project: Path):
-    assert run("load", project=project).exit_code == 0
-    assert run("apply", "--yes", project=project).exit_code == 0
+def test_apply_prints_the_segment_moves_it_applied(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     edit(project / "rules" / "segments.yml", "total_arr >= 150000", "total_arr >= 100000")
     result = run("apply", "--yes", project=project)
     assert result.exit_code == 0

@@ -42,9 +42,8 @@ def fitting(costs: list[tuple[str, float]], budget: float) -> list[str]:
     return taken
 
 
-def test_a_budget_stops_each_run_at_the_budget_on_both_targets_and_plan_shows_what_is_left(project: Path):
-    assert run("load", project=project).exit_code == 0
-    assert run("apply", "--yes", project=project).exit_code == 0
+def test_a_budget_stops_each_run_at_the_budget_on_both_targets_and_plan_shows_what_is_left(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     costs = row_costs(project)
     budget = round(sum(cost for _, cost in costs[:40]) + costs[40][1] / 2, 8)  # 40 rows and half the 41st
     first = fitting(costs, budget)

@@ -50,9 +50,8 @@ def test_snowflake_and_duckdb_sql_neutralise_the_same_characters():
         assert got == neutralize(value) and not any(s in got for s in BREAKS)
 
 
-def test_a_value_with_unicode_line_breaks_cannot_forge_data_lines(project: Path):
-    assert run("load", project=project).exit_code == 0
-    assert run("apply", "--yes", project=project).exit_code == 0
+def test_a_value_with_unicode_line_breaks_cannot_forge_data_lines(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     database = project / ".rulectl" / "local.duckdb"
     connection = duckdb.connect(str(database))
     ids = [row[0] for row in connection.execute("SELECT customer_id FROM GOLD.CUSTOMER ORDER BY customer_id LIMIT ?", [len(BREAKS)]).fetchall()]

@@ -37,11 +37,11 @@ def deciding_inputs(root: Path, today: date) -> dict[str, tuple]:
             backend.close()
 
 
-def test_a_week_of_mornings_on_the_example_re_enriches_only_whose_deciding_inputs_changed(project: Path):
+def test_a_week_of_mornings_on_the_example_re_enriches_only_whose_deciding_inputs_changed(loaded_project: Path):
     """Day 0 enriches everyone; day 1 nobody (days_to_renewal and tenure_years moved for all);
     day 2 exactly the customer whose tier or opportunities changed. (Without the declaration everyone
     is re-enriched daily, and max_age re-asks old replies: the renamed project's test shows both.)"""
-    assert run("load", project=project).exit_code == 0
+    project = loaded_project  # the core example, loaded
     with local_clock(DAY):
         assert run("apply", "--yes", project=project).exit_code == 0
         assert refresh(project).enriched == 180

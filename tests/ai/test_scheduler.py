@@ -29,9 +29,8 @@ def test_due_tasks():
     assert [t.name for t in due_tasks([never, ran_yesterday, ran_today, suspended], now)] == ["A", "B"]
 
 
-def test_scheduler_once_runs_due_tasks_then_nothing(project: Path):
-    run("load", project=project)
-    run("apply", "--yes", project=project)
+def test_scheduler_once_runs_due_tasks_then_nothing(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     first = run("scheduler", "--once", project=project)
     assert first.exit_code == 0 and "AI.REFRESH_ACCOUNT_SUMMARY" in first.output and "enriched" in first.output
     second = run("scheduler", "--once", project=project)

@@ -126,9 +126,8 @@ def test_tasks_deployed_without_the_utc_session_are_altered_once(shape, monkeypa
     assert not workflow.plan(load_project(root), "prod").has_changes
 
 
-def test_duckdb_fingerprints_and_plans_are_unaffected(project: Path, monkeypatch):
-    assert run("load", project=project).exit_code == 0
-    assert run("apply", "--yes", project=project).exit_code == 0
+def test_duckdb_fingerprints_and_plans_are_unaffected(applied_project: Path, monkeypatch):
+    project = applied_project  # the core example, loaded and applied
     newer_wrapper(monkeypatch)
     loaded = load_project(project)
     compiled = compile_project(loaded, "local")

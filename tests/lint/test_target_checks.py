@@ -42,8 +42,8 @@ def test_segment_holding_too_large_a_share(tmp_path: Path):
     assert "`Other` holds" not in result.output
 
 
-def test_example_project_growth_share(project: Path):
-    assert run("load", project=project).exit_code == 0
+def test_example_project_growth_share(loaded_project: Path):
+    project = loaded_project  # the core example, loaded
     result = run("lint", "--target", "local", project=project)
     assert result.exit_code == 0
     assert "rules/segments.yml:13: warning: segment `Growth` holds 77% of the customers on target `local` (139 of 180), more than 50%" in result.output

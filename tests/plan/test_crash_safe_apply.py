@@ -143,8 +143,8 @@ PARTS = 3
 
 
 @pytest.mark.parametrize("part", range(PARTS))
-def test_fresh_apply_converges_from_a_kill_at_every_statement(project: Path, tmp_path: Path, plan_without_impact_or_cost, part: int):
-    assert run("load", project=project).exit_code == 0
+def test_fresh_apply_converges_from_a_kill_at_every_statement(loaded_project: Path, tmp_path: Path, plan_without_impact_or_cost, part: int):
+    project = loaded_project  # the core example, loaded
     baseline = tmp_path / "loaded.duckdb"
     shutil.copy(database(project), baseline)
     points = write_points(project)
@@ -154,9 +154,8 @@ def test_fresh_apply_converges_from_a_kill_at_every_statement(project: Path, tmp
 
 
 @pytest.mark.parametrize("part", range(PARTS))
-def test_changing_apply_converges_from_a_kill_at_every_statement(project: Path, tmp_path: Path, plan_without_impact_or_cost, part: int):
-    assert run("load", project=project).exit_code == 0
-    assert run("apply", "--yes", project=project).exit_code == 0
+def test_changing_apply_converges_from_a_kill_at_every_statement(applied_project: Path, tmp_path: Path, plan_without_impact_or_cost, part: int):
+    project = applied_project  # the core example, loaded and applied
     workflow.run_refreshes(load_project(project), None, [])
     ai_rows = {row[0] for row in query(project, "SELECT customer_id FROM AI.ACCOUNT_INSIGHTS")}
     assert ai_rows
@@ -182,8 +181,8 @@ def test_changing_apply_converges_from_a_kill_at_every_statement(project: Path, 
         converge_after_kill(project, baseline, k, ai_rows)
 
 
-def test_plan_names_a_stale_lock_and_unlock_shows_the_holder(project: Path, tmp_path: Path):
-    assert run("load", project=project).exit_code == 0
+def test_plan_names_a_stale_lock_and_unlock_shows_the_holder(loaded_project: Path, tmp_path: Path):
+    project = loaded_project  # the core example, loaded
     shutil.copy(database(project), tmp_path / "loaded.duckdb")
     point = write_points(project)[5]
     shutil.copy(tmp_path / "loaded.duckdb", database(project))
@@ -202,10 +201,10 @@ def test_plan_names_a_stale_lock_and_unlock_shows_the_holder(project: Path, tmp_
     assert pending_changes(project) == {}
 
 
-def test_a_real_sigkill_mid_apply_converges(project: Path):
+def test_a_real_sigkill_mid_apply_converges(loaded_project: Path):
     """kill -9 of a real process right after its second COMMENT ON (a view created and tagged,
     its record not yet finished): plan names the dead holder, unlock and apply converge."""
-    assert run("load", project=project).exit_code == 0
+    project = loaded_project  # the core example, loaded
     script = (
         "import os, signal, sys\n"
         "from engine import workflow\n"

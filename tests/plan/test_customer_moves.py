@@ -15,8 +15,8 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_moves_csv_lists_every_moving_customer(project: Path, tmp_path: Path):
-    assert run("load", project=project).exit_code == 0
+def test_moves_csv_lists_every_moving_customer(loaded_project: Path, tmp_path: Path):
+    project = loaded_project  # the core example, loaded
     first = run("plan", "--moves", str(tmp_path / "first.csv"), project=project)
     assert "no segments are deployed yet" in first.output
     assert read_csv(tmp_path / "first.csv") == []
@@ -41,9 +41,8 @@ def test_moves_csv_lists_every_moving_customer(project: Path, tmp_path: Path):
     assert "wrote " in result.stderr and "customer move(s)" in result.stderr
 
 
-def test_a_new_segmentation_moves_everyone_from_nothing(project: Path, tmp_path: Path):
-    assert run("load", project=project).exit_code == 0
-    assert run("apply", "--yes", project=project).exit_code == 0
+def test_a_new_segmentation_moves_everyone_from_nothing(applied_project: Path, tmp_path: Path):
+    project = applied_project  # the core example, loaded and applied
     with (project / "rules" / "segments.yml").open("a") as handle:
         handle.write("  - name: size\n    rules:\n      - {segment: Big, when: population >= 100000}\n    default: Small\n")
     assert run("plan", "--moves", str(tmp_path / "m.csv"), project=project).exit_code == 0

@@ -89,8 +89,8 @@ def interrupted_then_converges(project: Path, baseline: Path, k: int, how: str) 
 
 
 @pytest.mark.parametrize("part", range(2))  # two halves, so pytest-xdist runs them on two workers
-def test_ctrl_c_inside_any_statement_of_apply(project: Path, tmp_path: Path, plan_without_impact_or_cost, part: int):
-    assert run("load", project=project).exit_code == 0
+def test_ctrl_c_inside_any_statement_of_apply(loaded_project: Path, tmp_path: Path, plan_without_impact_or_cost, part: int):
+    project = loaded_project  # the core example, loaded
     baseline = tmp_path / "loaded.duckdb"
     shutil.copy(database(project), baseline)
     statements, _ = step_statements(project)
@@ -99,8 +99,8 @@ def test_ctrl_c_inside_any_statement_of_apply(project: Path, tmp_path: Path, pla
         interrupted_then_converges(project, baseline, k, "raise")
 
 
-def test_a_real_sigint_finishes_the_step_in_flight(project: Path, tmp_path: Path, plan_without_impact_or_cost):
-    assert run("load", project=project).exit_code == 0
+def test_a_real_sigint_finishes_the_step_in_flight(loaded_project: Path, tmp_path: Path, plan_without_impact_or_cost):
+    project = loaded_project  # the core example, loaded
     baseline = tmp_path / "loaded.duckdb"
     shutil.copy(database(project), baseline)
     statements, sent = step_statements(project)
@@ -116,8 +116,8 @@ def test_a_real_sigint_finishes_the_step_in_flight(project: Path, tmp_path: Path
     assert [s["status"] for s in steps] == ["applied", "interrupted"] and steps[1]["message"].startswith("not started")
 
 
-def test_a_killed_apply_shows_as_incomplete(project: Path, tmp_path: Path):
-    assert run("load", project=project).exit_code == 0
+def test_a_killed_apply_shows_as_incomplete(loaded_project: Path, tmp_path: Path):
+    project = loaded_project  # the core example, loaded
     shutil.copy(database(project), tmp_path / "loaded.duckdb")
     statements, _ = step_statements(project)
     shutil.copy(tmp_path / "loaded.duckdb", database(project))
@@ -133,8 +133,8 @@ def test_a_killed_apply_shows_as_incomplete(project: Path, tmp_path: Path):
     assert latest_apply(project)["outcome"] == "applied"
 
 
-def test_ctrl_c_while_planning_changes_nothing(project: Path):
-    assert run("load", project=project).exit_code == 0
+def test_ctrl_c_while_planning_changes_nothing(loaded_project: Path):
+    project = loaded_project  # the core example, loaded
     with interrupt_at(None) as sent:
         workflow.apply(load_project(project))
     shutil.rmtree(project / ".rulectl")

@@ -46,8 +46,8 @@ def test_first_apply_creates_everything_and_second_does_nothing(applied_project:
     assert all(status == "applied" for _, _, status in history)
 
 
-def test_plan_exit_codes(project: Path):
-    run("load", project=project)
+def test_plan_exit_codes(loaded_project: Path):
+    project = loaded_project  # the core example, loaded
     assert run("plan", "--detailed-exitcode", project=project).exit_code == 2
     assert run("plan", project=project).exit_code == 0
     applied(project)
@@ -125,8 +125,8 @@ def test_dropped_by_hand_is_created_again(applied_project: Path):
     assert changes(project) == {"ANALYTICS.CUSTOMER_SEGMENTS": "create"}
 
 
-def test_objects_rulectl_does_not_own_are_never_overwritten(project: Path):
-    run("load", project=project)
+def test_objects_rulectl_does_not_own_are_never_overwritten(loaded_project: Path):
+    project = loaded_project  # the core example, loaded
     query(project, "CREATE SCHEMA ANALYTICS; CREATE VIEW ANALYTICS.CUSTOMER_METRICS AS SELECT 42 AS precious")
     result = run("plan", project=project)
     assert result.exit_code == 1 and "rulectl will not overwrite it" in result.output and "--adopt" in result.output
@@ -138,10 +138,10 @@ def test_objects_rulectl_does_not_own_are_never_overwritten(project: Path):
     assert changes(project) == {}
 
 
-def test_a_foreign_output_table_is_refused_alone_and_can_be_adopted(project: Path):
+def test_a_foreign_output_table_is_refused_alone_and_can_be_adopted(loaded_project: Path):
     """The prompt's task reads the output table: its cost estimate must not fail on the foreign one
     (a second error, and --adopt could never pass), since apply replaces that table first."""
-    run("load", project=project)
+    project = loaded_project  # the core example, loaded
     query(project, "CREATE SCHEMA AI; CREATE TABLE AI.ACCOUNT_INSIGHTS (x INTEGER)")
     result = run("plan", project=project)
     assert result.exit_code == 1 and "Plan: 6 to create, 1 error(s)." in result.output and "refresh estimate fails" not in result.output
@@ -171,8 +171,8 @@ def test_emptying_segmentations_replaces_only_the_segments_view(applied_project:
     }
 
 
-def test_failure_at_step_k_then_next_apply_converges(project: Path, monkeypatch):
-    run("load", project=project)
+def test_failure_at_step_k_then_next_apply_converges(loaded_project: Path, monkeypatch):
+    project = loaded_project  # the core example, loaded
     original = DuckDBBackend._run
 
     def failing(self, sql):
@@ -196,8 +196,8 @@ def test_failure_at_step_k_then_next_apply_converges(project: Path, monkeypatch)
     assert query(project, "SELECT COUNT(*) FROM GOLD.CUSTOMER")[0][0] >= 150
 
 
-def test_second_concurrent_apply_is_refused_and_changes_nothing(project: Path):
-    run("load", project=project)
+def test_second_concurrent_apply_is_refused_and_changes_nothing(loaded_project: Path):
+    project = loaded_project  # the core example, loaded
     loaded = load_project(project)
     holder = open_backend(loaded)
     holder.acquire_lock(LockHolder("alice", "build-host", 4242, "abc123", None))
@@ -212,8 +212,8 @@ def test_second_concurrent_apply_is_refused_and_changes_nothing(project: Path):
     applied(project)
 
 
-def test_saved_plan_applies_and_a_stale_one_is_refused(project: Path, tmp_path: Path):
-    run("load", project=project)
+def test_saved_plan_applies_and_a_stale_one_is_refused(loaded_project: Path, tmp_path: Path):
+    project = loaded_project  # the core example, loaded
     plan_file = tmp_path / "plan.json"
     assert run("plan", "--out", str(plan_file), project=project).exit_code == 0
     assert json.loads(plan_file.read_text())["summary"] == {"create": 8}
@@ -225,8 +225,8 @@ def test_saved_plan_applies_and_a_stale_one_is_refused(project: Path, tmp_path: 
     assert refused.exit_code == 1 and "deployed state changed since this plan was made" in refused.output
 
 
-def test_saved_plan_is_refused_when_the_yaml_changed(project: Path, tmp_path: Path):
-    run("load", project=project)
+def test_saved_plan_is_refused_when_the_yaml_changed(loaded_project: Path, tmp_path: Path):
+    project = loaded_project  # the core example, loaded
     plan_file = tmp_path / "plan.json"
     run("plan", "--out", str(plan_file), project=project)
     edit(project / "rules" / "segments.yml", "module_count >= 2", "module_count >= 3")
@@ -234,8 +234,8 @@ def test_saved_plan_is_refused_when_the_yaml_changed(project: Path, tmp_path: Pa
     assert refused.exit_code == 1 and "project changed since this plan was made" in refused.output
 
 
-def test_a_plan_saved_in_another_project_says_so(project: Path, tmp_path: Path):
-    run("load", project=project)
+def test_a_plan_saved_in_another_project_says_so(loaded_project: Path, tmp_path: Path):
+    project = loaded_project  # the core example, loaded
     plan_file = tmp_path / "plan.json"
     run("plan", "--out", str(plan_file), project=project)
     edit(project / "rulectl.yml", "name: customer_intelligence", "name: another_project")
@@ -253,8 +253,8 @@ def test_bad_yaml_makes_plan_and_apply_exit_1_and_touch_nothing(applied_project:
     assert query(project, "SELECT sql FROM duckdb_views() WHERE schema_name = 'ANALYTICS' ORDER BY view_name") == before
 
 
-def test_apply_without_yes_asks_and_no_means_nothing(project: Path):
-    run("load", project=project)
+def test_apply_without_yes_asks_and_no_means_nothing(loaded_project: Path):
+    project = loaded_project  # the core example, loaded
     result = run("apply", project=project, input="n\n")
     assert "Apply these changes?" in result.output
     assert not query(project, "SELECT * FROM duckdb_views() WHERE schema_name = 'ANALYTICS'")

@@ -22,9 +22,8 @@ def test_recorded_merge_reads_back_as_the_prompt(project: Path):
     assert "    Start with the two most important next actions, then summarise the account in two sentences." in text.splitlines()
 
 
-def test_plan_shows_the_prompt_diff(project: Path):
-    assert run("load", project=project).exit_code == 0
-    assert run("apply", "--yes", project=project).exit_code == 0
+def test_plan_shows_the_prompt_diff(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     prompt = project / "prompts" / "account_summary.yml"
     edit(prompt, "temperature: 0.2", "temperature: 0.4")
     edit(prompt, "Start with the two most important next actions", "Start with the three most important next actions")
@@ -45,9 +44,8 @@ def test_plan_shows_the_prompt_diff(project: Path):
     assert step["prompt_diff"].startswith("--- deployed prompt") and step["sql_diff"] is None
 
 
-def test_unchanged_prompt_has_no_prompt_diff(project: Path):
-    assert run("load", project=project).exit_code == 0
-    assert run("apply", "--yes", project=project).exit_code == 0
+def test_unchanged_prompt_has_no_prompt_diff(applied_project: Path):
+    project = applied_project  # the core example, loaded and applied
     edit(project / "rules" / "segments.yml", "module_count >= 2", "module_count >= 3")
     steps = json.loads(run("plan", "--json", project=project).output)["steps"]
     assert all(step["prompt_diff"] is None for step in steps)

@@ -36,8 +36,8 @@ def test_apply_before_load_names_the_missing_tables_and_creates_nothing(project:
     assert schemas(project) == []  # not even rulectl's own state schema
 
 
-def test_a_missing_column_is_named_with_a_suggestion(project: Path):
-    assert run("load", project=project).exit_code == 0
+def test_a_missing_column_is_named_with_a_suggestion(loaded_project: Path):
+    project = loaded_project  # the core example, loaded
     connection = duckdb.connect(str(project / ".rulectl" / "local.duckdb"))
     connection.execute("ALTER TABLE GOLD.PRODUCTS RENAME COLUMN active_users TO active_user")
     connection.close()
@@ -48,8 +48,8 @@ def test_a_missing_column_is_named_with_a_suggestion(project: Path):
     assert "ANALYTICS" not in schemas(project)
 
 
-def test_a_column_of_another_type_is_an_error_and_compatible_spellings_are_not(project: Path):
-    assert run("load", project=project).exit_code == 0
+def test_a_column_of_another_type_is_an_error_and_compatible_spellings_are_not(loaded_project: Path):
+    project = loaded_project  # the core example, loaded
     assert run("plan", project=project).exit_code == 0  # number(12,2) vs DECIMAL, integer vs INTEGER, date vs DATE
     edit(project / "rulectl.yml", "population: integer", "population: date")
     result = run("plan", project=project)
@@ -121,10 +121,10 @@ def test_a_source_in_another_database_is_read_from_that_databases_information_sc
     assert "FROM SHARED_DB.INFORMATION_SCHEMA.COLUMNS" in backend.statements[-1]
 
 
-def test_a_repeated_or_null_customer_key_is_a_plan_error(project: Path):
+def test_a_repeated_or_null_customer_key_is_a_plan_error(loaded_project: Path):
     """Loads refuse them, but a table filled by another tool may have them: a repeated key counts a
     customer twice and breaks Snowflake's MERGE; a NULL key would be re-sent to the model every run."""
-    assert run("load", project=project).exit_code == 0
+    project = loaded_project  # the core example, loaded
     connection = duckdb.connect(str(project / ".rulectl" / "local.duckdb"))
     connection.execute("INSERT INTO GOLD.CUSTOMER SELECT * FROM GOLD.CUSTOMER WHERE customer_id IN ('C0000007', 'C0000009')")
     connection.execute("INSERT INTO GOLD.CUSTOMER SELECT * FROM GOLD.CUSTOMER WHERE customer_id = 'C0000007'")

@@ -29,8 +29,8 @@ def analytics_views(project: Path) -> list:
         connection.close()
 
 
-def test_a_view_the_target_refuses_fails_plan_and_apply_with_file_and_line(project: Path):
-    assert run("load", project=project).exit_code == 0
+def test_a_view_the_target_refuses_fails_plan_and_apply_with_file_and_line(loaded_project: Path):
+    project = loaded_project  # the core example, loaded
     metrics = project / "rules" / "metrics.yml"
     edit(metrics, BROKEN, UNKNOWN_FUNCTION)
     assert run("validate", project=project).exit_code == 0
