@@ -27,6 +27,7 @@ from engine.backends.duckdb import DuckDBBackend
 from engine.backends.registry import open_backend
 from engine.compile.project import compile_project
 from engine.config.loader import load_project
+from engine.config.project import LoadedProject
 from engine.plan.diff import diff
 from engine.plan.model import Action
 from engine.plan.planner import managed_schemas
@@ -66,9 +67,9 @@ def query(project: Path, sql: str):
         connection.close()
 
 
-def pending_changes(project: Path) -> dict[str, str]:
+def pending_changes(project: Path, loaded: LoadedProject | None = None) -> dict[str, str]:
     """The plan's steps from compile + introspect + diff (what plan shows, without impact and cost)."""
-    loaded = load_project(project)
+    loaded = loaded or load_project(project)
     backend = open_backend(loaded)
     try:
         steps = diff(loaded.config.name, "local", compile_project(loaded), backend.introspect(managed_schemas(loaded)))
@@ -117,24 +118,24 @@ def plan_without_impact_or_cost(monkeypatch):
 def converge_after_kill(project: Path, baseline: Path, k: int, ai_rows: set) -> None:
     shutil.copy(baseline, database(project))
     database(project).with_name("local.duckdb.wal").unlink(missing_ok=True)  # the last kill's log is not the baseline's
+    loaded = load_project(project)  # the YAML does not change within a point: loaded once (as each command does)
     with dies_after(k), pytest.raises(Killed):
-        workflow.apply(load_project(project))
-    locked = open_backend(load_project(project))
+        workflow.apply(loaded)
+    locked = open_backend(loaded)
     holder = locked.lock_holder()
     locked.close()
     if holder is not None:  # the lock is the first write: from then on it stays until unlock
         assert holder.process_is_gone() is False and holder.pid == os.getpid()
-        assert workflow.unlock(load_project(project))[1]
-    made, result = workflow.apply(load_project(project))
+        assert workflow.unlock(loaded)[1]
+    made, result = workflow.apply(loaded)
     assert not made.errors, f"kill at {k}: {[s.reason for s in made.errors]}"
     assert not any(s.action is Action.DRIFT for s in made.steps), f"kill at {k}: false drift {[s.qualified_name for s in made.steps if s.action is Action.DRIFT]}"
-    assert pending_changes(project) == {}, f"kill at {k}: apply did not converge"
+    assert pending_changes(project, loaded) == {}, f"kill at {k}: apply did not converge"
     keys = {row[0] for row in query(project, "SELECT customer_id FROM AI.ACCOUNT_INSIGHTS")}
     assert keys == ai_rows, f"kill at {k}: AI output rows lost"
     # drift detection still works: a hand edit of each kind is reported
-    query(project, "CREATE OR REPLACE VIEW ANALYTICS.CUSTOMER_METRICS AS SELECT customer_id FROM GOLD.CUSTOMER")
-    query(project, "UPDATE _RULECTL.TASKS SET schedule = 'USING CRON 0 1 * * * UTC'")
-    assert pending_changes(project) == {"ANALYTICS.CUSTOMER_METRICS": "drift", "AI.REFRESH_ACCOUNT_SUMMARY": "drift"}, f"kill at {k}"
+    query(project, "CREATE OR REPLACE VIEW ANALYTICS.CUSTOMER_METRICS AS SELECT customer_id FROM GOLD.CUSTOMER; UPDATE _RULECTL.TASKS SET schedule = 'USING CRON 0 1 * * * UTC'")
+    assert pending_changes(project, loaded) == {"ANALYTICS.CUSTOMER_METRICS": "drift", "AI.REFRESH_ACCOUNT_SUMMARY": "drift"}, f"kill at {k}"
 
 
 # Every kill point is tried; the points are dealt into PARTS tests so pytest-xdist spreads them over

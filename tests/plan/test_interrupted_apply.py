@@ -75,10 +75,9 @@ def interrupted_then_converges(project: Path, baseline: Path, k: int, how: str) 
         stopped = run("apply", "--yes", project=project)
     assert stopped.exit_code == 130, f"interrupt at {k}: {stopped.output}"
     applied = stopped.output.count("  applied ")
-    planned = latest_apply(project)["steps_planned"]
-    assert f"interrupted after {applied} of {planned} {MESSAGE}" in stopped.output, f"interrupt at {k}: {stopped.output}"
-    assert lock_is_free(project), f"interrupt at {k}: the lock was kept"
     history = latest_apply(project)
+    assert f"interrupted after {applied} of {history['steps_planned']} {MESSAGE}" in stopped.output, f"interrupt at {k}: {stopped.output}"
+    assert lock_is_free(project), f"interrupt at {k}: the lock was kept"
     assert (history["outcome"], history["steps_applied"], history["failed"]) == ("interrupted", applied, False), f"interrupt at {k}"
     assert [s["status"] for s in history["steps"]].count("interrupted") == 1
     finished = run("apply", "--yes", project=project)
