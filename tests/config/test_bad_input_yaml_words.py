@@ -32,6 +32,12 @@ MINIMAL_CASES = [
         "YAML syntax error: `expr:visits / 52.0` needs a space after the colon: expr: visits / 52.0",
     ),
     (
+        "missing space after a list item's colon: the next key continues it, the item is named",
+        METRIC + SEGMENTATION + "      - segment:Regular\n        when: weekly_visits >= 1\n",
+        8,
+        "YAML syntax error: `segment:Regular` needs a space after the colon: segment: Regular",
+    ),
+    (
         "key indented one space short",
         METRIC + SEGMENTATION + "      - segment: Regular\n        when: weekly_visits >= 1\n       default: Occasional\n",
         10,
