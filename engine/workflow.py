@@ -421,6 +421,7 @@ def import_sources(loaded: LoadedProject, target: str, tables: list[str], key: s
     from engine.core.errors import ConfigErrors
     from engine.features.source_import import add_to_project_file, read_sources
 
+    _refuse_database_in_a_project(loaded, target)
     name = target_name(loaded, target)
     with connected(loaded, name) as backend:
         imported = read_sources(loaded, backend, tables, key)
@@ -433,6 +434,18 @@ def import_sources(loaded: LoadedProject, target: str, tables: list[str], key: s
         path.write_text(before)
         raise RulectlError("the imported sources do not validate, so rulectl.yml was left as it was:\n" + "\n".join(str(p) for p in errors.problems)) from None
     return imported
+
+
+def _refuse_database_in_a_project(loaded: LoadedProject, origin: str) -> None:
+    """A DuckDB file or snowflake:CONNECTION given where the project has a rulectl.yml: there
+    --from-target names one of its targets, so say that, and the two ways to read that database."""
+    if origin in loaded.config.targets or not (origin.startswith("snowflake:") or Path(origin).suffix.lower() in (".duckdb", ".db")):
+        return
+    raise RulectlError(
+        f"--from-target {origin}: {loaded.root} already has a rulectl.yml, and in a project --from-target names one of its "
+        f"targets ({', '.join(loaded.config.targets)}); add the database as a target in rulectl.yml and name that target, "
+        f"or start a new project from it in an empty directory: rulectl init NEW_DIR --from-target {origin} --table SCHEMA.TABLE"
+    )
 
 
 def project_from_target(directory: Path, origin: str, tables: list[str], key: str | None = None):

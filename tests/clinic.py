@@ -139,8 +139,8 @@ def _write_csv(path: Path, header: list[str], rows: list[tuple]) -> None:
 
 
 # Visit notes in four languages, scored by sentiment. By hand (VADER's compound, py3langid's guess):
-# of the 8 notes 6 score neutral, and 4 of those are German (2), French and Spanish; the negative
-# German note is scored (-0.83, for a word VADER knows), "Ticket closed" is too short to tell.
+# 5 of the 8 notes are German (3), French and Spanish, and 4 of those score neutral; the negative
+# German note is scored (-0.83, for `die`, a word VADER knows), "Ticket closed" is too short to tell.
 NOTES = [  # patient_ref, note_no, body
     ("P1", "1", "The nurse was wonderful and very kind."),
     ("P1", "2", "Wir sind sehr zufrieden mit der Behandlung in der Praxis."),
@@ -151,7 +151,7 @@ NOTES = [  # patient_ref, note_no, body
     ("P4", "7", "Die Wartezeit war viel zu lang und das Personal unfreundlich."),
     ("P4", "8", "Der Arzt war super, fünf Sterne!"),
 ]
-NOTES_LANGUAGE_NOTE = "4 of 8 text(s) scored neutral look non-English (de 2, es 1, fr 1)"
+NOTES_LANGUAGE_NOTE = "5 of 8 text(s) look non-English (de 3, es 1, fr 1; 4 scored neutral)"
 NOTES_SOURCE = """  notes:
     table: RAW.VISIT_NOTES
     grain: [patient_ref, note_no]

@@ -107,6 +107,11 @@ def test_from_target_errors(tmp_path: Path):
     make_tables(root)
     no_key = run("init", str(root), "--from-target", "local", "--table", "RAW.HEALTH", "--key", "customer_ref")
     assert no_key.exit_code == 1 and "has no column `customer_ref` (the customer key); pass --key COLUMN" in no_key.output
+    # a database file where the project has targets: said as such, not "unknown target"
+    a_file = run("init", str(root), "--from-target", str(root / ".rulectl" / "local.duckdb"), "--table", "RAW.HEALTH")
+    said = " ".join(a_file.output.split())
+    assert a_file.exit_code == 1 and "already has a rulectl.yml, and in a project --from-target names one of its targets (local)" in said, said
+    assert "rulectl init NEW_DIR --from-target" in said and "Traceback" not in said
     assert (root / "rulectl.yml").read_text() == before
 
 

@@ -65,7 +65,7 @@ def _sentiment_check() -> DoctorCheck:
         label = sentiment_label(CHECK_PROMPT)
     except Exception as error:  # the analyser's word list missing or broken
         return DoctorCheck("sentiment: local analyser", False, f"{type(error).__name__}: {error}", "reinstall rulectl (`pip install -e .`): the vaderSentiment package is missing or broken")
-    return DoctorCheck("sentiment: local analyser", True, f"{ANALYSER} answers ({label}); it reads {LANGUAGES}: `rulectl run` and `status` count the texts it scored neutral that look non-English")
+    return DoctorCheck("sentiment: local analyser", True, f"{ANALYSER} answers ({label}); it reads {LANGUAGES}: `rulectl run` and `status` count the texts it scored that look non-English")
 
 
 def _endpoint_fix(error: CompletionFailed, where: str | None) -> str:

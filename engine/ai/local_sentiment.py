@@ -56,20 +56,30 @@ class LocalSentiment:
     def __init__(self) -> None:
         self.stats = CallStats()
         self.scored = 0
-        self.neutral_texts: list[str] = []  # checked for their language once the run ends
+        # every scored text, with whether it scored neutral; checked for its language once the run ends.
+        # Not only the neutral ones: VADER also scores words it knows in other languages' text, so a
+        # German five-star review that starts with `Die` scores negative (`die` is in its lexicon).
+        self.scored_texts: list[tuple[str, bool]] = []
 
     def language_note(self) -> str | None:
-        """How many texts this run scored neutral look non-English (VADER cannot read them), or None."""
-        from engine.ai.text_language import other_languages
+        """How many texts this run scored look non-English (VADER cannot read them), by language, and
+        how many of those it scored neutral; None when none does."""
+        from collections import Counter
 
-        if not self.neutral_texts:
-            return None
-        found = other_languages(self.neutral_texts)
+        from engine.ai.text_language import ENGLISH, guess_language
+
+        found: Counter[str] = Counter()
+        neutral = 0
+        for text, scored_neutral in self.scored_texts:
+            language = guess_language(text)
+            if language is not None and language != ENGLISH:
+                found[language] += 1
+                neutral += scored_neutral
         if not found:
             return None
         languages = ", ".join(f"{language} {count}" for language, count in sorted(found.items(), key=lambda item: (-item[1], item[0])))
-        return (f"{sum(found.values())} of {self.scored} text(s) scored neutral look non-English ({languages}): the local analyser "
-                f"reads {LANGUAGES}, so their score says nothing; Snowflake's AI_SENTIMENT reads {CORTEX_LANGUAGES}")
+        return (f"{sum(found.values())} of {self.scored} text(s) look non-English ({languages}; {neutral} scored neutral): the local "
+                f"analyser reads {LANGUAGES}, so their scores say nothing; Snowflake's AI_SENTIMENT reads {CORTEX_LANGUAGES}")
 
     def register(self, connection: duckdb.DuckDBPyConnection) -> None:
         replace_function(connection, FUNCTION_NAME, self._batch, ["VARCHAR"], "VARCHAR")
@@ -82,8 +92,7 @@ class LocalSentiment:
                 replies.append(None)
                 continue
             label = sentiment_label(text)
-            if label == "neutral":
-                self.neutral_texts.append(text)
+            self.scored_texts.append((text, label == "neutral"))
             self.scored += 1
             replies.append(json.dumps({"categories": [{"name": "overall", "sentiment": label}]}))
             self.stats.add(True)

@@ -112,6 +112,6 @@ def run_warnings(loaded: LoadedProject, backend: Backend) -> list[str]:
     languages = backend.local_sentiment_languages
     if languages:  # said once per sentiment task until a run's own note says more
         noted = {run.prompt for run in runs if run.note}
-        notes += [f"{name}: scored on this target by the local analyser, which reads {languages}; `rulectl run` counts the texts it scored neutral that look non-English"
+        notes += [f"{name}: scored on this target by the local analyser, which reads {languages}; `rulectl run` counts the texts it scored that look non-English"
                   for name in sentiment_sources(loaded.config) if name not in noted]
     return [run.warning for run in runs if run.warning] + notes

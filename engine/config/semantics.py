@@ -14,6 +14,7 @@ from engine.config.project import INPUT_VIEWS, INSIGHTS_VIEW, LATEST_VIEW_PREFIX
 from engine.config.models import Metric, Prompt, Segmentation
 from engine.config.refresh_inputs import check_refresh, clock_readers, clock_warnings, placeholder_fields
 from engine.config.type_checks import type_check
+from engine.config.window_nulls import window_null_warnings
 from engine.config.value_types import type_words, value_problem
 from engine.core.aggregate_order import order_dependence
 from engine.core.expressions import ExpressionError, ParsedExpression, parse_expression
@@ -36,6 +37,7 @@ def check_project(loaded: LoadedProject) -> tuple[list[Problem], list[Problem]]:
     types = type_check(loaded)
     warnings = types.warnings + [w for located in loaded.prompts for w in _reply_budget(located) + _model_warnings(located)]
     warnings += _refresh_warnings(loaded, types.metric_types)
+    warnings += window_null_warnings(loaded)
     return problems + types.errors, warnings  # an unknown name is typed `unknown`, never a second error
 
 

@@ -68,6 +68,9 @@ def _colon_in_value(error: yaml.MarkedYAMLError, reason: str, lines: list[str], 
     """`when: a >= 1 AND note: x` — YAML reads the second `: ` as another key."""
     if reason != "mapping values are not allowed here":
         return None
+    swallowed = _swallowed_by_line_above(lines, line)
+    if swallowed is not None:
+        return swallowed
     written = KEY_VALUE.match(_line_text(lines, line))
     if not written:
         return YamlMistake(line, "YAML syntax error: a colon followed by a space inside a value starts a new key in YAML; put the whole value in quotes")
@@ -77,6 +80,26 @@ def _colon_in_value(error: yaml.MarkedYAMLError, reason: str, lines: list[str], 
         f"YAML syntax error: the value of `{key}` contains `: ` (a colon and a space), which YAML reads as the start of "
         f"another key; put the whole value in quotes: {key}: {quoted(value)}",
     )
+
+
+def _swallowed_by_line_above(lines: list[str], line: int) -> YamlMistake | None:
+    """`- segment:New` over `  when: x >= 1`: without the space, the item above is one plain text
+    that the deeper-indented `when:` line continues, so PyYAML stops at this line's colon. The
+    line to fix is the one above, not this line's value."""
+    above = next((number for number in range(line - 1, 0, -1) if _line_text(lines, number).strip()
+                  and not _line_text(lines, number).lstrip().startswith("#")), None)
+    if above is None:
+        return None
+    text, current = _line_text(lines, above), _line_text(lines, line)
+    written = KEY_WITHOUT_SPACE.match(text)
+    if not written or KEY_VALUE.match(text) or _indent(current) <= _indent(text):
+        return None
+    key, value = written["key"], written["value"]
+    return YamlMistake(above, f"YAML syntax error: `{key}:{value}` needs a space after the colon: {key}: {value}")
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip(" "))
 
 
 def _missing_space(error: yaml.MarkedYAMLError, reason: str, lines: list[str], line: int) -> YamlMistake | None:

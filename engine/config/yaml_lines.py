@@ -103,6 +103,18 @@ def _decode(raw: bytes, display_name: str) -> str:
         raise YamlProblem(Problem(display_name, line, "the file is not UTF-8 text; save it as UTF-8")) from None
 
 
+def _complex_key_message(lines: list[str], index: int) -> str:
+    """A key that is not a name: `? x` (YAML's explicit key) or a `{…}` / `[…]` key. Say what YAML
+    made of it and the line to write."""
+    written = lines[index].strip() if 0 <= index < len(lines) else ""
+    if written == "?":
+        return "`?` alone marks an empty YAML key; remove the line, or write `key: value`"
+    if written.startswith("? "):
+        rest = written[1:].strip()
+        return f"`{written}`: a line that starts with `?` marks a YAML key of its own, so `{rest}` became a key, not a setting; remove the `?`: {rest}"
+    return f"`{written}`: a key must be a plain name (`key: value`); YAML reads a key in `{{…}}` or `[…]` as a mapping or a list; write the name alone"
+
+
 def _build(node: yaml.Node, path: Path_, doc: LocatedDocument, loader: yaml.SafeLoader, budget: list[int]) -> Any:
     line = node.start_mark.line + 1
     budget[0] -= 1
@@ -121,7 +133,7 @@ def _build(node: yaml.Node, path: Path_, doc: LocatedDocument, loader: yaml.Safe
             previous = (key_node, value_node)
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, (str, int, float, bool)) or key is None:
-                raise YamlProblem(Problem(doc.file, key_node.start_mark.line + 1, "a mapping key must be a plain name"))
+                raise YamlProblem(Problem(doc.file, key_node.start_mark.line + 1, _complex_key_message(doc.text_lines, key_node.start_mark.line)))
             if key in result:
                 raise YamlProblem(Problem(doc.file, key_node.start_mark.line + 1, f"duplicate key `{key}`; each key may appear once in a mapping"))
             result[key] = _build(value_node, path + (key,), doc, loader, budget)

@@ -120,3 +120,34 @@ def test_windows_where_they_do_not_belong_are_validate_errors(tmp_path: Path, me
     result = run("validate", project=tmp_path)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert f"rules/metrics.yml:{line}: " in result.output and words in result.output, result.output
+
+
+def test_validate_warns_where_shoppers_without_lines_score(shop: Path):
+    """spend is NULL for a shopper without lines, and NULL sorts above every value: both scores
+    would put such shoppers with the biggest spenders. A warning at each score's line, exit 0."""
+    result = run("validate", project=shop)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "rules/metrics.yml:3: `NTILE(4) OVER (ORDER BY spend DESC)`: a customer with no rows in `lines` has `spend` NULL" in said, said
+    assert "write `spend DESC NULLS LAST` to score them with the smallest, `NULLS FIRST` to keep this" in said
+    assert "rules/metrics.yml:8: `RANK() OVER (ORDER BY spend)`" in said and "write `spend NULLS FIRST` to score them with the smallest" in said
+    assert said.count("warning:") == 2
+
+
+def test_nulls_last_written_out_ranks_shoppers_without_lines_last(tmp_path: Path):
+    """The fix the warning names, run as rule tests (the compiled view on DuckDB): by hand, spend
+    A 10, D 7, C 5, B none; NTILE(2) by spend DESC NULLS LAST gives A, D band 1 and C, B band 2,
+    where DESC alone gives B (NULL first) and A band 1."""
+    metrics = METRICS.replace("ORDER BY spend DESC)", "ORDER BY spend DESC NULLS LAST)").replace("NTILE(4)", "NTILE(2)")
+    metrics = metrics.replace("ORDER BY spend)", "ORDER BY spend NULLS LAST)")
+    write_retailer(tmp_path, metrics=metrics, segments="segmentations:\n  - name: tier\n    rules:\n      - {segment: Top, when: spend_band = 1}\n    default: Rest\n", generated=0)
+    (tmp_path / "tests").mkdir()
+    shoppers = "".join(f"        - {{shopper_no: {s}, shopper_name: {s}, home_currency: EUR}}\n" for s in "ABCD")
+    lines = "".join(f"        - {{shopper_no: {s}, line_no: {n}, category: Toys, amount: {a}, currency: EUR}}\n" for n, (s, a) in enumerate([("A", 10), ("C", 5), ("D", 7)], 1))
+    expect = "".join(f"      - {{shopper_no: {s}, spend_band: {band}, spend_rank: {rank}, tier: {tier}}}\n"
+                     for s, band, rank, tier in [("A", 1, 3, "Top"), ("B", 2, 4, "Rest"), ("C", 2, 1, "Rest"), ("D", 1, 2, "Top")])
+    (tmp_path / "tests" / "scores.yml").write_text(f"tests:\n  - name: shoppers without lines score last\n    given:\n      shoppers:\n{shoppers}      lines:\n{lines}    expect:\n{expect}")
+    validated = run("validate", project=tmp_path)
+    assert validated.exit_code == 0 and "warning" not in validated.output, validated.output
+    tested = run("test", project=tmp_path)
+    assert tested.exit_code == 0 and "1 passed, 0 failed" in tested.output, tested.output

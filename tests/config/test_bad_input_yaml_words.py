@@ -32,6 +32,25 @@ MINIMAL_CASES = [
         "YAML syntax error: `expr:visits / 52.0` needs a space after the colon: expr: visits / 52.0",
     ),
     (
+        "missing space after a list item's colon: the next key continues it, the item is named",
+        METRIC + SEGMENTATION + "      - segment:Regular\n        when: weekly_visits >= 1\n",
+        8,
+        "YAML syntax error: `segment:Regular` needs a space after the colon: segment: Regular",
+    ),
+    (
+        "a setting written after a question mark becomes a key",
+        METRIC + SEGMENTATION + "      - segment: Regular\n        when: weekly_visits >= 1\n    ? default: Occasional\n",
+        10,
+        "`? default: Occasional`: a line that starts with `?` marks a YAML key of its own, so `default: Occasional` became a key, "
+        "not a setting; remove the `?`: default: Occasional",
+    ),
+    (
+        "a key in brackets",
+        METRIC + SEGMENTATION + "      - segment: Regular\n        when: weekly_visits >= 1\n    [default]: Occasional\n",
+        10,
+        "`[default]: Occasional`: a key must be a plain name (`key: value`); YAML reads a key in `{…}` or `[…]` as a mapping or a list; write the name alone",
+    ),
+    (
         "key indented one space short",
         METRIC + SEGMENTATION + "      - segment: Regular\n        when: weekly_visits >= 1\n       default: Occasional\n",
         10,
