@@ -13,6 +13,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import duckdb
 import sqlglot
@@ -155,7 +156,7 @@ class RecordingConnection:
             match = pattern.match(sql)
             if match:
                 return handler(match)
-        tree = sqlglot.parse_one(sql, read="snowflake")
+        tree = _parsed(sql)  # shared: read here, never rewritten (_mirror copies)
         if self._is_managed_ddl(tree):
             refusal = snowflake_limits.view_refusal(sql) if isinstance(tree, exp.Create) and tree.kind == "VIEW" else None
             if refusal:
@@ -164,9 +165,7 @@ class RecordingConnection:
             return self._ddl(tree, sql)
         if isinstance(tree, exp.Create) and tree.kind == "SCHEMA":
             self.catalog.schemas.add((tree.this.name or tree.this.db).upper())
-        # rulectl's own Snowflake → DuckDB rendering: Snowflake accepts what sqlglot alone would
-        # translate into SQL DuckDB refuses (e.g. `x -> …` lambdas for ARRAY_CONSTRUCT_COMPACT)
-        result = self.duck.execute(render_duckdb(tree, FixContext()))
+        result = self.duck.execute(_as_duckdb(sql))
         if result.description is None:
             return [], []
         return [d[0] for d in result.description], result.fetchall()
@@ -294,7 +293,7 @@ class RecordingConnection:
             mirrored: dict[str, list[tuple[str, str]]] = {}
             for name, column, kind in self.duck.execute("SELECT upper(schema_name || '.' || table_name), column_name, data_type FROM duckdb_columns() ORDER BY column_index").fetchall():
                 if name in self.catalog.views:
-                    mirrored.setdefault(name, []).append((column, exp.DataType.build(kind, dialect="duckdb").sql("snowflake")))
+                    mirrored.setdefault(name, []).append((column, _snowflake_spelling(kind)))
             tables.update(mirrored)
         rows = []
         for name, columns in tables.items():
@@ -424,6 +423,26 @@ def _sample_value(schema: dict) -> object:
     return {"string": "ok", "number": 0.5, "integer": 1, "boolean": True, "array": ["ok"], "object": {}}.get(kind, "ok")
 
 
+# The same statements reach the double in test after test (the example's views, tasks and state
+# writes): parsing and rendering each text once per process keeps the double's own cost small.
+@lru_cache(maxsize=4096)
+def _parsed(sql: str) -> exp.Expression:
+    return sqlglot.parse_one(sql, read="snowflake")
+
+
+@lru_cache(maxsize=4096)
+def _as_duckdb(sql: str) -> str:
+    """rulectl's own Snowflake → DuckDB rendering: Snowflake accepts what sqlglot alone would
+    translate into SQL DuckDB refuses (e.g. `x -> …` lambdas for ARRAY_CONSTRUCT_COMPACT)."""
+    return render_duckdb(_parsed(sql), FixContext())
+
+
+@lru_cache(maxsize=256)
+def _snowflake_spelling(duckdb_type: str) -> str:
+    return exp.DataType.build(duckdb_type, dialect="duckdb").sql("snowflake")
+
+
+@lru_cache(maxsize=256)  # a handful of type texts, asked for every column of every table
 def _info_type(kind_text: str) -> tuple[str, int | None, int | None]:
     """(DATA_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE) as Snowflake's INFORMATION_SCHEMA.COLUMNS gives
     them: every integer type is NUMBER(38,0), every float FLOAT, every string TEXT
