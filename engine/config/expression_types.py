@@ -295,7 +295,7 @@ class _Typer:
             return value
         typed = self._typed.get(id(value))
         if typed is not None and typed[0] is value and typed[1] in _PROBE_TYPES:
-            return exp.cast(exp.null(), _PROBE_TYPES[typed[1]])
+            return exp.cast(exp.null(), _PROBE_DATA_TYPES[typed[1]])  # a copy of a built type: parsing its name each time cost most of a check
         return value.copy()  # literals, units, type names, and arguments of unknown type (small)
 
 
@@ -336,6 +336,7 @@ def _left_spine(node: exp.Binary, kinds: tuple[type, ...]) -> list[exp.Binary]:
 
 
 _PROBE_TYPES = {NUMBER: "DOUBLE", TEXT: "VARCHAR", DATE: "DATE", TIMESTAMP: "TIMESTAMP", BOOLEAN: "BOOLEAN"}
+_PROBE_DATA_TYPES = {kind: exp.DataType.build(name) for kind, name in _PROBE_TYPES.items()}
 
 
 def _meet(left_kind: str, right_kind: str, left: exp.Expression, right: exp.Expression) -> bool:

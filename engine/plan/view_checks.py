@@ -57,7 +57,10 @@ def check_planned_views(loaded: LoadedProject, backend: Backend, desired: list[D
     changing = [s.qualified_name.upper() for s in steps if s.kind == "view" and s.action in CHANGING and s.qualified_name.upper() in views]
     if not changing:
         return []
-    planned = _PlannedRelations(desired)
+    # a view or table the plan leaves as it is is read where it is deployed: only what changes is
+    # rendered as a planned CTE (a one-rule edit renders the segments view, not the metrics view)
+    unchanged = {s.qualified_name.upper() for s in steps if s.action is Action.NOOP}
+    planned = _PlannedRelations([obj for obj in desired if obj.qualified_name.upper() not in unchanged])
     if _refused(backend, planned.zero_rows(changing)) is None:
         return []
     failures = []
@@ -93,32 +96,45 @@ def locate_expression(loaded: LoadedProject, backend: Backend, message: str, vie
 
 class _PlannedRelations:
     """The planned views as CTEs (each reading the others' planned SQL), and each planned table as
-    an empty stand-in with its planned columns, so nothing needs to exist before apply."""
+    an empty stand-in with its planned columns, so nothing needs to exist before apply. `desired`:
+    the views and tables that change; references to any other relation stay as they are (the
+    deployed object, identical to its planned one)."""
 
     def __init__(self, desired: list[DesiredObject]):
         self.names = {obj.qualified_name.upper(): f"rulectl_planned_{index}" for index, obj in enumerate(desired) if obj.kind in ("view", "table")}
         self.desired = [obj for obj in desired if obj.kind in ("view", "table")]
+        self._by_name = {obj.qualified_name.upper(): obj for obj in self.desired}
 
     def zero_rows(self, views: list[str]) -> exp.Select:
         query = exp.select(exp.Literal.number(1)).from_(exp.to_table(self.names[views[0]]))
         for name in views[1:]:
             query = query.join(exp.to_table(self.names[name]), join_type="cross")
+        relations = {}
+        pending = list(views)
+        while pending:  # the queried views and the planned relations they read, transitively
+            name = pending.pop()
+            if name not in relations:
+                relations[name], reads = self._relation(self._by_name[name])
+                pending.extend(reads)
         for obj in self.desired:  # compile order: each object after what it reads
-            query = query.with_(self.names[obj.qualified_name.upper()], as_=self._relation(obj), copy=False)
+            if obj.qualified_name.upper() in relations:
+                query = query.with_(self.names[obj.qualified_name.upper()], as_=relations[obj.qualified_name.upper()], copy=False)
         return query.limit(0)
 
-    def _relation(self, obj: DesiredObject) -> exp.Expression:
+    def _relation(self, obj: DesiredObject) -> tuple[exp.Expression, list[str]]:
+        """The relation's planned query, and the planned relations it reads."""
         if obj.kind == "table":
             columns = [exp.cast(exp.null(), exp.DataType.build(kind, dialect="snowflake")).as_(name) for name, kind in obj.columns]
-            return exp.select(*columns).where(exp.false())
-        names = self.names
+            return exp.select(*columns).where(exp.false()), []
+        names, reads = self.names, []
 
         def rewrite(node: exp.Expression) -> exp.Expression:
             if isinstance(node, exp.Table) and node.db and f"{node.db}.{node.name}".upper() in names:
+                reads.append(f"{node.db}.{node.name}".upper())
                 return exp.alias_(exp.to_table(names[f"{node.db}.{node.name}".upper()]), node.alias or node.name, table=True)
             return node
 
-        return obj.statement.expression.copy().transform(rewrite)
+        return obj.statement.expression.copy().transform(rewrite), reads
 
 
 def _refused(backend: Backend, query: exp.Expression) -> str | None:
