@@ -52,7 +52,7 @@ def render_duckdb(tree: exp.Expression, context: FixContext, pretty: bool = Fals
 
 def _render(tree: exp.Expression, context: FixContext, pretty: bool) -> str:
     fixed = apply_fixes(tree, context)
-    sql = fixed.sql(dialect="duckdb", pretty=pretty)
+    sql = fixed.sql(dialect="duckdb", pretty=pretty, copy=False)  # apply_fixes copied it: the generator need not again
     if "->" in sql:  # sqlglot writes lambdas while generating; DuckDB 2 wants `lambda x: …`
         sql = modern_lambda_syntax(sqlglot.parse_one(sql, read="duckdb")).sql(dialect="duckdb", pretty=pretty)
     return sql

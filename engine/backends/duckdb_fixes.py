@@ -415,11 +415,45 @@ DUCKDB_FIXES: tuple[Fix, ...] = (
 )
 
 
+# The node classes each fix rewrites (its isinstance tests): a fix is skipped when the tree holds
+# none of them. Each fix walks the whole tree, so on a large view running all of them cost ~5× the
+# walk that finds which classes are there; a fix that runs may add classes, so they are found again.
+# A new fix must be listed here (test_duckdb_fixes checks that every fix is).
+FIX_NODE_CLASSES: dict[Fix, tuple[type[exp.Expression], ...]] = {
+    cortex_complete_to_local_function: (exp.Anonymous,),
+    cortex_sentiment_to_local_function: (exp.Anonymous,),
+    cortex_embed_to_local_function: (exp.AIEmbed, exp.Anonymous),
+    vector_is_a_float_list: (exp.DataType,),
+    cosine_similarity_is_not_a_distance: (exp.CosineDistance, exp.Anonymous),
+    variant_text_is_unquoted: (exp.Cast,),
+    keep_date_type: (exp.DateAdd, exp.DateTrunc, exp.TimestampTrunc),
+    object_construct_drops_nulls: (exp.Struct,),
+    lateral_flatten_to_unnest: (exp.Lateral,),
+    unqualify_merge_update_targets: (exp.Merge,),
+    hex_to_number: (exp.ToNumber,),
+    array_construct_compact_without_arrow_lambda: (exp.ArrayConstructCompact,),
+    variant_cast_is_identity: (exp.Cast,),
+    division_keeps_snowflake_scale: (exp.Div,),
+    division_by_zero_fails: (exp.Div,),
+    listagg_of_nulls_is_empty: (exp.GroupConcat,),
+    untyped_array_is_a_text_list: (exp.DataType,),
+    to_char_with_format: (exp.ToChar,),
+}
+
+
 def apply_fixes(tree: exp.Expression, context: FixContext) -> exp.Expression:
     tree = tree.copy()
+    present = _node_classes(tree)
     for fix in DUCKDB_FIXES:
-        tree = fix(tree, context)
+        wanted = FIX_NODE_CLASSES[fix]
+        if any(issubclass(cls, wanted) for cls in present):
+            tree = fix(tree, context)
+            present = _node_classes(tree)
     return tree
+
+
+def _node_classes(tree: exp.Expression) -> set[type]:
+    return {type(node) for node in tree.walk()}
 
 
 def modern_lambda_syntax(duckdb_sql_tree: exp.Expression) -> exp.Expression:
