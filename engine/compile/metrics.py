@@ -221,4 +221,4 @@ def _substitute(tree: exp.Expression, in_scope: dict[str, exp.Expression]) -> ex
             return in_scope[node.name.lower()].copy()
         return node
 
-    return tree.transform(replace)
+    return tree.transform(replace, copy=False)  # the caller passes its own copy

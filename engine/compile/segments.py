@@ -99,7 +99,7 @@ def rule_condition(when: str, labels: Mapping[str, exp.Expression] | None = None
         return node
 
     # UTC forms first: an inlined label already has them
-    return utc_calendar(parse_expression(when).copy()).transform(qualify)
+    return utc_calendar(parse_expression(when).copy()).transform(qualify, copy=False)  # copied just above
 
 
 PLANNED_METRICS, PLANNED_SEGMENTS = "rulectl_new_metrics", "rulectl_new_segments"

@@ -134,7 +134,7 @@ class _PlannedRelations:
                 return exp.alias_(exp.to_table(names[f"{node.db}.{node.name}".upper()]), node.alias or node.name, table=True)
             return node
 
-        return obj.statement.expression.copy().transform(rewrite), reads
+        return obj.statement.expression.copy().transform(rewrite, copy=False), reads
 
 
 def _refused(backend: Backend, query: exp.Expression) -> str | None:
