@@ -78,9 +78,10 @@ def segment_impact(loaded: LoadedProject, backend: Backend, deployed: DeployedSt
         changed_columns = None if metrics_action == Action.DRIFT else _changed_metric_columns(deployed, metrics_name, desired)
     # a rule reading another segmentation's label reads its definition: a change there is a change here
     labels = label_definitions(loaded)
+    planned = _planned_columns(desired, segments_name)
     compared = [
         located.item for located in loaded.segmentations
-        if _may_change(located.item, labels, old_view, changed_columns, trust_deployed=segments_action != Action.DRIFT)
+        if _may_change(located.item, labels, old_view, changed_columns, trust_deployed=segments_action != Action.DRIFT, planned=planned)
     ]
     if not compared:
         return SegmentImpact()
@@ -133,18 +134,30 @@ def _unaliased(item: exp.Expression) -> exp.Expression:
     return item.this if isinstance(item, exp.Alias) else item
 
 
-def _label_sql(segmentation: Segmentation, labels: dict[str, exp.Expression]) -> str:
-    return _unaliased(segmentation_columns(segmentation, labels)[0]).sql(dialect=DIALECT)
+def _planned_columns(desired: Iterable[DesiredObject], segments_name: str) -> dict[str, exp.Expression]:
+    """The planned segments view's output columns by name (compile built them already: reading
+    them here costs no second build of every segmentation's label)."""
+    planned = next((obj for obj in desired if obj.kind == "view" and obj.qualified_name.upper() == segments_name), None)
+    query = planned.statement.expression if planned is not None and isinstance(planned.statement, exp.Create) else None
+    return {item.alias_or_name.lower(): _unaliased(item) for item in query.expressions} if isinstance(query, exp.Select) else {}
 
 
-def _may_change(segmentation: Segmentation, labels: dict[str, exp.Expression], old_view: DeployedSelect | None, changed_columns: set[str] | None, trust_deployed: bool) -> bool:
+def _may_change(
+    segmentation: Segmentation, labels: dict[str, exp.Expression], old_view: DeployedSelect | None, changed_columns: set[str] | None, trust_deployed: bool,
+    planned: dict[str, exp.Expression] | None = None,
+) -> bool:
     """False only when provably unchanged: same label SQL as deployed, over unchanged metric columns
-    (the metrics read through another segmentation's label included)."""
+    (the metrics read through another segmentation's label included). `planned`: the planned view's
+    columns by name, when at hand (else the label is built again)."""
     if not trust_deployed or old_view is None or changed_columns is None:
         return True
-    if not old_view.defines(segmentation.name.lower(), _label_sql(segmentation, labels)):
+    label = (planned or {}).get(segmentation.name.lower())
+    if label is None:
+        label = _unaliased(segmentation_columns(segmentation, labels)[0])
+    if not old_view.defines(segmentation.name.lower(), label.sql(dialect=DIALECT)):
         return True
-    read = {column.name.lower() for rule in segmentation.rules for column in rule_condition(rule.when, labels).find_all(exp.Column)}
+    # the label holds every rule's condition (other labels inlined), so it reads what the rules read
+    read = {column.name.lower() for column in label.find_all(exp.Column)}
     return bool(read & changed_columns)
 
 
