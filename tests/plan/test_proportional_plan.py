@@ -1,0 +1,122 @@
+"""Plan works in proportion to the change: the planned-view check renders only the views that change
+(an unchanged view is read where it is deployed), and the canonical SQL of unchanged objects comes
+from .rulectl/cache/ instead of being generated again — with the same plan either way."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlglot import exp
+
+from engine import workflow
+from engine.backends.duckdb import DuckDBBackend
+from engine.compile import objects
+from engine.config.loader import load_project
+from engine.core.tree_memo import TreeMemo
+from engine.plan.model import Action
+from engine.plan.planner import build_plan
+from tests.conftest import REPO, copy_example, edit, target_rows
+
+# shape → (how to make it, the file holding a rule, a rule threshold before and after an edit)
+SHAPES = {
+    "minimal": (lambda root: shutil.copytree(REPO / "tests" / "projects" / "minimal", root), "rules/rules.yml", "weekly_visits >= 1}", "weekly_visits >= 1.5}"),
+    "example": (copy_example, "rules/segments.yml", "days_to_renewal <= 120", "days_to_renewal <= 90"),
+}
+PLANNED_CTE = re.compile(r"rulectl_planned_\d+ AS \(")
+
+
+@pytest.fixture(scope="module", params=sorted(SHAPES))
+def deployed(request, tmp_path_factory) -> tuple[str, Path]:
+    """Each shape loaded and applied once per module: a template, copied by each test."""
+    make = SHAPES[request.param][0]
+    root = tmp_path_factory.mktemp(request.param) / "project"
+    make(root)
+    loaded = load_project(root)
+    workflow.load_sample_data(loaded, None)
+    workflow.apply(loaded)
+    return request.param, root
+
+
+@pytest.fixture
+def project(deployed, tmp_path: Path) -> tuple[str, Path]:
+    shape, template = deployed
+    return shape, shutil.copytree(template, tmp_path / "project")
+
+
+def planned(root: Path):
+    """(plan, the statements plan sent) on the project's local DuckDB file."""
+    loaded = load_project(root)
+    backend = DuckDBBackend.from_target(loaded, "local", read_only=True)
+    try:
+        plan, _, _ = build_plan(loaded, backend, "local")
+        return plan, list(backend.statements)
+    finally:
+        backend.close()
+
+
+def test_a_rule_edit_checks_the_segments_view_over_the_deployed_metrics_view(project):
+    shape, root = project
+    _, file, before, after = SHAPES[shape]
+    edit(root / file, before, after)
+    plan, statements = planned(root)
+    assert not plan.errors, plan.errors
+    changed = {s.qualified_name.upper(): s.action for s in plan.changes}
+    schema = load_project(root).config.schemas.analytics.upper()
+    assert changed == {f"{schema}.CUSTOMER_SEGMENTS": Action.REPLACE}
+    checks = [sql for sql in statements if "rulectl_planned_" in sql]
+    assert len(checks) == 1  # one LIMIT 0 query: the changed view, reading the metrics view as deployed
+    assert f"{schema}.CUSTOMER_METRICS" in checks[0] and len(PLANNED_CTE.findall(checks[0])) == 1
+
+
+def test_a_rule_reading_a_new_metric_is_checked_over_the_planned_metrics_view(tmp_path: Path):
+    # both views change: the segments view's check reads the planned metrics view (the deployed
+    # one has no such column), and apply gives the customers the new rule selects
+    root = shutil.copytree(REPO / "tests" / "projects" / "minimal", tmp_path / "project")
+    loaded = load_project(root)
+    workflow.load_sample_data(loaded, None)
+    workflow.apply(loaded)
+    rules = root / "rules" / "rules.yml"
+    edit(rules, "    expr: visits / 52.0\n", "    expr: visits / 52.0\n  - name: yearly_visits\n    source: members\n    expr: visits\n")
+    edit(rules, "weekly_visits >= 1}", "yearly_visits >= 100}")
+    plan, statements = planned(root)
+    assert not plan.errors, plan.errors
+    assert {s.qualified_name.upper() for s in plan.changes} == {"ANALYTICS.CUSTOMER_METRICS", "ANALYTICS.CUSTOMER_SEGMENTS"}
+    checks = [sql for sql in statements if "rulectl_planned_" in sql]
+    assert len(checks) == 1 and len(PLANNED_CTE.findall(checks[0])) == 2  # both planned views as CTEs
+    workflow.apply(load_project(root))
+    visits = {1: 104, 2: 10, 3: 52, 4: 0}  # tests/projects/minimal/data/members.csv
+    regular = sorted(member for member, count in visits.items() if count >= 100)
+    rows = target_rows(root, "SELECT member_id FROM ANALYTICS.CUSTOMER_SEGMENTS WHERE activity = 'Regular' ORDER BY 1")
+    assert [row[0] for row in rows] == regular == [1]
+
+
+def test_unchanged_objects_take_their_canonical_sql_from_the_cache(project, monkeypatch):
+    _, root = project
+    first, _ = planned(root)  # writes .rulectl/cache/canonical-sql.json
+    assert (root / objects.CANONICAL_CACHE_FILE).exists()
+    generated = []
+    original = exp.Expression.sql
+
+    def counting(self, *args, **kwargs):
+        if kwargs.get("comments") is False:  # canonical_sql's generation
+            generated.append(type(self).__name__)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(objects, "_canonical", TreeMemo(size=1024, track_use=True))  # as a new process
+    monkeypatch.setattr(exp.Expression, "sql", counting)
+    second, _ = planned(root)
+    assert not second.has_changes and generated == []
+    assert [(s.qualified_name, s.fingerprint) for s in second.steps] == [(s.qualified_name, s.fingerprint) for s in first.steps]
+
+
+def test_a_damaged_cache_is_ignored(project, monkeypatch):
+    _, root = project
+    (root / objects.CANONICAL_CACHE_FILE).parent.mkdir(parents=True, exist_ok=True)
+    (root / objects.CANONICAL_CACHE_FILE).write_text("{not json")
+    monkeypatch.setattr(objects, "_canonical", TreeMemo(size=1024, track_use=True))
+    plan, _ = planned(root)
+    assert not plan.has_changes and not plan.errors
+    assert (root / objects.CANONICAL_CACHE_FILE).read_text().startswith("{\"")  # rewritten whole
