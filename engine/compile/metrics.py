@@ -59,7 +59,7 @@ def metrics_query(loaded: LoadedProject) -> exp.Select:
     for metric in dependency_order(metrics):
         in_scope[metric.name.lower()] = _metric_in_scope(metric, groups, spine, in_scope, key)
     for metric in metrics:  # columns in the order declared
-        query.select(exp.alias_(in_scope[metric.name.lower()].copy(), metric.name.lower()), copy=False)
+        query.select(exp.alias_(in_scope[metric.name.lower()].copy(), metric.name.lower(), copy=False), copy=False)
     return utc_calendar(query)  # one calendar for every session that reads the view
 
 
@@ -111,7 +111,7 @@ def _row_level_cte(loaded: LoadedProject, source_name: str, metrics: list[Metric
     source = loaded.config.sources[source_name]
     select = exp.select(*(exp.column(col.lower()) for col in source.columns))
     for metric in metrics:
-        select.select(exp.alias_(parse_expression(metric.expr).copy(), metric.name.lower()), copy=False)
+        select.select(exp.alias_(parse_expression(metric.expr).copy(), metric.name.lower(), copy=False), copy=False)
     return select.from_(source_relation(loaded.config, source_name), copy=False)
 
 
@@ -122,7 +122,7 @@ def _group_cte(loaded: LoadedProject, group: MetricGroup) -> exp.Select:
         return _mode_cte(loaded, group, key)
     select = exp.select(exp.column(key))
     for metric in group.metrics:
-        select.select(exp.alias_(parse_expression(metric.expr).copy(), metric.name.lower()), copy=False)
+        select.select(exp.alias_(parse_expression(metric.expr).copy(), metric.name.lower(), copy=False), copy=False)
     select.from_(source_relation(loaded.config, group.source), copy=False)
     if group.filter:
         select.where(parse_expression(group.filter).copy(), copy=False)

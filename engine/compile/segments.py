@@ -73,8 +73,8 @@ def segmentation_columns(segmentation: Segmentation, labels: Mapping[str, exp.Ex
             exp.Case(ifs=[exp.If(this=rule_condition(rule.when, labels), true=exp.Literal.string(rule.segment))])
             for rule in segmentation.rules
         ]
-        return [exp.alias_(sf_func("ARRAY_CONSTRUCT_COMPACT", *matched), segmentation.name.lower())]
-    columns = [exp.alias_(_label(segmentation, labels), segmentation.name.lower())]
+        return [exp.alias_(sf_func("ARRAY_CONSTRUCT_COMPACT", *matched), segmentation.name.lower(), copy=False)]
+    columns = [exp.alias_(_label(segmentation, labels), segmentation.name.lower(), copy=False)]  # built here: no copy
     if any(rule.action for rule in segmentation.rules):
         action = exp.Case(
             ifs=[
@@ -82,7 +82,7 @@ def segmentation_columns(segmentation: Segmentation, labels: Mapping[str, exp.Ex
                 for rule in segmentation.rules
             ]
         )
-        columns.append(exp.alias_(action, f"{segmentation.name.lower()}_action"))
+        columns.append(exp.alias_(action, f"{segmentation.name.lower()}_action", copy=False))
     return columns
 
 
