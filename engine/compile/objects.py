@@ -117,17 +117,19 @@ def remembered_canonical_sql(root: Path | None) -> Iterator[None]:
     unwritable it is ignored; written only where .rulectl/ exists (a command that only reads
     creates nothing in the project)."""
     path = root / CANONICAL_CACHE_FILE if root is not None else None
+    stored: dict[str, str] = {}
     if path is not None:
         try:
-            _canonical.seed(json.loads(path.read_text()), DIALECT)
+            stored = json.loads(path.read_text())
+            _canonical.seed(stored, DIALECT)
         except (OSError, ValueError, TypeError, AttributeError):
-            pass
+            stored = {}
     _canonical.take_used(DIALECT)  # count from here
     try:
         yield
     finally:
         used = _canonical.take_used(DIALECT)
-        if path is not None and used and path.parent.parent.is_dir():
+        if path is not None and used and used != stored and path.parent.parent.is_dir():
             try:
                 path.parent.mkdir(exist_ok=True)
                 temporary = path.with_suffix(f".{os.getpid()}.tmp")

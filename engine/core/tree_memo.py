@@ -28,7 +28,7 @@ def tree_key(tree: exp.Expression) -> str:
 class TreeMemo:
     """A bounded map (oldest dropped first) from (tree digest, settings) to the text made from it.
 
-    `seed` and `used` let a caller keep entries across processes (compile/objects.py keeps the
+    `seed` and `take_used` let a caller keep entries across processes (compile/objects.py keeps the
     canonical SQL of the objects a plan fingerprints under .rulectl/)."""
 
     def __init__(self, size: int = 4096, track_use: bool = False):
@@ -43,7 +43,9 @@ class TreeMemo:
         if value is None:
             value = make()
             if len(self._values) >= self.size:
-                self._values.pop(next(iter(self._values)))  # oldest first: bounded memory in a long session
+                oldest = next(iter(self._values))  # oldest first: bounded memory in a long session
+                del self._values[oldest]
+                self._used.discard(oldest)
             self._values[key] = value
         if self.track_use:
             self._used.add(key)
@@ -52,7 +54,8 @@ class TreeMemo:
     def seed(self, entries: dict[str, str], settings: Hashable) -> None:
         """Entries (tree digest → text) made by an earlier process with these settings."""
         for digest, value in entries.items():
-            self._values.setdefault((digest, settings), value)
+            if isinstance(digest, str) and isinstance(value, str):  # a hand-edited file holds anything
+                self._values.setdefault((digest, settings), value)
 
     def take_used(self, settings: Hashable) -> dict[str, str]:
         """The entries asked for since the last call, with these settings (tree digest → text)."""
