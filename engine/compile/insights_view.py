@@ -13,13 +13,12 @@ from functools import lru_cache
 
 from sqlglot import exp
 
-from engine.compile.objects import DesiredObject, table
+from engine.compile.objects import DesiredObject, canonical_sql, table
 from engine.compile.prompt_values import format_settings
 from engine.compile.prompts import CompiledPrompt, rendered_inputs_query, stored_outputs_query
 from engine.compile.structured_outputs import output_columns
 from engine.compile.segments import SEGMENTS_VIEW
 from engine.config.project import INSIGHTS_VIEW, LATEST_VIEW_PREFIX, LoadedProject, display_name_column, entity_key
-from engine.core.expressions import DIALECT
 
 # Per prompt, these output-table columns (and its `outputs:` fields) appear as `<prompt>_<column>`.
 PROMPT_COLUMNS = ("response", "variant", "provider", "model", "prompt_version", "generated_at")
@@ -160,7 +159,7 @@ def insights_stamp() -> str:
     sample = CompiledPrompt(prompt, "id", "S.V", "S.O", "S.T", (VariantSpec("default", 100, "A {x}", DEFAULT_SYSTEM, "version"),), ("x",), frozenset(), "salt", formats=(("x", DATE_FORMAT),))
     latest = latest_view_statement("S.LATEST_STAMP_PROMPT", sample)
     wide = insights_view_statement("S.W", "S.SEG", "id", ["id", "name", "tier"], [("S.LATEST_STAMP_PROMPT", "stamp_prompt", "id", latest_columns(sample))])
-    return hashlib.sha256((latest.sql(dialect=DIALECT) + wide.sql(dialect=DIALECT)).encode()).hexdigest()[:16]
+    return hashlib.sha256((canonical_sql(latest) + canonical_sql(wide)).encode()).hexdigest()[:16]  # = .sql(): no comments
 
 
 def _aliased(query: exp.Select, alias: str) -> exp.Subquery:

@@ -163,8 +163,8 @@ def number_format(fmt: str, decimals: int | None, currency: str = "USD") -> Numb
 
 @functools.lru_cache(maxsize=1024)
 def _declared_scale(type_text: str) -> int:
-    """(Memoised: parsing a type name costs ~0.1 ms, asked once per metric and column of its source.)
-    A column's declared scale: number(12,2) → 2, integer / number → 0, float → the default."""
+    """A column's declared scale: number(12,2) → 2, integer / number → 0, float → the default.
+    Memoised: parsing a type name costs ~0.1 ms, and it is asked per metric for each column of its source."""
     try:
         data_type = exp.DataType.build(type_text, dialect="snowflake")
     except Exception:  # an invalid type is reported by the source checks

@@ -16,7 +16,7 @@ import sqlglot
 from sqlglot import exp
 
 from engine.compile.cleanup import gone_rows, removal
-from engine.compile.objects import DesiredObject, table
+from engine.compile.objects import DesiredObject, canonical_sql, table
 from engine.config.project import LoadedProject
 from engine.config.models import Prompt, Schemas
 from engine.config.project import spine_name
@@ -203,8 +203,10 @@ def merge_stamp() -> str:
                 for v in declared
             )
             sample = CompiledPrompt(prompt, "id", "S.V", "S.O", "S.T", variants, ("x", "y"), frozenset({"y"}), "salt", formats=(("x", DATE_FORMAT),))
-            digest.update(sample.merge.sql(dialect=DIALECT).encode())
-            digest.update(sample.removal.sql(dialect=DIALECT).encode())
+            # canonical_sql: the same text (compiled trees carry no comments), memoised by the tree
+            # and kept under .rulectl/cache/ by plan, so a command does not generate it again
+            digest.update(canonical_sql(sample.merge).encode())
+            digest.update(canonical_sql(sample.removal).encode())
     # refresh.when_changed and max_age: a hash of some inputs, and replies re-enriched by age
     decided = Prompt.model_validate({
         "name": "stamp_prompt", "input": "customer_segments", "key": "id", "template": "A {x} {y}", "output": "out",
@@ -212,7 +214,7 @@ def merge_stamp() -> str:
     })
     spec = VariantSpec("default", 100, "A {x} {y}", DEFAULT_SYSTEM, "version")
     sample = CompiledPrompt(decided, "id", "S.V", "S.O", "S.T", (spec,), ("x", "y"), frozenset({"y"}), "salt", ("y", "z"), 1e-6)
-    digest.update(sample.merge.sql(dialect=DIALECT).encode())
+    digest.update(canonical_sql(sample.merge).encode())
     structured = Prompt.model_validate({
         "name": "stamp_prompt", "input": "customer_segments", "key": "id", "template": "A {x}", "output": "out",
         "outputs": {kind: {"type": kind, **extra} for kind, extra in (

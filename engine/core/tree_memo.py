@@ -44,7 +44,7 @@ class TreeMemo:
             value = make()
             if len(self._values) >= self.size:
                 oldest = next(iter(self._values))  # oldest first: bounded memory in a long session
-                del self._values[oldest]
+                self._values.pop(oldest, None)
                 self._used.discard(oldest)
             self._values[key] = value
         if self.track_use:
@@ -59,6 +59,6 @@ class TreeMemo:
 
     def take_used(self, settings: Hashable) -> dict[str, str]:
         """The entries asked for since the last call, with these settings (tree digest → text)."""
-        used = {digest: self._values[(digest, kept)] for digest, kept in self._used if kept == settings and (digest, kept) in self._values}
-        self._used = {key for key in self._used if key[1] != settings}
-        return used
+        asked = list(self._used)  # one C-level copy: safe while another thread adds keys
+        self._used = {key for key in asked if key[1] != settings}
+        return {digest: value for digest, kept in asked if kept == settings and (value := self._values.get((digest, kept))) is not None}
