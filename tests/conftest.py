@@ -35,6 +35,12 @@ def pytest_configure(config):
         config.stash[_MEMORY_BASETEMP] = Path(config.option.basetemp)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Slow cases first (stable otherwise): pytest-xdist hands tests out in collection order, and a
+    sweep started last kept one worker busy while the other sat idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_sessionfinish(session, exitstatus):
     basetemp = session.config.stash.get(_MEMORY_BASETEMP, None)
     if basetemp is None:

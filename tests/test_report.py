@@ -261,6 +261,7 @@ def check_prompts(built: Built, seen: dict) -> None:
             assert {b["label"]: b["value"] for b in chart["bars"]} == {v: float(n) for v, n in counts.items()}
 
 
+@pytest.mark.slow
 def test_report_on_the_example_in_a_browser(example: Built, browser, tmp_path_factory):
     seen = dom(browser, example.page)
     check_common(example, seen, browser)
@@ -269,6 +270,7 @@ def test_report_on_the_example_in_a_browser(example: Built, browser, tmp_path_fa
     screenshot(browser, example.page, seen["height"], tmp_path_factory.getbasetemp() / "report-screenshots" / "example.png")
 
 
+@pytest.mark.slow
 def test_report_on_the_renamed_shape_in_a_browser(renamed: Built, browser, tmp_path_factory):
     seen = dom(browser, renamed.page)
     check_common(renamed, seen, browser)

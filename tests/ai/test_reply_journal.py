@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from engine import workflow
 from engine.ai.reply_journal import ReplyJournal, journal_path, request_key
 from engine.config.loader import load_project
@@ -35,6 +37,7 @@ def stored(project: Path) -> int:
     return target_rows(project, "SELECT COUNT(*) FROM ENRICHED.CUSTOMER_AI_INSIGHTS")[0][0]
 
 
+@pytest.mark.slow
 def test_kill_9_at_several_calls_keeps_every_reply_that_arrived(tmp_path: Path):
     project = copy_shape("renamed", tmp_path)  # 5 accounts, two prompts sharing one output table
     for prompt in ("account_summary", "recommended_action"):

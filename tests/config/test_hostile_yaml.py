@@ -93,6 +93,7 @@ def alternating(terms: int) -> str:
     return " ".join((("+ " if index % 2 else "- ") if index else "") + ("SUM(arr)", "MAX(seats)")[index % 2] for index in range(terms))
 
 
+@pytest.mark.slow
 def test_long_expressions_within_the_caps_go_all_the_way(project: Path):
     """1,600 terms in parenthesised groups (a metric) and 1,000 ORs (a rule) validate, and a chain
     just under the 150-level nesting cap compiles for both targets and lints: the type checker

@@ -143,6 +143,7 @@ def converge_after_kill(project: Path, baseline: Path, k: int, ai_rows: set) -> 
 PARTS = 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("part", range(PARTS))
 def test_fresh_apply_converges_from_a_kill_at_every_statement(loaded_project: Path, tmp_path: Path, plan_without_impact_or_cost, part: int):
     project = loaded_project  # the core example, loaded
@@ -154,6 +155,7 @@ def test_fresh_apply_converges_from_a_kill_at_every_statement(loaded_project: Pa
         converge_after_kill(project, baseline, k, set())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("part", range(PARTS))
 def test_changing_apply_converges_from_a_kill_at_every_statement(applied_project: Path, tmp_path: Path, plan_without_impact_or_cost, part: int):
     project = applied_project  # the core example, loaded and applied

@@ -87,6 +87,7 @@ def interrupted_then_converges(project: Path, baseline: Path, k: int, how: str) 
         assert latest_apply(project)["outcome"] == "applied"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("part", range(2))  # two halves, so pytest-xdist runs them on two workers
 def test_ctrl_c_inside_any_statement_of_apply(loaded_project: Path, tmp_path: Path, plan_without_impact_or_cost, part: int):
     project = loaded_project  # the core example, loaded
