@@ -81,3 +81,5 @@ def test_explain_a_name_on_an_integer_key_is_not_a_conversion_error(tmp_path: Pa
     found = run("explain", "3", "--json", project=root)
     assert found.exit_code == 0, found.output
     assert json.loads(found.output)["key"] == "3"
+    titled = run("explain", "3", project=root)  # the name is the key: shown once, not "3 (3)" (int 3 vs "3")
+    assert titled.exit_code == 0 and titled.output.splitlines()[0] == "3"

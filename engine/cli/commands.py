@@ -438,7 +438,8 @@ class _TextOnce:
 
 def print_explanation(explanation) -> None:
     shown = _TextOnce()
-    title = f"{explanation.name} ({explanation.key})" if explanation.name not in (None, explanation.key) else str(explanation.key)
+    # compared as text: an integer key read back as 1 and the key typed as "1" are the same customer
+    title = f"{explanation.name} ({explanation.key})" if explanation.name is not None and str(explanation.name) != str(explanation.key) else str(explanation.key)
     out.print(title, style="bold", markup=False)
     out.print("  " + ", ".join(f"{k} = {shown(v)}" for k, v in explanation.columns.items()), markup=False)
     out.print("\nmetrics", style="bold")
