@@ -85,6 +85,8 @@ def user_errors() -> Iterator[None]:
     except RulectlError as error:
         err.print(f"error: {error}", markup=False)
         raise typer.Exit(1) from None
+    except typer.Exit:
+        raise  # a command's own exit code, not an error to classify
     except Exception as error:
         from engine.backends.registry import engine_errors
 
