@@ -4,7 +4,6 @@ machines (JSON). Rendering never decides anything."""
 from __future__ import annotations
 
 from rich.console import Console
-from rich.syntax import Syntax
 from rich.text import Text
 
 from engine.ai.cost import AiCost
@@ -31,6 +30,8 @@ def render_plan(plan: Plan, console: Console, show_noop: bool = False) -> None:
         # task's MERGE (where it is a hash and a string literal); JSON keeps both
         shown_diff = step.prompt_diff or step.sql_diff
         if shown_diff:
+            from rich.syntax import Syntax  # pulls in pygments (~7 ms): only a plan with SQL diffs needs it
+
             console.print(Syntax(shown_diff, "diff", theme="ansi_dark", background_color="default"), soft_wrap=True)
     render_segment_impact(plan, console)
     if plan.ai_costs:
