@@ -36,8 +36,10 @@ class Publisher(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.cut_after is not None:
             body = body[: self.cut_after]
-        self.wfile.write(body)
+        # counted before writing: the client may finish reading, and the test assert, before this
+        # server thread runs another line (a race seen once in CI)
         Publisher.sent.append(len(body))
+        self.wfile.write(body)
 
     def log_message(self, *args) -> None:
         pass
