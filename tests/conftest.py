@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import typer.testing
 from typer.testing import CliRunner
 
 from engine.cli import app
@@ -134,6 +135,20 @@ def copy_rule_tests(root: Path) -> Path:
     for rule_test in (REPO / "tests").glob("*.yml"):
         shutil.copy(rule_test, root / "tests" / rule_test.name)
     return root
+
+
+def _command_built_once(typer_app, _built={}):
+    """typer builds the click command from every command's signature on each `invoke` (~25 ms, with
+    ~250 annotation evaluations); a process of the CLI builds it once, so do the tests. Click
+    commands are reusable: each call makes its own context. Monkeypatched helpers still apply (the
+    command's callbacks look them up when called)."""
+    if id(typer_app) not in _built:
+        _built[id(typer_app)] = (typer_app, _get_command_each_time(typer_app))
+    return _built[id(typer_app)][1]
+
+
+_get_command_each_time = typer.testing._get_command
+typer.testing._get_command = _command_built_once
 
 
 def run(*args: str, project: Path | None = None, input: str | None = None):
