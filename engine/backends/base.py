@@ -57,6 +57,12 @@ WHEN NOT MATCHED THEN INSERT (kind, qualified_name, fingerprint, definition_hash
   VALUES (r.kind, r.qualified_name, r.fingerprint, r.definition_hash, r.plan_id, r.applied_at, r.applied_sql)
 """
 
+# One row of _RULECTL.HISTORY per applied, failed or interrupted step (Backend.write_history).
+HISTORY_INSERT = f"""
+INSERT INTO {STATE_SCHEMA}.HISTORY
+VALUES (__at__, __plan__, __action__, __kind__, __name__, __fingerprint__, __status__, __message__)
+"""
+
 
 @dataclass(frozen=True)
 class LockHolder:
@@ -192,7 +198,13 @@ def _parsed_template(sql: str) -> exp.Expression:
     return sqlglot.parse_one(sql, read="snowflake")
 
 
-def _parsed_statement(sql: str) -> exp.Expression:
+def fill_template(tree: exp.Expression, values: dict[str, exp.Expression]) -> exp.Expression:
+    """`tree` (a private copy: rewritten in place) with each column named like a key of `values`
+    replaced by a copy of that value."""
+    return tree.transform(lambda node: values[node.name].copy() if isinstance(node, exp.Column) and node.name in values else node, copy=False)
+
+
+def parsed_statement(sql: str) -> exp.Expression:
     """rulectl's own fixed statements (state tables, the record MERGE), parsed once per process;
     a copy each time, since callers rewrite it."""
     return _parsed_template(sql).copy()
@@ -327,6 +339,12 @@ class Backend(ABC):
 
     def execute(self, statement: exp.Expression | str) -> None:
         self.query(statement)
+
+    def filled_template(self, template: str, values: dict[str, exp.Expression]) -> str:
+        """One of rulectl's own statement templates (RECORD_MERGE, HISTORY_INSERT) as this engine's
+        SQL, each `__name__` column of the template replaced by its value (a literal, or a cast of
+        one). Built as a tree: the values are never pasted into SQL text."""
+        return self.to_sql(fill_template(parsed_statement(template), values))
 
     def query(self, statement: exp.Expression | str) -> list[tuple[Any, ...]]:
         sql = statement if isinstance(statement, str) else self.to_sql(statement)
@@ -562,7 +580,7 @@ class Backend(ABC):
             RUN_LOG_DDL,
             APPLIES_DDL,
         ):
-            self.execute(_parsed_statement(sql))  # rendered per engine (TIMESTAMP_NTZ → TIMESTAMP on DuckDB)
+            self.execute(parsed_statement(sql))  # rendered per engine (TIMESTAMP_NTZ → TIMESTAMP on DuckDB)
 
     def write_record(
         self, kind: str, qualified_name: str, fingerprint: str, definition_hash: str | None, plan_id: str, applied_sql: str | None = None
@@ -581,8 +599,7 @@ class Backend(ABC):
             "__at__": self.timestamp_literal(),
             "__sql__": exp.Literal.string(applied_sql) if applied_sql else exp.cast(exp.null(), "VARCHAR"),
         }
-        merge = _parsed_statement(RECORD_MERGE)
-        self.execute(merge.transform(lambda node: values[node.name].copy() if isinstance(node, exp.Column) and node.name in values else node, copy=False))
+        self.execute(self.filled_template(RECORD_MERGE, values))
 
     def forget_record(self, kind: str, qualified_name: str) -> None:
         """After a drop: one DELETE (a kill before it leaves a record the next plan finishes dropping)."""
@@ -608,9 +625,9 @@ class Backend(ABC):
         return f"cannot read {qualified_name}: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
 
     def write_history(self, plan_id: str, action: str, kind: str, qualified_name: str, fingerprint: str | None, status: str, message: str = "") -> None:
-        values = [plan_id, action, kind, qualified_name, fingerprint, status, message[:2000]]
-        row = exp.Tuple(expressions=[self.timestamp_literal()] + [exp.Literal.string(v) if v is not None else exp.null() for v in values])
-        self.execute(exp.insert(exp.values([row]), table(f"{STATE_SCHEMA}.HISTORY")))
+        texts = {"__plan__": plan_id, "__action__": action, "__kind__": kind, "__name__": qualified_name, "__fingerprint__": fingerprint, "__status__": status, "__message__": message[:2000]}
+        values = {"__at__": self.timestamp_literal()} | {name: exp.Literal.string(v) if v is not None else exp.null() for name, v in texts.items()}
+        self.execute(self.filled_template(HISTORY_INSERT, values))
 
     def session_user(self) -> str | None:
         """The engine's own user name (Snowflake: CURRENT_USER()); None where the engine has none."""

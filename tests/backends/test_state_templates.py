@@ -1,0 +1,67 @@
+"""rulectl's own record statements (the OBJECTS record MERGE, the HISTORY row) are filled in after
+DuckDB's fixes ran on their template once, not fixed per record (engine/backends/duckdb.py
+`filled_template`). That is only right if fixing the filled statement gives the same SQL: checked
+here for every kind of value a record holds (text with quotes and newlines, NULLs, timestamps, long
+applied SQL), and the rows they write read back exactly."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import duckdb
+import pytest
+from sqlglot import exp
+
+from engine.backends.base import HISTORY_INSERT, RECORD_MERGE, fill_template, parsed_statement
+from engine.backends.duckdb import DuckDBBackend, render_duckdb
+
+TEXTS = ["view", "ANALYTICS.CUSTOMER_METRICS", "it's \"quoted\"\nand on two lines", "", "SELECT 1 AS x -- a comment\nFROM t WHERE s = 'a''b'"]
+
+
+def record_values(backend: DuckDBBackend, text: str, hash_: str | None) -> dict[str, exp.Expression]:
+    at = backend.timestamp_literal(datetime(2026, 12, 6, 7, 30, 1, 123456, tzinfo=timezone.utc))
+    return {
+        "__kind__": exp.Literal.string("view"),
+        "__name__": exp.Literal.string(text),
+        "__fingerprint__": exp.Literal.string("abc123"),
+        "__hash__": exp.Literal.string(hash_) if hash_ else exp.cast(exp.null(), "VARCHAR"),
+        "__plan__": exp.Literal.string("p1"),
+        "__at__": at,
+        "__sql__": exp.Literal.string(text * 50) if text else exp.cast(exp.null(), "VARCHAR"),
+    }
+
+
+@pytest.mark.parametrize("text", TEXTS)
+@pytest.mark.parametrize("hash_", ["h1", None])
+def test_a_filled_record_is_the_sql_the_fixes_give_the_whole_statement(text: str, hash_: str | None):
+    backend = DuckDBBackend(":memory:")
+    values = record_values(backend, text, hash_)
+    whole = render_duckdb(fill_template(parsed_statement(RECORD_MERGE), values), backend.context)
+    assert backend.filled_template(RECORD_MERGE, values) == whole
+    assert backend.filled_template(RECORD_MERGE, values) == whole  # the fixed template is not consumed by a fill
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_a_filled_history_row_is_the_sql_the_fixes_give_the_whole_statement(text: str):
+    backend = DuckDBBackend(":memory:")
+    values = {"__at__": backend.timestamp_literal()} | {
+        name: exp.Literal.string(text) for name in ("__plan__", "__action__", "__kind__", "__name__", "__status__", "__message__")
+    } | {"__fingerprint__": exp.null()}
+    whole = render_duckdb(fill_template(parsed_statement(HISTORY_INSERT), values), backend.context)
+    assert backend.filled_template(HISTORY_INSERT, values) == whole
+
+
+def test_records_and_history_read_back_exactly(tmp_path):
+    backend = DuckDBBackend(tmp_path / "t.duckdb")
+    backend.ensure_state_tables()
+    for text in TEXTS[1:]:
+        backend.write_record("view", text, "f1", None, "p1", text)  # the intent, then the landed record
+        backend.write_record("view", text, "f2", "h2", "p2", None)
+        backend.write_history("p2", "create", "view", text, None, "applied", text)
+    backend.close()
+    connection = duckdb.connect(str(tmp_path / "t.duckdb"))
+    records = connection.execute("SELECT qualified_name, fingerprint, definition_hash, plan_id, applied_sql FROM _RULECTL.OBJECTS ORDER BY qualified_name").fetchall()
+    history = connection.execute("SELECT qualified_name, fingerprint, status, message FROM _RULECTL.HISTORY ORDER BY qualified_name").fetchall()
+    connection.close()
+    assert records == sorted((text, "f2", "h2", "p2", None) for text in TEXTS[1:])
+    assert history == sorted((text, None, "applied", text) for text in TEXTS[1:])
