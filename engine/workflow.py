@@ -24,17 +24,27 @@ def load(project_dir: Path) -> LoadedProject:
     """The project at `project_dir`, validated, including the solver's proof that every rule can
     match: a rule TRUE for no customer is an error, never deployed (lint keeps the other findings)."""
     from engine.config.loader import load_project
+    from engine.core import project_cache
+
+    loaded = load_project(project_dir)
+    if project_cache.cached(loaded.root, loaded.inputs_digest, "proven") is not True:
+        _prove_rules(loaded)
+        project_cache.remember(loaded.root, loaded.inputs_digest, "proven", True)
+    return loaded
+
+
+def _prove_rules(loaded: LoadedProject) -> None:
+    """ConfigErrors naming each rule the solver proves can never match. Not run (nor z3 imported)
+    for inputs proven before: the project cache's key covers the solver's code and every rule."""
     from engine.core.errors import ConfigErrors
     from engine.lint.proof_cache import ProofCache
     from engine.lint.rule_checks import unsatisfiable_rules
 
-    loaded = load_project(project_dir)
     proven = ProofCache(loaded.root)
     problems = unsatisfiable_rules(loaded, proven)
     if problems:
         raise ConfigErrors(problems)
     proven.save()  # a failed load writes nothing into the project
-    return loaded
 
 
 @contextmanager

@@ -40,6 +40,10 @@ class DesiredObject:
     task's MERGE inside its own script). It is part of the fingerprint, so a rulectl upgrade that
     changes the wrapper redeploys the objects; empty (and then absent from the hash) where the
     backend deploys the statement as it is.
+
+    `known_sql`: (canonical SQL of the statement, of the removal or None) when they are known without
+    building (an object restored from the project cache: compile/project.py `remembered_objects`);
+    a lazily built statement needs it or `fingerprint_source`.
     """
 
     kind: ObjectKind
@@ -53,9 +57,10 @@ class DesiredObject:
     fingerprint_source: str | None = None
     backend_stamp: str = ""
     removal: exp.Expression | Callable[[], exp.Expression] | None = None
+    known_sql: tuple[str, str | None] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.build, exp.Expression) and self.fingerprint_source is None:
+        if not isinstance(self.build, exp.Expression) and self.fingerprint_source is None and self.known_sql is None:
             raise ValueError(f"{self.qualified_name}: a lazily built statement needs a fingerprint_source")
 
     @property
@@ -68,11 +73,17 @@ class DesiredObject:
 
     @cached_property
     def canonical_sql(self) -> str:
-        return canonical_sql(self.statement)
+        return self.known_sql[0] if self.known_sql is not None else canonical_sql(self.statement)
 
     @cached_property
     def removal_statement(self) -> exp.Expression | None:
         return self.removal if self.removal is None or isinstance(self.removal, exp.Expression) else self.removal()
+
+    @cached_property
+    def removal_sql(self) -> str | None:
+        if self.known_sql is not None:
+            return self.known_sql[1]
+        return canonical_sql(self.removal_statement) if self.removal_statement is not None else None
 
     @cached_property
     def fingerprint(self) -> str:
@@ -81,7 +92,7 @@ class DesiredObject:
             extra += f"\nbackend={self.backend_stamp}"
         if self.fingerprint_source is not None:
             return hashlib.sha256(f"{self.kind}\n{self.fingerprint_source}{extra}".encode()).hexdigest()[:16]
-        removal = f"\nremoval={canonical_sql(self.removal_statement)}" if self.removal_statement is not None else ""
+        removal = f"\nremoval={self.removal_sql}" if self.removal_sql is not None else ""
         return hashlib.sha256((self.canonical_sql + removal + extra).encode()).hexdigest()[:16]
 
     def stamped(self, backend_stamp: str) -> "DesiredObject":

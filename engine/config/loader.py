@@ -14,6 +14,7 @@ from engine.config.project import Located, LoadedProject
 from engine.config.semantics import check_project
 from engine.config.shape_errors import MUST_BE, describe, located_text, must_be, shown_value, value_at, yaml_part
 from engine.config.yaml_lines import LocatedDocument, YamlProblem, load_located
+from engine.core import project_cache
 from engine.core.errors import ConfigErrors, Problem, RulectlError, did_you_mean
 
 PROJECT_FILE = "rulectl.yml"
@@ -45,21 +46,22 @@ def load_project(root: Path) -> LoadedProject:
         # No line number: there is no file to point into.
         raise RulectlError(f"no {PROJECT_FILE} in {root}; pass --project with the directory that holds {PROJECT_FILE} (or create one with `rulectl init`)")
     problems: list[Problem] = []
-    project_doc = _read(root / PROJECT_FILE, root, problems)
+    read: list[LocatedDocument] = []  # every file parsed, in order: the project cache's key
+    project_doc = _read(root / PROJECT_FILE, root, problems, read)
     project = _validate(project_doc, Project, (), problems) if project_doc else None
     if project is not None:  # enrichments are sources too (`<source>_sentiment`), for metrics to read
         project = dataclasses.replace(project, item=with_enrichment_sources(project.item))
     metrics: list[Located[Metric]] = []
     segmentations: list[Located[Segmentation]] = []
     for rules_path in sorted((root / "rules").glob("*.y*ml")):
-        doc = _read(rules_path, root, problems)
+        doc = _read(rules_path, root, problems, read)
         rules = _validate(doc, RulesFile, (), problems) if doc else None
         if rules and doc:
             metrics += [Located(m, doc, ("metrics", i)) for i, m in enumerate(rules.item.metrics)]
             segmentations += [Located(s, doc, ("segmentations", i)) for i, s in enumerate(rules.item.segmentations)]
     prompts: list[Located[Prompt]] = []
     for prompt_path in sorted((root / "prompts").glob("*.y*ml")):
-        doc = _read(prompt_path, root, problems)
+        doc = _read(prompt_path, root, problems, read)
         prompt = _validate(doc, Prompt, (), problems) if doc else None
         if prompt:
             prompts.append(prompt)
@@ -67,30 +69,43 @@ def load_project(root: Path) -> LoadedProject:
     # Only files directly in tests/: a project may keep other test code below it (this repository
     # keeps its own pytest suite there).
     for tests_path in sorted((root / TESTS_DIR).glob("*.y*ml")):
-        doc = _read(tests_path, root, problems)
+        doc = _read(tests_path, root, problems, read)
         tests_file = _validate(doc, RuleTestsFile, (), problems) if doc else None
         if tests_file and doc:
             rule_tests += [Located(t, doc, ("tests", i)) for i, t in enumerate(tests_file.item.tests)]
     if problems or project is None:
         raise ConfigErrors(problems)
-    loaded = LoadedProject(root, project, metrics, segmentations, prompts, rule_tests)
+    digest = project_cache.inputs_digest(((doc.file, doc.digest) for doc in read))
+    loaded = LoadedProject(root, project, metrics, segmentations, prompts, rule_tests, inputs_digest=digest)
+    return dataclasses.replace(loaded, warnings=tuple(_checked(loaded)))
+
+
+def _checked(loaded: LoadedProject) -> list[Problem]:
+    """The semantic checks' warnings; ConfigErrors when they find errors. A project whose exact
+    inputs passed them before (core/project_cache.py) is not checked again (~0.2 s at 1,000 metrics)."""
+    remembered = project_cache.cached(loaded.root, loaded.inputs_digest, "checked")
+    if isinstance(remembered, list):
+        return [Problem(file, line, message) for file, line, message in remembered]
     errors, warnings = check_project(loaded)
     if errors:
-        raise ConfigErrors(problems + errors)
-    return dataclasses.replace(loaded, warnings=tuple(warnings))
+        raise ConfigErrors(errors)
+    project_cache.remember(loaded.root, loaded.inputs_digest, "checked", [[w.file, w.line, w.message] for w in warnings])
+    return warnings
 
 
-def _read(path: Path, root: Path, problems: list[Problem]) -> LocatedDocument | None:
+def _read(path: Path, root: Path, problems: list[Problem], read: list[LocatedDocument]) -> LocatedDocument | None:
     display = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
     refused = _not_a_project_file(path, root)
     if refused is not None:
         problems.append(Problem(display, 1, f"{display} {refused}"))
         return None
     try:
-        return load_located(path, display)
+        doc = load_located(path, display)
     except YamlProblem as error:
         problems.append(error.problem)
         return None
+    read.append(doc)
+    return doc
 
 
 def _not_a_project_file(path: Path, root: Path) -> str | None:

@@ -46,6 +46,7 @@ class LoadedProject:
     prompts: list[Located[Prompt]] = field(default_factory=list)
     rule_tests: list[Located[RuleTest]] = field(default_factory=list)  # tests/*.yml
     warnings: tuple[Problem, ...] = ()  # valid, but worth a look (e.g. a division that can meet a zero)
+    inputs_digest: str | None = field(default=None, compare=False)  # key of core/project_cache.py: every byte load read
 
     @property
     def config(self) -> Project:

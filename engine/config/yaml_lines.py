@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ class LocatedDocument:
     lines: dict[Path_, int] = field(default_factory=dict)
     block_scalars: set[Path_] = field(default_factory=set)  # `key: |` values: text starts a line below
     text_lines: list[str] = field(default_factory=list, repr=False)  # the file's lines, to judge what YAML read
+    digest: str = ""  # SHA-256 of the bytes parsed: the project cache is keyed by exactly what was read
 
     def line_of(self, path: Path_) -> int:
         """Line of the deepest known prefix of `path` (a missing key points at its parent)."""
@@ -57,12 +59,14 @@ def load_located(path: Path, display_name: str) -> LocatedDocument:
         raise YamlProblem(Problem(display_name, 1, "the file is empty; it needs at least the top-level mapping (see the README for the shape)"))
     fast = FAST_LOADER(text)
     try:
-        return _document(fast, display_name, text)
+        doc = _document(fast, display_name, text)
     except (yaml.YAMLError, RecursionError):
-        pass  # parsed again below by PyYAML's own parser, whose messages (not libyaml's) are explained
+        doc = None  # parsed again below by PyYAML's own parser, whose messages (not libyaml's) are explained
     finally:
         fast.dispose()
-    return _located(text, display_name)
+    doc = doc if doc is not None else _located(text, display_name)
+    doc.digest = hashlib.sha256(raw).hexdigest()
+    return doc
 
 
 # libyaml (PyYAML's C parser, shipped in its wheels) composes a file ~3x faster than PyYAML's

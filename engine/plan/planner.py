@@ -13,7 +13,7 @@ from engine.ai.cost import CostUnavailable, estimate_costs
 from engine.ai.run_log import run_warnings
 from engine.backends.base import Backend, DeployedState
 from engine.compile.objects import DesiredObject, remembered_canonical_sql
-from engine.compile.project import compile_project
+from engine.compile.project import remembered_objects
 from engine.compile.segments import SEGMENTS_VIEW
 from engine.config.project import INSIGHTS_VIEW, LoadedProject, spine_name
 from engine.plan.diff import diff, make_plan
@@ -42,7 +42,7 @@ def build_plan(
 
 def _build_plan(loaded, backend, target, adopt, desired):
     # fingerprinted as the backend deploys them (e.g. Snowflake's task wrapper is part of a task's)
-    desired = backend.as_deployed(desired if desired is not None else compile_project(loaded, target))
+    desired = backend.as_deployed(desired if desired is not None else remembered_objects(loaded, target))
     deployed = backend.introspect(managed_schemas(loaded))
     missing_sources = source_steps(loaded, backend)
     steps = missing_sources + diff(loaded.config.name, target, desired, deployed, frozenset(name.upper() for name in adopt))

@@ -111,7 +111,7 @@ def plan_without_impact_or_cost(monkeypatch):
             compiled[key] = compile_fresh(loaded, target)
         return compiled[key]
 
-    monkeypatch.setattr("engine.plan.planner.compile_project", compile_once)
+    monkeypatch.setattr("engine.plan.planner.remembered_objects", compile_once)
     monkeypatch.setattr(sys.modules[__name__], "compile_project", compile_once)
 
 

@@ -1,0 +1,168 @@
+"""The project cache (core/project_cache.py): a command reading the same inputs as an earlier one
+skips the semantic checks, the solver and compile; any changed input — one byte of a YAML file,
+rulectl's code, a library's version — is another key; plans and objects are the same either way."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import sqlglot
+
+from engine import workflow
+from engine.compile import project as compile_module
+from engine.compile.objects import canonical_sql
+from engine.compile.project import PARTS, compile_project, remembered_objects
+from engine.config import loader
+from engine.config.loader import load_project
+from engine.core import project_cache
+from engine.core.errors import ConfigErrors
+from tests.conftest import REPO, edit
+
+SHAPES = REPO / "tests" / "projects"
+
+
+@pytest.fixture
+def checks(monkeypatch) -> list[int]:
+    """How many times the semantic checks ran."""
+    calls: list[int] = []
+    original = loader.check_project
+
+    def counting(loaded):
+        calls.append(1)
+        return original(loaded)
+
+    monkeypatch.setattr(loader, "check_project", counting)
+    return calls
+
+
+@pytest.fixture
+def compiled(monkeypatch) -> list[str]:
+    """The compile parts that ran, by name."""
+    ran: list[str] = []
+    for name, part in list(PARTS.items()):
+        monkeypatch.setitem(PARTS, name, lambda loaded, settings, name=name, part=part: ran.append(name) or part(loaded, settings))
+    return ran
+
+
+def objects_facts(objects) -> list[tuple]:
+    return [(o.qualified_name, o.kind, o.depends_on, o.columns, o.options, o.details if "compiled" not in o.details else "compiled", o.fingerprint, o.canonical_sql) for o in objects]
+
+
+def plan_facts(root: Path) -> dict:
+    """The plan of the project's local target, without what differs between two plans of one state."""
+    data = json.loads(workflow.plan(workflow.load(root)).to_json())
+    for key in ("plan_id", "created_at"):
+        data.pop(key, None)
+    return data
+
+
+@pytest.mark.parametrize("shape", ["example", "minimal"])
+def test_objects_and_warnings_are_the_same_from_the_cache(shape, project, tmp_path, compiled):
+    root = project if shape == "example" else shutil.copytree(SHAPES / shape, tmp_path / shape)
+    (root / ".rulectl").mkdir(exist_ok=True)
+    cold = load_project(root)
+    fresh = compile_project(cold, "local")
+    first = remembered_objects(cold, "local")  # compiles and remembers
+    warm = load_project(root)
+    assert warm.inputs_digest == cold.inputs_digest and warm.warnings == cold.warnings
+    compiled.clear()
+    second = remembered_objects(warm, "local")
+    assert "metrics" not in compiled and "segments" not in compiled  # restored, not compiled
+    assert objects_facts(fresh) == objects_facts(first) == objects_facts(second)
+    # a restored object builds its statement when asked: the very SQL the cache said
+    assert [canonical_sql(o.statement) for o in second] == [o.canonical_sql for o in fresh]
+    assert set(compiled) >= {"metrics", "segments"}
+
+
+def test_a_plan_is_the_same_with_the_cache_and_without(applied_project, compiled):
+    edit(applied_project / "rules" / "segments.yml", "days_to_renewal <= 120", "days_to_renewal <= 90")
+    (applied_project / project_cache.CACHE_FILE).unlink(missing_ok=True)
+    cold = plan_facts(applied_project)
+    assert (applied_project / project_cache.CACHE_FILE).is_file()
+    compiled.clear()
+    warm = plan_facts(applied_project)
+    assert "metrics" not in compiled  # the unchanged view's statement is never built
+    assert warm == cold and any(step["action"] == "replace" for step in warm["steps"])
+
+
+def test_a_no_change_plan_from_the_cache_checks_proves_and_compiles_nothing(applied_project, checks, compiled, monkeypatch):
+    workflow.plan(workflow.load(applied_project))  # remembers
+    checks.clear(), compiled.clear()
+    import engine.lint.rule_checks as rule_checks
+
+    monkeypatch.setattr(rule_checks, "unsatisfiable_rules", lambda *a: pytest.fail("proved again"))
+    plan = workflow.plan(workflow.load(applied_project))
+    assert not plan.has_changes and not plan.errors
+    assert checks == [] and not {"schemas", "metrics", "segments"} & set(compiled)
+
+
+def test_an_edited_yaml_is_checked_and_compiled_again(project, checks):
+    (project / ".rulectl").mkdir()
+    before = load_project(project)
+    assert len(checks) == 1
+    edit(project / "rules" / "segments.yml", "days_to_renewal <= 120", "days_to_renewal <= 90")
+    after = load_project(project)
+    assert len(checks) == 2 and after.inputs_digest != before.inputs_digest
+    assert objects_facts(remembered_objects(after, "local")) == objects_facts(compile_project(after, "local"))
+    edit(project / "rules" / "segments.yml", "days_to_renewal <= 90", "no_such_metric <= 90")
+    with pytest.raises(ConfigErrors, match="no_such_metric"):
+        load_project(project)
+    with pytest.raises(ConfigErrors, match="no_such_metric"):  # an error is never remembered
+        load_project(project)
+
+
+def test_an_edit_and_its_undoing_both_stay_cached(project, checks):
+    (project / ".rulectl").mkdir()
+    load_project(project)
+    edit(project / "rules" / "segments.yml", "days_to_renewal <= 120", "days_to_renewal <= 90")
+    load_project(project)
+    edit(project / "rules" / "segments.yml", "days_to_renewal <= 90", "days_to_renewal <= 120")
+    load_project(project)
+    assert len(checks) == 2
+
+
+def test_another_rulectl_is_another_key(project, checks, monkeypatch, tmp_path):
+    stamp_of = project_cache.code_stamp.__wrapped__  # uncached
+    (project / ".rulectl").mkdir()
+    digest = load_project(project).inputs_digest
+    monkeypatch.setattr(project_cache, "code_stamp", lambda: "another rulectl")
+    assert load_project(project).inputs_digest != digest and len(checks) == 2
+    # what the stamp covers: any byte of rulectl's engine/, and sqlglot's version
+    engine = shutil.copytree(project_cache.ENGINE, tmp_path / "engine", ignore=shutil.ignore_patterns("__pycache__"))
+    stamp = stamp_of(engine)
+    objects_py = engine / "compile" / "objects.py"
+    objects_py.write_text(objects_py.read_text() + "\n# a comment\n")
+    assert stamp_of(engine) != stamp
+    monkeypatch.setattr(sqlglot, "__version__", "0.0.1")
+    objects_py.write_text(objects_py.read_text().removesuffix("\n# a comment\n"))
+    assert stamp_of(engine) != stamp
+
+
+def test_a_damaged_cache_is_ignored_and_replaced(project, checks):
+    (project / ".rulectl" / "cache").mkdir(parents=True)
+    (project / project_cache.CACHE_FILE).write_text("{not json")
+    load_project(project)
+    assert len(checks) == 1
+    assert json.loads((project / project_cache.CACHE_FILE).read_text())["format"] == project_cache.FORMAT
+    (project / project_cache.CACHE_FILE).write_text(json.dumps({"format": project_cache.FORMAT, "entries": []}))
+    load_project(project)
+    assert len(checks) == 2
+
+
+def test_nothing_is_written_into_a_project_without_its_state_folder(project, checks):
+    load_project(project)
+    load_project(project)
+    assert not (project / ".rulectl").exists() and len(checks) == 2
+
+
+def test_a_part_whose_details_json_cannot_keep_is_compiled_each_time(project):
+    (project / ".rulectl").mkdir()
+    loaded = load_project(project)
+    remembered_objects(loaded, "local")
+    kept = project_cache.cached(project, loaded.inputs_digest, "objects:local")
+    assert kept["prompts"] is None  # a compiled prompt is no JSON
+    assert [o["name"] for o in kept["segments"]] == ["CUSTOMER_SEGMENTS"]
+    assert compile_module._kept([]) == []
