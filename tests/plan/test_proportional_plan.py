@@ -15,6 +15,7 @@ from engine import workflow
 from engine.backends.duckdb import DuckDBBackend
 from engine.compile import objects
 from engine.config.loader import load_project
+from engine.core import project_cache
 from engine.core.tree_memo import TreeMemo
 from engine.plan.model import Action
 from engine.plan.planner import build_plan
@@ -116,6 +117,7 @@ def test_a_damaged_cache_is_ignored(project, monkeypatch):
     _, root = project
     (root / objects.CANONICAL_CACHE_FILE).parent.mkdir(parents=True, exist_ok=True)
     (root / objects.CANONICAL_CACHE_FILE).write_text("{not json")
+    (root / project_cache.CACHE_FILE).unlink(missing_ok=True)  # else the plan needs no canonical SQL generated
     monkeypatch.setattr(objects, "_canonical", TreeMemo(size=1024, track_use=True))
     plan, _ = planned(root)
     assert not plan.has_changes and not plan.errors
