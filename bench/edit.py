@@ -76,8 +76,8 @@ def make_project(root: Path, metrics: int, segmentations: int, rules: int = 5) -
     (root / "rules" / "segments.yml").write_text(yaml.safe_dump({"segmentations": segs}, sort_keys=False))
 
 
-def edit_one_rule(root: Path) -> str:
-    """Raise the threshold of one rule of one segmentation; returns the segmentation's name."""
+def edit_one_rule(root: Path, factor: float = 1.5) -> str:
+    """Raise the threshold of one rule of one segmentation (× factor); returns the segmentation's name."""
     path = root / "rules" / "segments.yml"
     data = yaml.safe_load(path.read_text())
     for seg in data["segmentations"]:
@@ -85,7 +85,7 @@ def edit_one_rule(root: Path) -> str:
             if rule.get("description") == EDITED_RULE:
                 first, _, rest = rule["when"].partition(" AND ")
                 column, _, value = first.partition(" >= ")
-                rule["when"] = f"{column} >= {float(value) * 1.5:g} AND {rest}"
+                rule["when"] = f"{column} >= {float(value) * factor:g} AND {rest}"
                 path.write_text(yaml.safe_dump(data, sort_keys=False))
                 return seg["name"]
     raise ValueError("no rule to edit")
@@ -139,10 +139,11 @@ def run_size(metrics: int, segmentations: int, customers: int, runs: int) -> Non
         segments = root / "rules" / "segments.yml"
         original = segments.read_text()
         edits = []
-        for _ in range(runs):
+        for run in range(runs):
             segments.write_text(original)
             workflow.apply(load_project(root))  # back to the deployed starting point
-            edit_one_rule(root)
+            # another threshold each run: an edit no earlier command saw (.rulectl/cache/ holds nothing for it)
+            edit_one_rule(root, factor=1.5 + run / 100)
             edits.append(measure(root, "apply"))
         edited = min(edits, key=lambda m: m["seconds"])
     print(
