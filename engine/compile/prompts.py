@@ -602,6 +602,8 @@ def prompt_objects(loaded: LoadedProject, warehouse: str | None = None, task_sta
 
     A task's `warehouse` option is the target's warehouse, or empty: then the backend runs it on
     the connection's warehouse, or serverless when `serverless` says so (`compute` option)."""
+    if not loaded.prompts:  # the input formats type every column of both views (~0.1 s at 1,000 metrics)
+        return []
     formats = input_formats(loaded)
     compiled_prompts = [compile_prompt(loaded, located, formats) for located in loaded.prompts]
     objects: list[DesiredObject] = []
