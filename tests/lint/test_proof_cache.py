@@ -10,6 +10,7 @@ import pytest
 import z3
 
 from engine import workflow
+from engine.core import project_cache
 from engine.core.errors import ConfigErrors
 from engine.lint.proof_cache import CACHE_FILE
 from tests.conftest import edit
@@ -78,5 +79,6 @@ def test_a_damaged_or_unwritable_cache_is_ignored(tmp_path: Path, solver_checks:
     assert solver_checks == []  # rewritten whole
     (root / CACHE_FILE).unlink()
     (root / CACHE_FILE).mkdir()  # a directory where the file should be: cannot be written
+    (root / project_cache.CACHE_FILE).unlink()  # else the project cache says the rules were proven
     workflow.load(root)
     assert len(solver_checks) == 1
