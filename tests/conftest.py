@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import os
 import shutil
 import tempfile
@@ -42,7 +43,31 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+# Python's cyclic collector, which every sqlglot tree needs (each node points to its parent), took
+# ~17% of a test process's CPU: gen-0 passes over every new node and full passes over everything a
+# long-lived test process holds (imports, memos). In tests it runs between tests instead, every
+# COLLECT_EVERY tests, over what was made since the first test (what existed then is frozen: imports,
+# never garbage). A worker then peaks at ~1 GB instead of ~0.35 GB. The engine's own collector use
+# (plan/planner.py `gc_paused`) is unchanged: it resumes only a collector that was running.
+COLLECT_EVERY = 20
+_tests_started = 0
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    global _tests_started
+    if _tests_started == 0:
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+    elif _tests_started % COLLECT_EVERY == 0:
+        gc.collect()
+    _tests_started += 1
+
+
 def pytest_sessionfinish(session, exitstatus):
+    gc.unfreeze()  # the frozen objects are freed at exit as usual (nanobind counts them)
+    gc.enable()
     basetemp = session.config.stash.get(_MEMORY_BASETEMP, None)
     if basetemp is None:
         return

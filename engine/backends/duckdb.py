@@ -19,7 +19,7 @@ from sqlglot import exp
 if TYPE_CHECKING:
     import pyarrow as pa
 
-from engine.backends.base import LOCK_TABLE, STATE_SCHEMA, Backend, DeployedObject, DeployedState, DoctorCheck, ManagedRecord, RunResult, parsed_statement, fill_template
+from engine.backends.base import LOCK_TABLE, STATE_SCHEMA, Backend, DeployedObject, DeployedState, DoctorCheck, ManagedRecord, RunResult
 from engine.backends.duckdb_fixes import FixContext, apply_fixes, modern_lambda_syntax
 from engine.compile.objects import DesiredObject, canonical_sql
 from engine.config.project import LoadedProject
@@ -135,7 +135,6 @@ class DuckDBBackend(Backend):
         super().__init__()
         self.path = Path(path)
         self.context = FixContext(date_columns=date_columns, fixed_point_scales=fixed_point_scales)
-        self._fixed_templates: dict[str, exp.Expression] = {}
         if str(path) == ":memory:" or (read_only and not self.path.exists()):
             # (read-only with no file: nothing deployed yet; an empty database, and no file created)
             self.connection = duckdb.connect(":memory:")
@@ -201,17 +200,6 @@ class DuckDBBackend(Backend):
 
     def to_sql(self, tree: exp.Expression, pretty: bool = False) -> str:
         return render_duckdb(tree, self.context, pretty=pretty)
-
-    def filled_template(self, template: str, values: dict[str, exp.Expression]) -> str:
-        """rulectl's fixes run on the template once per connection, not on every record an apply
-        writes (each record's values are new, so the render memo never hits: ~4 ms each of a ~0.75 s
-        apply of the example). The values are literals and casts of literals to VARCHAR or
-        TIMESTAMP_NTZ, which no fix rewrites: filled in after fixing, they generate the same SQL
-        (tests/backends/test_state_templates.py)."""
-        fixed = self._fixed_templates.get(template)
-        if fixed is None:
-            fixed = self._fixed_templates[template] = apply_fixes(parsed_statement(template), self.context)
-        return fill_template(fixed.copy(), values).sql(dialect="duckdb", copy=False)
 
     def _run(self, sql: str) -> list[tuple[Any, ...]]:
         try:

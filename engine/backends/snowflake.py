@@ -304,7 +304,19 @@ class SnowflakeBackend(Backend):
         the rest of what Snowflake runs, so an upgrade that changes the wrapper (the run log, the
         batching loop, the EXECUTE IMMEDIATE quoting) redeploys every task instead of planning "no
         changes" while the old wrapper keeps running. Built once per backend, from samples only: no
-        query is sent and no project MERGE is built."""
+        query is sent and no project MERGE is built.
+
+        The same for every backend of a class whose wrapper code is the same (the samples name their
+        warehouse, so the connection plays no part): computed once per process (~0.1 s), keyed by the
+        methods that write the DDL, so a subclass or a patched method (the tests' newer wrapper) is
+        stamped anew."""
+        cls = type(self)
+        key = (cls, cls.task_create, cls.task_body, cls.refresh_script, cls.task_warehouse, cls.to_sql, self.task_session_parameters())
+        if key not in _WRAPPER_STAMPS:
+            _WRAPPER_STAMPS[key] = self._wrapper_stamp()
+        return _WRAPPER_STAMPS[key]
+
+    def _wrapper_stamp(self) -> str:
         digest = hashlib.sha256()
         for merge in _wrapper_sample_merges():
             for options in _WRAPPER_SAMPLE_OPTIONS:
@@ -667,6 +679,8 @@ def _task_runs(task: str, history: list[tuple]) -> TaskRuns:
         in_a_row += 1
     return TaskRuns(task, state, error, completed, in_a_row, auto_suspended=state == "FAILED_AND_AUTO_SUSPENDED")
 
+
+_WRAPPER_STAMPS: dict[tuple, str] = {}  # SnowflakeBackend.task_wrapper_stamp's, per class and wrapper code
 
 _WRAPPER_SAMPLE_OPTIONS = (
     (("schedule", "5 MINUTES"), ("warehouse", "W"), ("compute", "warehouse"), ("batch_rows", "7"), ("state", "started")),

@@ -1,6 +1,7 @@
-"""rulectl's own record statements (the OBJECTS record MERGE, the HISTORY row) are filled in after
-DuckDB's fixes ran on their template once, not fixed per record (engine/backends/duckdb.py
-`filled_template`). That is only right if fixing the filled statement gives the same SQL: checked
+"""rulectl's own record statements (the OBJECTS record MERGE, the HISTORY row) are rendered once per
+backend (on DuckDB through its fixes) and each record's values set between the pieces, not rendered
+per record (engine/backends/base.py `filled_template`). That is only right if rendering the filled
+statement gives the same SQL, on each engine: checked
 here for every kind of value a record holds (text with quotes and newlines, NULLs, timestamps, long
 applied SQL), and the rows they write read back exactly."""
 
@@ -14,11 +15,12 @@ from sqlglot import exp
 
 from engine.backends.base import HISTORY_INSERT, RECORD_MERGE, fill_template, parsed_statement
 from engine.backends.duckdb import DuckDBBackend, render_duckdb
+from engine.backends.snowflake import SnowflakeBackend
 
 TEXTS = ["view", "ANALYTICS.CUSTOMER_METRICS", "it's \"quoted\"\nand on two lines", "", "SELECT 1 AS x -- a comment\nFROM t WHERE s = 'a''b'"]
 
 
-def record_values(backend: DuckDBBackend, text: str, hash_: str | None) -> dict[str, exp.Expression]:
+def record_values(backend: DuckDBBackend | SnowflakeBackend, text: str, hash_: str | None) -> dict[str, exp.Expression]:
     at = backend.timestamp_literal(datetime(2026, 12, 6, 7, 30, 1, 123456, tzinfo=timezone.utc))
     return {
         "__kind__": exp.Literal.string("view"),
@@ -65,3 +67,13 @@ def test_records_and_history_read_back_exactly(tmp_path):
     connection.close()
     assert records == sorted((text, "f2", "h2", "p2", None) for text in TEXTS[1:])
     assert history == sorted((text, None, "applied", text) for text in TEXTS[1:])
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_on_snowflake_a_filled_record_and_history_row_are_the_whole_statements_sql(text: str):
+    backend = SnowflakeBackend(None, "CUSTOMER_INTEL")  # offline: renders only
+    for template, values in (
+        (RECORD_MERGE, record_values(backend, text, None)),
+        (HISTORY_INSERT, {"__at__": backend.timestamp_literal()} | {name: exp.Literal.string(text) for name in ("__plan__", "__action__", "__kind__", "__name__", "__status__", "__message__")} | {"__fingerprint__": exp.null()}),
+    ):
+        assert backend.filled_template(template, values) == fill_template(parsed_statement(template), values).sql(dialect="snowflake")
