@@ -95,7 +95,7 @@ def apply(
         backend.acquire_lock(LockHolder.this_process(saved_plan.plan_id if saved_plan else None))
         result = ApplyResult()
         try:
-            current, desired, deployed = build_plan(loaded, backend, name, adopt)
+            current, desired, deployed = build_plan(loaded, backend, name, adopt, sources_checked=True)
             if saved_plan is not None:
                 check_current(saved_plan, desired, deployed.fingerprint)
                 current = saved_plan

@@ -313,6 +313,7 @@ class Backend(ABC):
     def __init__(self) -> None:
         self.statements: list[str] = []
         self._template_pieces: dict[str, list[str]] = {}  # filled_template's, per template
+        self._state_tables_ready = False  # ensure_state_tables ran on this connection
 
     # ------------------------------------------------------------ running SQL
 
@@ -582,11 +583,22 @@ class Backend(ABC):
     # ------------------------------------------------------------ rulectl's own state
 
     def ensure_state_tables(self) -> None:
+        """rulectl's state tables (`state_table_ddl`), created where missing — once per backend, i.e.
+        per command: the apply lock and the apply steps both need them, and on Snowflake each
+        statement is a round trip. A statement that fails leaves them to be ensured again."""
+        if self._state_tables_ready:
+            return
+        for statement in self.state_table_ddl():
+            self.execute(statement)
+        self._state_tables_ready = True
+
+    def state_table_ddl(self) -> list[exp.Expression | str]:
         """_RULECTL.OBJECTS (what rulectl applied), _RULECTL.HISTORY (every applied step) and
         _RULECTL.RUN_LOG (every AI refresh run). Times are TIMESTAMP_NTZ holding UTC: a plain
         TIMESTAMP follows TIMESTAMP_TYPE_MAPPING and may become TIMESTAMP_LTZ.
         https://docs.snowflake.com/en/sql-reference/data-types-datetime#timestamp"""
-        for sql in (
+        # rendered per engine (TIMESTAMP_NTZ → TIMESTAMP on DuckDB)
+        return [parsed_statement(sql) for sql in (
             f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}",
             f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.OBJECTS (kind VARCHAR, qualified_name VARCHAR, fingerprint VARCHAR, "
             "definition_hash VARCHAR, plan_id VARCHAR, applied_at TIMESTAMP_NTZ, applied_sql VARCHAR)",
@@ -594,8 +606,7 @@ class Backend(ABC):
             "kind VARCHAR, qualified_name VARCHAR, fingerprint VARCHAR, status VARCHAR, message VARCHAR)",
             RUN_LOG_DDL,
             APPLIES_DDL,
-        ):
-            self.execute(parsed_statement(sql))  # rendered per engine (TIMESTAMP_NTZ → TIMESTAMP on DuckDB)
+        )]
 
     def write_record(
         self, kind: str, qualified_name: str, fingerprint: str, definition_hash: str | None, plan_id: str, applied_sql: str | None = None

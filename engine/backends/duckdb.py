@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import sqlglot
 from sqlglot import exp
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 from engine.backends.base import LOCK_TABLE, STATE_SCHEMA, Backend, DeployedObject, DeployedState, DoctorCheck, ManagedRecord, RunResult
-from engine.backends.duckdb_fixes import FixContext, apply_fixes, modern_lambda_syntax
+from engine.backends.duckdb_fixes import DuckDB2, FixContext, apply_fixes
 from engine.compile.objects import DesiredObject, canonical_sql
 from engine.config.project import LoadedProject
 from engine.core.errors import RulectlError
@@ -41,10 +40,7 @@ def render_duckdb(tree: exp.Expression, context: FixContext, pretty: bool = Fals
 
 def _render(tree: exp.Expression, context: FixContext, pretty: bool) -> str:
     fixed = apply_fixes(tree, context)
-    sql = fixed.sql(dialect="duckdb", pretty=pretty, copy=False)  # apply_fixes copied it: the generator need not again
-    if "->" in sql:  # sqlglot writes lambdas while generating; DuckDB 2 wants `lambda x: …`
-        sql = modern_lambda_syntax(sqlglot.parse_one(sql, read="duckdb")).sql(dialect="duckdb", pretty=pretty)
-    return sql
+    return fixed.sql(dialect=DuckDB2, pretty=pretty, copy=False)  # apply_fixes copied it: the generator need not again
 
 
 DUCKDB_HEADER_BYTES = 3 * 4096
@@ -269,12 +265,11 @@ class DuckDBBackend(Backend):
         where = exp.and_(exp.column("schema_name").eq(exp.Literal.string(schema)), exp.column("task_name").eq(exp.Literal.string(name)))
         return [exp.delete(f"{STATE_SCHEMA}.TASKS", where=where)]
 
-    def ensure_state_tables(self) -> None:
-        super().ensure_state_tables()
-        self.execute(
+    def state_table_ddl(self) -> list[exp.Expression | str]:
+        return super().state_table_ddl() + [
             f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.TASKS (schema_name VARCHAR, task_name VARCHAR, comment VARCHAR, "
             "definition VARCHAR, schedule VARCHAR, state VARCHAR, last_run_at TIMESTAMP, last_status VARCHAR, last_note VARCHAR)"  # UTC
-        )
+        ]
 
     local_sentiment_languages = "English only"  # VADER (engine.ai.local_sentiment.LANGUAGES)
 

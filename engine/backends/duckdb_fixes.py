@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Mapping
 
 from sqlglot import exp
+from sqlglot.dialects.duckdb import DuckDB
 
 Fix = Callable[[exp.Expression, "FixContext"], exp.Expression]
 DATE_UNITS = {"DAY", "DAYS", "WEEK", "WEEKS", "MONTH", "MONTHS", "QUARTER", "QUARTERS", "YEAR", "YEARS"}
@@ -124,7 +125,7 @@ def array_construct_compact_without_arrow_lambda(tree: exp.Expression, context: 
     """ARRAY_CONSTRUCT_COMPACT(…) → LIST_FILTER([…], lambda x: x IS NOT NULL).
 
     sqlglot would write the deprecated `x -> …` lambda, which DuckDB 2 rejects; writing the call
-    here avoids re-parsing the generated SQL (see modern_lambda_syntax, the general fallback).
+    here keeps its own rulectl_x name (DuckDB2 below writes sqlglot's lambdas in the same form).
     """
 
     def fix(node: exp.Expression) -> exp.Expression:
@@ -461,18 +462,15 @@ def _node_classes(tree: exp.Expression) -> set[type]:
     return {type(node) for node in tree.walk()}
 
 
-def modern_lambda_syntax(duckdb_sql_tree: exp.Expression) -> exp.Expression:
-    """DuckDB 2 rejects `x -> expr` lambdas (deprecated); write `lambda x: expr` instead.
+class DuckDB2(DuckDB):
+    """DuckDB as rulectl generates it: every lambda in DuckDB 2's `lambda x: expr` form.
 
-    https://duckdb.org/docs/current/sql/functions/lambda.html — runs after transpiling, because the
-    lambdas come from sqlglot's own rewrites (e.g. ARRAY_CONSTRUCT_COMPACT → LIST_FILTER).
-    """
+    DuckDB 2 rejects `x -> expr` lambdas (deprecated): https://duckdb.org/docs/current/sql/functions/lambda.html
+    sqlglot writes that form for the lambdas it makes while generating (ARRAY_CONSTRUCT_COMPACT →
+    LIST_FILTER, TRANSFORM, REDUCE) and for written ones; every one passes through `lambda_sql`, so
+    the generated SQL is right the first time (the earlier fallback re-parsed any statement holding
+    `->`, which JSON's `->>` made every prompt's MERGE do: ~20 ms each)."""
 
-    def fix(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Lambda):
-            params = ", ".join(p.sql(dialect="duckdb") for p in node.expressions)
-            body = node.this.sql(dialect="duckdb")
-            return exp.var(f"lambda {params}: {body}")
-        return node
-
-    return duckdb_sql_tree.transform(fix)
+    class Generator(DuckDB.Generator):
+        def lambda_sql(self, expression: exp.Lambda, arrow_sep: str = "->", wrap: bool = True) -> str:
+            return f"lambda {self.expressions(expression, flat=True)}: {self.sql(expression, 'this')}"

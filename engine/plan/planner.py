@@ -35,16 +35,19 @@ def build_plan(
     target: str,
     adopt: Iterable[str] = (),
     desired: list[DesiredObject] | None = None,
+    sources_checked: bool = False,
 ) -> tuple[Plan, list[DesiredObject], DeployedState]:
+    """`sources_checked`: the caller has just refused missing or misdeclared sources on this
+    connection (apply, before taking the lock), so the plan does not query them again."""
     with gc_paused(), remembered_canonical_sql(loaded.root):
-        return _build_plan(loaded, backend, target, adopt, desired)
+        return _build_plan(loaded, backend, target, adopt, desired, sources_checked)
 
 
-def _build_plan(loaded, backend, target, adopt, desired):
+def _build_plan(loaded, backend, target, adopt, desired, sources_checked=False):
     # fingerprinted as the backend deploys them (e.g. Snowflake's task wrapper is part of a task's)
     desired = backend.as_deployed(desired if desired is not None else remembered_objects(loaded, target))
     deployed = backend.introspect(managed_schemas(loaded))
-    missing_sources = source_steps(loaded, backend)
+    missing_sources = [] if sources_checked else source_steps(loaded, backend)
     steps = missing_sources + diff(loaded.config.name, target, desired, deployed, frozenset(name.upper() for name in adopt))
     if missing_sources:  # nothing can be compared or estimated against tables that are not there
         plan = make_plan(loaded.config.name, target, steps, deployed, notes=tuple(_orphan_notes(deployed, managed_schemas(loaded))))

@@ -63,6 +63,24 @@ def test_array_construct_compact_uses_the_new_lambda_syntax():
     assert duckdb.connect().execute(rendered).fetchall() == [(["a", "b"],)]
 
 
+@pytest.mark.parametrize(("snowflake", "expected"), [
+    ("SELECT FILTER(ARRAY_CONSTRUCT(1, 2, 3), x -> x > 1)", [([2, 3],)]),  # written by an analyst
+    ("SELECT TRANSFORM(ARRAY_CONSTRUCT('p', 'q'), x -> '$' || x)", [(["$p", "$q"],)]),  # a body that starts like a JSON path
+    ("SELECT REDUCE(ARRAY_CONSTRUCT(1, 2, 3), 0, (acc, x) -> acc + x)", [(6,)]),  # two parameters
+    ("SELECT ARRAY_SIZE(FILTER(ARRAY_CONSTRUCT('a', NULL), v -> v IS NULL))", [(1,)]),
+])
+def test_every_lambda_is_written_in_duckdb_2_form_and_runs(snowflake, expected):
+    rendered = render_duckdb(sqlglot.parse_one(snowflake, read="snowflake"), CONTEXT)
+    assert "->" not in rendered and "lambda " in rendered, rendered
+    assert duckdb.connect().execute(rendered).fetchall() == expected
+
+
+def test_json_arrows_are_left_as_they_are():
+    rendered = render_duckdb(sqlglot.parse_one("""SELECT PARSE_JSON('{"a": {"b": "x"}}'):a.b::VARCHAR""", read="snowflake"), CONTEXT)
+    assert "lambda" not in rendered and "->" in rendered
+    assert duckdb.connect().execute(rendered).fetchall() == [("x",)]
+
+
 @pytest.mark.parametrize("text", ["abc", "C0000001", "account-summary-2026-11C0000042"])
 def test_hex_to_number_matches_python(text):
     import hashlib
