@@ -29,6 +29,7 @@ from engine.compile.objects import DesiredObject, table
 from engine.config.project import LoadedProject
 from engine.core.errors import RulectlError
 from engine.core.expressions import utc_now
+from engine.core.tree_memo import TreeMemo
 
 OWNER_TAG = "rulectl"
 STATE_SCHEMA = "_RULECTL"
@@ -57,6 +58,8 @@ WHEN MATCHED THEN UPDATE SET fingerprint = r.fingerprint, definition_hash = r.de
 WHEN NOT MATCHED THEN INSERT (kind, qualified_name, fingerprint, definition_hash, plan_id, applied_at, applied_sql)
   VALUES (r.kind, r.qualified_name, r.fingerprint, r.definition_hash, r.plan_id, r.applied_at, r.applied_sql)
 """
+
+_generated = TreeMemo(4096)  # Backend.to_sql's
 
 # The `__name__` columns of the templates above and below, as they appear in generated SQL.
 TEMPLATE_PLACEHOLDER = re.compile(r"\b(__[a-z]+__)\b")
@@ -318,7 +321,9 @@ class Backend(ABC):
     # ------------------------------------------------------------ running SQL
 
     def to_sql(self, tree: exp.Expression, pretty: bool = False) -> str:
-        return tree.sql(dialect=self.dialect, pretty=pretty)
+        """Memoised by the tree's content (core/tree_memo.py): a Snowflake task's script renders the
+        same large MERGE and queries for its plan, its dry run and its apply (~10 ms each)."""
+        return _generated.get(tree, (self.dialect, pretty), lambda: tree.sql(dialect=self.dialect, pretty=pretty))
 
     def timestamp_literal(self, at: datetime | None = None) -> exp.Expression:
         """`at` (default: now) as a TIMESTAMP_NTZ literal holding UTC, for rulectl's own records
