@@ -29,7 +29,7 @@ from typing import Any
 
 FORMAT = 1  # bump when the shape of an entry changes
 CACHE_FILE = Path(".rulectl") / "cache" / "project.json"
-KEPT = 2
+KEPT = 4  # the whole-project entries of an edit and its undoing, and their parts' (compile/project.py PART_INPUTS)
 
 
 ENGINE = Path(__file__).resolve().parent.parent

@@ -166,3 +166,44 @@ def test_a_part_whose_details_json_cannot_keep_is_compiled_each_time(project):
     assert kept["prompts"] is None  # a compiled prompt is no JSON
     assert [o["name"] for o in kept["segments"]] == ["CUSTOMER_SEGMENTS"]
     assert compile_module._kept([]) == []
+
+
+def test_a_rule_edit_restores_the_metrics_view_and_a_metric_or_settings_edit_compiles_it(project, compiled):
+    """The metrics part is also kept under the key of what it reads (settings and metrics): an edit
+    elsewhere restores it, with the same objects as compiling; an edit of either compiles it."""
+    (project / ".rulectl").mkdir()
+    remembered_objects(load_project(project), "local")
+    assert "metrics" in compiled
+
+    def after(file: str, old: str, new: str) -> tuple[list[str], list[tuple]]:
+        edit(project / file, old, new)
+        compiled.clear()
+        loaded = load_project(project)
+        facts = objects_facts(remembered_objects(loaded, "local"))
+        ran = list(compiled)
+        assert facts == objects_facts(compile_project(loaded, "local"))
+        return ran, facts
+
+    ran, _ = after("rules/segments.yml", "days_to_renewal <= 120", "days_to_renewal <= 90")  # a rule
+    assert "metrics" not in ran and "segments" in ran
+    ran, facts = after("rules/metrics.yml", "filter: status = 'active'\n  - name: module_count", "filter: status <> 'churned'\n  - name: module_count")
+    assert "metrics" in ran and "churned" in dict((f[0], f[7]) for f in facts)["ANALYTICS.CUSTOMER_METRICS"]
+    ran, _ = after("rulectl.yml", "size: {metric: total_arr, format: currency, label: ARR}", "size: {metric: total_arr, format: currency, label: Revenue}")  # a setting
+    assert "metrics" in ran
+    ran, _ = after("rules/segments.yml", "days_to_renewal <= 90", "days_to_renewal <= 60")  # a rule again: kept under the new settings
+    assert "metrics" not in ran
+
+
+def test_the_fixed_point_scales_follow_the_metrics_not_the_rules(project, monkeypatch):
+    from engine.backends import registry
+
+    (project / ".rulectl").mkdir()
+    computed: list[int] = []
+    original = registry._fixed_point_scales
+    monkeypatch.setattr(registry, "_fixed_point_scales", lambda loaded: computed.append(1) or original(loaded))
+    first = registry.fixed_point_scales(load_project(project))
+    edit(project / "rules" / "segments.yml", "days_to_renewal <= 120", "days_to_renewal <= 90")
+    assert registry.fixed_point_scales(load_project(project)) == first and len(computed) == 1
+    edit(project / "rules" / "metrics.yml", "expr: SUM(arr)", "expr: SUM(arr) / 3")
+    loaded = load_project(project)
+    assert registry.fixed_point_scales(loaded) == original(loaded) and len(computed) == 2
