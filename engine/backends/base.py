@@ -205,12 +205,6 @@ def _parsed_template(sql: str) -> exp.Expression:
     return sqlglot.parse_one(sql, read="snowflake")
 
 
-def fill_template(tree: exp.Expression, values: dict[str, exp.Expression]) -> exp.Expression:
-    """`tree` (a private copy: rewritten in place) with each column named like a key of `values`
-    replaced by a copy of that value."""
-    return tree.transform(lambda node: values[node.name].copy() if isinstance(node, exp.Column) and node.name in values else node, copy=False)
-
-
 def parsed_statement(sql: str) -> exp.Expression:
     """rulectl's own fixed statements (state tables, the record MERGE), parsed once per process;
     a copy each time, since callers rewrite it."""

@@ -13,9 +13,14 @@ import duckdb
 import pytest
 from sqlglot import exp
 
-from engine.backends.base import HISTORY_INSERT, RECORD_MERGE, fill_template, parsed_statement
+from engine.backends.base import HISTORY_INSERT, RECORD_MERGE, parsed_statement
 from engine.backends.duckdb import DuckDBBackend, render_duckdb
 from engine.backends.snowflake import SnowflakeBackend
+
+def fill_template(tree: exp.Expression, values: dict[str, exp.Expression]) -> exp.Expression:
+    """The reference: `tree` with each column named like a key of `values` replaced by that value."""
+    return tree.transform(lambda node: values[node.name].copy() if isinstance(node, exp.Column) and node.name in values else node, copy=False)
+
 
 TEXTS = ["view", "ANALYTICS.CUSTOMER_METRICS", "it's \"quoted\"\nand on two lines", "", "SELECT 1 AS x -- a comment\nFROM t WHERE s = 'a''b'"]
 
