@@ -22,7 +22,7 @@ from engine.ai.local_embed import LocalEmbed
 from engine.ai.local_sentiment import ANALYSER, LocalSentiment
 from engine.ai.providers import make_provider
 from engine.ai.reply_journal import ReplyJournal, journal_path
-from engine.backends.base import RUN_LOG_DDL, STATE_SCHEMA, TEMPLATE_PLACEHOLDER, RunResult, run_log_finish, run_log_start
+from engine.backends.base import RUN_LOG_DDL, STATE_SCHEMA, TEMPLATE_PLACEHOLDER, RunResult, filled_pieces, run_log_finish, run_log_start
 from engine.backends.duckdb import DuckDBBackend
 from engine.compile.refresh_batches import batch_merge, pending_count_query, pending_limit
 from engine.compile.structured_outputs import json_schema
@@ -126,11 +126,7 @@ def batch_sql(backend: DuckDBBackend, merge: exp.Expression) -> Callable[[int, i
     if sorted(name for name in pieces[1::2] if name in (BATCH_SKIP, BATCH_TAKE)) != [BATCH_SKIP, BATCH_SKIP, BATCH_TAKE]:
         return lambda skip, take: backend.to_sql(batch_merge(merge, exp.Literal.number(skip), exp.Literal.number(take)))
 
-    def filled(skip: int, take: int) -> str:
-        counts = {BATCH_SKIP: str(int(skip)), BATCH_TAKE: str(int(take))}
-        return "".join(piece if i % 2 == 0 else counts.get(piece, piece) for i, piece in enumerate(pieces))  # text, name, text, …
-
-    return filled
+    return lambda skip, take: filled_pieces(pieces, {BATCH_SKIP: str(int(skip)), BATCH_TAKE: str(int(take))})
 
 
 def run_task(

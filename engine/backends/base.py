@@ -205,6 +205,12 @@ def _parsed_template(sql: str) -> exp.Expression:
     return sqlglot.parse_one(sql, read="snowflake")
 
 
+def filled_pieces(pieces: list[str], texts: dict[str, str]) -> str:
+    """SQL split at its placeholders (TEMPLATE_PLACEHOLDER.split: text, name, text, …, text) joined
+    again with each name in `texts` replaced by its SQL text; other names stay as they were."""
+    return "".join(piece if i % 2 == 0 else texts.get(piece, piece) for i, piece in enumerate(pieces))
+
+
 def parsed_statement(sql: str) -> exp.Expression:
     """rulectl's own fixed statements (state tables, the record MERGE), parsed once per process;
     a copy each time, since callers rewrite it."""
@@ -358,8 +364,7 @@ class Backend(ABC):
         pieces = self._template_pieces.get(template)
         if pieces is None:
             pieces = self._template_pieces[template] = TEMPLATE_PLACEHOLDER.split(self.to_sql(parsed_statement(template)))
-        # split() with a capturing group: text, placeholder, text, placeholder, …, text
-        return "".join(piece if i % 2 == 0 or piece not in values else values[piece].sql(dialect=self.dialect) for i, piece in enumerate(pieces))
+        return filled_pieces(pieces, {name: value.sql(dialect=self.dialect) for name, value in values.items()})
 
     def query(self, statement: exp.Expression | str) -> list[tuple[Any, ...]]:
         sql = statement if isinstance(statement, str) else self.to_sql(statement)
