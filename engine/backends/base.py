@@ -59,7 +59,7 @@ WHEN NOT MATCHED THEN INSERT (kind, qualified_name, fingerprint, definition_hash
   VALUES (r.kind, r.qualified_name, r.fingerprint, r.definition_hash, r.plan_id, r.applied_at, r.applied_sql)
 """
 
-_generated = TreeMemo(4096)  # Backend.to_sql's
+_generated = TreeMemo(512)  # Backend.to_sql's: a command asks for a few dozen statements; bounded by count, and large views are large
 
 # The `__name__` columns of the templates above and below, as they appear in generated SQL.
 TEMPLATE_PLACEHOLDER = re.compile(r"\b(__[a-z]+__)\b")

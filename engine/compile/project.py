@@ -126,7 +126,7 @@ def part_digest(loaded: LoadedProject, name: str) -> str | None:
     key = (loaded.inputs_digest, name)  # the same YAML bytes and rulectl give the same values
     if key not in _PART_DIGESTS:
         inputs = {"settings": loaded.config.model_dump(mode="json"), name: [item.model_dump(mode="json") for item in PART_INPUTS[name](loaded)]}
-        text = json.dumps(inputs, sort_keys=True, separators=(",", ":"))
+        text = json.dumps(inputs, separators=(",", ":"))  # not sorted: the order of sources, columns and joins is compiled
         _PART_DIGESTS[key] = project_cache.inputs_digest([(f"part:{name}", hashlib.sha256(text.encode()).hexdigest())])
     return _PART_DIGESTS[key]
 

@@ -192,6 +192,9 @@ def test_a_rule_edit_restores_the_metrics_view_and_a_metric_or_settings_edit_com
     assert "metrics" in ran
     ran, _ = after("rules/segments.yml", "days_to_renewal <= 90", "days_to_renewal <= 60")  # a rule again: kept under the new settings
     assert "metrics" not in ran
+    # the order of a source's columns is the view's column order: a reorder is another key
+    ran, facts = after("rulectl.yml", "columns: {customer_id: varchar, customer_name: varchar,", "columns: {customer_name: varchar, customer_id: varchar,")
+    assert "metrics" in ran and "SELECT customer.customer_name AS customer_name, customer.customer_id" in dict((f[0], f[7]) for f in facts)["ANALYTICS.CUSTOMER_METRICS"]
 
 
 def test_the_fixed_point_scales_follow_the_metrics_not_the_rules(project, monkeypatch):
