@@ -66,7 +66,7 @@ def keep_date_type(tree: exp.Expression, context: FixContext) -> exp.Expression:
                 return exp.cast(node.copy(), exp.DataType.Type.DATE)
         return node
 
-    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
+    return _rewrite(tree, fix)  # apply_fixes copied the tree once
 
 
 def object_construct_drops_nulls(tree: exp.Expression, context: FixContext) -> exp.Expression:
@@ -82,7 +82,7 @@ def object_construct_drops_nulls(tree: exp.Expression, context: FixContext) -> e
             return exp.Anonymous(this="JSON_MERGE_PATCH", expressions=[exp.Literal.string("{}"), as_json])
         return node
 
-    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
+    return _rewrite(tree, fix)  # apply_fixes copied the tree once
 
 
 def lateral_flatten_to_unnest(tree: exp.Expression, context: FixContext) -> exp.Expression:
@@ -107,7 +107,7 @@ def lateral_flatten_to_unnest(tree: exp.Expression, context: FixContext) -> exp.
             return exp.Join(this=unnest, kind="CROSS")
         return node
 
-    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
+    return _rewrite(tree, fix)  # apply_fixes copied the tree once
 
 
 def unqualify_merge_update_targets(tree: exp.Expression, context: FixContext) -> exp.Expression:
@@ -134,7 +134,7 @@ def array_construct_compact_without_arrow_lambda(tree: exp.Expression, context: 
             return exp.Anonymous(this="LIST_FILTER", expressions=[values, exp.var("lambda rulectl_x: rulectl_x IS NOT NULL")])
         return node
 
-    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
+    return _rewrite(tree, fix)  # apply_fixes copied the tree once
 
 
 def variant_cast_is_identity(tree: exp.Expression, context: FixContext) -> exp.Expression:
@@ -146,7 +146,7 @@ def variant_cast_is_identity(tree: exp.Expression, context: FixContext) -> exp.E
             return node.this.copy()
         return node
 
-    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
+    return _rewrite(tree, fix)  # apply_fixes copied the tree once
 
 
 def hex_to_number(tree: exp.Expression, context: FixContext) -> exp.Expression:
@@ -162,7 +162,7 @@ def hex_to_number(tree: exp.Expression, context: FixContext) -> exp.Expression:
                 return exp.cast(exp.DPipe(this=exp.Literal.string("0x"), expression=node.this.copy()), "BIGINT")
         return node
 
-    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
+    return _rewrite(tree, fix)  # apply_fixes copied the tree once
 
 
 def cortex_complete_to_local_function(tree: exp.Expression, context: FixContext) -> exp.Expression:
@@ -195,7 +195,7 @@ def cortex_complete_to_local_function(tree: exp.Expression, context: FixContext)
         arguments = [named["model"].copy(), (system or exp.Literal.string("")).copy(), user.copy(), exp.Literal.string(json.dumps(options, sort_keys=True))]
         return exp.Anonymous(this=context.complete_function, expressions=arguments)
 
-    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
+    return _rewrite(tree, fix)  # apply_fixes copied the tree once
 
 
 def cortex_sentiment_to_local_function(tree: exp.Expression, context: FixContext) -> exp.Expression:
@@ -210,7 +210,7 @@ def cortex_sentiment_to_local_function(tree: exp.Expression, context: FixContext
             return exp.Anonymous(this=SENTIMENT_FUNCTION, expressions=[argument.copy() for argument in node.expressions[:1]])
         return node
 
-    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
+    return _rewrite(tree, fix)  # apply_fixes copied the tree once
 
 
 SENTIMENT_FUNCTION = "rulectl_sentiment"  # = engine.ai.local_sentiment.FUNCTION_NAME (backends do not import ai)
@@ -227,7 +227,7 @@ def cortex_embed_to_local_function(tree: exp.Expression, context: FixContext) ->
             return exp.Anonymous(this=EMBED_FUNCTION, expressions=[argument.copy() for argument in node.expressions])
         return node
 
-    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
+    return _rewrite(tree, fix)  # apply_fixes copied the tree once
 
 
 def vector_is_a_float_list(tree: exp.Expression, context: FixContext) -> exp.Expression:
@@ -241,7 +241,7 @@ def vector_is_a_float_list(tree: exp.Expression, context: FixContext) -> exp.Exp
             return exp.DataType(this=exp.DataType.Type.ARRAY, expressions=[exp.DataType.build("FLOAT")], nested=True)
         return node
 
-    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
+    return _rewrite(tree, fix)  # apply_fixes copied the tree once
 
 
 def cosine_similarity_is_not_a_distance(tree: exp.Expression, context: FixContext) -> exp.Expression:
@@ -256,7 +256,7 @@ def cosine_similarity_is_not_a_distance(tree: exp.Expression, context: FixContex
             return exp.Anonymous(this="list_cosine_similarity", expressions=[argument.copy() for argument in arguments])
         return node
 
-    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
+    return _rewrite(tree, fix)  # apply_fixes copied the tree once
 
 
 def _literal_object(node: exp.Expression | None) -> dict:
@@ -278,7 +278,7 @@ def untyped_array_is_a_text_list(tree: exp.Expression, context: FixContext) -> e
             return exp.DataType.build("VARCHAR[]", dialect="duckdb")
         return node
 
-    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
+    return _rewrite(tree, fix)  # apply_fixes copied the tree once
 
 
 def variant_text_is_unquoted(tree: exp.Expression, context: FixContext) -> exp.Expression:
@@ -291,7 +291,7 @@ def variant_text_is_unquoted(tree: exp.Expression, context: FixContext) -> exp.E
             return exp.JSONExtractScalar(this=extract.this.copy(), expression=extract.expression.copy())
         return node
 
-    return tree.transform(fix, copy=False)  # apply_fixes copied the tree once
+    return _rewrite(tree, fix)  # apply_fixes copied the tree once
 
 
 def division_by_zero_fails(tree: exp.Expression, context: FixContext) -> exp.Expression:
@@ -447,15 +447,59 @@ FIX_NODE_CLASSES: dict[Fix, tuple[type[exp.Expression], ...]] = {
 }
 
 
+# The fixes that replace nodes only through `_rewrite`, so apply_fixes knows whether they changed anything.
+REPORTS_REWRITES = frozenset({
+    keep_date_type,
+    object_construct_drops_nulls,
+    lateral_flatten_to_unnest,
+    array_construct_compact_without_arrow_lambda,
+    variant_cast_is_identity,
+    hex_to_number,
+    cortex_complete_to_local_function,
+    cortex_sentiment_to_local_function,
+    cortex_embed_to_local_function,
+    vector_is_a_float_list,
+    cosine_similarity_is_not_a_distance,
+    untyped_array_is_a_text_list,
+    variant_text_is_unquoted,
+})
+
+
 def apply_fixes(tree: exp.Expression, context: FixContext) -> exp.Expression:
+    """The fixes, in order, each only on a tree holding a node it rewrites. The tree's node classes
+    are taken again after a fix that changed something (a fix may add nodes a later one rewrites);
+    a fix written with `_rewrite` says whether it did, any other is assumed to have (re-walking a
+    prompt's MERGE after every fix that looked was a third of its fixing time)."""
     tree = tree.copy()
     present = _node_classes(tree)
     for fix in DUCKDB_FIXES:
         wanted = FIX_NODE_CLASSES[fix]
         if any(issubclass(cls, wanted) for cls in present):
+            before = _Rewrites.count
             tree = fix(tree, context)
-            present = _node_classes(tree)
+            if fix not in REPORTS_REWRITES or _Rewrites.count != before:
+                present = _node_classes(tree)
     return tree
+
+
+class _Rewrites:
+    """How many nodes `_rewrite` has replaced in this process. It only grows, so a fix that replaced
+    anything moved it, even with another thread fixing another tree at the same time."""
+
+    count = 0
+
+
+def _rewrite(tree: exp.Expression, fix: Callable[[exp.Expression], exp.Expression]) -> exp.Expression:
+    """tree.transform(fix) in place, counting the nodes `fix` replaced. `fix` must return either
+    the node unchanged or a new node, never the node changed in place (that would go uncounted)."""
+
+    def counted(node: exp.Expression) -> exp.Expression:
+        new = fix(node)
+        if new is not node:
+            _Rewrites.count += 1
+        return new
+
+    return tree.transform(counted, copy=False)
 
 
 def _node_classes(tree: exp.Expression) -> set[type]:

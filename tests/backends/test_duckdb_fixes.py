@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 
 import duckdb
@@ -224,3 +225,45 @@ def test_every_fix_names_the_nodes_it_rewrites():
     assert set(DUCKDB_FIXES) == set(FIX_NODE_CLASSES)
     tree = sqlglot.parse_one("SELECT DATEADD(day, 1, d) FROM t", read="snowflake")
     assert "CAST(" in render_duckdb(tree, CONTEXT)  # keep_date_type ran: its node class is there
+
+
+def _fixed_walking_after_every_fix(tree, context):
+    """apply_fixes as it was: the node classes taken again after every fix that looked."""
+    from engine.backends.duckdb_fixes import DUCKDB_FIXES, FIX_NODE_CLASSES
+
+    tree = tree.copy()
+    for fix in DUCKDB_FIXES:
+        if any(isinstance(node, FIX_NODE_CLASSES[fix]) for node in tree.walk()):
+            tree = fix(tree, context)
+    return tree
+
+
+@pytest.mark.parametrize("shape", ["example", "renamed", "minimal"])
+def test_skipping_the_walk_after_a_fix_that_changed_nothing_gives_the_same_sql(shape, tmp_path):
+    """apply_fixes takes the tree's node classes again only after a fix that replaced something;
+    every statement the shape compiles (views, tables, tasks' MERGEs and their batches, removals)
+    fixes to the same SQL as walking after every fix."""
+    from engine.backends.duckdb_fixes import apply_fixes
+    from engine.backends.registry import date_columns, fixed_point_scales
+    from engine.compile.project import compile_project
+    from engine.compile.refresh_batches import batch_merge
+    from engine.config.loader import load_project
+    from tests.conftest import REPO, copy_example
+
+    if shape == "example":
+        root = copy_example(tmp_path / "p", whole=True)
+    else:
+        root = tmp_path / "p"
+        shutil.copytree(REPO / "tests" / "projects" / shape, root)
+    loaded = load_project(root)
+    context = FixContext(date_columns=date_columns(loaded), fixed_point_scales=fixed_point_scales(loaded))
+    statements = []
+    for obj in compile_project(loaded):
+        statements.append(obj.statement)
+        if obj.removal_statement is not None:
+            statements.append(obj.removal_statement)
+        if obj.kind == "task" and any(s.alias == "p" for s in obj.statement.find_all(sqlglot.exp.Subquery)):
+            statements.append(batch_merge(obj.statement, sqlglot.exp.Literal.number(50), sqlglot.exp.Literal.number(50)))
+    assert len(statements) >= 4  # minimal: schema, two views and more
+    for statement in statements:
+        assert apply_fixes(statement, context).sql("duckdb") == _fixed_walking_after_every_fix(statement, context).sql("duckdb")
