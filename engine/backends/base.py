@@ -382,6 +382,16 @@ class Backend(ABC):
         """Send one query and return its rows as Arrow."""
         raise NotImplementedError
 
+    # Whether `rehearse` can run DDL and take it back: an engine whose DDL is transactional, on a
+    # connection that may write. Snowflake commits every DDL statement at once, so it cannot
+    # (https://docs.snowflake.com/en/sql-reference/transactions#ddl).
+    rehearses_ddl = False
+
+    def rehearse(self, statements: Sequence[exp.Expression | str]) -> str | None:
+        """Run `statements` in one transaction and roll it back, whatever happens: None when the
+        engine accepted every one, else the first line of its error. Only where `rehearses_ddl`."""
+        raise NotImplementedError
+
     @abstractmethod
     def _run(self, sql: str) -> list[tuple[Any, ...]]:
         """Send one SQL statement to the engine and return its rows."""

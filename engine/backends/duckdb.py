@@ -147,6 +147,7 @@ class DuckDBBackend(Backend):
         super().__init__()
         self.path = Path(path)
         self.context = FixContext(date_columns=date_columns, fixed_point_scales=fixed_point_scales)
+        self.rehearses_ddl = not read_only  # DuckDB's DDL is transactional; a read-only file cannot begin a write
         if str(path) == ":memory:" or (read_only and not self.path.exists()):
             # (read-only with no file: nothing deployed yet; an empty database, and no file created)
             self.connection = duckdb.connect(":memory:")
@@ -224,6 +225,20 @@ class DuckDBBackend(Backend):
             return result.fetchall()
         except duckdb.InvalidInputException:
             return []  # statements without a result set
+
+    def rehearse(self, statements: Sequence[exp.Expression | str]) -> str | None:
+        """DuckDB's DDL is transactional: CREATE, ALTER and DROP inside BEGIN … ROLLBACK leave
+        nothing behind (https://duckdb.org/docs/stable/sql/statements/transactions). A kill meanwhile
+        commits nothing either: the open transaction is not in the write-ahead log."""
+        self.execute("BEGIN TRANSACTION")
+        try:
+            for statement in statements:
+                self.execute(statement)
+        except duckdb.Error as error:
+            return _first_line(error)
+        finally:
+            self.execute("ROLLBACK")
+        return None
 
     def _run_arrow(self, sql: str) -> pa.Table:
         # a relation's to_arrow_table, not the DB-API cursor's (which copies the rows once more)

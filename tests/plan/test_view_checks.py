@@ -1,6 +1,7 @@
 """A broken view never deploys: every planned view is checked on the target (LIMIT 0, one query for
-all of them), a failure is a plan error naming the object and the rulectl file:line, exit 1, nothing
-applied — on the local DuckDB target (executed) and on the Snowflake path (recording connection)."""
+all of them; an apply on DuckDB rehearses its own DDL in a transaction it rolls back), a failure is a
+plan error naming the object and the rulectl file:line, exit 1, nothing applied — on the local DuckDB
+target (executed) and on the Snowflake path (recording connection)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,14 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from sqlglot import exp
 
+from engine import workflow
+from engine.backends import duckdb as duckdb_backend
+from engine.backends.duckdb import DuckDBBackend
 from engine.backends.snowflake import SnowflakeBackend
+from engine.config.loader import load_project
+from engine.core.tree_memo import TreeMemo
 from tests.conftest import edit, run
 from tests.doubles.recording import RecordingConnection
 
@@ -61,6 +68,46 @@ def test_a_zero_divisor_in_the_data_is_a_plan_error_not_a_note(project: Path):
     ) in planned.output
     assert run("apply", "--yes", project=project).exit_code == 1
     assert analytics_views(project) == []
+
+
+def test_an_apply_on_duckdb_rehearses_its_own_ddl_and_renders_each_view_once(loaded_project: Path, monkeypatch):
+    project = loaded_project  # the core example, loaded
+    sent: list[str] = []
+    renders: list[str] = []
+    run_sql, render = DuckDBBackend._run, duckdb_backend._render
+
+    def recording(self, sql):
+        sent.append(sql)
+        return run_sql(self, sql)
+
+    def counting(tree, context, pretty):
+        if isinstance(tree, exp.Create) and tree.args.get("kind") == "VIEW":
+            renders.append(tree.this.sql())
+        return render(tree, context, pretty)
+
+    monkeypatch.setattr(DuckDBBackend, "_run", recording)
+    monkeypatch.setattr(duckdb_backend, "_render", counting)
+    monkeypatch.setattr(duckdb_backend, "_rendered", TreeMemo())  # as in a new process
+    workflow.apply(load_project(project))
+    assert not [sql for sql in sent if "rulectl_planned_" in sql]  # no zero-row query rendered beside the DDL
+    begin, rollback = sent.index("BEGIN TRANSACTION"), sent.index("ROLLBACK")
+    rehearsed = [sql for sql in sent[begin:rollback] if sql.startswith("CREATE OR REPLACE VIEW")]
+    applied = [sql for sql in sent[rollback:] if sql.startswith("CREATE OR REPLACE VIEW")]
+    assert rehearsed == applied and len(applied) >= 3  # the same statements, in the same order
+    assert sorted(renders) == sorted(set(renders)) and len(renders) == len(applied)  # each view rendered once
+
+
+def test_a_failed_rehearsal_takes_back_what_ran_before_it(tmp_path: Path):
+    backend = DuckDBBackend(tmp_path / "target.duckdb")
+    try:
+        failure = backend.rehearse(["CREATE SCHEMA s", "CREATE VIEW s.v AS SELECT 1 AS x", "CREATE VIEW s.w AS SELECT nosuch FROM s.v"])
+        assert failure is not None and failure.startswith("Binder Error") and "nosuch" in failure
+        assert backend.query("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 's'") == [(0,)]
+        assert backend.rehearse(["CREATE SCHEMA s", "CREATE VIEW s.v AS SELECT 1 AS x"]) is None
+        assert backend.query("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 's'") == [(0,)]  # accepted, and taken back too
+    finally:
+        backend.close()
+    assert not DuckDBBackend(tmp_path / "target.duckdb", read_only=True).rehearses_ddl  # plan opens the file read-only: LIMIT 0
 
 
 @pytest.fixture
