@@ -147,6 +147,7 @@ class DuckDBBackend(Backend):
         super().__init__()
         self.path = Path(path)
         self.context = FixContext(date_columns=date_columns, fixed_point_scales=fixed_point_scales)
+        self._create_view_texts: dict[int, tuple[DesiredObject, str]] = {}
         self.rehearses_ddl = not read_only  # DuckDB's DDL is transactional; a read-only file cannot begin a write
         if str(path) == ":memory:" or (read_only and not self.path.exists()):
             # (read-only with no file: nothing deployed yet; an empty database, and no file created)
@@ -273,9 +274,19 @@ class DuckDBBackend(Backend):
 
     def view_statements(self, obj: DesiredObject, comment: str, exists: bool) -> list[exp.Expression | str]:
         # DuckDB has no COPY GRANTS (no grants at all) and no COMMENT clause in CREATE VIEW.
-        create = obj.statement.copy()
-        create.set("replace", True)
-        return [create, self.comment_statement("VIEW", obj.qualified_name, comment)]
+        return [self._create_view_sql(obj), self.comment_statement("VIEW", obj.qualified_name, comment)]
+
+    def _create_view_sql(self, obj: DesiredObject) -> str:
+        """The CREATE OR REPLACE VIEW of `obj`, rendered once per object and backend: an apply
+        rehearses it, then sends it (plan/apply.py), and building it again would copy the view's
+        tree and key the render memo by it (~0.1 s for a view of 1,000 metrics). Compiled objects
+        are never changed after compile (their fingerprint is cached the same way)."""
+        kept = self._create_view_texts.get(id(obj))
+        if kept is None or kept[0] is not obj:  # the object is held, so its id is not reused meanwhile
+            create = obj.statement.copy()
+            create.set("replace", True)
+            kept = self._create_view_texts[id(obj)] = (obj, self.to_sql(create))
+        return kept[1]
 
     def table_statements(self, obj: DesiredObject, comment: str) -> list[exp.Expression | str]:
         return [obj.statement, self.comment_statement("TABLE", obj.qualified_name, comment)]

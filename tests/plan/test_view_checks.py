@@ -15,9 +15,10 @@ from engine import workflow
 from engine.backends import duckdb as duckdb_backend
 from engine.backends.duckdb import DuckDBBackend
 from engine.backends.snowflake import SnowflakeBackend
+from engine.compile.project import compile_project
 from engine.config.loader import load_project
 from engine.core.tree_memo import TreeMemo
-from tests.conftest import edit, run
+from tests.conftest import REPO, edit, run
 from tests.doubles.recording import RecordingConnection
 
 BROKEN = "DATEDIFF('year', customer_since, CURRENT_DATE)"
@@ -95,6 +96,18 @@ def test_an_apply_on_duckdb_rehearses_its_own_ddl_and_renders_each_view_once(loa
     applied = [sql for sql in sent[rollback:] if sql.startswith("CREATE OR REPLACE VIEW")]
     assert rehearsed == applied and len(applied) >= 3  # the same statements, in the same order
     assert sorted(renders) == sorted(set(renders)) and len(renders) == len(applied)  # each view rendered once
+
+
+def test_a_view_statement_is_built_once_per_compiled_object(monkeypatch):
+    loaded = load_project(REPO / "tests" / "projects" / "minimal")
+    backend = DuckDBBackend.for_rendering(loaded, "local")
+    [view, *_] = [obj for obj in compile_project(loaded, "local") if obj.kind == "view"]
+    first = backend.view_statements(view, "tag", exists=False)[0]
+    monkeypatch.setattr(exp.Expression, "copy", lambda self: pytest.fail("the view's tree was copied again"))
+    assert backend.view_statements(view, "tag", exists=True)[0] is first and first.startswith("CREATE OR REPLACE VIEW")
+    monkeypatch.undo()
+    [again, *_] = [obj for obj in compile_project(loaded, "local") if obj.kind == "view"]
+    assert backend.view_statements(again, "tag", exists=False)[0] == first  # another object: built for it, same text
 
 
 def test_a_failed_rehearsal_takes_back_what_ran_before_it(tmp_path: Path):
