@@ -13,11 +13,12 @@ from engine.config.segment_references import check_references, compared_texts as
 from engine.config.project import INPUT_VIEWS, INSIGHTS_VIEW, LATEST_VIEW_PREFIX, entity_key, Located, LoadedProject, input_view_columns, spine_columns, spine_name
 from engine.config.models import Metric, Prompt, Segmentation
 from engine.config.refresh_inputs import check_refresh, clock_readers, clock_warnings, placeholder_fields
-from engine.config.type_checks import type_check
+from engine.config.type_checks import TypeReport, metric_type_report, type_check
 from engine.config.window_nulls import window_null_warnings
 from engine.config.value_types import type_words, value_problem
 from engine.core.aggregate_order import order_dependence
 from engine.core.expressions import ExpressionError, ParsedExpression, parse_expression
+from engine.core import project_cache
 from engine.core.errors import Problem, did_you_mean, listed
 
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -28,17 +29,47 @@ def check_project(loaded: LoadedProject) -> tuple[list[Problem], list[Problem]]:
     some data) are printed by validate and plan. Expressions are typed once for both."""
     problems: list[Problem] = []
     problems += _check_sources(loaded)
-    problems += _check_metrics(loaded)
+    metric_problems, metric_types = _metric_checks(loaded)
+    problems += metric_problems
     problems += _check_segmentations(loaded)
     problems += _check_prompts(loaded)
     problems += _check_display(loaded)
     problems += _check_search(loaded)
     problems += _check_rule_tests(loaded)
-    types = type_check(loaded)
+    types = type_check(loaded, metric_types)
     warnings = types.warnings + [w for located in loaded.prompts for w in _reply_budget(located) + _model_warnings(located)]
     warnings += _refresh_warnings(loaded, types.metric_types)
     warnings += window_null_warnings(loaded)
     return problems + types.errors, warnings  # an unknown name is typed `unknown`, never a second error
+
+
+def _metric_checks(loaded: LoadedProject) -> tuple[list[Problem], TypeReport]:
+    """The metrics' own problems, and their types with the type errors and warnings of their
+    expressions. Both read the project's settings and its metrics only, so where rulectl.yml and
+    every file holding a metric are the bytes that passed them before (core/project_cache.py: with
+    the same rulectl), they come from the project cache: a rule edit at 1,000 metrics then parses
+    and types its rules, not every metric (~0.15 s). The files' bytes, not the metrics' values, are
+    the key: a warning's line moves with any edit of its file. Kept only when they found no error."""
+    key = _metric_inputs_digest(loaded)
+    kept = project_cache.cached(loaded.root, key, "metric-checks")
+    if isinstance(kept, dict) and isinstance(kept.get("types"), dict) and isinstance(kept.get("warnings"), list):
+        project_cache.remember(loaded.root, key, "metric-checks", kept)  # the newest entry again: edit after edit keeps it
+        return [], TypeReport(warnings=[Problem(file, line, message) for file, line, message in kept["warnings"]], metric_types=kept["types"])
+    problems = _check_metrics(loaded)
+    report = metric_type_report(loaded)
+    if not problems and not report.errors:
+        warnings = [[w.file, w.line, w.message] for w in report.warnings]
+        project_cache.remember(loaded.root, key, "metric-checks", {"warnings": warnings, "types": report.metric_types})
+    return problems, report
+
+
+def _metric_inputs_digest(loaded: LoadedProject) -> str | None:
+    """The key of what the metric checks read: rulectl.yml and the files that hold metrics."""
+    if loaded.inputs_digest is None:  # a project not read from files is never cached
+        return None
+    documents = {loaded.project.doc.file: loaded.project.doc.digest}
+    documents.update((located.doc.file, located.doc.digest) for located in loaded.metrics)
+    return project_cache.inputs_digest([("metric checks", ""), *documents.items()])
 
 
 def _refresh_warnings(loaded: LoadedProject, metric_types: dict[str, str]) -> list[Problem]:

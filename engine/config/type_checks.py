@@ -31,11 +31,12 @@ class TypeReport:
     metric_types: TypeEnv = field(default_factory=dict)  # each metric's type, for checks that follow
 
 
-def type_check(loaded: LoadedProject) -> TypeReport:
-    """Type every expression of the project; run after names resolve (unknown names are `unknown`)."""
-    report = TypeReport()
-    metric_types = report.metric_types = _metric_types(loaded, report)
-    _check_number_formats(loaded, metric_types, report)
+def type_check(loaded: LoadedProject, metrics: TypeReport | None = None) -> TypeReport:
+    """Type every expression of the project; run after names resolve (unknown names are `unknown`).
+    `metrics`: what `metric_type_report` found for this project, when the caller has it already."""
+    metrics = metrics if metrics is not None else metric_type_report(loaded)
+    report = TypeReport(list(metrics.errors), list(metrics.warnings), dict(metrics.metric_types))
+    metric_types = report.metric_types
     view_types = {**_source_env(loaded, spine_name(loaded)), **metric_types}
     # a rule may compare another segmentation's label (config/segment_references.py)
     view_types.update({s.item.name.lower(): TEXT for s in loaded.segmentations})
@@ -62,6 +63,16 @@ def type_check(loaded: LoadedProject) -> TypeReport:
                     f"define a metric that is a condition (e.g. `expr: {experiment.outcome} {_example_test(kind)}`) and name it here",
                     "experiment", "outcome",
                 ))
+    return report
+
+
+def metric_type_report(loaded: LoadedProject) -> TypeReport:
+    """The metrics' types, and the type errors and warnings of their expressions and formats: what
+    type_check finds from the project's settings and metrics alone (config/semantics.py keeps it
+    across commands under a key of those)."""
+    report = TypeReport()
+    report.metric_types = _metric_types(loaded, report)
+    _check_number_formats(loaded, report.metric_types, report)
     return report
 
 

@@ -210,3 +210,63 @@ def test_the_fixed_point_scales_follow_the_metrics_not_the_rules(project, monkey
     edit(project / "rules" / "metrics.yml", "expr: SUM(arr)", "expr: SUM(arr) / 3")
     loaded = load_project(project)
     assert registry.fixed_point_scales(loaded) == original(loaded) and len(computed) == 2
+
+
+@pytest.fixture
+def metric_checks(monkeypatch) -> list[int]:
+    """How many times the metrics were checked and typed (config/semantics.py `_metric_checks`)."""
+    from engine.config import semantics
+
+    ran: list[int] = []
+    original = semantics._check_metrics
+    monkeypatch.setattr(semantics, "_check_metrics", lambda loaded: ran.append(1) or original(loaded))
+    return ran
+
+
+def fresh_warnings(root: Path) -> list:
+    """The warnings of a load with no cache at all."""
+    shutil.rmtree(root / ".rulectl" / "cache", ignore_errors=True)
+    return list(load_project(root).warnings)
+
+
+def test_a_rule_edit_keeps_the_metric_checks_and_their_warnings_lines(project, checks, metric_checks):
+    """The metric checks are kept under rulectl.yml's and the metric files' bytes: a rule edit in
+    another file checks the rules only, with the same warnings (each at its line) as checking all."""
+    (project / ".rulectl").mkdir()
+    edit(project / "rules" / "metrics.yml", "expr: module_count / 4.0", "expr: module_count / seat_utilization")  # a divisor that can be zero: a warning
+    load_project(project)
+    assert len(metric_checks) == 1
+    edit(project / "rules" / "segments.yml", "days_to_renewal <= 120", "days_to_renewal <= 90")
+    kept = list(load_project(project).warnings)
+    assert len(checks) == 2 and len(metric_checks) == 1  # the rules checked, the metrics not
+    assert any("the divisor `seat_utilization`" in w.message and w.file == "rules/metrics.yml" for w in kept)
+    assert kept == fresh_warnings(project)
+    # a line added above the metric moves its warning: another key, checked again, at the new line
+    edit(project / "rules" / "metrics.yml", "metrics:\n", "# ARR and adoption\nmetrics:\n")
+    moved = list(load_project(project).warnings)
+    assert len(metric_checks) == 3  # (fresh_warnings checked once)
+    assert [w.line for w in moved if w.file == "rules/metrics.yml"] == [w.line + 1 for w in kept if w.file == "rules/metrics.yml"]
+    assert moved == fresh_warnings(project)
+
+
+def test_settings_or_a_metric_edit_checks_the_metrics_again_and_an_error_is_never_kept(project, metric_checks):
+    (project / ".rulectl").mkdir()
+    load_project(project)
+    edit(project / "rulectl.yml", "seats: integer", "seats: varchar")  # SUM(seats) is no longer a number
+    with pytest.raises(ConfigErrors, match="seats"):
+        load_project(project)
+    with pytest.raises(ConfigErrors, match="seats"):
+        load_project(project)
+    assert len(metric_checks) == 3
+    edit(project / "rulectl.yml", "seats: varchar", "seats: integer")
+    load_project(project)  # the first inputs again: kept from the first load
+    assert len(metric_checks) == 3
+
+
+def test_metrics_and_rules_in_one_file_are_checked_together(tmp_path, metric_checks):
+    root = shutil.copytree(SHAPES / "minimal", tmp_path / "minimal")
+    (root / ".rulectl").mkdir()
+    load_project(root)
+    edit(root / "rules" / "rules.yml", "weekly_visits >= 1", "weekly_visits >= 2")
+    load_project(root)
+    assert len(metric_checks) == 2  # the file holding the metrics changed: its lines may have moved
