@@ -387,9 +387,10 @@ class Backend(ABC):
     # (https://docs.snowflake.com/en/sql-reference/transactions#ddl).
     rehearses_ddl = False
 
-    def rehearse(self, statements: Sequence[exp.Expression | str]) -> str | None:
+    def rehearse(self, statements: Sequence[exp.Expression | str]) -> tuple[int, str] | None:
         """Run `statements` in one transaction and roll it back, whatever happens: None when the
-        engine accepted every one, else the first line of its error. Only where `rehearses_ddl`."""
+        engine accepted every one, else the index of the first it refused and the first line of
+        its error. Only where `rehearses_ddl`."""
         raise NotImplementedError
 
     @abstractmethod

@@ -147,7 +147,7 @@ class DuckDBBackend(Backend):
         super().__init__()
         self.path = Path(path)
         self.context = FixContext(date_columns=date_columns, fixed_point_scales=fixed_point_scales)
-        self._create_view_texts: dict[int, tuple[DesiredObject, str]] = {}
+        self._create_view_texts: dict[tuple[int, Any], tuple[DesiredObject, str]] = {}
         self.rehearses_ddl = not read_only  # DuckDB's DDL is transactional; a read-only file cannot begin a write
         if str(path) == ":memory:" or (read_only and not self.path.exists()):
             # (read-only with no file: nothing deployed yet; an empty database, and no file created)
@@ -227,18 +227,22 @@ class DuckDBBackend(Backend):
         except duckdb.InvalidInputException:
             return []  # statements without a result set
 
-    def rehearse(self, statements: Sequence[exp.Expression | str]) -> str | None:
+    def rehearse(self, statements: Sequence[exp.Expression | str]) -> tuple[int, str] | None:
         """DuckDB's DDL is transactional: CREATE, ALTER and DROP inside BEGIN … ROLLBACK leave
         nothing behind (https://duckdb.org/docs/stable/sql/statements/transactions). A kill meanwhile
         commits nothing either: the open transaction is not in the write-ahead log."""
-        self.execute("BEGIN TRANSACTION")
-        try:
-            for statement in statements:
-                self.execute(statement)
-        except duckdb.Error as error:
-            return _first_line(error)
+        try:  # before BEGIN: a Ctrl-C just after it still rolls back (else the lock's release would be undone)
+            self.execute("BEGIN TRANSACTION")
+            for index, statement in enumerate(statements):
+                try:
+                    self.execute(statement)
+                except Exception as error:  # any refusal, as the zero-row check takes it (a "damaged" message included)
+                    return index, _first_line(error)
         finally:
-            self.execute("ROLLBACK")
+            try:
+                self.execute("ROLLBACK")
+            except Exception:
+                pass  # no transaction open: BEGIN itself did not run
         return None
 
     def _run_arrow(self, sql: str) -> pa.Table:
@@ -281,11 +285,12 @@ class DuckDBBackend(Backend):
         rehearses it, then sends it (plan/apply.py), and building it again would copy the view's
         tree and key the render memo by it (~0.1 s for a view of 1,000 metrics). Compiled objects
         are never changed after compile (their fingerprint is cached the same way)."""
-        kept = self._create_view_texts.get(id(obj))
+        key = (id(obj), self.context.cache_key())  # the fixes' settings too: scales may be set after the backend is made
+        kept = self._create_view_texts.get(key)
         if kept is None or kept[0] is not obj:  # the object is held, so its id is not reused meanwhile
             create = obj.statement.copy()
             create.set("replace", True)
-            kept = self._create_view_texts[id(obj)] = (obj, self.to_sql(create))
+            kept = self._create_view_texts[key] = (obj, self.to_sql(create))
         return kept[1]
 
     def table_statements(self, obj: DesiredObject, comment: str) -> list[exp.Expression | str]:

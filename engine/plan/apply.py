@@ -147,25 +147,29 @@ def _run(statements: list, backend: Backend, result: ApplyResult) -> None:
 REHEARSED_KINDS = ("schema", "table", "view")  # what a view can read; tasks and semantic views read views
 
 
-def rehearse_steps(steps: Iterable[Step], desired: list[DesiredObject], backend: Backend, project: str) -> bool:
-    """Whether the target accepts apply's own statements for the schema, table and view steps,
-    tried in order in one transaction and rolled back (only where `backend.rehearses_ddl`); not
-    the ownership comments, which nothing reads and which cannot fail on an object just made.
+def rehearse_steps(steps: Iterable[Step], desired: list[DesiredObject], backend: Backend, project: str) -> tuple[str, str] | None:
+    """None when the target accepts apply's own statements for the schema, table and view steps,
+    tried in order in one transaction and rolled back (only where `backend.rehearses_ddl`), else
+    the step whose statement it refused and the engine's message. Not the ownership comments,
+    which nothing reads and which cannot fail on an object just made.
 
     The planned-view check of an apply on such a target: the engine binds each view as it creates
-    it, exactly what apply then sends, and apply renders the statements once (the render is
-    memoised by the tree). The zero-row query the check sends otherwise renders every changing
-    view a second time, in another tree. False says nothing about which view failed: the caller
-    then checks as it does elsewhere, which names the view and the file:line."""
+    it, exactly what apply then sends, and apply renders the statements once (DuckDB keeps each
+    view's statement text per compiled object). The zero-row query the check sends otherwise renders
+    every changing view a second time, in another tree."""
     by_name = {obj.qualified_name.upper(): obj for obj in desired}
-    statements = [
-        statement
+    rehearsed = [
+        (step, statement)
         for step in steps
         if step.action in APPLYING and step.kind in REHEARSED_KINDS
         for statement in _statements_for(step, by_name.get(step.qualified_name.upper()), backend, project)
         if not isinstance(statement, exp.Comment)
     ]
-    return backend.rehearse(statements) is None
+    refused = backend.rehearse([statement for _, statement in rehearsed])
+    if refused is None:
+        return None
+    index, message = refused
+    return rehearsed[index][0].qualified_name.upper(), message
 
 
 def explain_steps(plan: Plan, desired: list[DesiredObject], backend: Backend) -> list[tuple[Step, list[str]]]:

@@ -16,7 +16,6 @@ from sqlglot import exp
 
 from engine.backends.base import Backend
 from engine.compile.metrics import METRICS_VIEW, metrics_query
-from engine.compile.segments import SEGMENTS_VIEW
 from engine.compile.source_rows import source_relation
 from engine.compile.segments import SEGMENTS_VIEW, label_definitions, rule_condition
 from engine.compile.objects import DesiredObject, table
@@ -36,12 +35,13 @@ class ViewFailure:
     qualified_name: str
     engine_message: str
     location: Location | None
+    kind: str = "view"
 
     @property
     def reason(self) -> str:
         if self.location is None:
-            return f"the target refuses this view: {self.engine_message}; see its SQL with `rulectl compile`"
-        return f"{self.location.where}: the target refuses this view: {self.engine_message}; {self.location.fix}"
+            return f"the target refuses this {self.kind}: {self.engine_message}; see its SQL with `rulectl compile`"
+        return f"{self.location.where}: the target refuses this {self.kind}: {self.engine_message}; {self.location.fix}"
 
 
 @dataclass(frozen=True)
@@ -53,19 +53,27 @@ class Location:
 
 
 def check_planned_views(loaded: LoadedProject, backend: Backend, desired: list[DesiredObject], steps: Iterable[Step]) -> list[ViewFailure]:
-    """Views that create/replace/drift steps would create, each checked with LIMIT 0 on the target."""
+    """Views that create/replace/drift steps would create, checked on the target: in an apply on an
+    engine whose DDL is transactional, by apply's own statements rolled back (plan/apply.py
+    `rehearse_steps`); elsewhere, and to name what a refused rehearsal failed on, with LIMIT 0."""
     views = {obj.qualified_name.upper(): obj for obj in desired if obj.kind == "view"}
     changing = [s.qualified_name.upper() for s in steps if s.kind == "view" and s.action in CHANGING and s.qualified_name.upper() in views]
     if not changing:
         return []
-    if backend.rehearses_ddl and rehearse_steps(steps, desired, backend, loaded.config.name):
-        return []  # an apply: the target took its own statements (see rehearse_steps)
+    rehearsal = rehearse_steps(steps, desired, backend, loaded.config.name) if backend.rehearses_ddl else None
+    if backend.rehearses_ddl and rehearsal is None:
+        return []  # an apply: the target took its own statements
     # a view or table the plan leaves as it is is read where it is deployed: only what changes is
     # rendered as a planned CTE (a one-rule edit renders the segments view, not the metrics view)
     unchanged = {s.qualified_name.upper() for s in steps if s.action is Action.NOOP}
     planned = _PlannedRelations([obj for obj in desired if obj.qualified_name.upper() not in unchanged])
     if _refused(backend, planned.zero_rows(changing)) is None:
-        return []
+        if rehearsal is None:
+            return []
+        # the views bind, yet the target refused a statement of apply's (e.g. a view where a table
+        # of that name exists): that step fails here, before apply changes anything
+        name, message = rehearsal
+        return [ViewFailure(name, message, None, kind=next((s.kind for s in steps if s.qualified_name.upper() == name), "view"))]
     failures = []
     for name in changing:
         message = _refused(backend, planned.zero_rows([name]))

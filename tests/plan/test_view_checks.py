@@ -5,6 +5,7 @@ target (executed) and on the Snowflake path (recording connection)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -114,7 +115,10 @@ def test_a_failed_rehearsal_takes_back_what_ran_before_it(tmp_path: Path):
     backend = DuckDBBackend(tmp_path / "target.duckdb")
     try:
         failure = backend.rehearse(["CREATE SCHEMA s", "CREATE VIEW s.v AS SELECT 1 AS x", "CREATE VIEW s.w AS SELECT nosuch FROM s.v"])
-        assert failure is not None and failure.startswith("Binder Error") and "nosuch" in failure
+        assert failure is not None and failure[0] == 2 and failure[1].startswith("Binder Error") and "nosuch" in failure[1]
+        # an engine message holding a word of DAMAGE_SIGNS is a refusal like any other, not a damaged file
+        refused = backend.rehearse(["CREATE SCHEMA s", "CREATE VIEW s.v AS SELECT 1 AS x", "CREATE VIEW s.w AS SELECT checksum FROM s.v"])
+        assert refused is not None and refused[0] == 2 and "checksum" in refused[1]
         assert backend.query("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 's'") == [(0,)]
         assert backend.rehearse(["CREATE SCHEMA s", "CREATE VIEW s.v AS SELECT 1 AS x"]) is None
         assert backend.query("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 's'") == [(0,)]  # accepted, and taken back too
@@ -152,3 +156,48 @@ def test_snowflake_path_refuses_a_broken_view_before_any_ddl(project: Path, snow
     assert not [s for s in snowflake.statements if s.startswith(("CREATE", "ALTER", "DROP")) and "_RULECTL" not in s]  # only the apply lock
     probes = [s for s in snowflake.statements if "YEARS_SINCE" in s.upper()]
     assert len(probes) <= 8  # bounded: one per failing view plus one per expression until the culprit
+
+
+def test_a_ctrl_c_just_after_the_rehearsal_begins_takes_it_back_and_releases_the_lock(tmp_path: Path, monkeypatch):
+    """The interrupt can land after BEGIN ran and before anything else: the rehearsal still rolls
+    back, so the apply's release of its lock is not part of a transaction that is then thrown away."""
+    root = shutil.copytree(REPO / "tests" / "projects" / "minimal", tmp_path / "minimal")
+    workflow.load_sample_data(load_project(root), None)
+    run_sql = DuckDBBackend._run
+
+    def interrupted(self, sql):
+        rows = run_sql(self, sql)
+        if sql == "BEGIN TRANSACTION":
+            raise KeyboardInterrupt
+        return rows
+
+    monkeypatch.setattr(DuckDBBackend, "_run", interrupted)
+    with pytest.raises(BaseException):
+        workflow.apply(load_project(root))
+    monkeypatch.setattr(DuckDBBackend, "_run", run_sql)
+    _, result = workflow.apply(load_project(root))  # not "another apply is in progress"
+    assert len(result.applied) == 4
+
+
+def test_a_statement_refused_beyond_binding_fails_the_plan_before_anything_is_applied(tmp_path: Path):
+    """The zero-row check binds the planned views and finds nothing wrong, but the target refuses
+    apply's own CREATE (a table holds the view's name): the rehearsal names the step, and apply
+    changes nothing, instead of failing half-way."""
+    root = shutil.copytree(REPO / "tests" / "projects" / "minimal", tmp_path / "minimal")
+    assert run("load", project=root).exit_code == 0 and run("apply", "--yes", project=root).exit_code == 0
+    database = root / ".rulectl" / "local.duckdb"
+    connection = duckdb.connect(str(database))
+    connection.execute("DROP VIEW ANALYTICS.CUSTOMER_SEGMENTS")
+    connection.execute("CREATE TABLE ANALYTICS.CUSTOMER_SEGMENTS AS SELECT 1 AS x")
+    metrics_sql = connection.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'CUSTOMER_METRICS'").fetchone()
+    connection.close()
+    edit(root / "rules" / "rules.yml", "visits / 52.0", "visits / 26.0")  # the metrics view changes too
+    result = run("apply", "--yes", project=root)
+    assert result.exit_code == 1, result.output
+    assert "nothing was changed" in result.output
+    assert 'ANALYTICS.CUSTOMER_SEGMENTS: the target refuses this view: Catalog Error: Existing object "CUSTOMER_SEGMENTS" is of type Table' in result.output
+    connection = duckdb.connect(str(database))
+    try:  # the metrics view, planned before the refused one, was not replaced either
+        assert connection.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'CUSTOMER_METRICS'").fetchone() == metrics_sql
+    finally:
+        connection.close()
