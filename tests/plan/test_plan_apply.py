@@ -174,9 +174,12 @@ def test_emptying_segmentations_replaces_only_the_segments_view(applied_project:
 def test_failure_at_step_k_then_next_apply_converges(loaded_project: Path, monkeypatch):
     project = loaded_project  # the core example, loaded
     original = DuckDBBackend._run
+    rehearsing: list[bool] = []  # apply first runs its DDL in a rolled-back transaction; the disk fills after that
 
     def failing(self, sql):
-        if "CREATE OR REPLACE VIEW ANALYTICS.CUSTOMER_SEGMENTS" in sql:
+        if sql in ("BEGIN TRANSACTION", "ROLLBACK"):
+            rehearsing[:] = [sql == "BEGIN TRANSACTION"]
+        if "CREATE OR REPLACE VIEW ANALYTICS.CUSTOMER_SEGMENTS" in sql and not any(rehearsing):
             raise duckdb.IOException("disk full (injected)")
         return original(self, sql)
 
