@@ -1,0 +1,70 @@
+"""The AI refresh estimate reads the deployed metrics and segments views when the plan keeps both
+(ai/cost.py `_views_read`): nothing inlined, rendered or bound twice, and the same figures as
+reading the planned SQL; when the plan changes either view it reads the planned SQL."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine import workflow
+from engine.ai.cost import estimate_costs
+from engine.backends.registry import open_backend
+from engine.compile.project import compile_project
+from engine.compile.segments import PLANNED_SEGMENTS
+from engine.config.loader import load_project
+from engine.plan.planner import managed_schemas
+from tests.ai.test_enrichment import rename_customer, setup_project
+from tests.conftest import REPO
+
+
+def estimates(root: Path, changing: set[str] | None) -> tuple[dict[str, object], list[str]]:
+    """Each task's estimate by prompt name, and the statements the estimate sent."""
+    loaded = load_project(root)
+    backend = open_backend(loaded)
+    try:
+        desired = backend.as_deployed(compile_project(loaded))
+        deployed = backend.introspect(managed_schemas(loaded))
+        sent = len(backend.statements)
+        costs, failures = estimate_costs(loaded, backend, desired, deployed, changing=changing)
+        assert failures == {}
+        return {cost.prompt: cost for cost in costs}, backend.statements[sent:]
+    finally:
+        backend.close()
+
+
+@pytest.fixture(params=["example", "renamed"])
+def applied_shape(request, project: Path, tmp_path: Path) -> Path:
+    root = project if request.param == "example" else shutil.copytree(REPO / "tests" / "projects" / "renamed", tmp_path / "renamed", ignore=shutil.ignore_patterns(".rulectl"))
+    setup_project(root)
+    return root
+
+
+def test_a_plan_keeping_the_views_estimates_from_the_deployed_ones_with_the_same_figures(applied_shape: Path):
+    planned, planned_sql = estimates(applied_shape, None)  # no plan given: the planned SQL
+    kept, kept_sql = estimates(applied_shape, set())  # a plan that changes nothing
+    assert any(PLANNED_SEGMENTS in sql for sql in planned_sql)
+    assert not any(PLANNED_SEGMENTS in sql for sql in kept_sql)
+    assert kept and all(cost.rows > 0 for cost in kept.values())  # nothing enriched yet: every task has rows
+    assert kept == {name: planned[name] for name in kept}
+    workflow.run_refreshes(load_project(applied_shape), None, [])
+    assert estimates(applied_shape, set())[0] == {}  # all enriched: nothing to list
+
+
+def test_a_data_reload_is_estimated_from_the_deployed_views_and_a_rule_edit_from_the_planned_ones(applied_shape: Path):
+    workflow.run_refreshes(load_project(applied_shape), None, [])
+    if applied_shape.name == "project":  # the example: one customer renamed → their prompt input changed
+        rename_customer(applied_shape, "C0000005", "City of Elsewhere")
+        kept, kept_sql = estimates(applied_shape, set())
+        assert kept["account_summary"].rows == 1 and not any(PLANNED_SEGMENTS in sql for sql in kept_sql)
+        assert kept["account_summary"] == estimates(applied_shape, None)[0]["account_summary"]
+    made = workflow.plan(load_project(applied_shape))
+    assert made.ai_costs == () or all(cost.rows > 0 or cost.removals > 0 for cost in made.ai_costs)
+    segments = applied_shape / "rules" / ("segments.yml" if applied_shape.name == "project" else "rules.yml")
+    text = segments.read_text()
+    assert ">=" in text
+    segments.write_text(text.replace(">=", ">", 1))  # a rule edit: the segments view changes
+    _, sent = estimates(applied_shape, {f"{load_project(applied_shape).config.schemas.analytics}.CUSTOMER_SEGMENTS".upper()})
+    assert any(PLANNED_SEGMENTS in sql for sql in sent)
