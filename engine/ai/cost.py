@@ -1,5 +1,6 @@
 """What the next AI refresh would cost: rows to enrich, estimated tokens and credits, computed on the
-target with the planned SQL (the new views inlined as CTEs), before anything runs.
+target with the planned SQL (the new views inlined as CTEs; the deployed views where the plan
+affects neither), before anything runs.
 
 Only prompts the plan affects are estimated (their task, output table or any view upstream of their
 input changes), so a plan's cost follows the size of the change, not the number of prompts.
@@ -97,7 +98,7 @@ def estimate_costs(
     if len(tasks) > FULL_ESTIMATE_PROMPTS:
         tasks = [obj for obj in tasks if obj.qualified_name.upper() in affected]
     prompts: list[CompiledPrompt] = [obj.details["compiled"] for obj in tasks]
-    views = _views_read(loaded, changing)
+    views = _views_read(loaded, affected if changing is not None else None)
     batch = backend.max_union_branches or len(prompts) or 1
     rows: dict[int, tuple] = {}
     for first in range(0, len(prompts), batch):
@@ -116,7 +117,7 @@ def estimate_costs(
 
 def _input_only_cost(loaded: LoadedProject, backend: Backend, task: DesiredObject, deployed: DeployedState, views: dict[str, str]) -> AiCost:
     """A sentiment or embedding task: rows whose text is new or changed (uncapped) and their size,
-    from the task's own pending query; tables not created yet read as empty, views as planned."""
+    from the task's own pending query; tables not created yet read as empty, views as `views` says."""
     embedding = task.details["enrichment"] == "embedding"
     pending, excludes = _planned_embedding_pending(loaded, task, deployed, views) if embedding else (pending_subquery(task.statement).this, "")
     pending = pending.copy()
@@ -342,14 +343,16 @@ def _planned_view_names(loaded: LoadedProject) -> dict[str, str]:
     return {f"{analytics}.{METRICS_VIEW}".upper(): PLANNED_METRICS, f"{analytics}.{SEGMENTS_VIEW}".upper(): PLANNED_SEGMENTS}
 
 
-def _views_read(loaded: LoadedProject, changing: Collection[str] | None) -> dict[str, str]:
+def _views_read(loaded: LoadedProject, affected: set[str] | None) -> dict[str, str]:
     """Each analytics view → what the estimate reads for it: the planned SQL (a CTE of
-    `with_planned_views`) when the plan changes the metrics or the segments view (the segments view
-    reads the metrics view), or no plan is given; else the deployed view itself, which is then the
-    planned one. A no-change plan of the example spent ~0.1 s building, rendering and binding the
-    inlined views for its estimate."""
+    `with_planned_views`) when the plan affects the metrics or the segments view (`affected`: the
+    objects that change or read, transitively, one that does), e.g. a change of anything they
+    read (a sentiment score table apply creates or rebuilds, which the estimate reads as empty:
+    `_without_absent_score_tables` needs the view's SQL inlined to see it), or no plan is given;
+    else the deployed view itself, which is then the planned one. A no-change plan of the example
+    spent ~0.1 s building, rendering and binding the inlined views for its estimate."""
     planned = _planned_view_names(loaded)
-    if changing is None or any(name.upper() in planned for name in changing):
+    if affected is None or any(name in affected for name in planned):
         return planned
     return {name: name for name in planned}
 
@@ -360,8 +363,9 @@ def _with_views(query: exp.Select, loaded: LoadedProject, views: dict[str, str])
 
 
 def _estimate_query(loaded: LoadedProject, compiled: CompiledPrompt, output: DeployedObject | None, views: dict[str, str], index: int) -> exp.Select:
-    """COUNT and prompt size of the pending rows, uncapped, against the planned views, beside the
-    prompt's reply history and the rows its removal would delete."""
+    """COUNT and prompt size of the pending rows, uncapped, against the views as `views` says (the
+    planned ones, or the deployed ones where they are the same), beside the prompt's reply history
+    and the rows its removal would delete."""
     output_deployed = output is not None
     pending = _planned_pending(loaded, compiled, output_deployed, views)
     removals = _removal_count(compiled.removal, output_deployed, views)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from engine import workflow
@@ -68,3 +69,24 @@ def test_a_data_reload_is_estimated_from_the_deployed_views_and_a_rule_edit_from
     segments.write_text(text.replace(">=", ">", 1))  # a rule edit: the segments view changes
     _, sent = estimates(applied_shape, {f"{load_project(applied_shape).config.schemas.analytics}.CUSTOMER_SEGMENTS".upper()})
     assert any(PLANNED_SEGMENTS in sql for sql in sent)
+
+
+def test_a_score_table_apply_recreates_is_read_as_empty_through_the_planned_views(tmp_path: Path):
+    """The metrics view reads the sentiment scores: a score table dropped by hand is created again
+    by apply, and until then the estimate must read it as empty — through the planned views, since
+    the deployed metrics view would read the missing table and fail (found in review)."""
+    from tests.conftest import copy_example, run
+
+    root = copy_example(tmp_path / "whole", whole=True)
+    setup_project(root)
+    connection = duckdb.connect(str(root / ".rulectl" / "local.duckdb"))
+    tables = [row[0] for row in connection.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'AI' AND table_name LIKE '%SENTIMENT'").fetchall()]
+    assert tables
+    connection.execute(f"DROP TABLE AI.{tables[0]}")
+    connection.close()
+    made = workflow.plan(load_project(root))
+    assert not made.errors, [step.reason for step in made.errors]
+    assert any(step.qualified_name == f"AI.{tables[0]}" and step.action.value == "create" for step in made.steps)
+    assert made.ai_costs and all(cost.rows > 0 for cost in made.ai_costs)
+    applied = run("apply", "--yes", project=root)
+    assert applied.exit_code == 0, applied.output
