@@ -23,6 +23,7 @@ from engine import workflow
 from engine.ai.cost import AiCost
 from engine.backends import duckdb as duckdb_backend
 from engine.config.loader import load_project
+from engine.core.tree_memo import TreeMemo
 from engine.features.rule_tests import fixed_today
 from engine.plan.model import Action, Plan, SegmentMove, SegmentSizeChange, Step
 from engine.plan.plan_markdown import BUDGET, COMMENT_LIMIT, render_markdown, text
@@ -40,9 +41,12 @@ EDITS = {  # shape → (rules file, [(old, new)]): each edit moves customers
 
 @pytest.fixture(scope="module")
 def fixed_date():
-    """Every statement the local target runs sees CURRENT_DATE = TODAY."""
+    """Every statement the local target runs sees CURRENT_DATE = TODAY. With a render memo of its
+    own: a statement an earlier test in this process rendered (memoised by its tree, not by the date)
+    would otherwise come back with the real CURRENT_DATE — unseen while the real date was TODAY."""
     real = duckdb_backend.apply_fixes
     with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(duckdb_backend, "_rendered", TreeMemo(duckdb_backend.RENDER_CACHE_SIZE))
         patch.setattr(duckdb_backend, "apply_fixes", lambda tree, context: real(fixed_today(tree, TODAY), context))
         yield
 
