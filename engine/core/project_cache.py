@@ -77,6 +77,8 @@ def remember(root: Path | None, digest: str | None, section: str, value: Any) ->
         return
     path = root / CACHE_FILE
     entries = dict(_entries(path))
+    if list(entries)[-1:] == [digest] and isinstance(entries[digest], dict) and entries[digest].get(section) == value:
+        return  # already the newest entry, with this value: nothing to write
     entry = dict(entries.pop(digest, None) or {})
     entry[section] = value
     entries[digest] = entry  # last: the newest

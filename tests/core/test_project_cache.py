@@ -270,3 +270,17 @@ def test_metrics_and_rules_in_one_file_are_checked_together(tmp_path, metric_che
     edit(root / "rules" / "rules.yml", "weekly_visits >= 1", "weekly_visits >= 2")
     load_project(root)
     assert len(metric_checks) == 2  # the file holding the metrics changed: its lines may have moved
+
+
+def test_remembering_what_the_newest_entry_holds_writes_nothing(project, monkeypatch):
+    (project / ".rulectl").mkdir()
+    project_cache.remember(project, "digest-a", "section", {"x": 1})
+    written: list[str] = []
+    replace = project_cache.os.replace
+    monkeypatch.setattr(project_cache.os, "replace", lambda source, target: written.append(str(target)) or replace(source, target))
+    project_cache.remember(project, "digest-a", "section", {"x": 1})  # the newest entry holds it
+    assert written == []
+    project_cache.remember(project, "digest-a", "section", {"x": 2})  # another value
+    project_cache.remember(project, "digest-b", "section", {"x": 2})
+    project_cache.remember(project, "digest-a", "section", {"x": 2})  # held, but no longer the newest: moved up
+    assert len(written) == 3 and list(project_cache._entries(project / project_cache.CACHE_FILE)) == ["digest-b", "digest-a"]
