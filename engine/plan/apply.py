@@ -147,7 +147,7 @@ def _run(statements: list, backend: Backend, result: ApplyResult) -> None:
 REHEARSED_KINDS = ("schema", "table", "view")  # what a view can read; tasks and semantic views read views
 
 
-def rehearse_steps(steps: Iterable[Step], desired: list[DesiredObject], backend: Backend, project: str) -> tuple[str, str] | None:
+def rehearse_steps(steps: Iterable[Step], desired: list[DesiredObject], backend: Backend, project: str) -> tuple[Step, str] | None:
     """None when the target accepts apply's own statements for the schema, table and view steps,
     tried in order in one transaction and rolled back (only where `backend.rehearses_ddl`), else
     the step whose statement it refused and the engine's message. Not the ownership comments,
@@ -169,7 +169,7 @@ def rehearse_steps(steps: Iterable[Step], desired: list[DesiredObject], backend:
     if refused is None:
         return None
     index, message = refused
-    return rehearsed[index][0].qualified_name.upper(), message
+    return rehearsed[index][0], message
 
 
 def explain_steps(plan: Plan, desired: list[DesiredObject], backend: Backend) -> list[tuple[Step, list[str]]]:

@@ -72,8 +72,8 @@ def check_planned_views(loaded: LoadedProject, backend: Backend, desired: list[D
             return []
         # the views bind, yet the target refused a statement of apply's (e.g. a view where a table
         # of that name exists): that step fails here, before apply changes anything
-        name, message = rehearsal
-        return [ViewFailure(name, message, None, kind=next((s.kind for s in steps if s.qualified_name.upper() == name), "view"))]
+        step, message = rehearsal
+        return [ViewFailure(step.qualified_name.upper(), message, None, kind=step.kind)]
     failures = []
     for name in changing:
         message = _refused(backend, planned.zero_rows([name]))
