@@ -129,7 +129,7 @@ def _input_only_cost(loaded: LoadedProject, backend: Backend, task: DesiredObjec
     size = sf_func("SUM", sf_func("LENGTH", exp.column("text_value", table="x")))
     analytics = loaded.config.schemas.analytics
     segments = f"{analytics}.{SEGMENTS_VIEW}".upper()
-    removals = _removal_count(task.removal_statement, deployed.get("table", output) is not None, {segments: views[segments]})
+    removals = _removal_count(task.removal_statement, deployed.get("table", output) is not None, {name: to for name, to in views.items() if name == segments})
     query = _beside(exp.select(sf_func("COUNT", exp.Star()), size).from_(exp.Subquery(this=pending, alias=exp.TableAlias(this=exp.to_identifier("x")))), removals)
     if embedding:
         query = _without_absent_score_tables(_with_views(query, loaded, views), loaded, deployed)
@@ -152,10 +152,11 @@ def _input_only_cost(loaded: LoadedProject, backend: Backend, task: DesiredObjec
 def _planned_embedding_pending(loaded: LoadedProject, task: DesiredObject, deployed: DeployedState, views: dict[str, str]) -> tuple[exp.Select, str]:
     """The embedding task's pending rows over the planned segments (a CTE), with prompt output
     tables not created yet contributing no text: what the task would embed right after apply."""
-    reads = [name.upper() for name in task.depends_on[1:] if name.upper() != f"{loaded.config.schemas.analytics}.{SEGMENTS_VIEW}".upper()]
+    segments = f"{loaded.config.schemas.analytics}.{SEGMENTS_VIEW}".upper()
+    reads = [name.upper() for name in task.depends_on[1:] if name.upper() != segments]
     # prompt output tables as deployed: a field apply adds (or a table it creates) has no text yet
     deployed_columns = {name: {column.lower() for column, _ in table.columns} for name in reads if (table := deployed.get("table", name)) is not None}
-    texts = customer_text_query(loaded, exp.to_table(views[f"{loaded.config.schemas.analytics}.{SEGMENTS_VIEW}".upper()]), output_columns=deployed_columns)
+    texts = customer_text_query(loaded, exp.to_table(views.get(segments, segments)), output_columns=deployed_columns)
     key = task.details["keys"][0][0]
     merge = embedding_merge(texts, task.depends_on[0], key, task.details["model"], int(task.details["max_rows"]))
     waiting = [t.label for t in search_parts(loaded) if t.prompt and t.column not in deployed_columns.get(prompt_output_table(loaded, t.prompt), ())]
@@ -262,11 +263,9 @@ def _removal_count(removal: exp.Delete | None, output_deployed: bool, views: dic
     if removal is None or not output_deployed:
         return exp.Subquery(this=exp.select(exp.Literal.number(0).as_("removals")), alias=exp.TableAlias(this=exp.to_identifier("r")))
 
-    replaced = {name: to for name, to in views.items() if to != name}
-
     def planned(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Table) and node.db and f"{node.db}.{node.name}".upper() in replaced:
-            return exp.alias_(exp.to_table(replaced[f"{node.db}.{node.name}".upper()]), node.alias, table=True)
+        if isinstance(node, exp.Table) and node.db and f"{node.db}.{node.name}".upper() in views:
+            return exp.alias_(exp.to_table(views[f"{node.db}.{node.name}".upper()]), node.alias, table=True)
         return node
 
     count = removal_count_query(removal).transform(planned, copy=False)
@@ -324,13 +323,11 @@ def _planned_pending(loaded: LoadedProject, compiled: CompiledPrompt, output_dep
         pending.set("limit", None)
         pending.set("order", None)
     key = compiled.key
-    replaced = {name: to for name, to in views.items() if to != name}
-
     def rewrite(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Table) and node.db:
             name = f"{node.db}.{node.name}".upper()
-            if name in replaced:
-                return exp.alias_(exp.to_table(replaced[name]), node.alias, table=True)
+            if name in views:
+                return exp.alias_(exp.to_table(views[name]), node.alias, table=True)
             if name == compiled.output_table and not output_deployed:
                 return exp.Subquery(this=_empty_output_table(key), alias=exp.TableAlias(this=exp.to_identifier(node.alias or "o")))
         return node
@@ -344,22 +341,22 @@ def _planned_view_names(loaded: LoadedProject) -> dict[str, str]:
 
 
 def _views_read(loaded: LoadedProject, affected: set[str] | None) -> dict[str, str]:
-    """Each analytics view → what the estimate reads for it: the planned SQL (a CTE of
-    `with_planned_views`) when the plan affects the metrics or the segments view (`affected`: the
-    objects that change or read, transitively, one that does), e.g. a change of anything they
-    read (a sentiment score table apply creates or rebuilds, which the estimate reads as empty:
-    `_without_absent_score_tables` needs the view's SQL inlined to see it), or no plan is given;
-    else the deployed view itself, which is then the planned one. A no-change plan of the example
-    spent ~0.1 s building, rendering and binding the inlined views for its estimate."""
+    """The analytics views the estimate reads as planned, each → the CTE holding its planned SQL
+    (`with_planned_views`): both when the plan affects the metrics or the segments view (`affected`:
+    the objects that change or read, transitively, one that does — e.g. a sentiment score table
+    apply creates or rebuilds, which the estimate reads as empty: `_without_absent_score_tables`
+    needs the views' SQL inlined to see it), or no plan is given; else none, the deployed views
+    being the planned ones. A no-change plan of the example spent ~0.1 s building, rendering and
+    binding the inlined views for its estimate."""
     planned = _planned_view_names(loaded)
     if affected is None or any(name in affected for name in planned):
         return planned
-    return {name: name for name in planned}
+    return {}
 
 
 def _with_views(query: exp.Select, loaded: LoadedProject, views: dict[str, str]) -> exp.Select:
     """`query` with the planned views as CTEs, where `views` reads them (see `_views_read`)."""
-    return with_planned_views(query, loaded) if PLANNED_SEGMENTS in views.values() else query
+    return with_planned_views(query, loaded) if views else query
 
 
 def _estimate_query(loaded: LoadedProject, compiled: CompiledPrompt, output: DeployedObject | None, views: dict[str, str], index: int) -> exp.Select:
