@@ -7,6 +7,7 @@ spine source appears exactly once, also with no rows elsewhere.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -41,11 +42,16 @@ def metrics_view(loaded: LoadedProject) -> DesiredObject:
     return DesiredObject("view", schema, METRICS_VIEW, statement, referenced_tables(statement))
 
 
-def metrics_query(loaded: LoadedProject) -> exp.Select:
+def metrics_query(loaded: LoadedProject, only: Collection[str] | None = None) -> exp.Select:
+    """The view's SELECT; `only`: just these metrics (lowercased names) and the metrics they are
+    computed from, each with the value the whole view gives it (plan's segment impact reads a few
+    metrics of a thousand without computing the rest)."""
     spine = spine_name(loaded)
     spine_source = loaded.config.sources[spine]
     key = (spine_source.key or "").lower()
     metrics = [m.item for m in loaded.metrics]
+    if only is not None:
+        metrics = _with_inputs(metrics, only)
     groups = _group_metrics(loaded, metrics)
     columns = [col.lower() for col in spine_source.columns]
     in_scope: dict[str, exp.Expression] = {col: exp.column(col, table=spine) for col in columns}
@@ -86,6 +92,22 @@ def dependency_order(metrics: list[Metric]) -> list[Metric]:
     for metric in metrics:
         visit(metric)
     return list(ordered.values())
+
+
+def _with_inputs(metrics: list[Metric], names: Collection[str]) -> list[Metric]:
+    """`names` and every metric a derived one among them reads, in declared order."""
+    by_name = {metric.name.lower(): metric for metric in metrics}
+    wanted: set[str] = set()
+    pending = [name for name in names if name in by_name]
+    while pending:
+        name = pending.pop()
+        if name in wanted:
+            continue
+        wanted.add(name)
+        metric = by_name[name]
+        if metric.source is None:
+            pending += [used for used in parse_expression(metric.expr).column_names if used in by_name]
+    return [metric for metric in metrics if metric.name.lower() in wanted]
 
 
 def _group_metrics(loaded: LoadedProject, metrics: list[Metric]) -> list[MetricGroup]:

@@ -10,6 +10,7 @@ CASE instead of two full parses and pretty-prints.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 
 import sqlglot
@@ -47,17 +48,24 @@ def _hunk(old_parts: list[str], new_parts: list[str]) -> list[str]:
     old_lines = [line for part in old_parts for line in _pretty(part)]
     new_lines = [line for part in new_parts for line in _pretty(part)]
     body = list(difflib.unified_diff(old_lines, new_lines, lineterm="", n=2))[2:]  # no file headers
-    names = [name for part in (new_parts or old_parts) if (name := _output_name(part))]
+    names = [name for part in (new_parts or old_parts) if (name := output_name(part))]
     header = f"@@ {', '.join(names) or 'statement'} @@"
     return [header if line.startswith("@@") and index == 0 else ("…" if line.startswith("@@") else line) for index, line in enumerate(body)]
 
 
 def top_level_parts(sql: str) -> list[str]:
     """`sql` cut at commas outside any parentheses, brackets or braces (whole text if it cannot be tokenized)."""
+    return list(_cut(sql))
+
+
+@functools.lru_cache(maxsize=4)
+def _cut(sql: str) -> tuple[str, ...]:
+    """Kept for the command: plan's diff and its segment impact both cut the deployed segments view
+    (tokenizing 40,000 characters costs ~30 ms)."""
     try:
         tokens = sqlglot.tokenize(sql, read=DIALECT)
     except Exception:
-        return [sql]
+        return (sql,)
     parts, depth, start = [], 0, 0
     for token in tokens:
         if token.token_type in OPENING:
@@ -68,10 +76,10 @@ def top_level_parts(sql: str) -> list[str]:
             parts.append(sql[start:token.start].strip())
             start = token.end + 1
     parts.append(sql[start:].strip())
-    return parts
+    return tuple(parts)
 
 
-def _output_name(part: str) -> str | None:
+def output_name(part: str) -> str | None:
     """The column a select item defines (`… AS name`), for the hunk header."""
     match = OUTPUT_NAME.search(part)
     return match.group(1) if match else None

@@ -104,6 +104,9 @@ def test_threshold_edit_compares_only_its_segmentation_over_the_deployed_view(ap
     finally:
         backend.close()
     assert "CUSTOMER_METRICS" not in impact_sql and "Renewal due" not in impact_sql  # one scan, one segmentation
+    # neither view is read: the old labels come from the deployed text, and only the metrics they
+    # and the new rules read are computed (not modules_owned or ticket_text, two LISTAGGs)
+    assert "CUSTOMER_SEGMENTS" not in impact_sql and "LISTAGG" not in impact_sql.upper()
     assert compared(project) == ("account_tier",)
     plan = check_plan_matches_apply(project)
     assert {m.segmentation for m in plan.segment_moves} == {"account_tier"} and plan.segment_moves
@@ -222,3 +225,74 @@ def test_other_project_shapes_report_what_apply_does(tmp_path: Path, shape: str,
         edit(rules, old, new)
     plan = check_plan_matches_apply(root)
     assert plan.segment_moves and plan.segment_sizes
+
+
+def _impact_statement(project: Path) -> str:
+    loaded = load_project(project)
+    backend = open_backend(loaded)
+    try:
+        build_plan(loaded, backend, loaded.config.default_target)
+        return next(s for s in backend.statements if "GROUPING SETS" in s)
+    finally:
+        backend.close()
+
+
+def test_a_deployed_text_of_another_form_is_scanned_and_gives_what_apply_does(applied_project: Path):
+    """The deployed segments view's text as another rulectl version may have kept it (pretty, here):
+    its labels cannot be read from it, so the impact scans the deployed view, with the same answer."""
+    import duckdb
+    import sqlglot
+
+    project = applied_project  # the core example, loaded and applied
+    database = project / ".rulectl" / "local.duckdb"
+    connection = duckdb.connect(str(database))
+    try:
+        (text,) = connection.execute("SELECT applied_sql FROM _RULECTL.OBJECTS WHERE qualified_name = 'ANALYTICS.CUSTOMER_SEGMENTS'").fetchone()
+        pretty = sqlglot.parse_one(text, read="snowflake").sql(dialect="snowflake", pretty=True)
+        connection.execute("UPDATE _RULECTL.OBJECTS SET applied_sql = ? WHERE qualified_name = 'ANALYTICS.CUSTOMER_SEGMENTS'", [pretty])
+    finally:
+        connection.close()
+    edit(project / "rules" / "segments.yml", "total_arr >= 150000 AND module_count >= 3", "total_arr >= 100000 AND module_count >= 3")
+    assert "CUSTOMER_SEGMENTS" in _impact_statement(project)
+    plan = check_plan_matches_apply(project)
+    assert {m.segmentation for m in plan.segment_moves} == {"account_tier"}
+
+
+def test_a_source_table_change_compares_the_segmentations_reading_it(applied_project: Path):
+    """Same metric SQL over another table: the values change, so the segmentations reading those
+    metrics are compared (the lineage holds each CTE's FROM)."""
+    import duckdb
+
+    project = applied_project  # the core example, loaded and applied
+    connection = duckdb.connect(str(project / ".rulectl" / "local.duckdb"))
+    try:
+        connection.execute("CREATE TABLE GOLD.PRODUCTS_V2 AS SELECT * FROM GOLD.PRODUCTS")
+        connection.execute("UPDATE GOLD.PRODUCTS_V2 SET arr = arr * 3")
+    finally:
+        connection.close()
+    edit(project / "rulectl.yml", "table: GOLD.PRODUCTS", "table: GOLD.PRODUCTS_V2")
+    assert "account_tier" in compared(project)
+    plan = check_plan_matches_apply(project)
+    assert any(m.segmentation == "account_tier" for m in plan.segment_moves)
+
+
+@pytest.mark.parametrize("only", [{"adoption_rate"}, {"days_to_renewal", "tenure_years"}, {"modules_owned", "seat_utilization"}])
+def test_the_metrics_query_narrowed_to_a_few_gives_the_view_values(applied_project: Path, only: set[str]):
+    """`metrics_query(only=…)` (what the impact reads): those metrics and the ones they are computed
+    from (adoption_rate reads module_count), each customer's value as the deployed view has it."""
+    from engine.compile.metrics import metrics_query
+
+    loaded = load_project(applied_project)  # the core example, loaded and applied
+    backend = open_backend(loaded)
+    try:
+        narrowed = metrics_query(loaded, only=only)
+        names = [item.alias_or_name for item in narrowed.expressions]
+        metric_names = {m.item.name.lower() for m in loaded.metrics}
+        expected = only | ({"module_count"} if "adoption_rate" in only else set())
+        assert set(names) & metric_names == expected
+        columns = ", ".join(names)
+        mine = backend.query(f"SELECT {columns} FROM ({backend.to_sql(narrowed)}) ORDER BY customer_id")
+        deployed = backend.query(f"SELECT {columns} FROM ANALYTICS.CUSTOMER_METRICS ORDER BY customer_id")
+    finally:
+        backend.close()
+    assert mine == deployed and len(mine) > 10
