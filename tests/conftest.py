@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import atexit
 import compileall
 import csv
 import gc
@@ -27,6 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 # The tests never see models a user pulled (`rulectl demo` would run them): an empty model cache,
 # inherited by the rulectl processes tests start. Tests that need a model name one explicitly.
 os.environ["RULECTL_MODEL_DIR"] = tempfile.mkdtemp(prefix="rulectl-test-models-")
+atexit.register(shutil.rmtree, os.environ["RULECTL_MODEL_DIR"], ignore_errors=True)  # each process its own, gone with it
 PROJECT_PARTS = ("rulectl.yml", "rules", "prompts", "data")
 
 MEMORY_FS = Path("/dev/shm")
@@ -79,6 +81,9 @@ def pytest_runtest_setup(item):
 def pytest_sessionfinish(session, exitstatus):
     gc.unfreeze()  # the frozen objects are freed at exit as usual (nanobind counts them)
     gc.enable()
+    stage = sys.modules.get("fakesnow.transforms.stage")
+    if stage is not None:  # fakesnow makes a stage directory per process at import and leaves it ("TODO: clean up")
+        shutil.rmtree(stage.LOCAL_BUCKET_PATH, ignore_errors=True)
     basetemp = session.config.stash.get(_MEMORY_BASETEMP, None)
     if basetemp is None:
         return
