@@ -43,6 +43,7 @@ def _render(tree: exp.Expression, context: FixContext, pretty: bool) -> str:
     return fixed.sql(dialect=DuckDB2, pretty=pretty, copy=False)  # apply_fixes copied it: the generator need not again
 
 
+CREATE_VIEW, CREATE_OR_REPLACE_VIEW = "CREATE VIEW ", "CREATE OR REPLACE VIEW "
 DUCKDB_HEADER_BYTES = 3 * 4096
 DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB file
 DAMAGE_SIGNS = ("Corrupt database file", "checksum", "Could not read enough bytes", "not a valid DuckDB database file")
@@ -288,10 +289,18 @@ class DuckDBBackend(Backend):
         key = (id(obj), self.context.cache_key())  # the fixes' settings too: scales may be set after the backend is made
         kept = self._create_view_texts.get(key)
         if kept is None or kept[0] is not obj:  # the object is held, so its id is not reused meanwhile
-            create = obj.statement.copy()
-            create.set("replace", True)
-            kept = self._create_view_texts[key] = (obj, self.to_sql(create))
+            kept = self._create_view_texts[key] = (obj, self._or_replace(obj.statement))
         return kept[1]
+
+    def _or_replace(self, create: exp.Create) -> str:
+        """`create` rendered as CREATE OR REPLACE: the compiled statement's rendering with the words
+        added (a copy of the tree to set `replace` costs ~30 ms for a view of 1,000 metrics)."""
+        text = self.to_sql(create)
+        if text.startswith(CREATE_VIEW):
+            return CREATE_OR_REPLACE_VIEW + text[len(CREATE_VIEW):]
+        replacing = create.copy()
+        replacing.set("replace", True)
+        return self.to_sql(replacing)
 
     def table_statements(self, obj: DesiredObject, comment: str) -> list[exp.Expression | str]:
         return [obj.statement, self.comment_statement("TABLE", obj.qualified_name, comment)]
