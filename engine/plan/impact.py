@@ -18,7 +18,7 @@ that is enough to derive moves, sizes, per-rule matches and wins in Python, for 
 from __future__ import annotations
 
 import dataclasses
-import re
+import functools
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -130,9 +130,15 @@ class DeployedSelect:
 
     def defines(self, name: str, expression_sql: str | None = None) -> bool:
         """Whether the view has output column `name` (computed as `expression_sql`, if given)."""
-        if expression_sql is None:  # any layout: a reformatted text still has its columns (their old labels are compared)
-            return re.search(rf"\sAS\s+{re.escape(name)}\s*(,|\sFROM\s)", self.sql, re.IGNORECASE) is not None
+        if expression_sql is None:
+            return name.lower() in self.columns
         return any(f"{expression_sql} AS {name}{tail}" in self.sql for tail in (",", " FROM "))
+
+    @functools.cached_property
+    def columns(self) -> frozenset[str]:
+        """The output column names, from the top-level select items (the cut plan's SQL diff makes
+        anyway): in any layout, and never a name a string literal holds (`'billed as annual, …'`)."""
+        return frozenset(name.lower() for part in top_level_parts(self.sql) if (name := output_name(part)))
 
 
 def _unaliased(item: exp.Expression) -> exp.Expression:
@@ -296,18 +302,23 @@ def _over_read_metrics(
 
     Scanning the deployed view computes every metric it carries (1,000 × 100: ~190 ms; the few read
     ~30 ms). None when the deployed text is not the compact SELECT rulectl writes over the metrics
-    view (another version's text, an unexpected shape): the deployed view is scanned then."""
+    view (another version's text, an unexpected shape) or a label reads what the metrics view does
+    not have: the deployed view is scanned then, by `query` as it was (this works on a copy)."""
     old_labels = _deployed_labels(old_view, {s.name.lower() for s in compared}, segments_name, metrics_name)
     if old_labels is None:
         return None
+    query = query.copy()
     per_customer = query.args["from_"].this.this
-    metric_columns = set(input_view_columns(loaded, "customer_metrics"))
     for index, segmentation in enumerate(compared):
-        old = per_customer.expressions[2 * index]
-        if isinstance(old.this, exp.Column) and old.this.name.lower() == segmentation.name.lower():
-            old.set("this", old_labels[segmentation.name.lower()].copy())
+        name = segmentation.name.lower()
+        old = per_customer.expressions[2 * index]  # the items are (old_i, mask_i) pairs, then who
+        for column in list(old.find_all(exp.Column)):  # the label itself, or inside ARRAY_TO_STRING (match: all)
+            if column.table.lower() == METRICS_ALIAS and column.name.lower() == name:
+                if name not in old_labels:
+                    return None
+                column.replace(exp.Paren(this=old_labels[name].copy()))
     read = {column.name.lower() for column in per_customer.find_all(exp.Column) if column.table.lower() == METRICS_ALIAS}
-    if not read <= metric_columns:  # a label reading what the metrics view does not have: scan the view
+    if not read <= set(input_view_columns(loaded, "customer_metrics")):
         return None
     narrowed = metrics_query(loaded, only=read)
     per_customer.set("from_", exp.From(this=exp.Subquery(this=narrowed, alias=exp.TableAlias(this=exp.to_identifier(METRICS_ALIAS)))))

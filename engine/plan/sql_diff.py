@@ -19,7 +19,7 @@ from sqlglot.tokens import TokenType
 from engine.core.expressions import DIALECT
 
 OPENING = {TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE}
-OUTPUT_NAME = re.compile(r" AS ([A-Za-z_][A-Za-z0-9_$]*)(?: FROM .*)?$", re.DOTALL)
+OUTPUT_NAME = re.compile(r"\sAS\s+([A-Za-z_][A-Za-z0-9_$]*)(?:\s+FROM\s.*)?$", re.DOTALL)  # compact or pretty
 CLOSING = {TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE}
 
 

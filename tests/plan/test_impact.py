@@ -119,6 +119,7 @@ def test_match_all_reports_gains_and_losses_per_label(applied_project: Path):
     project = applied_project  # the core example, loaded and applied
     edit(project / "rules" / "segments.yml", "when: days_to_renewal BETWEEN 0 AND 90", "when: days_to_renewal BETWEEN 0 AND 180")
     edit(project / "rules" / "segments.yml", "when: seat_utilization < 0.5", "when: seat_utilization < 0.3")
+    assert "CUSTOMER_SEGMENTS" not in _impact_statement(project)  # match: all's old labels read from the deployed text too
     plan = check_plan_matches_apply(project)
     kinds = {(m.kind, m.from_label or m.to_label) for m in plan.segment_moves}
     assert kinds == {("gain", "Renewal due"), ("loss", "Low adoption")}
@@ -296,3 +297,36 @@ def test_the_metrics_query_narrowed_to_a_few_gives_the_view_values(applied_proje
     finally:
         backend.close()
     assert mine == deployed and len(mine) > 10
+
+
+def test_a_label_read_by_another_segmentation_and_a_match_all_edit_compare_together(applied_project: Path):
+    """Three segmentations compared in one query without the deployed view: `plays` reads
+    account_tier's label, account_tier and opportunities (match: all) are edited."""
+    project = applied_project  # the core example, loaded and applied
+    segments = project / "rules" / "segments.yml"
+    segments.write_text(segments.read_text() + (
+        "  - name: plays\n    match: first\n    rules:\n"
+        "      - segment: Expand\n        when: account_tier = 'Strategic' AND total_arr >= 60000\n"
+        "      - segment: Save\n        when: account_tier = 'At Risk'\n"
+        "    default: Keep\n"
+    ))
+    assert run("apply", "--yes", project=project).exit_code == 0
+    edit(segments, "total_arr >= 150000 AND module_count >= 3", "total_arr >= 100000 AND module_count >= 3")
+    edit(segments, "when: seat_utilization < 0.5", "when: seat_utilization < 0.3")
+    assert set(compared(project)) == {"account_tier", "opportunities", "plays"}
+    assert "CUSTOMER_SEGMENTS" not in _impact_statement(project)
+    plan = check_plan_matches_apply(project)
+    assert {m.segmentation for m in plan.segment_moves} == {"account_tier", "opportunities", "plays"}
+
+
+def test_the_deployed_columns_are_its_top_level_names_not_words_in_its_strings():
+    from engine.plan.impact import DeployedSelect
+
+    compact = DeployedSelect(
+        "CREATE VIEW A.SEGMENTS AS SELECT m.k, CASE WHEN m.x > 1 THEN 'Billed as annual, upfront' ELSE 'x AS y' END AS tier, "
+        "ARRAY_CONSTRUCT_COMPACT(CASE WHEN m.x > 2 THEN 'a' END) AS plays FROM A.METRICS AS m"
+    )
+    assert compact.columns == {"tier", "plays"}
+    assert compact.defines("tier") and compact.defines("plays") and not compact.defines("annual") and not compact.defines("y")
+    pretty = DeployedSelect("CREATE VIEW A.SEGMENTS AS\nSELECT\n  m.k,\n  CASE WHEN m.x > 1 THEN 'a' END AS tier\nFROM A.METRICS AS m")
+    assert pretty.columns == {"tier"}
