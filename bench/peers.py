@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import compileall
-import hashlib
 import json
 import os
 import platform
@@ -103,6 +102,7 @@ def view_bodies(root: Path) -> dict[str, str]:
     import sqlglot
 
     from engine.config.loader import load_project
+    from engine.config.project import input_view_columns
     from engine.features.compile_output import compiled_sql
 
     bodies = {}
@@ -141,15 +141,28 @@ def seed_database(python: Path, database: Path, parquet: dict[str, Path]) -> Non
     subprocess.run([str(python), "-c", code, str(database), *statements], check=True)
 
 
-def segments_digest(python: Path, database: Path, key: str) -> str:
-    """A hash of the segments view's rows. Floats to 9 significant digits: a parallel SUM/AVG of
-    doubles may differ in its last bits between DuckDB versions and thread schedules."""
+def segment_labels(python: Path, database: Path, key: str, columns: list[str]) -> dict[str, str]:
+    """Each customer's segment labels (the segmentation and action columns), hashed per customer.
+    Labels only: the metric columns under them are doubles, whose parallel SUM/AVG may differ in the
+    last bits between DuckDB versions and thread schedules (the peers run DuckDB 1.5 and 2.0), which
+    any rounding of 10 million values turns into a few differing digits somewhere."""
+    labels = ", ".join(f"coalesce(CAST({column} AS VARCHAR), '-')" for column in columns)
     code = (
-        "import duckdb, hashlib, sys; c = duckdb.connect(sys.argv[1], read_only=True);"
-        f"rows = c.execute('SELECT * FROM analytics.customer_segments ORDER BY {key}').fetchall();"
-        "print(hashlib.sha256(repr([tuple(format(v, '.9g') if isinstance(v, float) else str(v) for v in r) for r in rows]).encode()).hexdigest())"
+        "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); c.execute('SET enable_progress_bar = false');"
+        f"rows = c.execute(\"SELECT CAST({key} AS VARCHAR), md5(concat_ws(chr(31), {labels})) FROM analytics.customer_segments\").fetchall();"
+        "print('\\n'.join(f'{k}\\t{h}' for k, h in rows))"
     )
-    return subprocess.run([str(python), "-c", code, str(database)], check=True, capture_output=True, text=True).stdout.strip()
+    out = subprocess.run([str(python), "-c", code, str(database)], check=True, capture_output=True, text=True).stdout
+    return dict(line.split("\t") for line in out.splitlines() if "\t" in line)
+
+
+def label_differences(labels: dict[str, dict[str, str]]) -> str:
+    """"identical", or how many customers each peer labels differently from rulectl."""
+    mine = labels["rulectl"]
+    differing = {tool: sum(1 for customer in mine.keys() | theirs.keys() if mine.get(customer) != theirs.get(customer)) for tool, theirs in labels.items() if tool != "rulectl"}
+    if not any(differing.values()):
+        return f"identical ({len(mine):,} customers)"
+    return "DIFFERENT: " + ", ".join(f"{count:,} customers labelled otherwise by {tool}" for tool, count in differing.items())
 
 
 # ---------------------------------------------------------------- one size
@@ -158,6 +171,7 @@ def segments_digest(python: Path, database: Path, key: str) -> str:
 def run_size(metrics: int, segmentations: int, customers: int, runs: int) -> dict:
     from engine import workflow
     from engine.config.loader import load_project
+    from engine.config.project import input_view_columns
 
     rulectl = str(Path(sys.executable).with_name("rulectl"))
     pythons = {name: peer_python(name) for name in PEERS}
@@ -236,14 +250,15 @@ def run_size(metrics: int, segmentations: int, customers: int, runs: int) -> dic
                 steps.setdefault("edit_deploy", []).append(timed(commands[tool]["edit_deploy"], cwd[tool], env.get(tool)))
             results[tool] = {step: median(values) for step, values in steps.items()}
         key = loaded.config.sources[next(iter(loaded.config.sources))].key
-        digests = {"rulectl": segments_digest(Path(sys.executable), loaded_db, key)}
-        digests.update({tool: segments_digest(pythons[tool], databases[tool], key) for tool in PEERS})
-    results["identical"] = len(set(digests.values())) == 1
+        columns = [name for name in input_view_columns(loaded, "customer_segments") if name not in input_view_columns(loaded, "customer_metrics")]
+        labels = {"rulectl": segment_labels(Path(sys.executable), loaded_db, key, columns)}
+        labels.update({tool: segment_labels(pythons[tool], databases[tool], key, columns) for tool in PEERS})
+    results["segments"] = label_differences(labels)
     return results
 
 
 def report(metrics: int, segmentations: int, customers: int, results: dict) -> None:
-    print(f"\n{metrics:,} metrics x {segmentations} segmentations x 5 rules, {customers:,} customers; medians; segments identical in all three: {results['identical']}")
+    print(f"\n{metrics:,} metrics x {segmentations} segmentations x 5 rules, {customers:,} customers; medians; segment labels: {results['segments']}")
     print(f"| step | rulectl | SQLMesh | dbt | rulectl ÷ best peer |\n|---|---|---|---|---|")
     names = {"deploy": "cold deploy", "check": "no-change check", "edit_deploy": "one threshold edit → deployed", "preview": "edit → preview"}
     for step, label in names.items():
