@@ -169,7 +169,7 @@ def test_project_without_prompts_exports_its_segments(tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert "of ANALYTICS.CUSTOMER_SEGMENTS" in result.output
     columns, rows = hyper_contents(tmp_path / "out" / "customer_segments.hyper")
-    assert columns[0] == ("member_id", "NUMERIC(38, 0)")  # integer is NUMBER(38, 0) on Snowflake, so locally too
+    assert columns[0] == ("member_id", "INT")
     assert [(row[0], row[-1]) for row in rows] == [(1, "Regular"), (2, "Occasional"), (3, "Regular"), (4, "Occasional")]
 
 

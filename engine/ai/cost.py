@@ -24,7 +24,6 @@ from engine.compile.search import customer_text_query, embedding_merge, prompt_o
 from engine.compile.segments import PLANNED_METRICS, PLANNED_SEGMENTS, SEGMENTS_VIEW, with_planned_views
 from engine.config.enrichments import sentiment_sources
 from engine.config.project import LoadedProject
-from engine.config.value_types import stored_type
 from engine.core.expressions import sf_func
 
 # The cost table and its `pricing:` overrides: engine/config/pricing.py (compile prices a row for
@@ -194,7 +193,7 @@ def _without_absent_score_tables(query: exp.Select, loaded: LoadedProject, deplo
     def rewrite(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Table) and node.db and f"{node.db}.{node.name}".upper() in absent:
             columns = absent[f"{node.db}.{node.name}".upper()]
-            empty = exp.select(*(exp.alias_(exp.cast(exp.null(), stored_type(kind)), column) for column, kind in columns)).where(exp.false())
+            empty = exp.select(*(exp.alias_(exp.cast(exp.null(), exp.DataType.build(kind, dialect="snowflake")), column) for column, kind in columns)).where(exp.false())
             return exp.Subquery(this=empty, alias=exp.TableAlias(this=exp.to_identifier(node.alias or node.name)))
         return node
 

@@ -26,18 +26,6 @@ _BOOLEAN_WORDS = frozenset({"true", "false", "t", "f", "yes", "no", "y", "n", "1
 _BOOLEAN = re.compile(r"\s*(" + "|".join(sorted(_BOOLEAN_WORDS)) + r")\s*", re.IGNORECASE)
 
 
-def stored_type(type_text: str) -> exp.DataType:
-    """A declared column type as Snowflake stores it, for the tables and casts rulectl makes on any
-    target: INT, INTEGER, BIGINT, SMALLINT, TINYINT and BYTEINT are all NUMBER(38, 0)
-    (https://docs.snowflake.com/en/sql-reference/data-types-numeric#int-integer-bigint-smallint-tinyint-byteint).
-    Written as declared, DuckDB made them 32-bit (or 8-, 16-, 64-bit) integers: a CSV value of
-    3,000,000,000 was refused at load and `seats * population` overflowed where Snowflake computes it."""
-    data_type = exp.DataType.build(type_text, dialect=DIALECT)
-    if data_type.is_type(*exp.DataType.INTEGER_TYPES):
-        return exp.DataType.build("NUMBER(38, 0)", dialect=DIALECT)
-    return data_type
-
-
 def is_whole_number_type(type_text: str) -> bool:
     """INTEGER, NUMBER, NUMBER(p) and NUMBER(p, 0): a fraction would be rounded or refused."""
     try:

@@ -21,7 +21,6 @@ from engine.compile.segments import PLANNED_SEGMENTS, with_planned_views
 from engine.config.models import RuleTest, Segmentation
 from engine.config.project import Located, LoadedProject, input_view_columns, spine_name
 from engine.core.expressions import is_utc_now, is_utc_today, parse_expression
-from engine.config.value_types import stored_type
 from engine.features.sample_data import source_table_statements
 
 
@@ -118,7 +117,7 @@ def _typed_literal(value: Any, type_text: str) -> exp.Expression:
     if value is None:
         return exp.null()
     text = value.isoformat(sep=" ") if isinstance(value, datetime) else str(value)
-    return exp.cast(exp.Literal.string(text), stored_type(type_text))
+    return exp.cast(exp.Literal.string(text), exp.DataType.build(type_text, dialect="snowflake"))
 
 
 def fixed_today(tree: exp.Expression, today: date) -> exp.Expression:

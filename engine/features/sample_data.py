@@ -11,7 +11,7 @@ from sqlglot import exp
 from engine.backends.base import Backend
 from engine.config.models import Source
 from engine.config.project import LoadedProject
-from engine.config.value_types import quick_pattern, stored_type, type_words, value_problem
+from engine.config.value_types import quick_pattern, type_words, value_problem
 from engine.features.csv_checks import check_sample
 from engine.core.errors import RulectlError
 
@@ -29,7 +29,7 @@ def source_table_statements(source: Source) -> list[exp.Expression]:
     target = exp.to_table(source.table, dialect="snowflake")
     schema = exp.Create(this=exp.Table(this=exp.to_identifier(target.db)), kind="SCHEMA", exists=True)
     column_defs = [
-        exp.ColumnDef(this=exp.to_identifier(column), kind=stored_type(type_text))
+        exp.ColumnDef(this=exp.to_identifier(column), kind=exp.DataType.build(type_text, dialect="snowflake"))
         for column, type_text in source.columns.items()
     ]
     return [schema, exp.Create(this=exp.Schema(this=target, expressions=column_defs), kind="TABLE", replace=True)]
@@ -90,7 +90,7 @@ def _load_all(loaded: LoadedProject, backend: Backend) -> list[LoadedTable]:
         )
         # Cast each column explicitly: a bad value fails with the column's name, not a type guess.
         select = exp.select(
-            *(exp.cast(exp.column(column), stored_type(t)).as_(column) for column, t in source.columns.items())
+            *(exp.cast(exp.column(column), exp.DataType.build(t, dialect="snowflake")).as_(column) for column, t in source.columns.items())
         ).from_(read_csv)
         scan = _value_scan(source, read_csv)
         if scan is not None:
@@ -126,7 +126,7 @@ def _value_scan(source: Source, read_csv: exp.Expression) -> exp.Select | None:
       statement aborts the load's transaction."""
     parts: list[exp.Expression] = []
     for column, type_text in source.columns.items():
-        declared = stored_type(type_text)
+        declared = exp.DataType.build(type_text, dialect="snowflake")
         if quick_pattern(type_text) is None:
             parts += [exp.Literal.number(0), exp.null(), exp.null(), exp.null()]
             continue
@@ -170,12 +170,9 @@ def first_line_with(path: Path, column: str, value: str) -> int:
 
 def engine_refusal(value: str, type_text: str) -> str:
     """The fix for a value shaped right that the engine still refuses: a number too large for its type."""
-    declared = stored_type(type_text)
+    declared = exp.DataType.build(type_text, dialect="snowflake")
     if declared.this in exp.DataType.NUMERIC_TYPES:
-        precision = declared.expressions[0].name if declared.expressions else "38"
         scale = declared.expressions[1].name if len(declared.expressions) > 1 else "0"
-        if precision == "38":  # NUMBER's widest: https://docs.snowflake.com/en/sql-reference/data-types-numeric#number
-            return f"`{value}` has more digits than any number column holds (38 at most); correct the value, or declare the column as varchar"
         return (f"`{value}` has more digits than {type_text} holds on this target; "
                 f"declare the column wider, e.g. number(38,{scale}), or correct the value")
     if declared.this == exp.DataType.Type.BOOLEAN:  # DuckDB reads yes/no/y/n/t/f/1/0 but not on/off
