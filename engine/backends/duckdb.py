@@ -30,12 +30,12 @@ RENDER_CACHE_SIZE = 4096
 _rendered = TreeMemo(RENDER_CACHE_SIZE)
 
 
-def render_duckdb(tree: exp.Expression, context: FixContext, pretty: bool = False) -> str:
+def render_duckdb(tree: exp.Expression, context: FixContext, pretty: bool = False, digest: str | None = None) -> str:
     """Snowflake-dialect AST → DuckDB SQL with Snowflake semantics (rulectl's fixes applied).
 
     Memoised by the tree (core/tree_memo.py): one command renders the same statement more than
     once (every apply writes the same state statements; plan checks, then apply runs)."""
-    return _rendered.get(tree, (context.cache_key(), pretty), lambda: _render(tree, context, pretty))
+    return _rendered.get(tree, (context.cache_key(), pretty), lambda: _render(tree, context, pretty), digest)
 
 
 def _render(tree: exp.Expression, context: FixContext, pretty: bool) -> str:
@@ -289,13 +289,13 @@ class DuckDBBackend(Backend):
         key = (id(obj), self.context.cache_key())  # the fixes' settings too: scales may be set after the backend is made
         kept = self._create_view_texts.get(key)
         if kept is None or kept[0] is not obj:  # the object is held, so its id is not reused meanwhile
-            kept = self._create_view_texts[key] = (obj, self._or_replace(obj.statement))
+            kept = self._create_view_texts[key] = (obj, self._or_replace(obj.statement, obj.statement_digest))
         return kept[1]
 
-    def _or_replace(self, create: exp.Create) -> str:
+    def _or_replace(self, create: exp.Create, digest: str) -> str:
         """`create` rendered as CREATE OR REPLACE: the compiled statement's rendering with the words
         added (a copy of the tree to set `replace` costs ~30 ms for a view of 1,000 metrics)."""
-        text = self.to_sql(create)
+        text = render_duckdb(create, self.context, digest=digest)
         if text.startswith(CREATE_VIEW):
             return CREATE_OR_REPLACE_VIEW + text[len(CREATE_VIEW):]
         replacing = create.copy()

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from sqlglot import exp
 
 from engine.core.expressions import DIALECT
-from engine.core.tree_memo import TreeMemo
+from engine.core.tree_memo import TreeMemo, tree_key
 
 ObjectKind = Literal["schema", "view", "table", "task", "semantic_view"]
 
@@ -72,8 +72,13 @@ class DesiredObject:
         return self.build if isinstance(self.build, exp.Expression) else self.build()
 
     @cached_property
+    def statement_digest(self) -> str:
+        """The statement's tree_key, once: compiled statements are never changed after compile."""
+        return tree_key(self.statement)
+
+    @cached_property
     def canonical_sql(self) -> str:
-        return self.known_sql[0] if self.known_sql is not None else canonical_sql(self.statement)
+        return self.known_sql[0] if self.known_sql is not None else canonical_sql(self.statement, self.statement_digest)
 
     @cached_property
     def removal_statement(self) -> exp.Expression | None:
@@ -105,14 +110,14 @@ class DesiredObject:
         return self.statement.sql(dialect=DIALECT, pretty=True) if pretty else self.canonical_sql
 
 
-def canonical_sql(statement: exp.Expression) -> str:
+def canonical_sql(statement: exp.Expression, digest: str | None = None) -> str:
     """The compact form two statements share when they differ only in formatting.
 
     Compilation builds every identifier from names already case-folded (expressions.py, table()),
     and generates no comments, so the compact SQL itself is canonical. Memoised by the tree, and
     kept across commands by `remembered_canonical_sql`.
     """
-    return _canonical.get(statement, DIALECT, lambda: statement.sql(dialect=DIALECT, comments=False))
+    return _canonical.get(statement, DIALECT, lambda: statement.sql(dialect=DIALECT, comments=False), digest)
 
 
 _canonical = TreeMemo(size=1024, track_use=True)

@@ -111,6 +111,31 @@ def test_a_view_statement_is_built_once_per_compiled_object(monkeypatch):
     assert backend.view_statements(again, "tag", exists=False)[0] == first  # another object: built for it, same text
 
 
+def test_a_compiled_view_is_keyed_once_for_its_canonical_sql_and_its_rendering(monkeypatch):
+    """Both memos (canonical SQL, DuckDB rendering) take the object's one digest: serialising the
+    tree to key it cost ~40 ms per use for a view of 100 segmentations."""
+    from engine.compile import objects
+    from engine.core import tree_memo
+
+    loaded = load_project(REPO / "tests" / "projects" / "minimal")
+    backend = DuckDBBackend.for_rendering(loaded, "local")
+    [view, *_] = [obj for obj in compile_project(loaded, "local") if obj.kind == "view"]
+    keyed: list[int] = []
+    key = tree_memo.tree_key
+
+    def counting(tree):
+        keyed.append(id(tree))
+        return key(tree)
+
+    monkeypatch.setattr(tree_memo, "tree_key", counting)
+    monkeypatch.setattr(objects, "tree_key", counting)
+    monkeypatch.setattr(duckdb_backend, "_rendered", TreeMemo())  # as in a new process
+    monkeypatch.setattr(objects, "_canonical", TreeMemo())
+    assert view.canonical_sql.startswith("CREATE VIEW")
+    assert backend.view_statements(view, "tag", exists=True)[0].startswith("CREATE OR REPLACE VIEW")
+    assert keyed.count(id(view.statement)) == 1
+
+
 def test_a_failed_rehearsal_takes_back_what_ran_before_it(tmp_path: Path):
     backend = DuckDBBackend(tmp_path / "target.duckdb")
     try:
