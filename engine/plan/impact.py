@@ -300,8 +300,8 @@ def _over_read_metrics(
     replaced by the metrics that the compared segmentations' old labels (their deployed SQL) and
     new rules read, computed as the unchanged metrics view computes them.
 
-    Scanning the deployed view computes every metric it carries (1,000 × 100: ~190 ms; the few read
-    ~30 ms). None when the deployed text is not the compact SELECT rulectl writes over the metrics
+    Scanning the deployed view computes every metric it carries (1,000 metrics × 100,000 customers:
+    the query took ~190 ms; over the few it reads, ~100 ms). None when the deployed text is not the compact SELECT rulectl writes over the metrics
     view (another version's text, an unexpected shape) or a label reads what the metrics view does
     not have: the deployed view is scanned then, by `query` as it was (this works on a copy)."""
     old_labels = _deployed_labels(old_view, {s.name.lower() for s in compared}, segments_name, metrics_name)
