@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
@@ -399,6 +400,101 @@ def listagg_of_nulls_is_empty(tree: exp.Expression, context: FixContext) -> exp.
     return tree
 
 
+# The arguments DuckDB takes as an INTEGER where Snowflake takes any NUMBER: lengths, counts,
+# positions and character codes (LPAD/RPAD, LEFT/RIGHT, REPEAT, SUBSTR, CHR).
+INTEGER_ARGUMENTS: dict[type[exp.Expression], tuple[str, ...]] = {
+    exp.Pad: ("expression",), exp.Left: ("expression",), exp.Right: ("expression",),
+    exp.Repeat: ("times",), exp.Substring: ("start", "length"), exp.Chr: ("expressions",),
+}
+
+
+def whole_numbers_where_duckdb_wants_integers(tree: exp.Expression, context: FixContext) -> exp.Expression:
+    """A whole NUMBER (a `number` column is DECIMAL(38,0) here) given where DuckDB's function takes an
+    INTEGER: DuckDB has no DECIMAL overload ("No function matches the given name and argument
+    types"), Snowflake takes any NUMBER. Cast to INTEGER: a length, position, count, character code
+    or a number of days added to a date (`renewal_date + grace_days`). A declared `integer` column
+    is one already (the cast is then a no-op); literals are left as written.
+    https://docs.snowflake.com/en/sql-reference/functions/lpad (and left, repeat, substr, chr),
+    https://docs.snowflake.com/en/sql-reference/operators-arithmetic (date + integer)."""
+
+    def whole(node: exp.Expression) -> bool:
+        return not isinstance(node, exp.Literal) and fixed_point_scale(node, context) == 0
+
+    def as_integer(node: exp.Expression) -> exp.Expression:
+        return exp.cast(node.copy(), exp.DataType.Type.INT) if whole(node) else node
+
+    def fix(node: exp.Expression) -> exp.Expression:
+        if type(node) in INTEGER_ARGUMENTS:
+            names = INTEGER_ARGUMENTS[type(node)]
+            if not any(whole(arg) for name in names for arg in _as_list(node.args.get(name))):
+                return node
+            fixed = node.copy()
+            for name in names:
+                value = fixed.args.get(name)
+                fixed.set(name, [as_integer(arg) for arg in value] if isinstance(value, list) else as_integer(value) if value is not None else None)
+            return fixed
+        if isinstance(node, (exp.Add, exp.Sub)) and _is_date(node.this, context) and whole(node.expression):
+            return node.__class__(this=node.this.copy(), expression=as_integer(node.expression))
+        if isinstance(node, exp.Add) and _is_date(node.expression, context) and whole(node.this):
+            return exp.Add(this=as_integer(node.this), expression=node.expression.copy())
+        return node
+
+    return _rewrite(tree, fix)
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def mixed_scales_keep_the_largest(tree: exp.Expression, context: FixContext) -> exp.Expression:
+    """The results of CASE / IFF / COALESCE / LEAST / GREATEST whose values are fixed-point numbers of
+    different scales: Snowflake gives the result the largest scale, so `IFF(n > 1, n, 0.5)` is 0.5
+    for n = 1; DuckDB's common type of DECIMAL(38,0) and DECIMAL(2,1) keeps scale 0 (it has no room
+    for 39 digits) and gives 1. Each value is cast to DECIMAL(38, largest scale) first.
+    https://docs.snowflake.com/en/sql-reference/data-types-numeric (fixed-point precision and scale)"""
+
+    def values(node: exp.Expression) -> list[tuple[exp.Expression, str | None]]:
+        if isinstance(node, exp.Case):
+            return [(branch.args["true"], "true") for branch in node.args.get("ifs") or []] + ([(node.args["default"], "default")] if node.args.get("default") is not None else [])
+        if isinstance(node, exp.If):
+            return [(node.args["true"], "true")] + ([(node.args["false"], "false")] if node.args.get("false") is not None else [])
+        return [(node.this, "this")] + [(arg, None) for arg in node.expressions]
+
+    def fix(node: exp.Expression) -> exp.Expression:
+        if not isinstance(node, (exp.Case, exp.If, exp.Coalesce, exp.Least, exp.Greatest)):
+            return node
+        found = values(node)
+        if any(value.find(exp.Div) for value, _ in found):  # DuckDB divides in DOUBLE: the common type is DOUBLE, no scale lost
+            return node
+        scales = [fixed_point_scale(value, context) for value, _ in found if not isinstance(value, exp.Null)]
+        if len(scales) < 2 or None in scales or len(set(scales)) == 1:
+            return node
+        target = exp.DataType.build(f"DECIMAL(38, {max(scales)})")  # type: ignore[type-var]
+        widened = node.copy()
+        for (value, _), (copy_value, _) in zip(found, values(widened)):
+            if not isinstance(value, exp.Null):
+                copy_value.replace(exp.cast(copy_value.copy(), target.copy()))
+        return widened
+
+    return _rewrite(tree, fix)
+
+
+def median_keeps_its_fraction(tree: exp.Expression, context: FixContext) -> exp.Expression:
+    """MEDIAN of a fixed-point number: Snowflake returns it with three more decimals (the median of
+    1 and 2 is 1.500; Snowpark's MEDIAN of 1, 3, 10, 1, 3 shows Decimal('3.000')); DuckDB keeps the
+    input's scale, so the median of 1 and 2 in a `number` column was 1. Its argument is cast to
+    DECIMAL(38, scale + 3) first. https://docs.snowflake.com/en/sql-reference/functions/median"""
+
+    def fix(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Median):
+            scale = fixed_point_scale(node.this, context)
+            if scale is not None:
+                return exp.Median(this=exp.cast(node.this.copy(), exp.DataType.build(f"DECIMAL(38, {min(scale + 3, 37)})")))
+        return node
+
+    return _rewrite(tree, fix)
+
+
 DUCKDB_FIXES: tuple[Fix, ...] = (
     cortex_complete_to_local_function,  # first: it reads the OBJECT_CONSTRUCT messages as written
     cortex_sentiment_to_local_function,
@@ -413,6 +509,9 @@ DUCKDB_FIXES: tuple[Fix, ...] = (
     hex_to_number,
     array_construct_compact_without_arrow_lambda,
     variant_cast_is_identity,
+    whole_numbers_where_duckdb_wants_integers,  # before division's rounding: it reads the written types
+    mixed_scales_keep_the_largest,
+    median_keeps_its_fraction,
     division_keeps_snowflake_scale,  # before the zero guard, which hides the divisor's type
     division_by_zero_fails,
     listagg_of_nulls_is_empty,
@@ -439,6 +538,9 @@ FIX_NODE_CLASSES: dict[Fix, tuple[type[exp.Expression], ...]] = {
     hex_to_number: (exp.ToNumber,),
     array_construct_compact_without_arrow_lambda: (exp.ArrayConstructCompact,),
     variant_cast_is_identity: (exp.Cast,),
+    whole_numbers_where_duckdb_wants_integers: (*INTEGER_ARGUMENTS, exp.Add, exp.Sub),
+    mixed_scales_keep_the_largest: (exp.Case, exp.If, exp.Coalesce, exp.Least, exp.Greatest),
+    median_keeps_its_fraction: (exp.Median,),
     division_keeps_snowflake_scale: (exp.Div,),
     division_by_zero_fails: (exp.Div,),
     listagg_of_nulls_is_empty: (exp.GroupConcat,),
@@ -449,6 +551,9 @@ FIX_NODE_CLASSES: dict[Fix, tuple[type[exp.Expression], ...]] = {
 
 # The fixes that replace nodes only through `_rewrite`, so apply_fixes knows whether they changed anything.
 REPORTS_REWRITES = frozenset({
+    whole_numbers_where_duckdb_wants_integers,
+    mixed_scales_keep_the_largest,
+    median_keeps_its_fraction,
     keep_date_type,
     object_construct_drops_nulls,
     lateral_flatten_to_unnest,

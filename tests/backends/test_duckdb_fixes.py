@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import date
+from decimal import Decimal
 
 import duckdb
 import pytest
@@ -267,3 +268,71 @@ def test_skipping_the_walk_after_a_fix_that_changed_nothing_gives_the_same_sql(s
     assert len(statements) >= 4  # minimal: schema, two views and more
     for statement in statements:
         assert apply_fixes(statement, context).sql("duckdb") == _fixed_walking_after_every_fix(statement, context).sql("duckdb")
+
+
+# A `number` column is DECIMAL(38,0) on the local target, a declared `integer` DuckDB's INTEGER.
+WHOLE = FixContext(date_columns=frozenset({"d"}), fixed_point_scales={"n": 0, "i": 0, "fee": 2})
+WHOLE_ROWS = (
+    "CREATE TABLE t AS SELECT DATE '2026-01-01' AS d, CAST(n AS DECIMAL(38, 0)) AS n, CAST(n AS INTEGER) AS i, "
+    "CAST(fee AS DECIMAL(12, 2)) AS fee, 'abc' AS s FROM (VALUES (1, 1.01), (2, 1.02)) v(n, fee)"
+)
+# (Snowflake expression, the value Snowflake gives, with n and i holding 1 and 2, fee 1.01 and 1.02)
+WHOLE_GOLDEN = [
+    ("MIN(d + n)", date(2026, 1, 2)),  # date + integer: https://docs.snowflake.com/en/sql-reference/operators-arithmetic
+    ("MIN(d - n)", date(2025, 12, 30)),
+    ("MIN(n + d)", date(2026, 1, 2)),
+    ("MIN(LPAD(s, n + 3, '*'))", "**abc"),
+    ("MIN(RPAD(s, n + 3, '*'))", "abc*"),
+    ("MIN(LEFT(s, n))", "a"),
+    ("MIN(RIGHT(s, n))", "bc"),
+    ("MIN(REPEAT(s, n))", "abc"),
+    ("MIN(SUBSTR(s, n, n))", "a"),
+    ("MIN(CHR(n + 64))", "A"),
+    ("MIN(IFF(n > 1, n, 0.5))", 0.5),  # the result has the largest scale: 0.5, not 1
+    ("MIN(CASE WHEN n > 1 THEN n ELSE 0.5 END)", 0.5),
+    ("MIN(LEAST(n, 0.5))", 0.5),
+    ("MAX(GREATEST(n, 1.5))", 2),
+    ("MEDIAN(n)", 1.5),  # three more decimals: 1.500
+    ("MEDIAN(i)", 1.5),
+    ("MEDIAN(fee)", 1.015),  # 1.01500, not 1.02
+]
+
+
+@pytest.mark.parametrize("expression, snowflake", WHOLE_GOLDEN, ids=[e for e, _ in WHOLE_GOLDEN])
+def test_whole_numbers_work_where_snowflake_takes_them_and_keep_their_fractions(expression, snowflake):
+    connection = duckdb.connect()
+    connection.execute(WHOLE_ROWS)
+    (value,), = connection.execute(render_duckdb(sqlglot.parse_one(f"SELECT {expression} FROM t", read="snowflake"), WHOLE)).fetchall()
+    assert (float(value) if isinstance(value, Decimal) else value) == snowflake
+
+
+def test_without_the_fixes_duckdb_refuses_or_rounds_them():
+    """What the fixes are for: DuckDB on its own, over the same DECIMAL(38,0) column."""
+    connection = duckdb.connect()
+    connection.execute(WHOLE_ROWS)
+    with pytest.raises(duckdb.BinderException):
+        connection.execute("SELECT MIN(d + n) FROM t")
+    with pytest.raises(duckdb.BinderException):
+        connection.execute("SELECT MIN(LPAD(s, n + 3, '*')) FROM t")
+    assert connection.execute("SELECT MIN(CASE WHEN n > 1 THEN n ELSE 0.5 END), MEDIAN(n) FROM t").fetchone() == (1, 1)
+
+
+def test_a_rule_adding_a_whole_number_of_days_to_a_date_deploys_on_the_local_target(tmp_path):
+    """The renamed shape: `signed_on + module_total` (a date plus a count, which DuckDB holds as a
+    BIGINT) refused by DuckDB's binder before the fix, so the plan failed on the segments view."""
+    from tests.conftest import run
+    from tests.test_project_shapes import copy_shape, rows
+
+    root = copy_shape("renamed", tmp_path)
+    rules = root / "rules" / "rules.yml"
+    rules.write_text(rules.read_text() + (
+        "  - name: renewal_window\n    rules:\n"
+        "      - {segment: Counted, when: signed_on + module_total > signed_on}\n"
+        "    default: Uncounted\n"
+    ))
+    assert run("load", project=root).exit_code == 0
+    applied = run("apply", "--yes", project=root)
+    assert applied.exit_code == 0, applied.output
+    labels = dict(rows(root, "SELECT renewal_window, count(*) FROM REPORTING.CUSTOMER_SEGMENTS GROUP BY 1"))  # the shape names its schemas
+    counted = rows(root, "SELECT count(*) FROM REPORTING.CUSTOMER_METRICS WHERE module_total > 0")[0][0]
+    assert labels.get("Counted") == counted and counted > 0
