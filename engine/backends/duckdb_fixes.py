@@ -50,6 +50,10 @@ def _is_date(node: exp.Expression, context: FixContext) -> bool:
         return True
     if isinstance(node, (exp.TsOrDsToDate, exp.StrToDate, exp.Date)):
         return True
+    if isinstance(node, exp.Paren):
+        return _is_date(node.this, context)
+    if isinstance(node, (exp.Add, exp.Sub)):  # a date plus or minus days is a date (a date minus a date is not)
+        return _is_date(node.this, context) and not _is_date(node.expression, context)
     return isinstance(node, exp.Column) and node.name.lower() in context.date_columns
 
 
@@ -356,11 +360,20 @@ def fixed_point_scale(node: exp.Expression, context: FixContext) -> int | None:
         if to.is_type(exp.DataType.Type.DECIMAL):
             return int(to.expressions[1].name) if len(to.expressions) > 1 else 0
         return None
-    if isinstance(node, (exp.Paren, exp.Sum, exp.Min, exp.Max, exp.Neg, exp.Abs, exp.AnyValue, exp.Nullif)):
+    if isinstance(node, (exp.Paren, exp.Sum, exp.Min, exp.Max, exp.Neg, exp.Abs, exp.AnyValue, exp.Nullif, exp.Window)):
         return fixed_point_scale(node.this, context)
-    if isinstance(node, exp.Coalesce):
-        scales = [fixed_point_scale(arg, context) for arg in (node.this, *node.expressions)]
-        return None if None in scales else max(scales)  # type: ignore[type-var]
+    if isinstance(node, exp.Median):  # three more decimals (median_keeps_its_fraction)
+        scale = fixed_point_scale(node.this, context)
+        return None if scale is None else min(scale + 3, 37)
+    if isinstance(node, (exp.Coalesce, exp.Least, exp.Greatest, exp.Case, exp.If)):  # the largest of its values' scales
+        if isinstance(node, exp.Case):
+            values = [branch.args.get("true") for branch in node.args.get("ifs") or []] + [node.args.get("default")]
+        elif isinstance(node, exp.If):
+            values = [node.args.get("true"), node.args.get("false")]
+        else:
+            values = [node.this, *node.expressions]
+        scales = [fixed_point_scale(value, context) for value in values if value is not None and not isinstance(value, exp.Null)]
+        return None if not scales or None in scales else max(scales)  # type: ignore[type-var]
     if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div)):
         left, right = fixed_point_scale(node.this, context), fixed_point_scale(node.expression, context)
         if left is None or right is None:
@@ -439,7 +452,21 @@ def whole_numbers_where_duckdb_wants_integers(tree: exp.Expression, context: Fix
             return exp.Add(this=as_integer(node.this), expression=node.expression.copy())
         return node
 
-    return _rewrite(tree, fix)
+    return _rewrite_bottom_up(tree, (*INTEGER_ARGUMENTS, exp.Add, exp.Sub), fix)
+
+
+def _rewrite_bottom_up(tree: exp.Expression, classes: tuple[type[exp.Expression], ...], fix: Callable[[exp.Expression], exp.Expression]) -> exp.Expression:
+    """Like `_rewrite`, innermost nodes first: sqlglot's `transform` does not visit the children of a
+    node it replaced, so `LPAD(LEFT(s, n), …)` kept its inner LEFT unfixed. Counted as `_rewrite` does."""
+    for node in reversed(list(tree.find_all(*classes))):  # pre-order reversed: every node after its descendants
+        new = fix(node)
+        if new is not node:
+            _Rewrites.count += 1
+            if node is tree:
+                tree = new
+            else:
+                node.replace(new)
+    return tree
 
 
 def _as_list(value: Any) -> list:
@@ -476,7 +503,7 @@ def mixed_scales_keep_the_largest(tree: exp.Expression, context: FixContext) -> 
                 copy_value.replace(exp.cast(copy_value.copy(), target.copy()))
         return widened
 
-    return _rewrite(tree, fix)
+    return _rewrite_bottom_up(tree, (exp.Case, exp.If, exp.Coalesce, exp.Least, exp.Greatest), fix)
 
 
 def median_keeps_its_fraction(tree: exp.Expression, context: FixContext) -> exp.Expression:
@@ -492,7 +519,7 @@ def median_keeps_its_fraction(tree: exp.Expression, context: FixContext) -> exp.
                 return exp.Median(this=exp.cast(node.this.copy(), exp.DataType.build(f"DECIMAL(38, {min(scale + 3, 37)})")))
         return node
 
-    return _rewrite(tree, fix)
+    return _rewrite_bottom_up(tree, (exp.Median,), fix)
 
 
 DUCKDB_FIXES: tuple[Fix, ...] = (

@@ -295,6 +295,14 @@ WHOLE_GOLDEN = [
     ("MEDIAN(n)", 1.5),  # three more decimals: 1.500
     ("MEDIAN(i)", 1.5),
     ("MEDIAN(fee)", 1.015),  # 1.01500, not 1.02
+    # nested: the inner node is fixed before the outer one is built
+    ("MIN(LPAD(LEFT(s, n), n + 3, '*'))", "***a"),
+    ("MIN(d + n + n)", date(2026, 1, 3)),
+    ("MIN((d + n) - n)", date(2026, 1, 1)),
+    ("MIN(IFF(n > 1, fee, IFF(n > 5, n, 0.5)))", 0.5),
+    ("MAX(IFF(n > 1, IFF(n > 5, n, 0.5), fee))", 1.01),
+    ("COALESCE(MEDIAN(i), MIN(n))", 1.5),  # a median beside a whole number keeps its fraction
+    ("MEDIAN(n) / 3", 0.5),  # scale 3 + 6: 0.500000000
 ]
 
 
