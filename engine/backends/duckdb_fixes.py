@@ -50,7 +50,7 @@ def _is_date(node: exp.Expression, context: FixContext) -> bool:
         return True
     if isinstance(node, (exp.TsOrDsToDate, exp.StrToDate, exp.Date)):
         return True
-    if isinstance(node, exp.Paren):
+    if isinstance(node, (exp.Paren, exp.Min, exp.Max, exp.AnyValue)):  # the earliest, latest or any date is a date
         return _is_date(node.this, context)
     if isinstance(node, (exp.Add, exp.Sub)):  # a date plus or minus days is a date (a date minus a date is not)
         return _is_date(node.this, context) and not _is_date(node.expression, context)

@@ -299,6 +299,7 @@ WHOLE_GOLDEN = [
     ("MIN(LPAD(LEFT(s, n), n + 3, '*'))", "***a"),
     ("MIN(d + n + n)", date(2026, 1, 3)),
     ("MIN((d + n) - n)", date(2026, 1, 1)),
+    ("MIN(d) + MAX(n)", date(2026, 1, 3)),  # an aggregated date plus an aggregated whole number
     ("MIN(IFF(n > 1, fee, IFF(n > 5, n, 0.5)))", 0.5),
     ("MAX(IFF(n > 1, IFF(n > 5, n, 0.5), fee))", 1.01),
     ("COALESCE(MEDIAN(i), MIN(n))", 1.5),  # a median beside a whole number keeps its fraction
