@@ -345,6 +345,21 @@ def division_keeps_snowflake_scale(tree: exp.Expression, context: FixContext) ->
     return tree
 
 
+# Expressions whose result is one of their values: its type is the values' common type.
+CHOOSES_A_VALUE = (exp.Case, exp.If, exp.Coalesce, exp.Least, exp.Greatest)
+
+
+def _chosen_values(node: exp.Expression) -> list[exp.Expression]:
+    """The values a CHOOSES_A_VALUE node can give (not its conditions)."""
+    if isinstance(node, exp.Case):
+        values = [branch.args.get("true") for branch in node.args.get("ifs") or []] + [node.args.get("default")]
+    elif isinstance(node, exp.If):
+        values = [node.args.get("true"), node.args.get("false")]
+    else:
+        values = [node.this, *node.expressions]
+    return [value for value in values if value is not None]
+
+
 def fixed_point_scale(node: exp.Expression, context: FixContext) -> int | None:
     """The scale Snowflake gives `node` when it is a fixed-point number, else None (FLOAT or unknown)."""
     if isinstance(node, exp.Literal) and not node.is_string:
@@ -365,14 +380,8 @@ def fixed_point_scale(node: exp.Expression, context: FixContext) -> int | None:
     if isinstance(node, exp.Median):  # three more decimals (median_keeps_its_fraction)
         scale = fixed_point_scale(node.this, context)
         return None if scale is None else min(scale + 3, 37)
-    if isinstance(node, (exp.Coalesce, exp.Least, exp.Greatest, exp.Case, exp.If)):  # the largest of its values' scales
-        if isinstance(node, exp.Case):
-            values = [branch.args.get("true") for branch in node.args.get("ifs") or []] + [node.args.get("default")]
-        elif isinstance(node, exp.If):
-            values = [node.args.get("true"), node.args.get("false")]
-        else:
-            values = [node.this, *node.expressions]
-        scales = [fixed_point_scale(value, context) for value in values if value is not None and not isinstance(value, exp.Null)]
+    if isinstance(node, CHOOSES_A_VALUE):  # the largest of its values' scales
+        scales = [fixed_point_scale(value, context) for value in _chosen_values(node) if not isinstance(value, exp.Null)]
         return None if not scales or None in scales else max(scales)  # type: ignore[type-var]
     if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div)):
         left, right = fixed_point_scale(node.this, context), fixed_point_scale(node.expression, context)
@@ -480,30 +489,21 @@ def mixed_scales_keep_the_largest(tree: exp.Expression, context: FixContext) -> 
     for 39 digits) and gives 1. Each value is cast to DECIMAL(38, largest scale) first.
     https://docs.snowflake.com/en/sql-reference/data-types-numeric (fixed-point precision and scale)"""
 
-    def values(node: exp.Expression) -> list[tuple[exp.Expression, str | None]]:
-        if isinstance(node, exp.Case):
-            return [(branch.args["true"], "true") for branch in node.args.get("ifs") or []] + ([(node.args["default"], "default")] if node.args.get("default") is not None else [])
-        if isinstance(node, exp.If):
-            return [(node.args["true"], "true")] + ([(node.args["false"], "false")] if node.args.get("false") is not None else [])
-        return [(node.this, "this")] + [(arg, None) for arg in node.expressions]
-
     def fix(node: exp.Expression) -> exp.Expression:
-        if not isinstance(node, (exp.Case, exp.If, exp.Coalesce, exp.Least, exp.Greatest)):
+        found = _chosen_values(node)
+        if any(value.find(exp.Div) for value in found):  # DuckDB divides in DOUBLE: the common type is DOUBLE, no scale lost
             return node
-        found = values(node)
-        if any(value.find(exp.Div) for value, _ in found):  # DuckDB divides in DOUBLE: the common type is DOUBLE, no scale lost
-            return node
-        scales = [fixed_point_scale(value, context) for value, _ in found if not isinstance(value, exp.Null)]
+        scales = [fixed_point_scale(value, context) for value in found if not isinstance(value, exp.Null)]
         if len(scales) < 2 or None in scales or len(set(scales)) == 1:
             return node
         target = exp.DataType.build(f"DECIMAL(38, {max(scales)})")  # type: ignore[type-var]
         widened = node.copy()
-        for (value, _), (copy_value, _) in zip(found, values(widened)):
+        for value in _chosen_values(widened):  # the copy's values, in the same order
             if not isinstance(value, exp.Null):
-                copy_value.replace(exp.cast(copy_value.copy(), target.copy()))
+                value.replace(exp.cast(value.copy(), target.copy()))
         return widened
 
-    return _rewrite_bottom_up(tree, (exp.Case, exp.If, exp.Coalesce, exp.Least, exp.Greatest), fix)
+    return _rewrite_bottom_up(tree, CHOOSES_A_VALUE, fix)
 
 
 def median_keeps_its_fraction(tree: exp.Expression, context: FixContext) -> exp.Expression:
@@ -566,7 +566,7 @@ FIX_NODE_CLASSES: dict[Fix, tuple[type[exp.Expression], ...]] = {
     array_construct_compact_without_arrow_lambda: (exp.ArrayConstructCompact,),
     variant_cast_is_identity: (exp.Cast,),
     whole_numbers_where_duckdb_wants_integers: (*INTEGER_ARGUMENTS, exp.Add, exp.Sub),
-    mixed_scales_keep_the_largest: (exp.Case, exp.If, exp.Coalesce, exp.Least, exp.Greatest),
+    mixed_scales_keep_the_largest: CHOOSES_A_VALUE,
     median_keeps_its_fraction: (exp.Median,),
     division_keeps_snowflake_scale: (exp.Div,),
     division_by_zero_fails: (exp.Div,),
