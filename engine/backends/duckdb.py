@@ -23,18 +23,27 @@ from engine.backends.duckdb_fixes import DuckDB2, FixContext, apply_fixes
 from engine.compile.objects import DesiredObject, canonical_sql
 from engine.config.project import LoadedProject
 from engine.core.errors import RulectlError
+from engine.core import wide_select
 from engine.core.tree_memo import TreeMemo
 
 
 RENDER_CACHE_SIZE = 4096
-_rendered = TreeMemo(RENDER_CACHE_SIZE)
+_rendered = TreeMemo(RENDER_CACHE_SIZE, name="duckdb")
 
 
 def render_duckdb(tree: exp.Expression, context: FixContext, pretty: bool = False, digest: str | None = None) -> str:
     """Snowflake-dialect AST → DuckDB SQL with Snowflake semantics (rulectl's fixes applied).
 
     Memoised by the tree (core/tree_memo.py): one command renders the same statement more than
-    once (every apply writes the same state statements; plan checks, then apply runs)."""
+    once (every apply writes the same state statements; plan checks, then apply runs). A wide
+    SELECT is rendered item by item (core/wide_select.py), each item's rendering kept across
+    commands (compile/objects.py `remembered_canonical_sql`): an edited rule renders its item."""
+    if not pretty:
+        wide = wide_select.split(tree)
+        if wide is not None:
+            text = wide_select.assemble(wide, _rendered, context.kept_key(), lambda item: _render(item, context, False))
+            if text is not None:
+                return text
     return _rendered.get(tree, (context.cache_key(), pretty), lambda: _render(tree, context, pretty), digest)
 
 

@@ -7,6 +7,7 @@ generated, and only in the DuckDB backend.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -41,6 +42,17 @@ class FixContext:
             self._scales_seen = dict(self.fixed_point_scales)
             self._sorted_scales = tuple(sorted(self.fixed_point_scales.items()))
         return (frozenset(self.date_columns), self.complete_function, self._sorted_scales)
+
+    def kept_key(self) -> str:
+        """`cache_key` as text that is the same in every process, with rulectl's code stamp (the
+        fixes are rulectl's code): the settings under which renderings are kept across commands."""
+        from engine.core.project_cache import code_stamp
+
+        key = (self.cache_key(), code_stamp())
+        if getattr(self, "_kept_key", (None, None))[0] != key:
+            text = json.dumps([sorted(self.date_columns), self.complete_function, self._sorted_scales, key[1]], default=str)
+            self._kept_key = (key, "duckdb:" + hashlib.sha256(text.encode()).hexdigest())
+        return self._kept_key[1]
 
 
 def _is_date(node: exp.Expression, context: FixContext) -> bool:

@@ -16,7 +16,8 @@ from typing import Any, Literal
 from sqlglot import exp
 
 from engine.core.expressions import DIALECT
-from engine.core.tree_memo import TreeMemo, tree_key
+from engine.core import wide_select
+from engine.core.tree_memo import KEPT_MEMOS, TreeMemo, tree_key
 
 ObjectKind = Literal["schema", "view", "table", "task", "semantic_view"]
 
@@ -74,7 +75,7 @@ class DesiredObject:
     @cached_property
     def statement_digest(self) -> str:
         """The statement's tree_key, once: compiled statements are never changed after compile."""
-        return tree_key(self.statement)
+        return statement_key(self.statement)
 
     @cached_property
     def canonical_sql(self) -> str:
@@ -114,37 +115,58 @@ def canonical_sql(statement: exp.Expression, digest: str | None = None) -> str:
     """The compact form two statements share when they differ only in formatting.
 
     Compilation builds every identifier from names already case-folded (expressions.py, table()),
-    and generates no comments, so the compact SQL itself is canonical. Memoised by the tree, and
-    kept across commands by `remembered_canonical_sql`.
+    and generates no comments, so the compact SQL itself is canonical. Memoised by the tree (a wide
+    SELECT by each of its items: core/wide_select.py), and kept across commands by
+    `remembered_canonical_sql`.
     """
-    return _canonical.get(statement, DIALECT, lambda: statement.sql(dialect=DIALECT, comments=False), digest)
+    wide = wide_select.split(statement)
+    if wide is not None:
+        text = wide_select.assemble(wide, _canonical, DIALECT, _compact)
+        if text is not None:
+            return text
+    return _canonical.get(statement, DIALECT, lambda: _compact(statement), digest)
 
 
-_canonical = TreeMemo(size=1024, track_use=True)
-CANONICAL_CACHE_FILE = Path(".rulectl") / "cache" / "canonical-sql.json"
+def statement_key(statement: exp.Expression) -> str:
+    """The statement's tree key (a wide SELECT's made of its items' keys, which it keeps)."""
+    wide = wide_select.split(statement)
+    return wide.digest if wide is not None else tree_key(statement)
+
+
+def _compact(tree: exp.Expression) -> str:
+    return tree.sql(dialect=DIALECT, comments=False)
+
+
+_canonical = TreeMemo(size=8192, name="canonical")
+GENERATED_CACHE_FILE = Path(".rulectl") / "cache" / "generated-sql.json"
 
 
 @contextmanager
 def remembered_canonical_sql(root: Path | None) -> Iterator[None]:
-    """The canonical SQL of the objects the previous command fingerprinted, read from
-    .rulectl/cache/ before and written back (only what this command used) after: a plan then
-    generates the SQL of the objects that changed only (~0.1 s per large view otherwise). The
-    file is a cache: keyed by each tree's digest (sqlglot's version included), unreadable or
-    unwritable it is ignored; written only where .rulectl/ exists (a command that only reads
-    creates nothing in the project)."""
-    path = root / CANONICAL_CACHE_FILE if root is not None else None
-    stored: dict[str, str] = {}
+    """The SQL generated for the objects the previous command fingerprinted and rendered — the
+    canonical SQL, and each target's rendering where its backend keeps one (core/tree_memo.py
+    KEPT_MEMOS) — read from .rulectl/cache/ before and written back (only what this command used)
+    after: a plan then generates the SQL of what changed only (~0.1 s per large view otherwise; a
+    wide view's items one by one). The file is a cache: keyed by each tree's digest (sqlglot's
+    version included; a rendering's settings carry rulectl's code stamp), unreadable or unwritable
+    it is ignored; written only where .rulectl/ exists (a command that only reads creates nothing
+    in the project)."""
+    path = root / GENERATED_CACHE_FILE if root is not None else None
+    stored: dict = {}
     if path is not None:
         try:
             stored = json.loads(path.read_text())
-            _canonical.seed(stored, DIALECT)
+            for name, memo in KEPT_MEMOS.items():
+                if isinstance(stored.get(name), dict):
+                    memo.seed_all(stored[name])
         except (OSError, ValueError, TypeError, AttributeError):
             stored = {}
-    _canonical.take_used(DIALECT)  # count from here
+    for memo in KEPT_MEMOS.values():
+        memo.take_used_all()  # count from here
     try:
         yield
     finally:
-        used = _canonical.take_used(DIALECT)
+        used = {name: taken for name, memo in KEPT_MEMOS.items() if (taken := memo.take_used_all())}
         if path is not None and used and used != stored and path.parent.parent.is_dir():
             try:
                 path.parent.mkdir(exist_ok=True)

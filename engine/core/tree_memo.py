@@ -31,11 +31,15 @@ class TreeMemo:
     `seed` and `take_used` let a caller keep entries across processes (compile/objects.py keeps the
     canonical SQL of the objects a plan fingerprints under .rulectl/)."""
 
-    def __init__(self, size: int = 4096, track_use: bool = False):
+    def __init__(self, size: int = 4096, track_use: bool = False, name: str | None = None):
+        """`name`: this memo's entries are kept across commands under that name (with
+        `remembered_texts`); only entries whose settings are a string are, each under them."""
         self.size = size
-        self.track_use = track_use
+        self.track_use = track_use or name is not None
         self._values: dict[tuple[str, Hashable], str] = {}
         self._used: set[tuple[str, Hashable]] = set()
+        if name is not None:
+            KEPT_MEMOS[name] = self
 
     def get(self, tree: exp.Expression, settings: Hashable, make: Callable[[], str], digest: str | None = None) -> str:
         """`digest`: the tree's `tree_key`, when the caller keeps it (a compiled object, whose tree
@@ -60,8 +64,27 @@ class TreeMemo:
             if isinstance(digest, str) and isinstance(value, str):  # a hand-edited file holds anything
                 self._values.setdefault((digest, settings), value)
 
+    def seed_all(self, entries: dict[str, dict[str, str]]) -> None:
+        """`take_used_all`'s result from an earlier process."""
+        for settings, values in entries.items():
+            if isinstance(settings, str) and isinstance(values, dict):
+                self.seed(values, settings)
+
+    def take_used_all(self) -> dict[str, dict[str, str]]:
+        """The entries asked for since the last call, by their settings (string settings only)."""
+        asked, self._used = list(self._used), set()
+        taken: dict[str, dict[str, str]] = {}
+        for digest, settings in asked:
+            value = self._values.get((digest, settings))
+            if isinstance(settings, str) and value is not None:
+                taken.setdefault(settings, {})[digest] = value
+        return taken
+
     def take_used(self, settings: Hashable) -> dict[str, str]:
         """The entries asked for since the last call, with these settings (tree digest → text)."""
         asked = list(self._used)  # one C-level copy: safe while another thread adds keys
         self._used = {key for key in asked if key[1] != settings}
         return {digest: value for digest, kept in asked if kept == settings and (value := self._values.get((digest, kept))) is not None}
+
+
+KEPT_MEMOS: dict[str, TreeMemo] = {}  # the memos kept across commands, by name (TreeMemo's `name`)

@@ -80,7 +80,7 @@ def segment_impact(loaded: LoadedProject, backend: Backend, deployed: DeployedSt
         changed_columns = None if metrics_action == Action.DRIFT else _changed_metric_columns(deployed, metrics_name, desired)
     # a rule reading another segmentation's label reads its definition: a change there is a change here
     labels = label_definitions(loaded)
-    planned = _planned_columns(desired, segments_name)
+    planned = _PlannedSegments(desired, segments_name)
     compared = [
         located.item for located in loaded.segmentations
         if _may_change(located.item, labels, old_view, changed_columns, trust_deployed=segments_action != Action.DRIFT, planned=planned)
@@ -138,7 +138,37 @@ class DeployedSelect:
     def columns(self) -> frozenset[str]:
         """The output column names, from the top-level select items (the cut plan's SQL diff makes
         anyway): in any layout, and never a name a string literal holds (`'billed as annual, …'`)."""
-        return frozenset(name.lower() for part in top_level_parts(self.sql) if (name := output_name(part)))
+        return frozenset(self.items)
+
+    @functools.cached_property
+    def items(self) -> dict[str, str]:
+        """Each output column's select item as written (`<expression> AS <name>`, the last one with
+        the FROM clause), by lowercased name."""
+        return named_parts(self.sql)
+
+
+def named_parts(sql: str) -> dict[str, str]:
+    """The top-level parts of a compact SELECT (or CREATE VIEW … AS SELECT) by the output name each
+    defines; a part defining no name (the statement head) is left out."""
+    return {name.lower(): part for part in top_level_parts(sql) if (name := output_name(part))}
+
+
+class _PlannedSegments:
+    """The planned segments view, asked per column: its select item as text (cut from the canonical
+    SQL plan has generated and diffed: no label is generated again) and, only where a metric
+    changed, the column's expression tree (compile built it already)."""
+
+    def __init__(self, desired: Iterable[DesiredObject], segments_name: str):
+        self.desired, self.segments_name = list(desired), segments_name
+
+    @functools.cached_property
+    def items(self) -> dict[str, str]:
+        view = next((obj for obj in self.desired if obj.kind == "view" and obj.qualified_name.upper() == self.segments_name), None)
+        return named_parts(view.canonical_sql) if view is not None else {}
+
+    @functools.cached_property
+    def columns(self) -> dict[str, exp.Expression]:
+        return _planned_columns(self.desired, self.segments_name)
 
 
 def _unaliased(item: exp.Expression) -> exp.Expression:
@@ -155,17 +185,24 @@ def _planned_columns(desired: Iterable[DesiredObject], segments_name: str) -> di
 
 def _may_change(
     segmentation: Segmentation, labels: dict[str, exp.Expression], old_view: DeployedSelect | None, changed_columns: set[str] | None, trust_deployed: bool,
-    planned: dict[str, exp.Expression] | None = None,
+    planned: _PlannedSegments | None = None,
 ) -> bool:
     """False only when provably unchanged: same label SQL as deployed, over unchanged metric columns
-    (the metrics read through another segmentation's label included). `planned`: the planned view's
-    columns by name, when at hand (else the label is built again)."""
+    (the metrics read through another segmentation's label included). `planned`: the planned view,
+    when at hand (else the label is built and generated again)."""
     if not trust_deployed or old_view is None or changed_columns is None:
         return True
-    label = (planned or {}).get(segmentation.name.lower())
+    name = segmentation.name.lower()
+    item = planned.items.get(name) if planned is not None else None
+    if item is not None:  # both texts come from one generator: the same item is the same label
+        if old_view.items.get(name) != item:
+            return True
+        if not changed_columns:
+            return False
+    label = planned.columns.get(name) if planned is not None else None
     if label is None:
         label = _unaliased(segmentation_columns(segmentation, labels)[0])
-    if not old_view.defines(segmentation.name.lower(), label.sql(dialect=DIALECT)):
+    if item is None and not old_view.defines(name, label.sql(dialect=DIALECT)):
         return True
     # the label holds every rule's condition (other labels inlined), so it reads what the rules read
     read = {column.name.lower() for column in label.find_all(exp.Column)}

@@ -15,7 +15,7 @@ from engine import workflow
 from engine.backends.duckdb import DuckDBBackend
 from engine.compile import objects
 from engine.config.loader import load_project
-from engine.core import project_cache
+from engine.core import project_cache, tree_memo
 from engine.core.tree_memo import TreeMemo
 from engine.plan.model import Action
 from engine.plan.planner import build_plan
@@ -94,10 +94,18 @@ def test_a_rule_reading_a_new_metric_is_checked_over_the_planned_metrics_view(tm
     assert [row[0] for row in rows] == regular == [1]
 
 
+def fresh_canonical_memo(monkeypatch) -> TreeMemo:
+    """An empty canonical-SQL memo, as a new process has (kept across commands like the real one)."""
+    memo = TreeMemo(size=1024, track_use=True)
+    monkeypatch.setattr(objects, "_canonical", memo)
+    monkeypatch.setitem(tree_memo.KEPT_MEMOS, "canonical", memo)
+    return memo
+
+
 def test_unchanged_objects_take_their_canonical_sql_from_the_cache(project, monkeypatch):
     _, root = project
-    first, _ = planned(root)  # writes .rulectl/cache/canonical-sql.json
-    assert (root / objects.CANONICAL_CACHE_FILE).exists()
+    first, _ = planned(root)  # writes .rulectl/cache/generated-sql.json
+    assert (root / objects.GENERATED_CACHE_FILE).exists()
     generated = []
     original = exp.Expression.sql
 
@@ -106,7 +114,7 @@ def test_unchanged_objects_take_their_canonical_sql_from_the_cache(project, monk
             generated.append(type(self).__name__)
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(objects, "_canonical", TreeMemo(size=1024, track_use=True))  # as a new process
+    fresh_canonical_memo(monkeypatch)  # as a new process
     monkeypatch.setattr(exp.Expression, "sql", counting)
     second, _ = planned(root)
     assert not second.has_changes and generated == []
@@ -115,10 +123,10 @@ def test_unchanged_objects_take_their_canonical_sql_from_the_cache(project, monk
 
 def test_a_damaged_cache_is_ignored(project, monkeypatch):
     _, root = project
-    (root / objects.CANONICAL_CACHE_FILE).parent.mkdir(parents=True, exist_ok=True)
-    (root / objects.CANONICAL_CACHE_FILE).write_text("{not json")
+    (root / objects.GENERATED_CACHE_FILE).parent.mkdir(parents=True, exist_ok=True)
+    (root / objects.GENERATED_CACHE_FILE).write_text("{not json")
     (root / project_cache.CACHE_FILE).unlink(missing_ok=True)  # else the plan needs no canonical SQL generated
-    monkeypatch.setattr(objects, "_canonical", TreeMemo(size=1024, track_use=True))
+    fresh_canonical_memo(monkeypatch)
     plan, _ = planned(root)
     assert not plan.has_changes and not plan.errors
-    assert (root / objects.CANONICAL_CACHE_FILE).read_text().startswith("{\"")  # rewritten whole
+    assert (root / objects.GENERATED_CACHE_FILE).read_text().startswith("{\"")  # rewritten whole
