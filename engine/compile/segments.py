@@ -46,7 +46,25 @@ def label_definitions(loaded: LoadedProject) -> dict[str, exp.Expression]:
 
     A rule reading `risk` reads this CASE rather than a column of an inner view: compile, plan's
     impact masks and the probes that run rules against the metrics alone then all agree, with no
-    second definition; the cost is a longer view text where labels are read."""
+    second definition; the cost is a longer view text where labels are read.
+
+    Built once per loaded project (compile and plan's impact both ask): the trees are shared, and
+    every reader copies what it puts in another tree (`rule_condition`)."""
+    signature = tuple(id(located.item) for located in loaded.segmentations)
+    kept = _LABELS.get(id(loaded))
+    if kept is not None and kept[0] is loaded and kept[1] == signature:
+        return kept[2]
+    labels = _label_definitions(loaded)
+    if len(_LABELS) >= 8:
+        _LABELS.pop(next(iter(_LABELS)))
+    _LABELS[id(loaded)] = (loaded, signature, labels)  # holding the project keeps its id from being reused
+    return labels
+
+
+_LABELS: dict[int, tuple[LoadedProject, tuple[int, ...], dict[str, exp.Expression]]] = {}
+
+
+def _label_definitions(loaded: LoadedProject) -> dict[str, exp.Expression]:
     read = {name for names in reads_of(loaded).values() for name in names}  # only these are needed
     labels: dict[str, exp.Expression] = {}
     for located in dependency_order(loaded):

@@ -16,6 +16,16 @@ def test_parts_are_cut_only_at_top_level_commas():
     ]
 
 
+def test_commas_inside_literals_identifiers_and_comments_do_not_cut():
+    # what sqlglot's tokenizer cuts the same: every kind of quoting Snowflake SQL has
+    sql = """SELECT 'it''s, ok' AS a, 'back\\'s, x' AS b, "odd,""name" AS c, $$x, y$$ AS d, ARRAY_CONSTRUCT(1, [2, 3], {'k': 4}) AS e -- f, g
+    , /* h, i */ m.j FROM t"""
+    assert top_level_parts(sql) == [
+        "SELECT 'it''s, ok' AS a", "'back\\'s, x' AS b", '"odd,""name" AS c', "$$x, y$$ AS d",
+        "ARRAY_CONSTRUCT(1, [2, 3], {'k': 4}) AS e -- f, g", "/* h, i */ m.j FROM t",
+    ]
+
+
 def test_a_changed_column_is_its_own_named_hunk_and_nothing_else_is_shown():
     diff = sql_diff(BEFORE, BEFORE.replace("m.y > 1", "m.y > 2"))
     assert diff.splitlines() == [
