@@ -118,7 +118,12 @@ def _refuse_foreign_file(path: Path) -> None:
 # `TZ=Pacific/Honolulu rulectl explain` saw another "today" than UTC (days_to_renewal 93 vs 92) and
 # customers changed segment near midnight. rulectl's Snowflake sessions and tasks run with
 # TIMEZONE='UTC'; every DuckDB session does the same. https://duckdb.org/docs/stable/sql/functions/timestamptz
-SESSION_SETTINGS = ("SET max_expression_depth = 20000", "SET TimeZone = 'UTC'")
+# allocator_bulk_deallocation_flush_threshold: DuckDB's allocator keeps what a query freed for the
+# next one up to 512 MB; a command runs a few large queries (binding a wide view, the impact), so the
+# kept memory added up to its peak. At 1 MB it is handed back after each: an edit's peak at 1,000
+# metrics x 100 segmentations ~200 -> ~190 MB, a preview's ~205 -> ~185 MB, no time measured (at 0
+# the impact query is ~50% slower: docs/decisions.md "A wide view is generated item by item").
+SESSION_SETTINGS = ("SET max_expression_depth = 20000", "SET TimeZone = 'UTC'", "SET allocator_bulk_deallocation_flush_threshold = '1MB'")
 
 
 def task_definition(obj: DesiredObject) -> str:
