@@ -37,15 +37,16 @@ class OrphanRows:
         return f"source {self.source}: {self.rows:,} row(s) have a {named} that matches no row of `{entity}`{case}{example}; they count in no metric"
 
 
-def orphan_query(loaded: LoadedProject, only: set[str] | None = None) -> exp.Expression | None:
+def orphan_query(loaded: LoadedProject, only: set[str] | None = None, other_case: bool = False) -> exp.Expression | None:
     """One query (a UNION ALL, one branch per source, or per source in `only`) counting each
-    source's rows without a customer."""
+    source's rows without a customer; `other_case`: and how many of them match a customer's key
+    ignoring case and spaces (0 without it)."""
     spine = spine_name(loaded)
     key = (loaded.config.sources[spine].key or "").lower()
     text_key = declared_category(next((t for c, t in loaded.config.sources[spine].columns.items() if c.lower() == key), "")) == TEXT
     # lookups have no customers; every other source is read with its customer key named like the
     # entity's (compile/source_rows.py), also when it is `customer_key: account_id` or comes by a join
-    branches = [_branch(name, source_relation(loaded.config, name), table(loaded.config.sources[spine].table), key, text_key)
+    branches = [_branch(name, source_relation(loaded.config, name), table(loaded.config.sources[spine].table), key, text_key and other_case)
                 for name, source in declared_sources(loaded.config).items()
                 if name != spine and source.lookup is None and (only is None or name in only)]
     if not branches:
@@ -72,12 +73,21 @@ def _branch(name: str, rows: exp.Expression, customers: exp.Table, key: str, tex
 
 
 def orphan_rows(loaded: LoadedProject, backend: Backend, only: set[str] | None = None) -> list[OrphanRows]:
-    """Each source (of `only`, when given) with rows that match no customer (none when every row has one)."""
+    """Each source (of `only`, when given) with rows that match no customer (none when every row has one).
+
+    Every plan asks, and almost always no row is an orphan: the count is one anti-join; only the
+    sources with orphans are asked again how many match a key ignoring case (a join against every
+    customer's folded key, which held ~7 MB more at 100,000 customers × 240,000 rows)."""
     query = orphan_query(loaded, only)
     if query is None:
         return []
-    return [OrphanRows(source, int(count), int(other or 0), example, customer_column(loaded.config, source), _joined_through(loaded, source))
-            for source, count, other, example in backend.query(query) if count]
+    found = {source: (int(count), example) for source, count, _, example in backend.query(query) if count}
+    if not found:
+        return []
+    folded = orphan_query(loaded, set(found), other_case=True)
+    other = {source: int(other or 0) for source, _, other, _ in backend.query(folded)} if folded is not None else {}
+    return [OrphanRows(source, count, other.get(source, 0), example, customer_column(loaded.config, source), _joined_through(loaded, source))
+            for source, (count, example) in found.items()]
 
 
 def _joined_through(loaded: LoadedProject, name: str) -> tuple[str, ...]:
