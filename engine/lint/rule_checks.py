@@ -25,6 +25,7 @@ from engine.core.errors import Problem
 from engine.core.expressions import parse_expression
 from engine.lint.findings import INFO, WARNING, Finding
 from engine.lint.proof_cache import ProofCache, rule_key
+from engine.lint.simple_rules import plainly_satisfiable
 from engine.lint.three_valued import Bounds, Translator, Truth, infer_kind, kind_of_type
 
 SOLVER_TIMEOUT_MS = 5000
@@ -140,6 +141,9 @@ def unsatisfiable_rules(loaded: LoadedProject, proven: ProofCache | None = None)
         for index, rule in enumerate(located.item.rules):
             key = rule_key(signature, rule.when)
             if key in proven:
+                continue
+            if plainly_satisfiable(translator, parse_expression(rule.when).tree):  # no solver needed
+                proven.add(key)
                 continue
             check = _Checker(located, fresh, {index: fresh.truth(parse_expression(rule.when).tree)})
             finding = check.unsatisfiable(index)

@@ -20,15 +20,26 @@ SHAPES = Path(__file__).resolve().parent.parent / "projects"
 
 @pytest.fixture
 def solver_checks(monkeypatch) -> list[int]:
-    """How many times z3 was asked to check a formula."""
+    """How many rules were proven: each a z3 check of a formula, or a plain rule's witness found
+    without the solver (lint/simple_rules.py)."""
+    from engine.lint import rule_checks
+
     calls: list[int] = []
     original = z3.Solver.check
+    plainly = rule_checks.plainly_satisfiable
 
     def counting(self, *args):
         calls.append(1)
         return original(self, *args)
 
+    def counting_plain(translator, condition):
+        shown = plainly(translator, condition)
+        if shown:
+            calls.append(1)
+        return shown
+
     monkeypatch.setattr(z3.Solver, "check", counting)
+    monkeypatch.setattr(rule_checks, "plainly_satisfiable", counting_plain)
     return calls
 
 
