@@ -38,7 +38,7 @@ def _prove_rules(loaded: LoadedProject) -> None:
     for inputs proven before: the project cache's key covers the solver's code and every rule."""
     from engine.core.errors import ConfigErrors
     from engine.lint.proof_cache import ProofCache
-    from engine.lint.rule_checks import unsatisfiable_rules
+    from engine.lint.rule_proofs import unsatisfiable_rules
 
     proven = ProofCache(loaded.root)
     problems = unsatisfiable_rules(loaded, proven)

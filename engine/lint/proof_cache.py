@@ -27,7 +27,7 @@ def _solver_code_stamp() -> str:
     """The solver's own code: a new rulectl that reasons differently proves every rule again."""
     here = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for name in ("rule_checks.py", "three_valued.py"):
+    for name in ("rule_proofs.py", "simple_rules.py", "domains.py", "rule_checks.py", "three_valued.py"):
         digest.update((here / name).read_bytes())
     return digest.hexdigest()[:16]
 

@@ -18,105 +18,21 @@ import z3
 from sqlglot import exp
 
 from engine.config.models import Segmentation
-from engine.config.project import Located, LoadedProject, spine_name
-from engine.config.source_keys import scope_columns
-from engine.config.segment_references import label_meanings, reads_of
+from engine.config.project import Located, LoadedProject
+from engine.config.segment_references import label_meanings
 from engine.core.errors import Problem
 from engine.core.expressions import parse_expression
 from engine.lint.findings import INFO, WARNING, Finding
-from engine.lint.proof_cache import ProofCache, rule_key
-from engine.lint.simple_rules import plainly_satisfiable
-from engine.lint.three_valued import Bounds, Translator, Truth, infer_kind, kind_of_type
+from engine.lint.domains import Domains, project_domains
+from engine.lint.proof_cache import ProofCache
+from engine.lint.three_valued import Translator, Truth
 
 SOLVER_TIMEOUT_MS = 5000
 
 
 def project_translator(loaded: LoadedProject) -> Translator:
-    """A translator that knows every customer column and metric of the project, and each one's
-    domain: keys are never NULL, counts never negative, a metric of a column with a declared
-    `ranges:` entry stays inside what that column allows (sums of a never-negative column too)."""
-    spine = loaded.config.sources[spine_name(loaded)]
-    kinds = {column.lower(): kind_of_type(type_text) for column, type_text in spine.columns.items()}
-    definitions: dict[str, exp.Expression] = {}
-    never_null = {spine.key.lower()} if spine.key else set()
-    bounds: dict[str, Bounds] = {column.lower(): (r.min, r.max) for column, r in spine.ranges.items()}
-    for located in loaded.metrics:
-        metric = located.item
-        name, tree = metric.name.lower(), parse_expression(metric.expr).tree
-        if metric.source is None:
-            definitions[name] = tree
-            continue
-        source = loaded.config.sources[metric.source]
-        columns = {c.lower(): t for c, t in scope_columns(loaded.config, metric.source).items()}
-        kinds[name] = infer_kind(tree, lambda column: kind_of_type(columns[column]) if column in columns else None)
-        # compile/metrics.py coalesces counts to 0 and applies `default:` for customers without rows
-        if isinstance(tree, (exp.Count, exp.CountIf)):
-            never_null.add(name)
-        if metric.default is not None:
-            never_null.add(name)
-        metric_bounds = _metric_bounds(tree, _scope_ranges(loaded, metric.source))
-        if metric_bounds is not None:
-            bounds[name] = _with_default(metric_bounds, metric.default)
-    definitions.update(_label_definitions(loaded))
-    return Translator(kinds, definitions, frozenset(never_null), bounds)
-
-
-def _scope_ranges(loaded: LoadedProject, name: str) -> dict[str, Bounds]:
-    """Declared `ranges:` of a source's columns and of those its `join:` lookups add."""
-    sources = loaded.config.sources
-    ranges = {c.lower(): (r.min, r.max) for target in sources[name].join if target in sources for c, r in sources[target].ranges.items()}
-    return {**ranges, **{c.lower(): (r.min, r.max) for c, r in sources[name].ranges.items()}}
-
-
-def _label_definitions(loaded: LoadedProject) -> dict[str, exp.Expression]:
-    """A rule may read another segmentation's label (config/segment_references.py): to the solver
-    that label is its segmentation's CASE, inlined like a derived metric, so its domain is exactly
-    the declared labels (NULL without a default) and it stays tied to the metrics that decide it."""
-    # only labels some rule reads: the proof cache's signature (and so every proof) stays the same
-    # when a segmentation nobody reads is edited
-    read = {name for reads in reads_of(loaded).values() for name in reads}
-    labels: dict[str, exp.Expression] = {}
-    for located in loaded.segmentations:
-        seg = located.item
-        if seg.match != "first" or seg.name.lower() not in read:
-            continue
-        default = exp.Literal.string(seg.default) if seg.default is not None else exp.null()
-        ifs = [exp.If(this=parse_expression(rule.when).tree, true=exp.Literal.string(rule.segment)) for rule in seg.rules]
-        labels[seg.name.lower()] = exp.Case(ifs=ifs, default=default)
-    return labels
-
-
-def _metric_bounds(tree: exp.Expression, ranges: dict[str, Bounds]) -> Bounds | None:
-    """What a metric can be, from its column's declared range: a count is never negative; MIN, MAX
-    and AVG (and the column itself, on a key-grain source) stay inside the range; a SUM keeps the
-    sign the range gives it."""
-    if isinstance(tree, (exp.Count, exp.CountIf)):
-        return (0, None)
-    column = _single_column(tree.this if isinstance(tree, (exp.Sum, exp.Min, exp.Max, exp.Avg)) else tree)
-    if column is None or column not in ranges:
-        return None
-    low, high = ranges[column]
-    if not isinstance(tree, exp.Sum):
-        return (low, high)
-    never_negative, never_positive = low is not None and low >= 0, high is not None and high <= 0
-    if not (never_negative or never_positive):
-        return None
-    return (0 if never_negative else None, 0 if never_positive else None)
-
-
-def _single_column(node: exp.Expression | None) -> str | None:
-    """`seats`, `(seats)` or `DISTINCT seats` → seats; anything else → None."""
-    while isinstance(node, (exp.Paren, exp.Distinct)):
-        node = node.this if isinstance(node, exp.Paren) else (node.expressions[0] if len(node.expressions) == 1 else None)
-    return node.name.lower() if isinstance(node, exp.Column) else None
-
-
-def _with_default(bounds: Bounds, default: float | None) -> Bounds:
-    """A `default:` outside the range is a value the metric takes too (customers without rows)."""
-    low, high = bounds
-    if default is None:
-        return bounds
-    return (min(low, default) if low is not None else None, max(high, default) if high is not None else None)
+    """A translator that knows every customer column and metric of the project and its domain."""
+    return Translator.of(project_domains(loaded))
 
 
 def lint_rules(loaded: LoadedProject) -> list[Finding]:
@@ -128,23 +44,16 @@ def lint_rules(loaded: LoadedProject) -> list[Finding]:
     return findings
 
 
-def unsatisfiable_rules(loaded: LoadedProject, proven: ProofCache | None = None) -> list[Problem]:
-    """A validation error per rule the solver proves can never be TRUE: deployed, it would silently
-    match nobody (`x >= 0.8 AND x < 0.5`). "Unknown" (a timeout) proves nothing and is no error.
-    Rules `proven` satisfiable before (same condition, same facts) are not proven again."""
-    proven = proven if proven is not None else ProofCache(None)
+def solver_unsatisfiable(loaded: LoadedProject, domains: Domains, pending: list[tuple[Located[Segmentation], list[tuple[int, str]]]], proven: ProofCache) -> list[Problem]:
+    """The rules of `pending` (per segmentation: rule index, proof key) the solver proves can never
+    be TRUE, as validation errors (lint/rule_proofs.py asks only for rules it could not show
+    satisfiable without the solver). "Unknown" (a timeout) proves nothing and is no error."""
     problems: list[Problem] = []
-    translator = project_translator(loaded)
-    signature = translator.signature()
-    for located in loaded.segmentations:
+    translator = Translator.of(domains)
+    for located, rules in pending:
         fresh = translator.fresh()
-        for index, rule in enumerate(located.item.rules):
-            key = rule_key(signature, rule.when)
-            if key in proven:
-                continue
-            if plainly_satisfiable(translator, parse_expression(rule.when).tree):  # no solver needed
-                proven.add(key)
-                continue
+        for index, key in rules:
+            rule = located.item.rules[index]
             check = _Checker(located, fresh, {index: fresh.truth(parse_expression(rule.when).tree)})
             finding = check.unsatisfiable(index)
             if finding is None:

@@ -18,7 +18,7 @@ from fractions import Fraction
 
 from sqlglot import exp
 
-from engine.lint.three_valued import INTEGER, NUMERIC, Translator
+from engine.lint.domains import INTEGER, NUMERIC, Domains
 
 # `column OP number`; a number on the left is the mirrored comparison
 _MIRRORED = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE, exp.EQ: exp.EQ, exp.NEQ: exp.NEQ}
@@ -76,7 +76,7 @@ class _Interval:
         return next((value for value in candidates if self.admits(value)), None)
 
 
-def plainly_satisfiable(translator: Translator, condition: exp.Expression) -> bool:
+def plainly_satisfiable(domains: Domains, condition: exp.Expression) -> bool:
     """True when `condition` is an AND of `numeric input OP number` comparisons and a value of
     each input, inside its declared bounds, makes every comparison TRUE (found, not assumed).
     False means "not shown here", never "unsatisfiable"."""
@@ -86,13 +86,13 @@ def plainly_satisfiable(translator: Translator, condition: exp.Expression) -> bo
         if found is None:
             return False
         name, operator, value = found
-        kind = translator.kinds.get(name)
-        if name in translator.definitions or kind not in (NUMERIC, INTEGER):
+        kind = domains.kinds.get(name)
+        if name in domains.definitions or kind not in (NUMERIC, INTEGER):
             return False
         interval = intervals.get(name)
         if interval is None:
             interval = intervals[name] = _Interval(integer=kind == INTEGER)
-            low, high = translator.bounds.get(name, (None, None))
+            low, high = domains.bounds.get(name, (None, None))
             if low is not None:
                 interval.above(Fraction(str(low)), strict=False)  # as three_valued._within states them
             if high is not None:

@@ -12,7 +12,6 @@ the same atom everywhere. Opaque atoms only widen what looks possible, so "unsat
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,9 +19,9 @@ import z3
 from sqlglot import exp
 
 from engine.core.expressions import DIALECT
+from engine.lint.domains import BOOLEAN, CONDITIONS, INTEGER, NUMERIC, TEXT, Bounds, Domains, infer_kind  # noqa: F401 (the kinds are read from here too)
 
-NUMERIC, INTEGER, TEXT, BOOLEAN = "numeric", "integer", "text", "boolean"
-Bounds = tuple[float | None, float | None]  # lowest and highest value; None: no bound that side
+
 
 
 def _within(value: z3.ExprRef, bounds: Bounds) -> list[z3.BoolRef]:
@@ -83,10 +82,12 @@ class Translator:
     facts: list[z3.BoolRef] = field(default_factory=list)  # domain constraints on the variables
     _inlining: set[str] = field(default_factory=set)
 
+    @classmethod
+    def of(cls, domains: Domains) -> Translator:
+        return cls(domains.kinds, domains.definitions, domains.never_null, domains.bounds)
+
     def signature(self) -> str:
-        """Everything the solver knows of the inputs, as text: equal signatures, equal proofs."""
-        definitions = {name: tree.sql() for name, tree in sorted(self.definitions.items())}
-        return repr((sorted(self.kinds.items()), definitions, sorted(self.never_null), sorted(self.bounds.items())))
+        return Domains(self.kinds, self.definitions, self.never_null, self.bounds).signature()
 
     def fresh(self) -> Translator:
         """The same inputs and definitions with no variables made yet: one per segmentation, so
@@ -346,64 +347,6 @@ def like_regex(pattern: str) -> z3.ReRef:
     return parts[0] if len(parts) == 1 else z3.Concat(*parts)
 
 
-_TEXT_FUNCTIONS = (exp.GroupConcat, exp.Concat, exp.DPipe, exp.Upper, exp.Lower, exp.Trim, exp.Substring, exp.ArrayToString)
-_INTEGER_FUNCTIONS = (exp.Count, exp.CountIf, exp.DateDiff, exp.Length, exp.Floor, exp.Ceil, exp.ArraySize)
-
-
-def infer_kind(node: exp.Expression, kind_of_name: Callable[[str], str | None]) -> str:
-    """NUMERIC, INTEGER, TEXT or BOOLEAN for an expression (NUMERIC when nothing says otherwise)."""
-    if isinstance(node, exp.Paren):
-        return infer_kind(node.this, kind_of_name)
-    if isinstance(node, exp.Column):
-        return kind_of_name(node.name.lower()) or NUMERIC
-    if isinstance(node, exp.Literal):
-        if node.is_string:
-            return TEXT
-        return INTEGER if node.this.lstrip("-").isdigit() else NUMERIC
-    if isinstance(node, (exp.Predicate, exp.Connector, exp.Not, exp.Boolean)) or type(node) in _TRUTH_HANDLERS:
-        return BOOLEAN
-    if isinstance(node, _TEXT_FUNCTIONS):
-        return TEXT
-    if isinstance(node, _INTEGER_FUNCTIONS):
-        return INTEGER
-    if isinstance(node, exp.Div) or isinstance(node, exp.Avg):
-        return NUMERIC
-    if isinstance(node, (exp.Sum, exp.Min, exp.Max, exp.Neg, exp.Abs, exp.Coalesce, exp.Nullif)):
-        return infer_kind(node.this, kind_of_name)
-    if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Mod)):
-        kinds = {infer_kind(node.this, kind_of_name), infer_kind(node.expression, kind_of_name)}
-        return INTEGER if kinds == {INTEGER} else NUMERIC
-    if isinstance(node, exp.If):
-        return infer_kind(node.args["true"], kind_of_name)
-    if isinstance(node, exp.Case):
-        return infer_kind(node.args["ifs"][0].args["true"], kind_of_name) if node.args.get("ifs") else NUMERIC
-    if isinstance(node, exp.Cast):
-        return kind_of_type(node.to.sql(dialect=DIALECT))
-    return NUMERIC
-
-
-@functools.lru_cache(maxsize=1024)
-def kind_of_type(type_text: str) -> str:
-    """The kind of a declared Snowflake column type (cached: a project declares few distinct types,
-    and every segmentation's solver asks for them again)."""
-    try:
-        data_type = exp.DataType.build(type_text, dialect=DIALECT)
-    except Exception:
-        return NUMERIC
-    if data_type.is_type(*exp.DataType.TEXT_TYPES):
-        return TEXT
-    if data_type.is_type(exp.DataType.Type.BOOLEAN):
-        return BOOLEAN
-    if data_type.is_type(*exp.DataType.INTEGER_TYPES):
-        return INTEGER
-    if data_type.is_type(exp.DataType.Type.DECIMAL):
-        scale = data_type.expressions[1] if len(data_type.expressions) > 1 else None
-        return INTEGER if scale is None or scale.name in ("", "0") else NUMERIC
-    if data_type.is_type(*exp.DataType.TEMPORAL_TYPES):
-        return INTEGER  # days or seconds since an epoch: ordered like the dates themselves
-    return NUMERIC
-
-
 _COMPARISONS: dict[type, Callable[[z3.ExprRef, z3.ExprRef], z3.BoolRef]] = {
     exp.EQ: lambda a, b: a == b,
     exp.NEQ: lambda a, b: a != b,
@@ -443,3 +386,5 @@ _TERM_HANDLERS: dict[type, Callable[[Translator, exp.Expression], Term]] = {
     exp.If: Translator._iff,
     exp.Case: Translator._case,
 }
+
+assert set(_TRUTH_HANDLERS) == CONDITIONS, "domains.CONDITIONS must name the conditions translated here"

@@ -91,9 +91,9 @@ def test_a_plan_is_the_same_with_the_cache_and_without(applied_project, compiled
 def test_a_no_change_plan_from_the_cache_checks_proves_and_compiles_nothing(applied_project, checks, compiled, monkeypatch):
     workflow.plan(workflow.load(applied_project))  # remembers
     checks.clear(), compiled.clear()
-    import engine.lint.rule_checks as rule_checks
+    import engine.lint.rule_proofs as rule_proofs
 
-    monkeypatch.setattr(rule_checks, "unsatisfiable_rules", lambda *a: pytest.fail("proved again"))
+    monkeypatch.setattr(rule_proofs, "unsatisfiable_rules", lambda *a: pytest.fail("proved again"))
     plan = workflow.plan(workflow.load(applied_project))
     assert not plan.has_changes and not plan.errors
     assert checks == [] and not {"schemas", "metrics", "segments"} & set(compiled)

@@ -22,11 +22,11 @@ SHAPES = Path(__file__).resolve().parent.parent / "projects"
 def solver_checks(monkeypatch) -> list[int]:
     """How many rules were proven: each a z3 check of a formula, or a plain rule's witness found
     without the solver (lint/simple_rules.py)."""
-    from engine.lint import rule_checks
+    from engine.lint import rule_proofs
 
     calls: list[int] = []
     original = z3.Solver.check
-    plainly = rule_checks.plainly_satisfiable
+    plainly = rule_proofs.plainly_satisfiable
 
     def counting(self, *args):
         calls.append(1)
@@ -39,7 +39,7 @@ def solver_checks(monkeypatch) -> list[int]:
         return shown
 
     monkeypatch.setattr(z3.Solver, "check", counting)
-    monkeypatch.setattr(rule_checks, "plainly_satisfiable", counting_plain)
+    monkeypatch.setattr(rule_proofs, "plainly_satisfiable", counting_plain)
     return calls
 
 

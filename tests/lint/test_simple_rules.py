@@ -11,7 +11,8 @@ from sqlglot import exp
 
 from engine.core.expressions import parse_expression
 from engine.lint.simple_rules import plainly_satisfiable
-from engine.lint.three_valued import INTEGER, NUMERIC, TEXT, Translator
+from engine.lint.domains import INTEGER, NUMERIC, TEXT
+from engine.lint.three_valued import Translator
 
 KINDS = {"n": INTEGER, "arr": NUMERIC, "seats": INTEGER, "rate": NUMERIC, "tier": TEXT}
 BOUNDS = {"seats": (0.0, 40.0), "rate": (0.0, 1.0)}
