@@ -44,7 +44,11 @@ class DesiredObject:
 
     `known_sql`: (canonical SQL of the statement, of the removal or None) when they are known without
     building (an object restored from the project cache: compile/project.py `remembered_objects`);
-    a lazily built statement needs it or `fingerprint_source`.
+    a lazily built statement needs it, `fingerprint_source` or `wide`.
+
+    `wide`: the statement as a skeleton and select items keyed by what each is built from
+    (core/wide_select.py): its SQL in any dialect is the items' texts, each kept across commands, so
+    an edit builds and generates only the items it changed (the segments view: compile/segments.py).
     """
 
     kind: ObjectKind
@@ -59,9 +63,10 @@ class DesiredObject:
     backend_stamp: str = ""
     removal: exp.Expression | Callable[[], exp.Expression] | None = None
     known_sql: tuple[str, str | None] | None = field(default=None, compare=False, repr=False)
+    wide: wide_select.WideSelect | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.build, exp.Expression) and self.fingerprint_source is None and self.known_sql is None:
+        if not isinstance(self.build, exp.Expression) and self.fingerprint_source is None and self.known_sql is None and self.wide is None:
             raise ValueError(f"{self.qualified_name}: a lazily built statement needs a fingerprint_source")
 
     @property
@@ -75,11 +80,15 @@ class DesiredObject:
     @cached_property
     def statement_digest(self) -> str:
         """The statement's tree_key, once: compiled statements are never changed after compile."""
-        return statement_key(self.statement)
+        return self.wide.digest if self.wide is not None else statement_key(self.statement)
 
     @cached_property
     def canonical_sql(self) -> str:
-        return self.known_sql[0] if self.known_sql is not None else canonical_sql(self.statement, self.statement_digest)
+        if self.known_sql is not None:
+            return self.known_sql[0]
+        if self.wide is not None and (text := wide_select.assemble(self.wide, _canonical, DIALECT, _compact)) is not None:
+            return text
+        return canonical_sql(self.statement, self.statement_digest)
 
     @cached_property
     def removal_statement(self) -> exp.Expression | None:

@@ -6,6 +6,10 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
+import re
 from collections.abc import Mapping
 
 from sqlglot import exp
@@ -16,6 +20,7 @@ from engine.config.project import LoadedProject
 from engine.config.models import Segmentation
 from engine.config.project import input_view_columns
 from engine.config.segment_references import dependency_order, reads_of
+from engine.core import project_cache, wide_select
 from engine.core.expressions import sf_func, parse_expression, utc_calendar
 
 SEGMENTS_VIEW = "CUSTOMER_SEGMENTS"
@@ -23,11 +28,61 @@ METRICS_ALIAS = "m"
 
 
 def segments_view(loaded: LoadedProject) -> DesiredObject:
+    """The view, its statement built only when asked for: its SQL is made item by item
+    (`_items`), so a one-rule edit builds and generates that segmentation's columns only."""
     schema = loaded.config.schemas.analytics
-    query = segments_query(loaded, table(f"{schema}.{METRICS_VIEW}"))
-    statement = exp.Create(this=table(f"{schema}.{SEGMENTS_VIEW}"), kind="VIEW", expression=query)
+
+    def build() -> exp.Create:
+        query = segments_query(loaded, table(f"{schema}.{METRICS_VIEW}"))
+        return exp.Create(this=table(f"{schema}.{SEGMENTS_VIEW}"), kind="VIEW", expression=query)
+
+    outline = exp.Create(this=table(f"{schema}.{SEGMENTS_VIEW}"), kind="VIEW", expression=exp.select("*").from_(exp.alias_(table(f"{schema}.{METRICS_VIEW}"), METRICS_ALIAS, table=True)))
+    skeleton = wide_select.skeleton(outline, outline.expression)
+    items, keys = _items(loaded)
     details = {"segmentations": [s.item.model_dump() for s in loaded.segmentations]}
-    return DesiredObject("view", schema, SEGMENTS_VIEW, statement, referenced_tables(statement), details=details)
+    return DesiredObject("view", schema, SEGMENTS_VIEW, build, referenced_tables(skeleton), details=details, wide=wide_select.WideSelect.of(skeleton, items, keys))
+
+
+def _items(loaded: LoadedProject) -> tuple[tuple[wide_select.Item, ...], tuple[str, ...]]:
+    """The view's select items in order — each metric column, then each segmentation's columns —
+    each a function building its tree and the key of what decides its text: rulectl's code and
+    sqlglot's version (`code_stamp`), the column's name, or the segmentation as validated with every
+    segmentation its rules may read (a name its rules mention, followed through: more than they
+    read, never less), since a read label is inlined."""
+    stamp = project_cache.code_stamp()
+    items: list[wide_select.Item] = []
+    keys: list[str] = []
+    for column in input_view_columns(loaded, "customer_metrics"):
+        items.append(lambda column=column: exp.column(column, table=METRICS_ALIAS))
+        keys.append(_item_key(stamp, "column", column))
+    by_name = {located.item.name.lower(): located.item for located in loaded.segmentations}
+    for located in loaded.segmentations:
+        segmentation = located.item
+        columns = functools.cache(lambda segmentation=segmentation: segmentation_columns(segmentation, label_definitions(loaded)))
+        inputs = [segmentation.model_dump(mode="json")] + [by_name[name].model_dump(mode="json") for name in _read_closure(segmentation.name.lower(), by_name)]
+        count = 1 if segmentation.match == "all" or not any(rule.action for rule in segmentation.rules) else 2
+        for index in range(count):
+            items.append(lambda columns=columns, index=index: columns()[index])
+            keys.append(_item_key(stamp, "segmentation", index, inputs))
+    return tuple(items), tuple(keys)
+
+
+def _item_key(*parts: object) -> str:
+    return "item:" + hashlib.sha256(json.dumps(parts, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+def _read_closure(name: str, segmentations: dict[str, Segmentation]) -> list[str]:
+    """The segmentations whose names the rules of `name` mention as a word, and theirs, sorted."""
+    found: set[str] = set()
+    pending = [name]
+    while pending:
+        for rule in segmentations[pending.pop()].rules:
+            for word in re.findall(r"[A-Za-z_][A-Za-z0-9_$]*", rule.when):
+                other = word.lower()
+                if other in segmentations and other != name and other not in found:
+                    found.add(other)
+                    pending.append(other)
+    return sorted(found)
 
 
 def segments_query(loaded: LoadedProject, metrics_relation: exp.Expression) -> exp.Select:

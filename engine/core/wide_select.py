@@ -32,14 +32,26 @@ UNSAFE_IN_ITEMS = (exp.Explode, exp.Unnest, exp.GenerateDateArray, exp.Dot, exp.
 SELECT_ARGS = {"expressions", "from_", "kind"}  # a SELECT with any other clause is generated whole
 
 
+Item = exp.Expression | Callable[[], exp.Expression]  # a tree, or what builds it when its text is not kept
+
+
 @dataclass(frozen=True)
 class WideSelect:
-    """`statement` seen as (its text with the items replaced by PLACEHOLDER, the items)."""
+    """`statement` seen as (its text with the items replaced by PLACEHOLDER, the items).
+
+    Split from a built statement, each item is its tree keyed by its tree key. Compile may also
+    give one directly (compile/segments.py): each item a function building its tree, keyed by what
+    it is built from, so an item whose text is kept is never built."""
 
     skeleton: exp.Expression
-    items: tuple[exp.Expression, ...]
+    items: tuple[Item, ...]
     item_keys: tuple[str, ...]
     digest: str  # the statement's key: of the skeleton's and every item's
+
+    @classmethod
+    def of(cls, skeleton: exp.Expression, items: tuple[Item, ...], item_keys: tuple[str, ...]) -> WideSelect:
+        digest = hashlib.sha256("\x00".join((tree_key(skeleton), *item_keys)).encode()).hexdigest()
+        return cls(skeleton, items, item_keys, digest)
 
 
 def split(statement: exp.Expression) -> WideSelect | None:
@@ -71,16 +83,23 @@ def _make(statement: exp.Expression) -> WideSelect | None:
     items = tuple(select.expressions)
     if any(isinstance(node, UNSAFE_IN_ITEMS) for item in items for node in item.walk()):
         return None
-    skeleton_select = exp.Select(expressions=[exp.column(PLACEHOLDER)], from_=select.args["from_"].copy())
+    outline = skeleton(statement, select)
     if select.args.get("kind"):
-        skeleton_select.set("kind", select.args["kind"])
-    skeleton = exp.Create(this=statement.this.copy(), kind=statement.kind, expression=skeleton_select, **{
-        key: value for key, value in statement.args.items() if key not in ("this", "kind", "expression") and not isinstance(value, exp.Expression)
-    })
-    item_keys = tuple(tree_key(item) for item in items)
-    skeleton_key = tree_key(skeleton)
-    digest = hashlib.sha256("\x00".join((skeleton_key, *item_keys)).encode()).hexdigest()
-    return WideSelect(skeleton, items, item_keys, digest)
+        outline.expression.set("kind", select.args["kind"])
+    for key, value in statement.args.items():  # EXISTS, OR REPLACE and such: flags of the statement
+        if key not in ("this", "kind", "expression") and not isinstance(value, exp.Expression):
+            outline.set(key, value)
+    return WideSelect.of(outline, items, tuple(tree_key(item) for item in items))
+
+
+def skeleton(create: exp.Create, select: exp.Select) -> exp.Create:
+    """`create` of `select` with the select's items replaced by the one PLACEHOLDER column."""
+    placeholder = exp.Select(expressions=[exp.column(PLACEHOLDER)], from_=select.args["from_"].copy())
+    return exp.Create(this=create.this.copy(), kind=create.kind, expression=placeholder)
+
+
+def _built(item: Item) -> exp.Expression:
+    return item if isinstance(item, exp.Expression) else item()
 
 
 def assemble(wide: WideSelect, memo: TreeMemo, settings: str, generate: Callable[[exp.Expression], str]) -> str | None:
@@ -91,5 +110,5 @@ def assemble(wide: WideSelect, memo: TreeMemo, settings: str, generate: Callable
     if head.count(PLACEHOLDER) != 1:
         return None
     before, after = head.split(PLACEHOLDER)
-    texts = [memo.get(item, settings, lambda item=item: generate(item), key) for item, key in zip(wide.items, wide.item_keys)]
+    texts = [memo.get(None, settings, lambda item=item: generate(_built(item)), key) for item, key in zip(wide.items, wide.item_keys)]
     return before + ", ".join(texts) + after

@@ -60,6 +60,7 @@ def test_every_view_generated_item_by_item_is_the_whole_statement(shape, tmp_pat
     backend = DuckDBBackend.for_rendering(loaded, loaded.config.default_target)
     split = [(obj, wide) for obj in compile_project(loaded) if (wide := wide_select.split(obj.statement)) is not None]
     assert split, "no view of this shape was generated item by item"
+    split += [(obj, obj.wide) for obj in compile_project(loaded) if obj.wide is not None]  # compiled item by item
     for obj, wide in split:
         whole_snowflake = obj.statement.sql(dialect="snowflake", comments=False)
         assert wide_select.assemble(wide, TreeMemo(), "s", objects._compact) == whole_snowflake, obj.qualified_name
@@ -101,7 +102,13 @@ def test_a_rule_edit_renders_only_its_items_in_the_next_command(tmp_path: Path, 
         return real_render(tree, context, pretty)
 
     monkeypatch.setattr(duckdb_backend, "_render", counting)
+    from engine.compile import segments as segments_module
+
+    built: list[str] = []
+    real_columns = segments_module.segmentation_columns
+    monkeypatch.setattr(segments_module, "segmentation_columns", lambda segmentation, labels=None: built.append(segmentation.name) or real_columns(segmentation, labels))
     plan, result = workflow.apply(load_project(root))
+    assert built == [edited]  # the other segmentations' columns are neither built nor generated
     assert [s.qualified_name for s in result.applied] == ["ANALYTICS.CUSTOMER_SEGMENTS"]
     segments = [text for text in rendered if "CREATE VIEW" in text or f" AS {edited}" in text]
     # the statement around the items, and the edited segmentation's label: nothing else of the view
