@@ -74,14 +74,14 @@ def _metric_inputs_digest(loaded: LoadedProject) -> str | None:
 
 def _refresh_warnings(loaded: LoadedProject, metric_types: dict[str, str]) -> list[Problem]:
     """A warning for each input hash that a date-relative metric changes every day (refresh_inputs)."""
-    readers = clock_readers(loaded, metric_types)
+    prompts = [located for located in loaded.prompts if located.item.input.lower() in INPUT_VIEWS]
+    readers = clock_readers(loaded, metric_types) if prompts else {}  # without prompts nothing is hashed
     if not readers:
         return []
     warnings = []
-    for located in loaded.prompts:
-        if located.item.input.lower() in INPUT_VIEWS:
-            fields = placeholder_fields(located.item, PLACEHOLDER)
-            warnings += clock_warnings(located, fields, readers, lambda name, located=located: _placeholder_line(located, name))
+    for located in prompts:
+        fields = placeholder_fields(located.item, PLACEHOLDER)
+        warnings += clock_warnings(located, fields, readers, lambda name, located=located: _placeholder_line(located, name))
     return warnings
 
 
