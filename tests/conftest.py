@@ -130,6 +130,15 @@ def copy_example(root: Path, whole: bool = False) -> Path:
     return root
 
 
+@pytest.fixture(autouse=True)
+def quick_retry_backoff(request, monkeypatch):
+    """A retried model call waits 1/50 of the real backoff (engine/ai/providers/openai.py): the
+    fault tests exercise retries, not the clock, and their waits idled a worker for seconds. The
+    backoff itself is measured, with the real base, by the tests marked `real_backoff`."""
+    if request.node.get_closest_marker("real_backoff") is None:
+        monkeypatch.setattr("engine.ai.providers.openai.BACKOFF_BASE_SECONDS", 0.01)
+
+
 @pytest.fixture(scope="session")
 def loaded_core(tmp_path_factory) -> Path:
     """The example's core after `rulectl load`, once per test process: a template, never edited."""

@@ -49,6 +49,7 @@ def test_a_retry_after_beyond_the_bound_leaves_the_row_pending_without_waiting()
     assert waits == [] and len(server.requests) == 1
 
 
+@pytest.mark.real_backoff
 def test_without_retry_after_backoff_is_exponential_with_jitter():
     with FakeLLM() as server:
         server.retry_after, server.rate_limited_times = None, 3
