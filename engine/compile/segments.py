@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 
 from sqlglot import exp
@@ -21,7 +20,7 @@ from engine.config.models import Segmentation
 from engine.config.project import input_view_columns
 from engine.config.segment_references import dependency_order, reads_of
 from engine.core import project_cache, wide_select
-from engine.core.expressions import sf_func, parse_expression, utc_calendar
+from engine.core.expressions import ExpressionError, sf_func, parse_expression, utc_calendar
 
 SEGMENTS_VIEW = "CUSTOMER_SEGMENTS"
 METRICS_ALIAS = "m"
@@ -47,8 +46,7 @@ def _items(loaded: LoadedProject) -> tuple[tuple[wide_select.Item, ...], tuple[s
     """The view's select items in order — each metric column, then each segmentation's columns —
     each a function building its tree and the key of what decides its text: rulectl's code and
     sqlglot's version (`code_stamp`), the column's name, or the segmentation as validated with every
-    segmentation its rules may read (a name its rules mention, followed through: more than they
-    read, never less), since a read label is inlined."""
+    segmentation its rules read, followed through, since a read label is inlined."""
     stamp = project_cache.code_stamp()
     items: list[wide_select.Item] = []
     keys: list[str] = []
@@ -72,13 +70,18 @@ def _item_key(*parts: object) -> str:
 
 
 def _read_closure(name: str, segmentations: dict[str, Segmentation]) -> list[str]:
-    """The segmentations whose names the rules of `name` mention as a word, and theirs, sorted."""
+    """The segmentations whose labels the rules of `name` read, and those theirs read, sorted: the
+    names its rules' parsed columns carry, as `rule_condition` matches them (a rule's text spells a
+    name as sqlglot folds it: `RISK` with a Kelvin sign reads `risk`)."""
     found: set[str] = set()
     pending = [name]
     while pending:
         for rule in segmentations[pending.pop()].rules:
-            for word in re.findall(r"[A-Za-z_][A-Za-z0-9_$]*", rule.when):
-                other = word.lower()
+            try:
+                columns = parse_expression(rule.when).column_names
+            except ExpressionError:  # refused by validation: no view is compiled from it
+                continue
+            for other in columns:
                 if other in segmentations and other != name and other not in found:
                     found.add(other)
                     pending.append(other)

@@ -93,6 +93,8 @@ def plainly_satisfiable(domains: Domains, condition: exp.Expression) -> bool:
         if interval is None:
             interval = intervals[name] = _Interval(integer=kind == INTEGER)
             low, high = domains.bounds.get(name, (None, None))
+            if any(bound is not None and not math.isfinite(bound) for bound in (low, high)):
+                return False  # `max: .inf` and the like: as the solver takes them, not as a number
             if low is not None:
                 interval.above(Fraction(str(low)), strict=False)  # as three_valued._within states them
             if high is not None:

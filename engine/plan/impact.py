@@ -141,16 +141,21 @@ class DeployedSelect:
         return frozenset(self.items)
 
     @functools.cached_property
-    def items(self) -> dict[str, str]:
+    def items(self) -> dict[str, str | None]:
         """Each output column's select item as written (`<expression> AS <name>`, the last one with
         the FROM clause), by lowercased name."""
         return named_parts(self.sql)
 
 
-def named_parts(sql: str) -> dict[str, str]:
+def named_parts(sql: str) -> dict[str, str | None]:
     """The top-level parts of a compact SELECT (or CREATE VIEW … AS SELECT) by the output name each
-    defines; a part defining no name (the statement head) is left out."""
-    return {name.lower(): part for part in top_level_parts(sql) if (name := output_name(part))}
+    defines; a part defining no name (the statement head) is left out, a name two parts define maps
+    to None (no text stands for it: the comparison then takes the column as changed)."""
+    parts: dict[str, str | None] = {}
+    for part in top_level_parts(sql):
+        if (name := output_name(part)) is not None:
+            parts[name.lower()] = None if name.lower() in parts else part
+    return parts
 
 
 class _PlannedSegments:
@@ -162,7 +167,7 @@ class _PlannedSegments:
         self.desired, self.segments_name = list(desired), segments_name
 
     @functools.cached_property
-    def items(self) -> dict[str, str]:
+    def items(self) -> dict[str, str | None]:
         view = next((obj for obj in self.desired if obj.kind == "view" and obj.qualified_name.upper() == self.segments_name), None)
         return named_parts(view.canonical_sql) if view is not None else {}
 
@@ -195,7 +200,7 @@ def _may_change(
     name = segmentation.name.lower()
     item = planned.items.get(name) if planned is not None else None
     if item is not None:  # both texts come from one generator: the same item is the same label
-        if old_view.items.get(name) != item:
+        if old_view.items.get(name) != item:  # (a deployed name two parts define is None: changed)
             return True
         if not changed_columns:
             return False

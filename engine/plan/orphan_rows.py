@@ -43,7 +43,7 @@ def orphan_query(loaded: LoadedProject, only: set[str] | None = None, other_case
     ignoring case and spaces (0 without it)."""
     spine = spine_name(loaded)
     key = (loaded.config.sources[spine].key or "").lower()
-    text_key = declared_category(next((t for c, t in loaded.config.sources[spine].columns.items() if c.lower() == key), "")) == TEXT
+    text_key = _text_key(loaded)
     # lookups have no customers; every other source is read with its customer key named like the
     # entity's (compile/source_rows.py), also when it is `customer_key: account_id` or comes by a join
     branches = [_branch(name, source_relation(loaded.config, name), table(loaded.config.sources[spine].table), key, text_key and other_case)
@@ -55,6 +55,13 @@ def orphan_query(loaded: LoadedProject, only: set[str] | None = None, other_case
     for branch in branches[1:]:
         query = exp.union(query, branch, distinct=False)
     return query
+
+
+def _text_key(loaded: LoadedProject) -> bool:
+    """Whether the customer key is text (only text differs in letter case or spaces)."""
+    spine = loaded.config.sources[spine_name(loaded)]
+    key = (spine.key or "").lower()
+    return declared_category(next((t for c, t in spine.columns.items() if c.lower() == key), "")) == TEXT
 
 
 def _branch(name: str, rows: exp.Expression, customers: exp.Table, key: str, text_key: bool) -> exp.Select:
@@ -84,7 +91,7 @@ def orphan_rows(loaded: LoadedProject, backend: Backend, only: set[str] | None =
     found = {source: (int(count), example) for source, count, _, example in backend.query(query) if count}
     if not found:
         return []
-    folded = orphan_query(loaded, set(found), other_case=True)
+    folded = orphan_query(loaded, set(found), other_case=True) if _text_key(loaded) else None
     other = {source: int(other or 0) for source, _, other, _ in backend.query(folded)} if folded is not None else {}
     return [OrphanRows(source, count, other.get(source, 0), example, customer_column(loaded.config, source), _joined_through(loaded, source))
             for source, (count, example) in found.items()]

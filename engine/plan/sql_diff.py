@@ -82,9 +82,13 @@ def _cut(sql: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
+_LITERAL = re.compile(r"""'(?:[^'\\]|\\.|'')*'""")
+
+
 def output_name(part: str) -> str | None:
-    """The column a select item defines (`… AS name`), for the hunk header."""
-    match = OUTPUT_NAME.search(part)
+    """The column a select item defines (`… AS name`), for the hunk header: read with the string
+    literals emptied (`'moved AS tier FROM x'` names nothing)."""
+    match = OUTPUT_NAME.search(_LITERAL.sub("''", part))
     return match.group(1) if match else None
 
 

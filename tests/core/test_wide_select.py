@@ -121,3 +121,20 @@ def test_a_rule_edit_renders_only_its_items_in_the_next_command(tmp_path: Path, 
         assert len(deployed) == 300 and deployed == backend.query(f"{whole} ORDER BY 1")
     finally:
         backend.close()
+
+
+def test_a_label_read_under_another_spelling_is_part_of_the_reading_columns_key(tmp_path: Path, monkeypatch):
+    """`RISK` spelled with a Kelvin sign reads the label `risk` (sqlglot folds it so): an edit of
+    `risk` must change the text of the columns that inline it, also from kept texts (a review found
+    the key built from the rule's ASCII words, and the stale text deployed)."""
+    root = minimal(tmp_path)
+    rules = root / "rules" / "rules.yml"
+    rules.write_text(rules.read_text().replace("segmentations:\n", "segmentations:\n  - name: risk\n    rules:\n      - {segment: High, when: weekly_visits >= 2}\n    default: Low\n  - name: plays\n    rules:\n      - {segment: Watch, when: \"RIS\\u212A = 'High'\"}\n    default: Fine\n", 1))
+    monkeypatch.setattr(wide_select, "MIN_ITEMS", 1)
+    memo = TreeMemo(size=8192, track_use=True)
+    monkeypatch.setattr(objects, "_canonical", memo)  # kept across the two compiles, as across commands
+    for threshold in ("2", "3"):
+        rules.write_text(rules.read_text().replace("weekly_visits >= 2", f"weekly_visits >= {threshold}"))
+        [view] = [obj for obj in compile_project(load_project(root)) if obj.name == "CUSTOMER_SEGMENTS"]
+        assert f"m.weekly_visits >= {threshold}" in view.canonical_sql.split(" AS risk")[1]  # inlined into `plays`
+        assert view.canonical_sql == objects._compact(view.statement)

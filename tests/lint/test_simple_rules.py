@@ -70,3 +70,9 @@ def test_a_witness_is_never_wrong(atoms):
 
 def _mirror(op: str) -> str:
     return {">": "<", ">=": "<=", "<": ">", "<=": ">="}.get(op, op)
+
+
+def test_an_unbounded_range_is_left_to_the_solver():
+    # `ranges: {visits: {max: .inf}}` validates: no number to compare with (a review found a traceback)
+    domains = Translator({"visits": NUMERIC}, {}, frozenset(), {"visits": (0.0, float("inf"))})
+    assert not plainly_satisfiable(domains, parse_expression("visits >= 1").tree)

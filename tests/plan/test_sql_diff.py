@@ -48,3 +48,13 @@ def test_added_and_removed_columns():
 
 def test_identical_statements_have_no_diff():
     assert sql_diff(BEFORE, BEFORE) is None
+
+
+def test_a_name_inside_a_string_literal_names_no_column():
+    from engine.plan.impact import named_parts
+    from engine.plan.sql_diff import output_name
+
+    assert output_name("CASE WHEN m.a > 1 THEN 'moved AS tier FROM gold' END AS note") == "note"
+    sql = "CREATE VIEW A.S AS SELECT m.id, CASE WHEN m.x > 1 THEN 'a' END AS tier, CASE WHEN m.y > 1 THEN 'x AS TIER FROM g' END AS note FROM A.M AS m"
+    assert named_parts(sql)["tier"] == "CASE WHEN m.x > 1 THEN 'a' END AS tier"
+    assert named_parts(sql.replace(" AS note", " AS tier"))["tier"] is None  # two parts, no one text
