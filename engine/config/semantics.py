@@ -29,7 +29,7 @@ def check_project(loaded: LoadedProject) -> tuple[list[Problem], list[Problem]]:
     some data) are printed by validate and plan. Expressions are typed once for both."""
     problems: list[Problem] = []
     problems += _check_sources(loaded)
-    metric_problems, metric_types = _metric_checks(loaded)
+    metric_problems, metric_types, window_warnings = _metric_checks(loaded)
     problems += metric_problems
     problems += _check_segmentations(loaded)
     problems += _check_prompts(loaded)
@@ -39,28 +39,32 @@ def check_project(loaded: LoadedProject) -> tuple[list[Problem], list[Problem]]:
     types = type_check(loaded, metric_types)
     warnings = types.warnings + [w for located in loaded.prompts for w in _reply_budget(located) + _model_warnings(located)]
     warnings += _refresh_warnings(loaded, types.metric_types)
-    warnings += window_null_warnings(loaded)
+    warnings += window_warnings
     return problems + types.errors, warnings  # an unknown name is typed `unknown`, never a second error
 
 
-def _metric_checks(loaded: LoadedProject) -> tuple[list[Problem], TypeReport]:
-    """The metrics' own problems, and their types with the type errors and warnings of their
-    expressions. Both read the project's settings and its metrics only, so where rulectl.yml and
+def _metric_checks(loaded: LoadedProject) -> tuple[list[Problem], TypeReport, list[Problem]]:
+    """The metrics' own problems, their types with the type errors and warnings of their
+    expressions, and the window scores' NULL warnings (config/window_nulls.py). All read the
+    project's settings and its metrics only, so where rulectl.yml and
     every file holding a metric are the bytes that passed them before (core/project_cache.py: with
     the same rulectl), they come from the project cache: a rule edit at 1,000 metrics then parses
     and types its rules, not every metric (~0.15 s). The files' bytes, not the metrics' values, are
     the key: a warning's line moves with any edit of its file. Kept only when they found no error."""
     key = _metric_inputs_digest(loaded)
     kept = project_cache.cached(loaded.root, key, "metric-checks")
-    if isinstance(kept, dict) and isinstance(kept.get("types"), dict) and isinstance(kept.get("warnings"), list):
+    if isinstance(kept, dict) and isinstance(kept.get("types"), dict) and isinstance(kept.get("warnings"), list) and isinstance(kept.get("window_warnings"), list):
         project_cache.remember(loaded.root, key, "metric-checks", kept)  # the newest entry again: edit after edit keeps it
-        return [], TypeReport(warnings=[Problem(file, line, message) for file, line, message in kept["warnings"]], metric_types=kept["types"])
+        report = TypeReport(warnings=[Problem(file, line, message) for file, line, message in kept["warnings"]], metric_types=kept["types"])
+        return [], report, [Problem(file, line, message) for file, line, message in kept["window_warnings"]]
     problems = _check_metrics(loaded)
     report = metric_type_report(loaded)
+    window_warnings = window_null_warnings(loaded)
     if not problems and not report.errors:
         warnings = [[w.file, w.line, w.message] for w in report.warnings]
-        project_cache.remember(loaded.root, key, "metric-checks", {"warnings": warnings, "types": report.metric_types})
-    return problems, report
+        windows = [[w.file, w.line, w.message] for w in window_warnings]
+        project_cache.remember(loaded.root, key, "metric-checks", {"warnings": warnings, "types": report.metric_types, "window_warnings": windows})
+    return problems, report, window_warnings
 
 
 def _metric_inputs_digest(loaded: LoadedProject) -> str | None:

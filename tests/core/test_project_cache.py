@@ -249,6 +249,23 @@ def test_a_rule_edit_keeps_the_metric_checks_and_their_warnings_lines(project, c
     assert moved == fresh_warnings(project)
 
 
+def test_a_rule_edit_keeps_the_window_scores_null_warning_without_looking_again(project, monkeypatch):
+    """The window scores' NULL warning reads the metrics only: kept with the metric checks."""
+    from engine.config import semantics
+
+    (project / ".rulectl").mkdir()
+    edit(project / "rules" / "metrics.yml", "metrics:\n", "metrics:\n  - name: arr_band\n    expr: NTILE(4) OVER (ORDER BY total_arr DESC)\n")
+    first = [w for w in load_project(project).warnings if "NULLS" in w.message]
+    assert len(first) == 1 and first[0].file == "rules/metrics.yml"
+    looked: list[int] = []
+    original = semantics.window_null_warnings
+    monkeypatch.setattr(semantics, "window_null_warnings", lambda loaded: looked.append(1) or original(loaded))
+    edit(project / "rules" / "segments.yml", "days_to_renewal <= 120", "days_to_renewal <= 90")
+    kept = list(load_project(project).warnings)
+    assert looked == [] and [w for w in kept if "NULLS" in w.message] == first
+    assert kept == fresh_warnings(project) and looked == [1]
+
+
 def test_settings_or_a_metric_edit_checks_the_metrics_again_and_an_error_is_never_kept(project, metric_checks):
     (project / ".rulectl").mkdir()
     load_project(project)
