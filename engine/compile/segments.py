@@ -20,7 +20,7 @@ from engine.config.models import Segmentation
 from engine.config.project import input_view_columns
 from engine.config.segment_references import dependency_order, reads_of
 from engine.core import project_cache, wide_select
-from engine.core.expressions import ExpressionError, sf_func, parse_expression, utc_calendar
+from engine.core.expressions import sf_func, parse_expression, utc_calendar
 
 SEGMENTS_VIEW = "CUSTOMER_SEGMENTS"
 METRICS_ALIAS = "m"
@@ -54,10 +54,11 @@ def _items(loaded: LoadedProject) -> tuple[tuple[wide_select.Item, ...], tuple[s
         items.append(lambda column=column: exp.column(column, table=METRICS_ALIAS))
         keys.append(_item_key(stamp, "column", column))
     by_name = {located.item.name.lower(): located.item for located in loaded.segmentations}
+    reads = reads_of(loaded)  # the labels each segmentation's rules read, as rule_condition matches them
     for located in loaded.segmentations:
         segmentation = located.item
         columns = functools.cache(lambda segmentation=segmentation: segmentation_columns(segmentation, label_definitions(loaded)))
-        inputs = [segmentation.model_dump(mode="json")] + [by_name[name].model_dump(mode="json") for name in _read_closure(segmentation.name.lower(), by_name)]
+        inputs = [segmentation.model_dump(mode="json")] + [by_name[name].model_dump(mode="json") for name in _read_closure(segmentation.name.lower(), reads)]
         count = 1 if segmentation.match == "all" or not any(rule.action for rule in segmentation.rules) else 2
         for index in range(count):
             items.append(lambda columns=columns, index=index: columns()[index])
@@ -69,22 +70,16 @@ def _item_key(*parts: object) -> str:
     return "item:" + hashlib.sha256(json.dumps(parts, separators=(",", ":"), default=str).encode()).hexdigest()
 
 
-def _read_closure(name: str, segmentations: dict[str, Segmentation]) -> list[str]:
-    """The segmentations whose labels the rules of `name` read, and those theirs read, sorted: the
-    names its rules' parsed columns carry, as `rule_condition` matches them (a rule's text spells a
-    name as sqlglot folds it: `RISK` with a Kelvin sign reads `risk`)."""
+def _read_closure(name: str, reads: dict[str, list[str]]) -> list[str]:
+    """The segmentations `name` reads (config/segment_references.py `reads_of`: its rules' parsed
+    column names, so `RISK` spelled with a Kelvin sign reads `risk`), and those they read, sorted."""
     found: set[str] = set()
     pending = [name]
     while pending:
-        for rule in segmentations[pending.pop()].rules:
-            try:
-                columns = parse_expression(rule.when).column_names
-            except ExpressionError:  # refused by validation: no view is compiled from it
-                continue
-            for other in columns:
-                if other in segmentations and other != name and other not in found:
-                    found.add(other)
-                    pending.append(other)
+        for other in reads.get(pending.pop(), []):
+            if other != name and other not in found:
+                found.add(other)
+                pending.append(other)
     return sorted(found)
 
 
