@@ -14,6 +14,7 @@ from sqlglot import exp
 from engine.config.project import LoadedProject, spine_name
 from engine.config.segment_references import reads_of
 from engine.config.source_keys import scope_columns
+from engine.config.value_types import is_whole_number_type
 from engine.core.expressions import DIALECT, parse_expression
 
 NUMERIC, INTEGER, TEXT, BOOLEAN = "numeric", "integer", "text", "boolean"
@@ -173,11 +174,8 @@ def kind_of_type(type_text: str) -> str:
         return TEXT
     if data_type.is_type(exp.DataType.Type.BOOLEAN):
         return BOOLEAN
-    if data_type.is_type(*exp.DataType.INTEGER_TYPES):
+    if is_whole_number_type(type_text):
         return INTEGER
-    if data_type.is_type(exp.DataType.Type.DECIMAL):
-        scale = data_type.expressions[1] if len(data_type.expressions) > 1 else None
-        return INTEGER if scale is None or scale.name in ("", "0") else NUMERIC
     if data_type.is_type(*exp.DataType.TEMPORAL_TYPES):
         return INTEGER  # days or seconds since an epoch: ordered like the dates themselves
     return NUMERIC
