@@ -31,6 +31,24 @@ os.environ["RULECTL_MODEL_DIR"] = tempfile.mkdtemp(prefix="rulectl-test-models-"
 atexit.register(shutil.rmtree, os.environ["RULECTL_MODEL_DIR"], ignore_errors=True)  # each process its own, gone with it
 PROJECT_PARTS = ("rulectl.yml", "rules", "prompts", "data")
 
+
+def _connect_one_thread(connect):
+    """pytest-xdist runs a worker per core; DuckDB's own pool (a thread per core, started at every
+    connect) on top ran 2 workers' statements on 4 busy threads. One thread per connection in test
+    processes: measured 127–135 s vs 138–142 s for tests/plan, backends and ai, alternating (system
+    CPU 26–28 vs 32 s). The tests' tables are one row group (< 122,880 rows), which DuckDB scans on
+    one thread anyway, so no result or order differs; `rulectl` processes a test starts, the demo and
+    the benches keep DuckDB's default."""
+    def connect_one_thread(database: str = ":memory:", read_only: bool = False, config: dict | None = None, **kwargs):
+        return connect(database, read_only=read_only, config={"threads": 1, **(config or {})}, **kwargs)
+
+    return connect_one_thread
+
+
+import duckdb  # noqa: E402  (patched before rulectl opens any connection)
+
+duckdb.connect = _connect_one_thread(duckdb.connect)
+
 MEMORY_FS = Path("/dev/shm")
 _MEMORY_BASETEMP = pytest.StashKey[Path]()
 

@@ -375,5 +375,5 @@ def _estimate_query(loaded: LoadedProject, compiled: CompiledPrompt, output: Dep
         exp.Literal.number(index).as_("prompt_index"), sf_func("COUNT", exp.Star()).as_("pending_rows"), size.as_("prompt_chars"),
         sf_func("MAX", exp.column("replies", table="h")).as_("replies"), sf_func("MAX", exp.column("mean_output", table="h")).as_("mean_output"),
         in_budget.as_("in_budget"),
-    ).from_(exp.Subquery(this=pending, alias=exp.TableAlias(this=exp.to_identifier("x")))).join(history, join_type="cross")
-    return _beside(estimate, removals)
+    ).from_(exp.Subquery(this=pending, alias=exp.TableAlias(this=exp.to_identifier("x"))), copy=False).join(history, join_type="cross", copy=False)
+    return _beside(estimate, removals)  # (all built here: no builder copies them again)

@@ -132,24 +132,26 @@ def typed_reply_query(replies: exp.Select, key: str, outputs: dict[str, OutputFi
 
     Built in layers so each JSON path reads a plain column: DuckDB's parser takes `a -> '$.x'`
     inside a function's arguments for a lambda."""
+    # Every layer is built here, so the builders may add to it in place (`copy=False`): copying
+    # layer c once per field copied the replies query beneath it each time.
     base = [key, *BASE_COLUMNS]
     layer_a = _layer(replies, "a")
     layer_b = exp.select(*(exp.column(c, table="a") for c in base)).select(
-        sf_func("COALESCE", exp.column(STRUCTURED, table="a"), sf_func("TRY_PARSE_JSON", exp.column("response", table="a"))).as_(PAYLOAD)
-    ).from_(layer_a)
-    layer_c = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("b"))).from_(_layer(layer_b, "b"))
+        sf_func("COALESCE", exp.column(STRUCTURED, table="a"), sf_func("TRY_PARSE_JSON", exp.column("response", table="a"))).as_(PAYLOAD), copy=False
+    ).from_(layer_a, copy=False)
+    layer_c = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("b"))).from_(_layer(layer_b, "b"), copy=False)
     for name in outputs:
         extracted = _path(exp.column(PAYLOAD, table="b"), name.lower())
-        layer_c = layer_c.select(exp.cast(extracted, "VARCHAR").as_(f"{name.lower()}__text"), extracted.copy().as_(f"{name.lower()}__json"))
-    layer_d = exp.select(*(exp.column(c, table="c") for c in base)).select(sf_func("TO_VARCHAR", exp.column(PAYLOAD, table="c")).as_("response"))
+        layer_c.select(exp.cast(extracted, "VARCHAR").as_(f"{name.lower()}__text"), extracted.copy().as_(f"{name.lower()}__json"), copy=False)
+    layer_d = exp.select(*(exp.column(c, table="c") for c in base)).select(sf_func("TO_VARCHAR", exp.column(PAYLOAD, table="c")).as_("response"), copy=False)
     checks: list[exp.Expression] = []
     for name, field in outputs.items():
         text, raw = exp.column(f"{name.lower()}__text", table="c"), exp.column(f"{name.lower()}__json", table="c")
         value = field_value(text, raw, field)
-        layer_d = layer_d.select(value.as_(name.lower()))
+        layer_d.select(value.as_(name.lower()), copy=False)
         checks.append(field_is_valid(value, field))
-    layer_d = layer_d.select(exp.and_(*checks).as_(VALID))
-    return layer_d.from_(_layer(layer_c, "c"))
+    layer_d.select(exp.and_(*checks).as_(VALID), copy=False)
+    return layer_d.from_(_layer(layer_c, "c"), copy=False)
 
 
 def _layer(query: exp.Select, alias: str) -> exp.Subquery:

@@ -4,25 +4,67 @@ Generating SQL from a large tree (the metrics view of 1,000 metrics: ~10,000 nod
 ~0.1 s per dialect, and one command asks for the same tree's SQL more than once (plan checks a
 view, apply runs it; every apply writes the same state statements), as does the next command for
 every object that did not change. The key is sqlglot's own serialisation of the whole tree (node
-classes, exact-case values, types, comments), hashed: ~3× cheaper than generating. Not the SQL
+classes, exact-case values, types, comments), hashed: ~6× cheaper than generating. Not the SQL
 text nor sqlglot's `==`/hash, which fold case and would mistake `'EUR'` for `'eur'`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Hashable
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.serde import dump
+
+KEY_FORMAT = "2"  # the token format below; a change makes every kept digest a miss, never a false hit
+_END = object()  # the end of a node or a list (a None inside a list is a value: "None")
 
 
 def tree_key(tree: exp.Expression) -> str:
     """A digest of the tree's exact content, stable across processes for one sqlglot version."""
-    text = json.dumps(dump(tree), default=repr, separators=(",", ":"), check_circular=False)
-    return hashlib.sha256(f"{sqlglot.__version__}\x00{text}".encode()).hexdigest()
+    text = "\x00".join(_tokens(tree))
+    return hashlib.sha256(f"{KEY_FORMAT}\x00{sqlglot.__version__}\x00{text}".encode()).hexdigest()
+
+
+def _tokens(tree: exp.Expression) -> list[str]:
+    """The tree in pre-order as what sqlglot's serde.dump records (class, type, comments, meta,
+    each argument under its key, leaf values by `repr`), with explicit ends: the same content, half
+    the time (no dict per node, no JSON encoding; a quarter of the suite's key time went there).
+    Values are `repr`s, so no token holds a NUL and the join is unambiguous."""
+    out: list[str] = []
+    append = out.append
+    stack: list = [tree]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if item is _END:
+            append(")")
+        elif isinstance(item, exp.Expression):
+            append(f"{kind.__module__}.{kind.__qualname__}")
+            stack.append(_END)
+            args = item.args
+            for key in reversed(list(args)):
+                value = args[key]
+                if type(value) is list:
+                    stack.append(_END)
+                    stack.extend(reversed(value))
+                    stack.append(("[", key))
+                elif value is not None:
+                    stack.append(value)
+                    stack.append(("=", key))
+            if item._meta is not None:
+                append(f"m{item._meta!r}")
+            if item.comments:
+                append(f"c{item.comments!r}")
+            if item._type is not None and item._type is not item:
+                append("t" + "\x01".join(_tokens(item._type)))
+        elif kind is tuple:  # an argument's key
+            append(item[0] + item[1])
+        elif kind is exp.DType:
+            append(f"D{item.value}")
+        else:
+            append(repr(item))
+    return out
 
 
 class TreeMemo:

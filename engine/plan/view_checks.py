@@ -117,9 +117,9 @@ class _PlannedRelations:
         self._by_name = {obj.qualified_name.upper(): obj for obj in self.desired}
 
     def zero_rows(self, views: list[str]) -> exp.Select:
-        query = exp.select(exp.Literal.number(1)).from_(exp.to_table(self.names[views[0]]))
+        query = exp.select(exp.Literal.number(1)).from_(exp.to_table(self.names[views[0]]), copy=False)
         for name in views[1:]:
-            query = query.join(exp.to_table(self.names[name]), join_type="cross")
+            query.join(exp.to_table(self.names[name]), join_type="cross", copy=False)
         relations = {}
         pending = list(views)
         while pending:  # the queried views and the planned relations they read, transitively
@@ -130,7 +130,7 @@ class _PlannedRelations:
         for obj in self.desired:  # compile order: each object after what it reads
             if obj.qualified_name.upper() in relations:
                 query = query.with_(self.names[obj.qualified_name.upper()], as_=relations[obj.qualified_name.upper()], copy=False)
-        return query.limit(0)
+        return query.limit(0, copy=False)  # built here: not copied again with every CTE in it
 
     def _relation(self, obj: DesiredObject) -> tuple[exp.Expression, list[str]]:
         """The relation's planned query, and the planned relations it reads."""
@@ -200,8 +200,11 @@ def _probe(loaded: LoadedProject, backend: Backend) -> Location | None:
 
 
 def _zero_rows(relation: exp.Expression, value: exp.Expression | None = None, where: exp.Expression | None = None) -> exp.Select:
-    query = exp.select(value if value is not None else exp.Literal.number(1)).from_(relation)
-    return (query.where(where) if where is not None else query).limit(0)
+    """`relation`, `value` and `where` become part of the query (callers pass trees of their own)."""
+    query = exp.select(value if value is not None else exp.Literal.number(1), copy=False).from_(relation, copy=False)
+    if where is not None:
+        query.where(where, copy=False)
+    return query.limit(0, copy=False)
 
 
 def _tree(text: str) -> exp.Expression:
