@@ -123,7 +123,15 @@ def _refuse_foreign_file(path: Path) -> None:
 # kept memory added up to its peak. At 1 MB it is handed back after each: an edit's peak at 1,000
 # metrics x 100 segmentations ~200 -> ~190 MB, a preview's ~205 -> ~185 MB, no time measured (at 0
 # the impact query is ~50% slower: docs/decisions.md "A wide view is generated item by item").
-SESSION_SETTINGS = ("SET max_expression_depth = 20000", "SET TimeZone = 'UTC'", "SET allocator_bulk_deallocation_flush_threshold = '1MB'")
+KEEP_FREED = "SET allocator_bulk_deallocation_flush_threshold = '1MB'"
+SESSION_SETTINGS = ("SET max_expression_depth = 20000", "SET TimeZone = 'UTC'", KEEP_FREED)
+# Binding a view's definition takes memory in proportion to its SQL (~30 MB for the segments view
+# of 100 segmentations, 39 KB of SQL) and frees it when the statement ends; kept by the allocator
+# (above), each view an apply creates or rehearses added its binding to the command's peak. Handed
+# back after each CREATE VIEW instead (threshold 0 for that statement only; queries keep 1 MB, as 0
+# made the impact query ~50% slower): an edit at 1,000 x 100 peaked at ~182 MB, now ~... MB.
+HAND_BACK_FREED = "SET allocator_bulk_deallocation_flush_threshold = '0MB'"
+VIEW_DEFINITIONS = ("CREATE OR REPLACE VIEW ", "CREATE VIEW ")
 
 
 def task_definition(obj: DesiredObject) -> str:
@@ -133,15 +141,18 @@ def task_definition(obj: DesiredObject) -> str:
     return obj.canonical_sql if removal is None else f"{canonical_sql(removal)};\n{obj.canonical_sql}"
 
 
-def _columns_of(tables: Sequence[str]) -> str:
-    """(position in `tables`, column index, name, type) of every column of each SCHEMA.TABLE, in
-    order, from pragma_table_info; each name is quoted and passed as a string literal (built by
-    sqlglot: a name from rulectl.yml is never pasted into SQL)."""
+PRAGMA_TABLES = 8  # see DuckDBBackend._tables
+
+
+def _columns_of(tables: Sequence[exp.Table]) -> str:
+    """(position in `tables`, column index, name, type) of every column of each table, in order,
+    from pragma_table_info; each name is quoted and passed as a string literal (built by sqlglot: a
+    name from rulectl.yml or the catalog is never pasted into SQL)."""
     selects = [
         exp.select(exp.Literal.number(position), exp.column("cid"), exp.column("name"), exp.column("type")).from_(
-            exp.func("pragma_table_info", exp.Literal.string(exp.to_table(name).sql("duckdb", identify=True)))
+            exp.func("pragma_table_info", exp.Literal.string(table.sql("duckdb", identify=True)))
         )
-        for position, name in enumerate(tables)
+        for position, table in enumerate(tables)
     ]
     query = selects[0]
     for select in selects[1:]:
@@ -163,6 +174,7 @@ class DuckDBBackend(Backend):
         self.path = Path(path)
         self.context = FixContext(date_columns=date_columns, fixed_point_scales=fixed_point_scales)
         self._create_view_texts: dict[tuple[int, Any], tuple[DesiredObject, str]] = {}
+        self._allocator_setting = KEEP_FREED  # SESSION_SETTINGS's
         self.rehearses_ddl = not read_only  # DuckDB's DDL is transactional; a read-only file cannot begin a write
         if str(path) == ":memory:" or (read_only and not self.path.exists()):
             # (read-only with no file: nothing deployed yet; an empty database, and no file created)
@@ -231,6 +243,7 @@ class DuckDBBackend(Backend):
         return render_duckdb(tree, self.context, pretty=pretty)
 
     def _run(self, sql: str) -> list[tuple[Any, ...]]:
+        self._allocator_for(sql)
         try:
             result = self.connection.execute(sql)
         except duckdb.Error as error:
@@ -241,6 +254,19 @@ class DuckDBBackend(Backend):
             return result.fetchall()
         except duckdb.InvalidInputException:
             return []  # statements without a result set
+
+    def _allocator_for(self, sql: str) -> None:
+        """Freed memory handed back while view definitions run, kept otherwise (HAND_BACK_FREED).
+        Switched before the statement, never after it: a statement that failed inside a transaction
+        leaves it aborted, where DuckDB refuses even SET until ROLLBACK — a switch that fails is
+        tried again before the next statement, so the statement's own error is the one reported."""
+        wanted = HAND_BACK_FREED if sql.startswith(VIEW_DEFINITIONS) else KEEP_FREED
+        if wanted is not self._allocator_setting:
+            try:
+                self.connection.execute(wanted)
+                self._allocator_setting = wanted
+            except duckdb.Error:
+                pass  # an aborted transaction: the statement reports it (or is the ROLLBACK)
 
     def rehearse(self, statements: Sequence[exp.Expression | str]) -> tuple[int, str] | None:
         """DuckDB's DDL is transactional: CREATE, ALTER and DROP inside BEGIN … ROLLBACK leave
@@ -381,7 +407,7 @@ class DuckDBBackend(Backend):
             return {}
         short = [".".join(t.split(".")[-2:]) for t in tables]
         try:
-            rows = self.query(_columns_of(short))
+            rows = self.query(_columns_of([exp.to_table(name) for name in short]))
         except duckdb.Error:  # a missing table (or a view that no longer binds): the catalog knows what there is
             rows = self.query(
                 "SELECT list_position(" + exp.Array(expressions=[exp.Literal.string(n.upper()) for n in short]).sql("duckdb") + ", "
@@ -429,13 +455,25 @@ class DuckDBBackend(Backend):
         return found
 
     def _tables(self, where: str) -> dict[tuple[str, str], DeployedObject]:
+        """The tables, then the columns of those outside rulectl's state schema (whose tables are
+        only looked up by name). Up to PRAGMA_TABLES tables: pragma_table_info each, in one query;
+        `duckdb_columns()` lists every view's columns too (1,100 rows beside a view of 1,000
+        metrics), which cost a no-change plan ~6 MB of its peak and ~10 ms. Beyond that, the union
+        of pragma calls plans slower than the catalog scan (8 tables ~5 ms, 16 ~14 ms, 50 ~80 ms,
+        500 ~6 s; the scan ~11 ms for 17 tables beside small views, ~22 ms for 500)."""
+        tables = self.query(f"SELECT table_oid, schema_name, table_name, comment FROM duckdb_tables() WHERE {where} AND database_name = current_database()")
+        described = [(oid, schema, name) for oid, schema, name, _ in tables if schema.upper() != STATE_SCHEMA]
+        columns: dict[int, list[tuple[str, str]]] = {}
+        if 0 < len(described) <= PRAGMA_TABLES:
+            for position, _, column, data_type in self.query(_columns_of([exp.table_(name, schema, quoted=True) for _, schema, name in described])):
+                columns.setdefault(described[position][0], []).append((column.lower(), data_type))
+        elif described:
+            oids = exp.Tuple(expressions=[exp.Literal.number(oid) for oid, _, _ in described]).sql("duckdb")
+            for oid, column, data_type in self.query(f"SELECT table_oid, column_name, data_type FROM duckdb_columns() WHERE table_oid IN {oids} ORDER BY table_oid, column_index"):
+                columns.setdefault(oid, []).append((column.lower(), data_type))
         found = {}
-        for schema, name, comment, columns in self.query(
-            "SELECT t.schema_name, t.table_name, t.comment, list([c.column_name, c.data_type] ORDER BY c.column_index) "
-            "FROM (SELECT * FROM duckdb_tables() WHERE " + where + " AND database_name = current_database()) t "
-            "JOIN duckdb_columns() c ON c.table_oid = t.table_oid GROUP BY ALL"
-        ):
-            table_obj = DeployedObject("table", schema.upper(), name.upper(), comment or None, None, tuple((c[0].lower(), c[1]) for c in columns))
+        for oid, schema, name, comment in tables:
+            table_obj = DeployedObject("table", schema.upper(), name.upper(), comment or None, None, tuple(columns.get(oid, ())))
             found[("table", table_obj.qualified_name)] = table_obj
         return found
 
