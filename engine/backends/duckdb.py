@@ -260,7 +260,9 @@ class DuckDBBackend(Backend):
         """Freed memory handed back while view definitions run, kept otherwise (HAND_BACK_FREED).
         Switched before the statement, never after it: a statement that failed inside a transaction
         leaves it aborted, where DuckDB refuses even SET until ROLLBACK — a switch that fails is
-        tried again before the next statement, so the statement's own error is the one reported."""
+        tried again before the next statement, so the statement's own error is the one reported.
+        The setting is the database instance's (GLOBAL), not this connection's: a second backend on
+        the same file in one process may find it switched (only speed differs; commands open one)."""
         wanted = HAND_BACK_FREED if sql.startswith(VIEW_DEFINITIONS) else KEEP_FREED
         if wanted is not self._allocator_setting:
             try:
@@ -289,6 +291,7 @@ class DuckDBBackend(Backend):
 
     def _run_arrow(self, sql: str) -> pa.Table:
         # a relation's to_arrow_table, not the DB-API cursor's (which copies the rows once more)
+        self._allocator_for(sql)
         return self.connection.sql(sql).to_arrow_table()
 
     def doctor_checks(self, loaded: LoadedProject, target: Any) -> list[DoctorCheck]:
@@ -462,18 +465,20 @@ class DuckDBBackend(Backend):
         metrics), which cost a no-change plan ~6 MB of its peak and ~10 ms. Beyond that, the union
         of pragma calls plans slower than the catalog scan (8 tables ~5 ms, 16 ~14 ms, 50 ~80 ms,
         500 ~6 s; the scan ~11 ms for 17 tables beside small views, ~22 ms for 500)."""
-        tables = self.query(f"SELECT table_oid, schema_name, table_name, comment FROM duckdb_tables() WHERE {where} AND database_name = current_database()")
-        described = [(oid, schema, name) for oid, schema, name, _ in tables if schema.upper() != STATE_SCHEMA]
+        tables = self.query(f"SELECT table_oid, database_name, schema_name, table_name, comment FROM duckdb_tables() WHERE {where} AND database_name = current_database()")
+        described = [(oid, database, schema, name) for oid, database, schema, name, _ in tables if schema.upper() != STATE_SCHEMA]
         columns: dict[int, list[tuple[str, str]]] = {}
         if 0 < len(described) <= PRAGMA_TABLES:
-            for position, _, column, data_type in self.query(_columns_of([exp.table_(name, schema, quoted=True) for _, schema, name in described])):
+            # database-qualified: a temporary table of the same name, or a file named like a schema, would otherwise answer
+            names = [exp.table_(name, schema, database, quoted=True) for _, database, schema, name in described]
+            for position, _, column, data_type in self.query(_columns_of(names)):
                 columns.setdefault(described[position][0], []).append((column.lower(), data_type))
         elif described:
-            oids = exp.Tuple(expressions=[exp.Literal.number(oid) for oid, _, _ in described]).sql("duckdb")
+            oids = exp.Tuple(expressions=[exp.Literal.number(oid) for oid, *_ in described]).sql("duckdb")
             for oid, column, data_type in self.query(f"SELECT table_oid, column_name, data_type FROM duckdb_columns() WHERE table_oid IN {oids} ORDER BY table_oid, column_index"):
                 columns.setdefault(oid, []).append((column.lower(), data_type))
         found = {}
-        for oid, schema, name, comment in tables:
+        for oid, _, schema, name, comment in tables:
             table_obj = DeployedObject("table", schema.upper(), name.upper(), comment or None, None, tuple(columns.get(oid, ())))
             found[("table", table_obj.qualified_name)] = table_obj
         return found

@@ -20,6 +20,11 @@ KEY_FORMAT = "2"  # the token format below; a change makes every kept digest a m
 _END = object()  # the end of a node or a list (a None inside a list is a value: "None")
 
 
+class _ArgKey(str):
+    """An argument's key in the walk ("=key" for one value, "[key" for a list): its own type, so a
+    tuple or string a tree holds as a value is never read as one."""
+
+
 def tree_key(tree: exp.Expression) -> str:
     """A digest of the tree's exact content, stable across processes for one sqlglot version."""
     text = "\x00".join(_tokens(tree))
@@ -48,18 +53,18 @@ def _tokens(tree: exp.Expression) -> list[str]:
                 if type(value) is list:
                     stack.append(_END)
                     stack.extend(reversed(value))
-                    stack.append(("[", key))
+                    stack.append(_ArgKey("[" + key))
                 elif value is not None:
                     stack.append(value)
-                    stack.append(("=", key))
+                    stack.append(_ArgKey("=" + key))
             if item._meta is not None:
                 append(f"m{item._meta!r}")
             if item.comments:
                 append(f"c{item.comments!r}")
             if item._type is not None and item._type is not item:
                 append("t" + "\x01".join(_tokens(item._type)))
-        elif kind is tuple:  # an argument's key
-            append(item[0] + item[1])
+        elif kind is _ArgKey:
+            append(item)
         elif kind is exp.DType:
             append(f"D{item.value}")
         else:

@@ -56,3 +56,18 @@ def test_every_compiled_statement_keys_like_its_copy_and_unlike_the_others():
     identifier = next(edited.find_all(exp.Identifier))
     identifier.set("quoted", not identifier.args.get("quoted"))  # one flag deep inside
     assert tree_key(edited) != keys[0]
+
+
+def test_values_of_any_kind_are_values_not_structure():
+    """A tuple or a string that looks like the walk's own markers, held as a value, is told apart."""
+    pairs = [
+        (exp.Anonymous(this="f", expressions=[("=", "x")]), exp.Anonymous(this="f", expressions=[("=x", "")])),
+        (exp.Literal(this=("a", "b"), is_string=True), exp.Literal(this=("ab", ""), is_string=True)),
+        (exp.Anonymous(this="f", expressions=["[x", ")"]), exp.Anonymous(this="f", expressions=["[x"])),
+        (exp.Literal(this=(1, 2), is_string=False), exp.Literal(this=(1, 2, 3), is_string=False)),
+        (exp.Anonymous(this="f", expressions=[None]), exp.Anonymous(this="f", expressions=[])),
+    ]
+    for a, b in pairs:
+        assert not same_content(a, b)
+        assert tree_key(a) != tree_key(b)
+
