@@ -107,8 +107,20 @@ def child(root: str, step: str) -> None:
         assert [s.qualified_name for s in result.applied] == ["ANALYTICS.CUSTOMER_SEGMENTS"], [s.qualified_name for s in result.applied]
         detail = {"moved": sum(m.customers for m in plan.segment_moves)}
     seconds = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": seconds, "peak_mb": peak_kib / 1024, **detail}))
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_kib() / 1024, **detail}))
+
+
+def peak_kib() -> int:
+    """This process's peak RSS. Linux keeps getrusage's ru_maxrss across fork and exec, so a child
+    of this bench reported the parent's peak (it had just deployed in-process: every step read
+    ~189 MB); /proc's VmHWM belongs to the process's own memory."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def measure(root: Path, step: str) -> dict:
@@ -118,7 +130,7 @@ def measure(root: Path, step: str) -> dict:
 
 def baseline_process() -> float:
     """Peak RSS of a process that only imports rulectl (the floor every measurement shares)."""
-    code = "import resource, engine.workflow, engine.config.loader; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    code = "import engine.workflow, engine.config.loader; from bench.edit import peak_kib; print(peak_kib() / 1024)"
     return float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=REPO).stdout)
 
 
