@@ -10,7 +10,6 @@ usage view counts every call (and lags)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 

@@ -18,7 +18,7 @@ from sqlglot import exp
 if TYPE_CHECKING:
     import pyarrow as pa
 
-from engine.backends.base import LOCK_TABLE, STATE_SCHEMA, Backend, DeployedObject, DeployedState, DoctorCheck, ManagedRecord, RunResult
+from engine.backends.base import LOCK_TABLE, STATE_SCHEMA, Backend, DeployedObject, DeployedState, DoctorCheck, ManagedRecord
 from engine.backends.duckdb_fixes import DuckDB2, FixContext, apply_fixes
 from engine.compile.objects import DesiredObject, canonical_sql
 from engine.config.project import LoadedProject

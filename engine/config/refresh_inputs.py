@@ -126,7 +126,7 @@ def clock_warnings(located: Located[Prompt], fields: list[str], readers: dict[st
         return []
     keep = [name for name in hashed if name not in readers]
     if prompt.refresh.when_changed is not None:
-        fix = f"take them out of `when_changed`" + (f" (keep {', '.join(keep)})" if keep else "")
+        fix = "take them out of `when_changed`" + (f" (keep {', '.join(keep)})" if keep else "")
     else:
         fix = f"add `refresh: {{when_changed: [{', '.join(keep)}]}}` (the inputs that should decide)" if keep else "add `refresh: {when_changed: [...]}` naming the inputs that should decide"
         fix += f" or `ignore_changes: [{', '.join(daily)}]`"

@@ -49,7 +49,7 @@ def _check_joins(loaded: LoadedProject, name: str) -> list[Problem]:
     problems: list[Problem] = []
     at = lambda message, *path: loaded.project.problem(f"source `{name}`, `join`: {message}", "sources", name, "join", *path)  # noqa: E731
     if source.join and source.lookup is not None:
-        return [at(f"a lookup is read through the sources that join it and cannot join others itself; join both lookups from the source that reads them")]
+        return [at("a lookup is read through the sources that join it and cannot join others itself; join both lookups from the source that reads them")]
     if source.join and name == entity_source_name(project):
         return [at(f"`{name}` lists the customers and is read as it is; join lookups from a source with `grain:` (or put the looked-up value in `{name}`)")]
     seen = {column.lower(): name for column in source.columns}  # column → the source that gives it

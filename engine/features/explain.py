@@ -176,7 +176,6 @@ def _metric_value(loaded: LoadedProject, backend: Backend, located: Located[Metr
         return MetricValue(metric.name, value, definition, None)
     if earlier is not None:
         return MetricValue(metric.name, value, definition, metric.source, earlier.rows, [], earlier.name)
-    source = loaded.config.sources[metric.source]
     condition = exp.column(entity_key(loaded)).eq(exp.Literal.string(key))
     if metric.filter:
         condition = exp.and_(condition, parse_expression(metric.filter).copy())
