@@ -4,6 +4,7 @@ prompt placeholders are columns of their input, schedules parse. Each returns Pr
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from engine.config.enrichments import is_derived, sentiment_source_name, sentiment_sources, sentiment_table
 from engine.config.schedules import check_schedule
@@ -298,7 +299,7 @@ def _check_grain(located: Located[Metric], expr: ParsedExpression, key_grain: bo
     return []
 
 
-def _unknown_names(located: Located, field: str, used: list[str], known: list[str], what: str) -> list[Problem]:
+def _unknown_names(located: Located, field: str, used: Sequence[str], known: list[str], what: str) -> list[Problem]:
     return [
         located.problem(f"`{field}`: `{name}` is not {what}{did_you_mean(name, known)}", field)
         for name in used

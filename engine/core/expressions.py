@@ -120,12 +120,13 @@ class ParsedExpression:
     text: str
     tree: exp.Expression
 
-    @property
-    def column_names(self) -> list[str]:
+    @functools.cached_property
+    def column_names(self) -> tuple[str, ...]:
+        # once per parsed text: validation, references, proofs and lineage each ask (~8 times a rule)
         seen: dict[str, None] = {}
         for column in self.tree.find_all(exp.Column):
             seen[column.name.lower()] = None
-        return list(seen)
+        return tuple(seen)
 
     @property
     def has_window(self) -> bool:

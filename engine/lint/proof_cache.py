@@ -27,13 +27,19 @@ def _solver_code_stamp() -> str:
     """The solver's own code: a new rulectl that reasons differently proves every rule again."""
     here = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for name in ("rule_proofs.py", "simple_rules.py", "domains.py", "rule_checks.py", "three_valued.py"):
-        digest.update((here / name).read_bytes())
+    # the parser too: a derived metric stands in the signature as its text (domains.py Definitions)
+    for path in [here / name for name in ("rule_proofs.py", "simple_rules.py", "domains.py", "rule_checks.py", "three_valued.py")] + [here.parent / "core" / "expressions.py"]:
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def rule_key(translator_signature: str, condition: str) -> str:
-    return hashlib.sha256(f"{_solver_code_stamp()}\x00{translator_signature}\x00{condition}".encode()).hexdigest()[:32]
+def signature_digest(domains) -> str:
+    """What the solver knows of the inputs (Domains.signature), hashed."""
+    return hashlib.sha256(domains.signature().encode()).hexdigest()
+
+
+def rule_key(signature: str, condition: str) -> str:
+    return hashlib.sha256(f"{_solver_code_stamp()}\x00{signature}\x00{condition}".encode()).hexdigest()[:32]
 
 
 class ProofCache:
