@@ -80,30 +80,55 @@ def remember(root: Path | None, digest: str | None, section: str, value: Any) ->
     if list(entries)[-1:] == [digest] and isinstance(entries[digest], dict) and entries[digest].get(section) == value:
         return  # already the newest entry, with this value: nothing to write
     entry = dict(entries.pop(digest, None) or {})
-    entry[section] = value
-    entries[digest] = entry  # last: the newest
-    kept = dict(list(entries.items())[-KEPT:])
     try:
+        entry[section] = json.loads(json.dumps(value))  # as the next command reads it (tuples are lists)
+        entries[digest] = entry  # last: the newest
+        kept = dict(list(entries.items())[-KEPT:])
         path.parent.mkdir(exist_ok=True)
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
         temporary.write_text(json.dumps({"format": FORMAT, "entries": kept}, separators=(",", ":")))
         os.replace(temporary, path)  # atomic: a concurrent reader sees the old or the new file
+        _keep(path, _version(path), kept)
     except (OSError, TypeError, ValueError):
         return
-    _read.cache_clear()
 
 
-def _entries(path: Path) -> dict[str, Any]:
+# The file's entries as this process last read or wrote them, by path, with the (mtime, size) they
+# were at. A command remembers several sections (an edit at 1,000 x 100: five, into ~600 KB): read
+# back after each write, the file cost ~10 ms a time, ~50 ms of the edit. Another process's write is
+# another version, read again; a digest's entry means the same whoever wrote it.
+_known: dict[Path, tuple[tuple[int, int] | None, dict[str, Any]]] = {}
+KNOWN_FILES = 4  # projects a process keeps in memory (the test suite opens thousands)
+
+
+def _version(path: Path) -> tuple[int, int] | None:
     try:
         stat = path.stat()
     except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _entries(path: Path) -> dict[str, Any]:
+    version = _version(path)
+    if version is None:
         return {}
-    return _read(path, stat.st_mtime_ns, stat.st_size)
+    known = _known.get(path)
+    if known is None or known[0] != version:
+        known = _keep(path, version, _read(path))
+    return known[1]
 
 
-@functools.lru_cache(maxsize=4)
-def _read(path: Path, mtime_ns: int, size: int) -> dict[str, Any]:
-    """The file's entries (read once per version of the file in a process)."""
+def _keep(path: Path, version: tuple[int, int] | None, entries: dict[str, Any]) -> tuple[tuple[int, int] | None, dict[str, Any]]:
+    _known.pop(path, None)
+    _known[path] = (version, entries)
+    while len(_known) > KNOWN_FILES:  # the least recently read or written project goes
+        del _known[next(iter(_known))]
+    return _known[path]
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """The file's entries."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):

@@ -301,3 +301,24 @@ def test_remembering_what_the_newest_entry_holds_writes_nothing(project, monkeyp
     project_cache.remember(project, "digest-b", "section", {"x": 2})
     project_cache.remember(project, "digest-a", "section", {"x": 2})  # held, but no longer the newest: moved up
     assert len(written) == 3 and list(project_cache._entries(project / project_cache.CACHE_FILE)) == ["digest-b", "digest-a"]
+
+
+def test_a_process_reads_back_what_it_wrote_without_reading_the_file_and_sees_another_writer(project, monkeypatch):
+    """A command remembers several sections: each is kept in memory as the next command will read
+    it (JSON: a tuple comes back a list), not read back from the file after each write. Another
+    process's write is another version of the file, and is read."""
+    (project / ".rulectl").mkdir()
+    reads: list[int] = []
+    read = project_cache._read
+    monkeypatch.setattr(project_cache, "_read", lambda path: reads.append(1) or read(path))
+    project_cache.remember(project, "digest-a", "checked", [("rules/a.yml", 3, "a warning")])
+    project_cache.remember(project, "digest-a", "proven", True)
+    project_cache.remember(project, "digest-b", "objects", {"metrics": [{"sql": "SELECT 1"}]})
+    assert project_cache.cached(project, "digest-a", "checked") == [["rules/a.yml", 3, "a warning"]]
+    assert project_cache.cached(project, "digest-a", "proven") is True and reads == []
+    path = project / project_cache.CACHE_FILE
+    assert json.loads(path.read_text())["entries"] == project_cache._entries(path)  # memory and file agree
+    other = json.loads(path.read_text())
+    other["entries"]["digest-c"] = {"proven": True}
+    path.write_text(json.dumps(other))  # another process
+    assert project_cache.cached(project, "digest-c", "proven") is True and reads == [1]
