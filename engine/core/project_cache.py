@@ -96,17 +96,18 @@ def remember(root: Path | None, digest: str | None, section: str, value: Any) ->
 # The file's entries as this process last read or wrote them, by path, with the (mtime, size) they
 # were at. A command remembers several sections (an edit at 1,000 x 100: five, into ~600 KB): read
 # back after each write, the file cost ~10 ms a time, ~50 ms of the edit. Another process's write is
-# another version, read again; a digest's entry means the same whoever wrote it.
-_known: dict[Path, tuple[tuple[int, int] | None, dict[str, Any]]] = {}
+# another version, read again (os.replace gives the file a new inode, so even a write of the same
+# size within the same clock tick is seen); a digest's entry means the same whoever wrote it.
+_known: dict[Path, tuple[tuple[int, ...] | None, dict[str, Any]]] = {}
 KNOWN_FILES = 4  # projects a process keeps in memory (the test suite opens thousands)
 
 
-def _version(path: Path) -> tuple[int, int] | None:
+def _version(path: Path) -> tuple[int, ...] | None:
     try:
         stat = path.stat()
     except OSError:
         return None
-    return stat.st_mtime_ns, stat.st_size
+    return stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size
 
 
 def _entries(path: Path) -> dict[str, Any]:
@@ -115,11 +116,11 @@ def _entries(path: Path) -> dict[str, Any]:
         return {}
     known = _known.get(path)
     if known is None or known[0] != version:
-        known = _keep(path, version, _read(path))
-    return known[1]
+        return _keep(path, version, _read(path))[1]
+    return _keep(path, version, known[1])[1]  # to the back: the most recently read
 
 
-def _keep(path: Path, version: tuple[int, int] | None, entries: dict[str, Any]) -> tuple[tuple[int, int] | None, dict[str, Any]]:
+def _keep(path: Path, version: tuple[int, ...] | None, entries: dict[str, Any]) -> tuple[tuple[int, ...] | None, dict[str, Any]]:
     _known.pop(path, None)
     _known[path] = (version, entries)
     while len(_known) > KNOWN_FILES:  # the least recently read or written project goes

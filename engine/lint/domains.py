@@ -67,7 +67,8 @@ class Definitions(Mapping[str, exp.Expression]):
         return name in self._trees or name in self._texts
 
     def text_of(self, name: str) -> str:
-        return self._trees[name].sql() if name in self._trees else self._texts[name]
+        """Tagged: a derived metric's analyst text and a built tree's SQL never read as each other."""
+        return f"tree:{self._trees[name].sql()}" if name in self._trees else f"text:{self._texts[name]}"
 
 
 @dataclass(frozen=True)
@@ -95,12 +96,33 @@ def _cached_metric_domains(loaded: LoadedProject) -> _MetricDomains:
     from engine.compile.project import part_digest
 
     key = part_digest(loaded, "metrics")
-    kept = project_cache.cached(loaded.root, key, "domains")
-    if isinstance(kept, dict) and set(kept) == {"kinds", "derived", "never_null", "bounds"}:
-        return _MetricDomains(kept["kinds"], kept["derived"], kept["never_null"], {name: tuple(b) for name, b in kept["bounds"].items()})
+    restored = _restored(project_cache.cached(loaded.root, key, "domains"))
+    if restored is not None:
+        return restored
     made = _metric_domains(loaded)
     project_cache.remember(loaded.root, key, "domains", dataclasses.asdict(made))
     return made
+
+
+def _restored(kept: object) -> _MetricDomains | None:
+    """The cached entry as _MetricDomains, or None where it is not one (a damaged file is a miss)."""
+    if not isinstance(kept, dict) or set(kept) != {"kinds", "derived", "never_null", "bounds"}:
+        return None
+    kinds, derived, never_null, bounds = kept["kinds"], kept["derived"], kept["never_null"], kept["bounds"]
+    if not (_str_map(kinds) and _str_map(derived) and isinstance(never_null, list) and all(isinstance(name, str) for name in never_null)):
+        return None
+    if not isinstance(bounds, dict) or not all(_is_bounds(b) for b in bounds.values()):
+        return None
+    return _MetricDomains(kinds, derived, never_null, {name: (low, high) for name, (low, high) in bounds.items()})
+
+
+def _str_map(value: object) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+def _is_bounds(value: object) -> bool:
+    number = (int, float, type(None))
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(v, number) and not isinstance(v, bool) for v in value)
 
 
 def _metric_domains(loaded: LoadedProject) -> _MetricDomains:

@@ -15,22 +15,33 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 from pathlib import Path
+
+import sqlglot
 
 CACHE_FILE = Path(".rulectl") / "cache" / "satisfiable-rules.json"
 
 
 @functools.lru_cache(maxsize=1)
 def _solver_code_stamp() -> str:
-    """The solver's own code: a new rulectl that reasons differently proves every rule again."""
+    """The solver's own code and the libraries it reasons with: a new rulectl, sqlglot (which parses
+    the conditions and derived metrics the key holds as text) or z3 proves every rule again."""
     here = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(f"{sqlglot.__version__}\x00{_z3_version()}".encode())
     # the parser too: a derived metric stands in the signature as its text (domains.py Definitions)
     for path in [here / name for name in ("rule_proofs.py", "simple_rules.py", "domains.py", "rule_checks.py", "three_valued.py")] + [here.parent / "core" / "expressions.py"]:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def _z3_version() -> str:
+    try:
+        return importlib.metadata.version("z3-solver")  # without importing z3 (~20 ms)
+    except importlib.metadata.PackageNotFoundError:
+        return "none"
 
 
 def signature_digest(domains) -> str:

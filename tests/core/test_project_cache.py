@@ -5,6 +5,7 @@ rulectl's code, a library's version — is another key; plans and objects are th
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -322,3 +323,20 @@ def test_a_process_reads_back_what_it_wrote_without_reading_the_file_and_sees_an
     other["entries"]["digest-c"] = {"proven": True}
     path.write_text(json.dumps(other))  # another process
     assert project_cache.cached(project, "digest-c", "proven") is True and reads == [1]
+
+
+def test_another_writers_file_of_the_same_size_and_time_is_read_again(project):
+    """os.replace gives the file a new inode: another process's write within the same clock tick,
+    of the same size, is still another version (the (mtime, size) stamp alone served the old one)."""
+    (project / ".rulectl").mkdir()
+    project_cache.remember(project, "digest-a", "proven", True)
+    path = project / project_cache.CACHE_FILE
+    before = path.stat()
+    replaced = path.read_text().replace("digest-a", "digest-b")
+    temporary = path.with_suffix(".other.tmp")
+    temporary.write_text(replaced)
+    os.utime(temporary, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.replace(temporary, path)  # as another rulectl writes it
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert project_cache.cached(project, "digest-b", "proven") is True
+    assert project_cache.cached(project, "digest-a", "proven") is None

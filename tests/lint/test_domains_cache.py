@@ -4,6 +4,7 @@ without parsing or typing a metric, with the same facts as computing them."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from engine import workflow
 from engine.config.loader import load_project
-from engine.core import expressions
+from engine.core import expressions, project_cache
 from engine.core.errors import ConfigErrors
 from engine.lint import domains as domains_module
 from engine.lint.domains import Definitions, project_domains
@@ -84,9 +85,9 @@ def test_a_derived_metric_is_parsed_when_the_solver_reads_it():
     try:
         assert set(definitions) == {"rate", "ratio", "band"} and len(definitions) == 3
         assert "rate" in definitions and "visits" not in definitions
-        assert definitions.text_of("ratio") == "a / NULLIF(b, 0)" and parsed == []
+        assert definitions.text_of("ratio") == "text:a / NULLIF(b, 0)" and parsed == []
         assert definitions["rate"].sql() == "visits / 52.0" and parsed == ["visits / 52.0"]
-        assert definitions.text_of("band") == "CASE WHEN visits > 1 THEN 'x' END"
+        assert definitions.text_of("band") == "tree:CASE WHEN visits > 1 THEN 'x' END"
         with pytest.raises(KeyError):
             definitions["visits"]
     finally:
@@ -103,3 +104,18 @@ def test_a_cached_derived_metric_still_decides_its_rules(project):
     edit(project / "rules" / "segments.yml", "adoption_rate < 0.5", "adoption_rate < -0.5")
     with pytest.raises(ConfigErrors, match="can never match"):
         workflow.load(project)
+
+
+@pytest.mark.parametrize("damage", [{"x": 5}, {"x": [1]}, {"x": ["a", 2]}, {"x": [True, 2]}, [[0, 1]]])
+def test_a_damaged_cache_entry_is_derived_again(damage, tmp_path, metric_domains):
+    """The cache is a file anyone can edit: an entry whose bounds are not (low, high) pairs of
+    numbers is a miss, never a TypeError out of validate."""
+    root = shape_root("minimal", None, tmp_path)
+    computed = facts(project_domains(load_project(root)))
+    path = root / project_cache.CACHE_FILE
+    data = json.loads(path.read_text())
+    for entry in data["entries"].values():
+        if "domains" in entry:
+            entry["domains"]["bounds"] = damage
+    path.write_text(json.dumps(data))
+    assert facts(project_domains(load_project(root))) == computed and metric_domains == [1, 1]

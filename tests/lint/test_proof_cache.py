@@ -93,3 +93,25 @@ def test_a_damaged_or_unwritable_cache_is_ignored(tmp_path: Path, solver_checks:
     (root / project_cache.CACHE_FILE).unlink()  # else the project cache says the rules were proven
     workflow.load(root)
     assert len(solver_checks) == 1
+
+
+@pytest.mark.parametrize("library", ["sqlglot", "z3-solver"])
+def test_another_parser_or_solver_version_proves_every_rule_again(library, project: Path, solver_checks: list[int], monkeypatch):
+    """The keys hold conditions and derived metrics as text: another sqlglot may parse a text into
+    another tree, another z3 may decide differently, so neither reuses the other's verdicts."""
+    from engine.lint import proof_cache
+
+    (project / ".rulectl").mkdir()
+    rules = rule_count(project)
+    solver_checks.clear()
+    (project / project_cache.CACHE_FILE).unlink()  # the proofs' own cache answers, not the project's
+    proof_cache._solver_code_stamp.cache_clear()
+    if library == "sqlglot":
+        monkeypatch.setattr(proof_cache.sqlglot, "__version__", "0.0.1")
+    else:
+        monkeypatch.setattr(proof_cache, "_z3_version", lambda: "0.0.1")
+    try:
+        workflow.load(project)
+        assert len(solver_checks) == rules
+    finally:
+        proof_cache._solver_code_stamp.cache_clear()
