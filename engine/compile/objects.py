@@ -176,14 +176,38 @@ def remembered_canonical_sql(root: Path | None) -> Iterator[None]:
         yield
     finally:
         used = {name: taken for name, memo in KEPT_MEMOS.items() if (taken := memo.take_used_all())}
+        used = _with_unused_groups(used, stored)
         if path is not None and used and used != stored and path.parent.parent.is_dir():
             try:
                 path.parent.mkdir(exist_ok=True)
                 temporary = path.with_suffix(f".{os.getpid()}.tmp")
-                temporary.write_text(json.dumps(used, sort_keys=True))
+                temporary.write_text(json.dumps(used))  # in order: each memo's groups newest first
                 os.replace(temporary, path)  # atomic: a concurrent reader sees the old or the new file
             except OSError:
                 pass
+
+
+# Renderings a command did not ask for at all (one memo's entries under one settings string) are
+# carried over, newest first, up to this many groups a memo: `rulectl plan` renders no DuckDB view
+# statement, and dropping them made the `apply` that followed it render the whole segments view
+# again (1,106 items at 1,000 x 100, ~0.1 s). A group a command used holds only what it used, and a
+# group left by an older rulectl (another code stamp) falls off the end.
+KEPT_GROUPS = 3
+
+
+def _with_unused_groups(used: dict[str, dict[str, dict[str, str]]], stored: dict) -> dict[str, dict[str, dict[str, str]]]:
+    merged: dict[str, dict[str, dict[str, str]]] = {}
+    for name in dict.fromkeys([*used, *(stored if isinstance(stored, dict) else {})]):
+        groups = dict(used.get(name, {}))
+        earlier = stored.get(name) if isinstance(stored, dict) else None
+        for settings, entries in (earlier.items() if isinstance(earlier, dict) else ()):
+            if len(groups) >= KEPT_GROUPS:
+                break
+            if settings not in groups and isinstance(entries, dict):
+                groups[settings] = entries
+        if groups:
+            merged[name] = groups
+    return merged
 
 
 def table(qualified: str) -> exp.Table:

@@ -130,3 +130,58 @@ def test_a_damaged_cache_is_ignored(project, monkeypatch):
     plan, _ = planned(root)
     assert not plan.has_changes and not plan.errors
     assert (root / objects.GENERATED_CACHE_FILE).read_text().startswith("{\"")  # rewritten whole
+
+
+def fresh_memos(monkeypatch) -> None:
+    """Empty canonical-SQL and DuckDB-rendering memos, as a new process has."""
+    from engine.backends import duckdb as duckdb_backend
+
+    fresh_canonical_memo(monkeypatch)
+    rendered = TreeMemo(size=4096, track_use=True)
+    monkeypatch.setattr(duckdb_backend, "_rendered", rendered)
+    monkeypatch.setitem(tree_memo.KEPT_MEMOS, "duckdb", rendered)
+
+
+def test_apply_after_a_plan_renders_only_the_edited_items(project, monkeypatch):
+    """`rulectl plan` renders no DuckDB view statement; the apply that follows it (a never-seen edit,
+    each command a new process) still finds the other items' renderings kept by the apply before,
+    and renders only the edited segmentation's columns (it rendered the whole view again)."""
+    from engine.backends import duckdb as duckdb_backend
+    from engine.core import wide_select
+
+    shape, root = project
+    _, file, before, after = SHAPES[shape]
+    fresh_memos(monkeypatch)
+    workflow.apply(load_project(root))  # nothing to apply
+    fresh_memos(monkeypatch)
+    assert not workflow.plan(load_project(root)).has_changes
+    edit(root / file, before, after)
+    fresh_memos(monkeypatch)
+    assert workflow.plan(load_project(root)).has_changes  # the preview
+    edit(root / file, after, after.replace("90", "60").replace("1.5", "2"))
+    fresh_memos(monkeypatch)
+    items: list[int] = []
+    assemble = wide_select.assemble
+
+    def counting(wide, memo, settings, generate):
+        made = rendered.setdefault("duckdb" if memo is duckdb_backend._rendered else "snowflake", [])
+        items.append(len(wide.items))
+        return assemble(wide, memo, settings, lambda item: made.append(type(item).__name__) or generate(item))
+
+    rendered: dict[str, list[str]] = {}
+    monkeypatch.setattr(duckdb_backend.wide_select, "assemble", counting)
+    plan, result = workflow.apply(load_project(root))
+    assert result.applied and min(items) >= 4
+    # the skeleton and the edited segmentation's column (and any reading its labels), as for the
+    # canonical SQL; never every item
+    assert rendered["duckdb"] == rendered["snowflake"] and rendered["duckdb"][0] == "Create" and len(rendered["duckdb"]) < min(items)
+
+
+def test_generated_sql_keeps_a_few_unused_groups_newest_first():
+    used = {"duckdb": {"duckdb:new": {"a": "A"}}}
+    stored = {"duckdb": {"duckdb:old1": {"b": "B"}, "duckdb:new": {"c": "C"}, "duckdb:old2": {"d": "D"}, "duckdb:old3": {"e": "E"}}, "canonical": {"snowflake": {"x": "X"}}}
+    merged = objects._with_unused_groups(used, stored)
+    assert list(merged["duckdb"]) == ["duckdb:new", "duckdb:old1", "duckdb:old2"][: objects.KEPT_GROUPS]
+    assert merged["duckdb"]["duckdb:new"] == {"a": "A"}  # a group this command used holds what it used
+    assert merged["canonical"] == {"snowflake": {"x": "X"}}  # a memo not used at all is carried whole
+    assert objects._with_unused_groups({}, {"duckdb": "damaged", "x": {"s": 5}}) == {}
