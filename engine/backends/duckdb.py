@@ -340,7 +340,8 @@ class DuckDBBackend(Backend):
         """The object's CREATE VIEW rendered as CREATE OR REPLACE: the compiled statement's rendering
         with the words added (a copy of the tree to set `replace` costs ~30 ms for a view of 1,000
         metrics). A view compiled item by item is rendered so, without building its statement."""
-        text = wide_select.assemble(obj.wide, _rendered, self.context.kept_key(), lambda item: _render(item, self.context, False)) if obj.wide is not None else None
+        wide = obj.wide_statement
+        text = wide_select.assemble(wide, _rendered, self.context.kept_key(), lambda item: _render(item, self.context, False)) if wide is not None else None
         text = text or render_duckdb(obj.statement, self.context, digest=obj.statement_digest)
         if text.startswith(CREATE_VIEW):
             return CREATE_OR_REPLACE_VIEW + text[len(CREATE_VIEW):]

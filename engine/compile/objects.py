@@ -49,6 +49,9 @@ class DesiredObject:
     `wide`: the statement as a skeleton and select items keyed by what each is built from
     (core/wide_select.py): its SQL in any dialect is the items' texts, each kept across commands, so
     an edit builds and generates only the items it changed (the segments view: compile/segments.py).
+    Or a function giving it when first asked for (`wide_statement`): an object restored from the
+    project cache takes its part's, so its renderings are kept under the same item keys (under the
+    whole tree's items' keys instead, an apply after `plan` of the same edit missed every one).
     """
 
     kind: ObjectKind
@@ -63,7 +66,7 @@ class DesiredObject:
     backend_stamp: str = ""
     removal: exp.Expression | Callable[[], exp.Expression] | None = None
     known_sql: tuple[str, str | None] | None = field(default=None, compare=False, repr=False)
-    wide: wide_select.WideSelect | None = field(default=None, compare=False, repr=False)
+    wide: wide_select.WideSelect | Callable[[], wide_select.WideSelect | None] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.build, exp.Expression) and self.fingerprint_source is None and self.known_sql is None and self.wide is None:
@@ -78,15 +81,19 @@ class DesiredObject:
         return self.build if isinstance(self.build, exp.Expression) else self.build()
 
     @cached_property
+    def wide_statement(self) -> wide_select.WideSelect | None:
+        return self.wide if self.wide is None or isinstance(self.wide, wide_select.WideSelect) else self.wide()
+
+    @cached_property
     def statement_digest(self) -> str:
         """The statement's tree_key, once: compiled statements are never changed after compile."""
-        return self.wide.digest if self.wide is not None else statement_key(self.statement)
+        return self.wide_statement.digest if self.wide_statement is not None else statement_key(self.statement)
 
     @cached_property
     def canonical_sql(self) -> str:
         if self.known_sql is not None:
             return self.known_sql[0]
-        if self.wide is not None and (text := wide_select.assemble(self.wide, _canonical, DIALECT, _compact)) is not None:
+        if self.wide_statement is not None and (text := wide_select.assemble(self.wide_statement, _canonical, DIALECT, _compact)) is not None:
             return text
         return canonical_sql(self.statement, self.statement_digest)
 

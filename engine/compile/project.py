@@ -151,7 +151,7 @@ def _kept(objects: list[DesiredObject]) -> list[dict[str, Any]] | None:
         kept.append({
             "kind": obj.kind, "schema": obj.schema, "name": obj.name, "depends_on": list(obj.depends_on),
             "columns": [list(pair) for pair in obj.columns], "options": [list(pair) for pair in obj.options],
-            "details": obj.details, "fingerprint_source": obj.fingerprint_source, "removal": obj.removal is not None,
+            "details": obj.details, "fingerprint_source": obj.fingerprint_source, "removal": obj.removal is not None, "wide": obj.wide is not None,
             # the SQL plan hashes: not needed (nor built) where a fingerprint_source stands for it
             "sql": [obj.canonical_sql, obj.removal_sql] if obj.fingerprint_source is None else None,
         })
@@ -176,5 +176,7 @@ def _restored(kept: list[dict[str, Any]] | None, part, loaded: LoadedProject, se
             fingerprint_source=item["fingerprint_source"],
             removal=(lambda qualified=qualified: built()[qualified].removal_statement) if item["removal"] else None,
             known_sql=tuple(item["sql"]) if item["sql"] is not None else None,
+            # compiled item by item: restored so too, its items keyed as when it was compiled
+            wide=(lambda qualified=qualified: built()[qualified].wide_statement) if item.get("wide") else None,
         ))
     return objects

@@ -142,13 +142,33 @@ def fresh_memos(monkeypatch) -> None:
     monkeypatch.setitem(tree_memo.KEPT_MEMOS, "duckdb", rendered)
 
 
+def rendered_in_apply(root: Path, monkeypatch) -> dict[str, list[str]]:
+    """Apply the project as a new process would; the wide statements' items generated (not found
+    kept) during it, per memo ("duckdb": DuckDB renderings, "snowflake": canonical SQL)."""
+    from engine.backends import duckdb as duckdb_backend
+    from engine.core import wide_select
+
+    fresh_memos(monkeypatch)
+    rendered: dict[str, list[str]] = {"duckdb": [], "snowflake": []}
+    sizes: list[int] = []
+    assemble = wide_select.assemble
+
+    def counting(wide, memo, settings, generate):
+        made = rendered["duckdb" if memo is duckdb_backend._rendered else "snowflake"]
+        sizes.append(len(wide.items))
+        return assemble(wide, memo, settings, lambda item: made.append(type(item).__name__) or generate(item))
+
+    monkeypatch.setattr(duckdb_backend.wide_select, "assemble", counting)
+    _, result = workflow.apply(load_project(root))
+    monkeypatch.setattr(duckdb_backend.wide_select, "assemble", assemble)
+    assert result.applied and sizes and min(sizes) >= 4
+    return rendered
+
+
 def test_apply_after_a_plan_renders_only_the_edited_items(project, monkeypatch):
     """`rulectl plan` renders no DuckDB view statement; the apply that follows it (a never-seen edit,
     each command a new process) still finds the other items' renderings kept by the apply before,
     and renders only the edited segmentation's columns (it rendered the whole view again)."""
-    from engine.backends import duckdb as duckdb_backend
-    from engine.core import wide_select
-
     shape, root = project
     _, file, before, after = SHAPES[shape]
     fresh_memos(monkeypatch)
@@ -159,22 +179,27 @@ def test_apply_after_a_plan_renders_only_the_edited_items(project, monkeypatch):
     fresh_memos(monkeypatch)
     assert workflow.plan(load_project(root)).has_changes  # the preview
     edit(root / file, after, after.replace("90", "60").replace("1.5", "2"))
-    fresh_memos(monkeypatch)
-    items: list[int] = []
-    assemble = wide_select.assemble
-
-    def counting(wide, memo, settings, generate):
-        made = rendered.setdefault("duckdb" if memo is duckdb_backend._rendered else "snowflake", [])
-        items.append(len(wide.items))
-        return assemble(wide, memo, settings, lambda item: made.append(type(item).__name__) or generate(item))
-
-    rendered: dict[str, list[str]] = {}
-    monkeypatch.setattr(duckdb_backend.wide_select, "assemble", counting)
-    plan, result = workflow.apply(load_project(root))
-    assert result.applied and min(items) >= 4
+    rendered = rendered_in_apply(root, monkeypatch)
     # the skeleton and the edited segmentation's column (and any reading its labels), as for the
     # canonical SQL; never every item
-    assert rendered["duckdb"] == rendered["snowflake"] and rendered["duckdb"][0] == "Create" and len(rendered["duckdb"]) < min(items)
+    assert rendered["duckdb"] == rendered["snowflake"] and rendered["duckdb"][:1] == ["Create"] and 2 <= len(rendered["duckdb"]) <= 3
+
+
+def test_apply_of_the_edit_plan_showed_renders_only_the_edited_items(project, monkeypatch):
+    """The analyst's way: `plan` an edit, then `apply` it. The apply restores the objects the plan
+    compiled from the same bytes (the project cache); the restored segments view is still rendered
+    item by item under the keys the earlier apply kept its items by (it was rendered whole, under
+    other keys, so every item was generated again)."""
+    shape, root = project
+    _, file, before, after = SHAPES[shape]
+    fresh_memos(monkeypatch)
+    workflow.apply(load_project(root))
+    edit(root / file, before, after)
+    fresh_memos(monkeypatch)
+    assert workflow.plan(load_project(root)).has_changes
+    rendered = rendered_in_apply(root, monkeypatch)
+    assert rendered["snowflake"] == []  # the canonical SQL came back with the objects
+    assert rendered["duckdb"][:1] == ["Create"] and 2 <= len(rendered["duckdb"]) <= 3, rendered
 
 
 def test_generated_sql_keeps_a_few_unused_groups_newest_first():
