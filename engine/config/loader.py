@@ -14,7 +14,8 @@ from engine.config.project import Located, LoadedProject
 from engine.config.semantics import check_project
 from engine.config.shape_errors import MUST_BE, describe, located_text, must_be, shown_value, value_at, yaml_part
 from engine.config.yaml_lines import LocatedDocument, YamlProblem, load_located
-from engine.core import project_cache
+from engine.core import project_cache, text_facts
+from engine.core.expressions import parse_expression
 from engine.core.errors import ConfigErrors, Problem, RulectlError, did_you_mean
 
 PROJECT_FILE = "rulectl.yml"
@@ -77,7 +78,15 @@ def load_project(root: Path) -> LoadedProject:
         raise ConfigErrors(problems)
     digest = project_cache.inputs_digest(((doc.file, doc.digest) for doc in read))
     loaded = LoadedProject(root, project, metrics, segmentations, prompts, rule_tests, inputs_digest=digest)
-    return dataclasses.replace(loaded, warnings=tuple(_checked(loaded)))
+    text_facts.seed(root)
+    warnings = _checked(loaded)
+    text_facts.save(root, _rule_facts(loaded))  # the project passed its checks: each rule parses
+    return dataclasses.replace(loaded, warnings=tuple(warnings))
+
+
+def _rule_facts(loaded: LoadedProject) -> dict[str, text_facts.TextFacts]:
+    """Every rule's text and its facts (from the parse the checks made, or kept before)."""
+    return {rule.when: parse_expression(rule.when).known_facts() for located in loaded.segmentations for rule in located.item.rules}
 
 
 def _checked(loaded: LoadedProject) -> list[Problem]:

@@ -20,6 +20,7 @@ from engine.config.expression_types import (
 )
 from engine.config.project import Located, LoadedProject, spine_name
 from engine.config.source_keys import scope_columns
+from engine.core import text_facts
 from engine.core.errors import Problem
 from engine.core.expressions import ExpressionError, ParsedExpression, parse_expression
 
@@ -44,7 +45,7 @@ def type_check(loaded: LoadedProject, metrics: TypeReport | None = None) -> Type
         for index, rule in enumerate(located.item.rules):
             when = _parsed(rule.when)
             if when is not None:
-                _check(located, ("rules", index, "when"), "when", when, view_types, report, condition=True)
+                _check_rule(located, ("rules", index, "when"), when, view_types, report)
     for located in loaded.prompts:
         experiment = located.item.experiment
         if experiment and experiment.outcome:
@@ -156,6 +157,21 @@ def _check(located: Located, path: tuple, field_name: str, parsed: ParsedExpress
     except ExpressionTypeError as error:
         report.errors.append(located.problem(f"`{field_name}`: {error}", *path))
         return UNKNOWN
+
+
+def _check_rule(located: Located, path: tuple, when: ParsedExpression, env: TypeEnv, report: TypeReport) -> None:
+    """_check of a rule's condition, its verdict kept with the text's facts (core/text_facts.py):
+    the same text reading names of the same types has the same type, errors and warnings (their
+    file:line are the rule's, found again), so an edit types the rules it changed."""
+    key = (when.text, tuple((name, env.get(name)) for name in when.column_names), True)
+    kept = text_facts.verdict(key)
+    if kept is None:
+        found = TypeReport()
+        kind = _check(located, path, "when", when, env, found, condition=True)
+        kept = (kind, tuple(p.message for p in found.errors), tuple(p.message for p in found.warnings))
+        text_facts.remember_verdict(key, *kept)
+    report.errors.extend(located.problem(message, *path) for message in kept[1])
+    report.warnings.extend(located.problem(message, *path) for message in kept[2])
 
 
 def _source_env(loaded: LoadedProject, source: str) -> TypeEnv:

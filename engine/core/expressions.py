@@ -10,12 +10,13 @@ import functools
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from engine.core import text_facts
 from engine.core.aggregate_order import explicit_listagg_delimiter
 from engine.core.errors import did_you_mean
 
@@ -113,29 +114,54 @@ class ExpressionError(ValueError):
     """The text is not a single acceptable SQL expression; the message says why."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ParsedExpression:
-    """A checked expression and the (lower-cased) names of the columns it reads."""
+    """A checked expression and the (lower-cased) names of the columns it reads.
+
+    Made from a text whose facts an earlier command kept (core/text_facts.py), it answers
+    `column_names`, `has_aggregate` and `has_window` from them and parses the text (with every
+    check) only when `tree` is first read. Equal when the texts are: a text parses one way."""
 
     text: str
-    tree: exp.Expression
+    parsed: exp.Expression | None = field(default=None, repr=False)
+    facts: text_facts.TextFacts | None = field(default=None, repr=False)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ParsedExpression) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    @functools.cached_property
+    def tree(self) -> exp.Expression:
+        return self.parsed if self.parsed is not None else _checked_tree(self.text)
 
     @functools.cached_property
     def column_names(self) -> tuple[str, ...]:
         # once per parsed text: validation, references, proofs and lineage each ask (~8 times a rule)
+        if self.facts is not None:
+            return self.facts.column_names
         seen: dict[str, None] = {}
         for column in self.tree.find_all(exp.Column):
             seen[column.name.lower()] = None
         return tuple(seen)
 
-    @property
+    @functools.cached_property
     def has_window(self) -> bool:
+        if self.facts is not None:
+            return self.facts.has_window
         return any(True for _ in self.tree.find_all(exp.Window))
 
-    @property
+    @functools.cached_property
     def has_aggregate(self) -> bool:
+        if self.facts is not None:
+            return self.facts.has_aggregate
         # NTILE and the other window scores are AggFuncs to sqlglot, but OVER (…) makes them per row
         return any(not isinstance(node.parent, exp.Window) for node in self.tree.find_all(exp.AggFunc))
+
+    def known_facts(self) -> text_facts.TextFacts:
+        """What core/text_facts.py keeps of this text."""
+        return self.facts or text_facts.TextFacts(self.column_names, self.has_aggregate, self.has_window)
 
     def columns_outside_aggregates(self) -> list[str]:
         return [node.name.lower() for node in self._outside_aggregates() if isinstance(node, exp.Column)]
@@ -191,8 +217,17 @@ ADJACENT_STRINGS = re.compile(r"('(?:[^']|'')*')\s+('(?:[^']|'')*')")
 def parse_expression(text: str) -> ParsedExpression:
     """Parse `text` as one Snowflake SQL expression; raise ExpressionError with a readable reason.
 
-    Cached: the same text always parses the same way. Callers must `.copy()` before rewriting.
+    Cached: the same text always parses the same way. Callers must `.copy()` before rewriting. A
+    text an earlier command checked (core/text_facts.py) is parsed when its tree is first read.
     """
+    if isinstance(text, str):
+        facts = text_facts.known(text)
+        if facts is not None:
+            return ParsedExpression(text, facts=facts)
+    return ParsedExpression(text, _checked_tree(text))
+
+
+def _checked_tree(text: str) -> exp.Expression:
     if not isinstance(text, str) or not text.strip():
         raise ExpressionError("the expression is empty")
     if len(text) > MAX_EXPRESSION_CHARS:
@@ -239,7 +274,7 @@ def parse_expression(text: str) -> ParsedExpression:
     for column in tree.find_all(exp.Column):
         column.this.set("this", column.name.lower())
     explicit_listagg_delimiter(tree)  # Snowflake's default written out: both targets join alike
-    return ParsedExpression(text, tree)
+    return tree
 
 
 def _check_names(node: exp.Expression) -> None:
