@@ -80,7 +80,6 @@ def load_project(root: Path) -> LoadedProject:
     loaded = LoadedProject(root, project, metrics, segmentations, prompts, rule_tests, inputs_digest=digest)
     text_facts.seed(root)
     warnings = _checked(loaded)
-    text_facts.save(root, _rule_facts(loaded))  # the project passed its checks: each rule parses
     return dataclasses.replace(loaded, warnings=tuple(warnings))
 
 
@@ -99,6 +98,7 @@ def _checked(loaded: LoadedProject) -> list[Problem]:
     if errors:
         raise ConfigErrors(errors)
     project_cache.remember(loaded.root, loaded.inputs_digest, "checked", [[w.file, w.line, w.message] for w in warnings])
+    text_facts.save(loaded.root, _rule_facts(loaded))  # the project passed its checks: each rule parses
     return warnings
 
 
