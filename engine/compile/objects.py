@@ -184,7 +184,7 @@ def remembered_canonical_sql(root: Path | None) -> Iterator[None]:
     finally:
         used = {name: taken for name, memo in KEPT_MEMOS.items() if (taken := memo.take_used_all())}
         used = _with_unused_groups(used, stored)
-        if path is not None and used and used != stored and path.parent.parent.is_dir():
+        if path is not None and used and not _same_in_order(used, stored) and path.parent.parent.is_dir():
             try:
                 path.parent.mkdir(exist_ok=True)
                 temporary = path.with_suffix(f".{os.getpid()}.tmp")
@@ -204,7 +204,7 @@ KEPT_GROUPS = 3
 
 def _with_unused_groups(used: dict[str, dict[str, dict[str, str]]], stored: dict) -> dict[str, dict[str, dict[str, str]]]:
     merged: dict[str, dict[str, dict[str, str]]] = {}
-    for name in dict.fromkeys([*used, *(stored if isinstance(stored, dict) else {})]):
+    for name in KEPT_MEMOS:  # a memo this rulectl no longer has is not carried
         groups = dict(used.get(name, {}))
         earlier = stored.get(name) if isinstance(stored, dict) else None
         for settings, entries in (earlier.items() if isinstance(earlier, dict) else ()):
@@ -215,6 +215,11 @@ def _with_unused_groups(used: dict[str, dict[str, dict[str, str]]], stored: dict
         if groups:
             merged[name] = groups
     return merged
+
+
+def _same_in_order(used: dict, stored: dict) -> bool:
+    """The same entries with the groups in the same order (the order says which group goes next)."""
+    return used == stored and [(name, list(groups)) for name, groups in used.items()] == [(name, list(groups)) for name, groups in stored.items()]
 
 
 def table(qualified: str) -> exp.Table:

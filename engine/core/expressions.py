@@ -18,7 +18,7 @@ from sqlglot.errors import ParseError, TokenError
 
 from engine.core import text_facts
 from engine.core.aggregate_order import explicit_listagg_delimiter
-from engine.core.errors import did_you_mean
+from engine.core.errors import RulectlError, did_you_mean
 
 DIALECT = "snowflake"
 
@@ -134,7 +134,15 @@ class ParsedExpression:
 
     @functools.cached_property
     def tree(self) -> exp.Expression:
-        return self.parsed if self.parsed is not None else _checked_tree(self.text)
+        if self.parsed is not None:
+            return self.parsed
+        try:
+            return _checked_tree(self.text)
+        except ExpressionError as error:  # only a hand-edited cache file says a refused text passed
+            raise RulectlError(
+                f"rulectl's cache says `{self.text}` passed the checks, but it does not ({error}); "
+                f"delete the folder {text_facts.FACTS_FILE.parent} and run the command again"
+            ) from None
 
     @functools.cached_property
     def column_names(self) -> tuple[str, ...]:

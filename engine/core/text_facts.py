@@ -44,20 +44,30 @@ _facts: dict[str, TextFacts] = {}
 _verdicts: dict[tuple[str, tuple[tuple[str, str | None], ...], bool], tuple[str, tuple[str, ...], tuple[str, ...]]] = {}
 
 
+# The verdicts asked for since the last `seed` (a load): only those are saved, so the verdicts of
+# types a metric no longer has do not pile up beside a rule's text.
+_asked: set[tuple] = set()
+
+
 def known(text: str) -> TextFacts | None:
     return _facts.get(text)
 
 
 def verdict(key: tuple) -> tuple[str, tuple[str, ...], tuple[str, ...]] | None:
-    return _verdicts.get(key)
+    found = _verdicts.get(key)
+    if found is not None:
+        _asked.add(key)
+    return found
 
 
-def remember_verdict(key: tuple, kind: str, errors: list[str], warnings: list[str]) -> None:
+def remember_verdict(key: tuple, kind: str, errors: tuple[str, ...], warnings: tuple[str, ...]) -> None:
     _verdicts[key] = (kind, tuple(errors), tuple(warnings))
+    _asked.add(key)
 
 
 def seed(root: Path | None) -> None:
     """The facts and verdicts the project's last checked command kept, for this rulectl."""
+    _asked.clear()
     stored = _read(root)
     if stored is None:
         return
@@ -75,7 +85,11 @@ def save(root: Path | None, facts: dict[str, TextFacts]) -> None:
     data = {
         "stamp": code_stamp(),
         "facts": {text: [list(f.column_names), f.has_aggregate, f.has_window] for text, f in facts.items()},
-        "verdicts": [[text, [list(pair) for pair in env], condition, *_as_lists(v)] for (text, env, condition), v in _verdicts.items() if text in facts],
+        "verdicts": [
+            [text, [list(pair) for pair in env], condition, *_as_lists(_verdicts[(text, env, condition)])]
+            for text, env, condition in sorted(_asked, key=repr)  # sorted: the same verdicts, the same file
+            if text in facts
+        ],
     }
     path = root / FACTS_FILE
     if _read(root) == data:

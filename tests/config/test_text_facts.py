@@ -130,3 +130,41 @@ def test_nothing_is_kept_for_a_project_that_fails_its_checks_or_has_no_rulectl_f
     with pytest.raises(ConfigErrors):
         load_project(root)
     assert not (root / text_facts.FACTS_FILE).exists()
+
+
+def test_a_hand_edited_facts_file_that_passes_a_refused_text_stops_with_what_to_delete(tmp_path):
+    """The file is trusted as the project cache is; a text it passes that this rulectl refuses is a
+    message naming the folder to delete and a non-zero exit, never a traceback."""
+    from tests.conftest import run
+
+    root = shutil.copytree(SHAPES / "minimal", tmp_path / "minimal")
+    (root / ".rulectl").mkdir()
+    new_process()
+    load_project(root)
+    refused = "weekly_visits >= 1 AND weekly_visits.x > 0"
+    path = root / text_facts.FACTS_FILE
+    data = json.loads(path.read_text())
+    data["facts"][refused] = [["weekly_visits", "x"], False, False]
+    path.write_text(json.dumps(data))
+    edit(root / "rules" / "rules.yml", "when: weekly_visits >= 1}", f"when: {refused}}}")
+    new_process()
+    for command in ("validate", "plan"):
+        result = run(command, project=root)
+        assert result.exit_code == 1 and result.exception is None or isinstance(result.exception, SystemExit), result.output
+        assert "delete the folder .rulectl/cache" in result.output and "Traceback" not in result.output
+
+
+def test_only_the_verdicts_a_load_asked_for_are_kept(tmp_path):
+    """A metric's type changed and changed back leaves the rule's verdict under the current types
+    only, not one per type it ever had."""
+    root = shutil.copytree(SHAPES / "minimal", tmp_path / "minimal")
+    (root / ".rulectl").mkdir()
+    rules = root / "rules" / "rules.yml"
+    edit(rules, "when: weekly_visits >= 1", "when: weekly_visits IS NOT NULL")
+    for expr in ("visits / 52.0", "CAST(visits AS TEXT)", "visits / 26.0"):  # each a new file: checked again
+        text = rules.read_text()
+        rules.write_text(text.replace(text.split("expr: ")[1].split("\n")[0], expr, 1))
+        new_process()
+        load_project(root)
+    verdicts = json.loads((root / text_facts.FACTS_FILE).read_text())["verdicts"]
+    assert [(text, env) for text, env, *_ in verdicts] == [("weekly_visits IS NOT NULL", [["weekly_visits", "number"]])]

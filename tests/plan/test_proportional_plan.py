@@ -204,9 +204,12 @@ def test_apply_of_the_edit_plan_showed_renders_only_the_edited_items(project, mo
 
 def test_generated_sql_keeps_a_few_unused_groups_newest_first():
     used = {"duckdb": {"duckdb:new": {"a": "A"}}}
-    stored = {"duckdb": {"duckdb:old1": {"b": "B"}, "duckdb:new": {"c": "C"}, "duckdb:old2": {"d": "D"}, "duckdb:old3": {"e": "E"}}, "canonical": {"snowflake": {"x": "X"}}}
+    stored = {"duckdb": {"duckdb:old1": {"b": "B"}, "duckdb:new": {"c": "C"}, "duckdb:old2": {"d": "D"}, "duckdb:old3": {"e": "E"}}, "canonical": {"snowflake": {"x": "X"}}, "gone": {"s": {"y": "Y"}}}
     merged = objects._with_unused_groups(used, stored)
     assert list(merged["duckdb"]) == ["duckdb:new", "duckdb:old1", "duckdb:old2"][: objects.KEPT_GROUPS]
     assert merged["duckdb"]["duckdb:new"] == {"a": "A"}  # a group this command used holds what it used
     assert merged["canonical"] == {"snowflake": {"x": "X"}}  # a memo not used at all is carried whole
+    assert "gone" not in merged  # a memo this rulectl no longer has
     assert objects._with_unused_groups({}, {"duckdb": "damaged", "x": {"s": 5}}) == {}
+    reordered = {"duckdb": dict(reversed(list(merged["duckdb"].items()))), "canonical": merged["canonical"]}
+    assert reordered == merged and not objects._same_in_order(merged, reordered)  # written again: the order says which goes next
