@@ -423,6 +423,12 @@ class Backend(ABC):
         statement as it is, which leaves the object's fingerprint as compile made it."""
         return ""
 
+    def view_select_text(self, obj: DesiredObject) -> str | None:
+        """The SELECT of a view compiled item by item (`obj.wide_statement`), as this engine's SQL
+        from its items' kept texts, without building the statement's tree; None where this backend
+        renders views whole (plan/view_checks.py then builds the tree)."""
+        return None
+
     def compiled_text(self, obj: DesiredObject, comment: str) -> str:
         """What `rulectl compile` shows for one object: the first-deploy DDL apply would send,
         ownership COMMENT included; tasks as CREATE TASK … AS <body>."""

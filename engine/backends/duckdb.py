@@ -336,6 +336,17 @@ class DuckDBBackend(Backend):
             kept = self._create_view_texts[key] = (obj, self._or_replace(obj))
         return kept[1]
 
+    def view_select_text(self, obj: DesiredObject) -> str | None:
+        """The planned-view check of a read-only `plan` reads the edited segments view's SELECT as
+        apply will send it, item by item from the kept renderings: building its tree and rendering it
+        whole took ~0.4 s of a preview at 1,000 x 100."""
+        wide = obj.wide_statement
+        if wide is None:
+            return None
+        head = f"{CREATE_OR_REPLACE_VIEW}{self.to_sql(wide.skeleton.this)} AS "
+        text = self._create_view_sql(obj)
+        return text[len(head):] if text.startswith(head) else None
+
     def _or_replace(self, obj: DesiredObject) -> str:
         """The object's CREATE VIEW rendered as CREATE OR REPLACE: the compiled statement's rendering
         with the words added (a copy of the tree to set `replace` costs ~30 ms for a view of 1,000

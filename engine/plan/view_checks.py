@@ -66,7 +66,7 @@ def check_planned_views(loaded: LoadedProject, backend: Backend, desired: list[D
     # a view or table the plan leaves as it is is read where it is deployed: only what changes is
     # rendered as a planned CTE (a one-rule edit renders the segments view, not the metrics view)
     unchanged = {s.qualified_name.upper() for s in steps if s.action is Action.NOOP}
-    planned = _PlannedRelations([obj for obj in desired if obj.qualified_name.upper() not in unchanged])
+    planned = _PlannedRelations([obj for obj in desired if obj.qualified_name.upper() not in unchanged], backend)
     if _refused(backend, planned.zero_rows(changing)) is None:
         if rehearsal is None:
             return []
@@ -111,12 +111,30 @@ class _PlannedRelations:
     the views and tables that change; references to any other relation stay as they are (the
     deployed object, identical to its planned one)."""
 
-    def __init__(self, desired: list[DesiredObject]):
+    def __init__(self, desired: list[DesiredObject], backend: Backend | None = None):
         self.names = {obj.qualified_name.upper(): f"rulectl_planned_{index}" for index, obj in enumerate(desired) if obj.kind in ("view", "table")}
         self.desired = [obj for obj in desired if obj.kind in ("view", "table")]
         self._by_name = {obj.qualified_name.upper(): obj for obj in self.desired}
+        self._backend = backend
 
-    def zero_rows(self, views: list[str]) -> exp.Select:
+    def zero_rows(self, views: list[str]) -> exp.Select | str:
+        """The zero-row query of `views` over the planned relations. A view the backend gives as
+        text (Backend.view_select_text) that reads no other planned relation stands in the tree as
+        a marker, replaced by its text in the query's SQL."""
+        texts: dict[str, str] = {}
+        query = self._zero_rows(views, texts)
+        if not texts or self._backend is None:
+            return query
+        sql = self._backend.to_sql(query)
+        for marker, text in texts.items():
+            rendered = f"SELECT '{marker}'"
+            if sql.count(rendered) != 1:  # not rendered as expected: the tree as it is built without texts
+                return self._zero_rows(views, None)
+            sql = sql.replace(rendered, text)
+        return sql
+
+    def _zero_rows(self, views: list[str], texts: dict[str, str] | None) -> exp.Select:
+        self._texts = texts
         query = exp.select(exp.Literal.number(1)).from_(exp.to_table(self.names[views[0]]), copy=False)
         for name in views[1:]:
             query.join(exp.to_table(self.names[name]), join_type="cross", copy=False)
@@ -138,6 +156,12 @@ class _PlannedRelations:
             columns = [exp.cast(exp.null(), exp.DataType.build(kind, dialect="snowflake")).as_(name) for name, kind in obj.columns]
             return exp.select(*columns).where(exp.false()), []
         names, reads = self.names, []
+        if self._texts is not None and obj.kind == "view" and not any(read.upper() in names for read in obj.depends_on):
+            text = self._backend.view_select_text(obj) if self._backend is not None else None
+            if text is not None:
+                marker = f"rulectl_planned_text_{len(self._texts)}"
+                self._texts[marker] = text
+                return exp.select(exp.Literal.string(marker)), []
 
         def rewrite(node: exp.Expression) -> exp.Expression:
             if isinstance(node, exp.Table) and node.db and f"{node.db}.{node.name}".upper() in names:

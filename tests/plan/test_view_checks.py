@@ -226,3 +226,34 @@ def test_a_statement_refused_beyond_binding_fails_the_plan_before_anything_is_ap
         assert connection.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'CUSTOMER_METRICS'").fetchone() == metrics_sql
     finally:
         connection.close()
+
+
+def test_a_plan_of_a_rule_edit_checks_the_segments_view_as_apply_sends_it_without_building_it(applied_project: Path, monkeypatch):
+    """A read-only plan's LIMIT 0 check reads the edited segments view's SELECT from the items'
+    kept renderings (DuckDBBackend.view_select_text), the text apply sends; the view's statement
+    tree is not built. A rule the target refuses is still an error at its file:line."""
+    from engine.compile import segments
+    from engine.plan import planner
+
+    project = applied_project  # the core example, loaded and applied
+    rules = project / "rules" / "segments.yml"
+    edit(rules, "days_to_renewal <= 120", "days_to_renewal <= 90")
+    built: list[int] = []
+    original = segments.segments_query
+    monkeypatch.setattr(segments, "segments_query", lambda *args, **kwargs: built.append(1) or original(*args, **kwargs))
+    monkeypatch.setattr(planner, "estimate_costs", lambda *args, **kwargs: ([], {}))  # it reads the planned views as a query of its own
+    loaded = load_project(project)
+    backend = DuckDBBackend.from_target(loaded, "local", read_only=True)
+    try:
+        plan, _, _ = planner.build_plan(loaded, backend, "local")
+        checks = [sql for sql in backend.statements if "rulectl_planned_" in sql]
+    finally:
+        backend.close()
+    assert not plan.errors and built == []
+    assert len(checks) == 1 and "rulectl_planned_text" not in checks[0] and "days_to_renewal <= 90" in checks[0]
+
+    edit(rules, "days_to_renewal <= 90", f"days_to_renewal <= 90 AND {UNKNOWN_FUNCTION} > 3")
+    line = line_of(rules, UNKNOWN_FUNCTION)
+    planned = run("plan", project=project)
+    assert planned.exit_code == 1, planned.output
+    assert f"ANALYTICS.CUSTOMER_SEGMENTS  (rules/segments.yml:{line}: the target refuses this view: Catalog Error: Scalar Function with name soundex does not exist!" in planned.output
