@@ -49,6 +49,15 @@ def parsed(monkeypatch) -> list[str]:
     return texts
 
 
+def warm_minimal(tmp_path: Path) -> Path:
+    """The minimal shape, with .rulectl/, loaded once: its rule facts kept."""
+    root = shutil.copytree(SHAPES / "minimal", tmp_path / "minimal")
+    (root / ".rulectl").mkdir()
+    new_process()
+    load_project(root)
+    return root
+
+
 def checked(root: Path) -> list[str]:
     return [str(w) for w in load_project(root).warnings]
 
@@ -79,11 +88,8 @@ def test_an_edit_parses_the_edited_rule_and_warns_as_without_the_kept_facts(shap
 def test_a_kept_rule_reading_a_metric_whose_type_changed_is_typed_again(tmp_path):
     """A verdict is kept under the types of the names the rule reads: the metric turned text, the
     unchanged rule `weekly_visits >= 1` is an error at its line, however warm the facts."""
-    root = shutil.copytree(SHAPES / "minimal", tmp_path / "minimal")
-    (root / ".rulectl").mkdir()
-    new_process()
-    load_project(root)
-    edit(root / "rules" / "rules.yml", "expr: visits / 52.0", "expr: MAX(CAST(visits AS TEXT))")
+    root = warm_minimal(tmp_path)
+    edit(root / "rules" / "rules.yml", "expr: visits / 52.0", "expr: CAST(visits AS TEXT)")
     new_process()
     with pytest.raises(ConfigErrors, match=r"rules/rules.yml:8: `when`: .*weekly_visits"):
         load_project(root)
@@ -91,10 +97,7 @@ def test_a_kept_rule_reading_a_metric_whose_type_changed_is_typed_again(tmp_path
 
 def test_a_kept_rule_is_still_checked_against_the_names_the_project_declares(tmp_path):
     """Facts say which names a rule reads; whether they exist is asked of the project each time."""
-    root = shutil.copytree(SHAPES / "minimal", tmp_path / "minimal")
-    (root / ".rulectl").mkdir()
-    new_process()
-    load_project(root)
+    root = warm_minimal(tmp_path)
     edit(root / "rules" / "rules.yml", "- name: weekly_visits", "- name: visits_per_week")
     new_process()
     with pytest.raises(ConfigErrors, match=r"rules.yml:8: `when`: `weekly_visits` is not a metric"):
@@ -137,10 +140,7 @@ def test_a_hand_edited_facts_file_that_passes_a_refused_text_stops_with_what_to_
     message naming the folder to delete and a non-zero exit, never a traceback."""
     from tests.conftest import run
 
-    root = shutil.copytree(SHAPES / "minimal", tmp_path / "minimal")
-    (root / ".rulectl").mkdir()
-    new_process()
-    load_project(root)
+    root = warm_minimal(tmp_path)
     refused = "weekly_visits >= 1 AND weekly_visits.x > 0"
     path = root / text_facts.FACTS_FILE
     data = json.loads(path.read_text())
